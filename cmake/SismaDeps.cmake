@@ -1,0 +1,55 @@
+# Finds the dependencies that ship no (working) CMake config on Debian: LAPACKE, ScaLAPACK,
+# libmseed 2.x and libyaml. pkg-config first, find_library as the fallback (see ENV.md 3).
+# Sets LAPACKE_TARGET, SCALAPACK_TARGET, MSEED_TARGET, YAML_TARGET.
+
+function(sisma_find_lib var header lib)
+  find_path(${var}_INCLUDE_DIR ${header})
+  find_library(${var}_LIBRARY NAMES ${lib} ${ARGN})
+  if(NOT ${var}_LIBRARY)
+    message(FATAL_ERROR "${lib} not found (see README: apt-get install ...)")
+  endif()
+  add_library(sisma_dep_${lib} UNKNOWN IMPORTED)
+  set_target_properties(sisma_dep_${lib} PROPERTIES IMPORTED_LOCATION ${${var}_LIBRARY})
+  if(${var}_INCLUDE_DIR)
+    set_target_properties(sisma_dep_${lib} PROPERTIES INTERFACE_INCLUDE_DIRECTORIES ${${var}_INCLUDE_DIR})
+  endif()
+  set(${var}_TARGET sisma_dep_${lib} PARENT_SCOPE)
+endfunction()
+
+pkg_check_modules(LAPACKE IMPORTED_TARGET lapacke)
+if(LAPACKE_FOUND)
+  set(LAPACKE_TARGET PkgConfig::LAPACKE)
+else()
+  sisma_find_lib(LAPACKE lapacke.h lapacke)
+endif()
+
+# Debian 12's scalapack CMake config is broken: never find_package(scalapack).
+pkg_check_modules(SCALAPACK IMPORTED_TARGET scalapack-openmpi)
+if(NOT SCALAPACK_FOUND)
+  pkg_check_modules(SCALAPACK IMPORTED_TARGET scalapack)
+endif()
+if(SCALAPACK_FOUND)
+  set(SCALAPACK_TARGET PkgConfig::SCALAPACK)
+else()
+  sisma_find_lib(SCALAPACK "" scalapack-openmpi scalapack)
+endif()
+
+# libmseed 3.x shares the pkg-config name with an incompatible API.
+pkg_check_modules(MSEED IMPORTED_TARGET mseed>=2.19)
+if(MSEED_FOUND)
+  if(MSEED_VERSION VERSION_GREATER_EQUAL 3)
+    message(FATAL_ERROR "libmseed ${MSEED_VERSION} found: sisma needs the 2.x API (apt-get install libmseed-dev on Debian 12)")
+  endif()
+  set(MSEED_TARGET PkgConfig::MSEED)
+else()
+  sisma_find_lib(MSEED libmseed.h mseed)
+  set(MSEED_VERSION "2.x (no pkg-config)")
+endif()
+
+pkg_check_modules(YAML IMPORTED_TARGET yaml-0.1)
+if(YAML_FOUND)
+  set(YAML_TARGET PkgConfig::YAML)
+else()
+  sisma_find_lib(YAML yaml.h yaml)
+  set(YAML_VERSION "(no pkg-config)")
+endif()

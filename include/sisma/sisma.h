@@ -1,0 +1,10 @@
+/* Umbrella header: everything a program using sisma needs. */
+#ifndef SISMA_H
+#define SISMA_H
+#include "sisma/catalog.h"
+#include "sisma/config.h"
+#include "sisma/core.h"
+#include "sisma/job.h"
+#include "sisma/rng.h"
+#include "sisma/shard.h"
+#endif

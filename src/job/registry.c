@@ -1,0 +1,20 @@
+/* The list of stages: the CLI, job files, --help-config and docs/job-reference.md all read it.
+ * A new stage is one sm_stage definition in its subsystem and one line here. */
+#include <string.h>
+
+#include "sisma/job.h"
+
+extern const sm_stage sm_stage_info;
+
+static const sm_stage *const all_stages[] = {
+    &sm_stage_info,
+    NULL,
+};
+
+const sm_stage *const *sm_stages(void) { return all_stages; }
+
+const sm_stage *sm_stage_find(const char *name) {
+  for (const sm_stage *const *s = all_stages; *s; s++)
+    if (!strcmp((*s)->name, name)) return *s;
+  return NULL;
+}
