@@ -30,13 +30,13 @@ pid_of() {
   echo "$pid"
 }
 stop() { # stop PIDFILE COMM
-  local pf=$1 name=$2 pid i
+  local pf=$1 name=$2 pid
   if ! pid=$(pid_of "$pf" "$name"); then
     [ -e "$pf" ] && log "$name: not running (stale $pf)"; rm -f "$pf"; return 0
   fi
   log "$name: SIGTERM $pid"
   kill -TERM "$pid" 2>/dev/null
-  for i in $(seq 1 100); do live "$pid" || break; sleep 0.1; done     # zombies count as gone
+  for _ in $(seq 1 100); do live "$pid" || break; sleep 0.1; done     # zombies count as gone
   if live "$pid"; then log "$name: SIGKILL $pid"; kill -KILL "$pid" 2>/dev/null; sleep 0.2; fi
   rm -f "$pf"
 }

@@ -58,6 +58,14 @@ wait_for() { # wait_for SECONDS CMD... : poll every 0.2 s
 }
 munge_ok() { munge -S "$MUNGE_SOCKET" -n </dev/null | unmunge -S "$MUNGE_SOCKET" >/dev/null 2>&1; }
 
+# fail before starting anything if a port is taken by someone else's daemon
+if ! alive "$DIR/run/slurmctld.pid" slurmctld && port_busy "$CTLD_PORT"; then
+  die "port $CTLD_PORT busy (not our slurmctld); set SISMA_SLURM_CTLD_PORT"
+fi
+if ! alive "$DIR/run/slurmd.pid" slurmd && port_busy "$SLURMD_PORT"; then
+  die "port $SLURMD_PORT busy (not our slurmd); set SISMA_SLURM_SLURMD_PORT"
+fi
+
 mkdir -p "$DIR"/{etc,state,spool/slurmd,run,log}
 chmod 755 "$DIR"
 

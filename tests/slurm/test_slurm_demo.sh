@@ -2,7 +2,7 @@
 # test_slurm_demo.sh - CTest end-to-end test: run jobs/demo-tiny.yaml on 2 ranks through
 # slurm/sisma.sbatch on a private 1-node Slurm cluster and check the HDF5 output.
 #
-# Usage: tests/slurm/test_slurm_demo.sh BUILD_DIR SOURCE_DIR
+# Usage: tests/slurm/test_slurm_demo.sh BUILD_DIR SOURCE_DIR [SISMA_EXE]   (SISMA_EXE default: BUILD_DIR/sisma)
 # Exit 77 (CTest SKIP_RETURN_CODE) when Slurm/munge are not installed or we are not root and no cluster
 # of ours is running. The cluster lives in BUILD_DIR/slurm-demo-test/cluster (or /tmp/sisma-slurm-<hash>
 # when that path is too long for unix sockets), on free ports from 6937 up. If that cluster is already
@@ -10,9 +10,11 @@
 # via slurm/local-cluster-down.sh, which only stops daemons recorded in that directory's pid files.
 set -uo pipefail
 
-if [ $# -ne 2 ]; then echo "usage: $0 BUILD_DIR SOURCE_DIR" >&2; exit 2; fi
+if [ $# -lt 2 ] || [ $# -gt 3 ]; then echo "usage: $0 BUILD_DIR SOURCE_DIR [SISMA_EXE]" >&2; exit 2; fi
 BUILD=$(cd "$1" && pwd) || exit 2
 SRC=$(cd "$2" && pwd) || exit 2
+EXE=${3:-$BUILD/sisma}
+case "$EXE" in /*) ;; *) EXE=$(pwd)/$EXE ;; esac
 
 skip() { echo "SKIP: $*"; exit 77; }
 for b in slurmctld slurmd munged sbatch squeue scontrol; do
@@ -57,6 +59,7 @@ dump() {
   echo "---- tail $CDIR/munge/munged.log"; tail -n 5 "$CDIR/munge/munged.log" 2>/dev/null
 }
 fail() { echo "FAIL: $*"; dump; exit 1; }
+# shellcheck disable=SC2317  # (invoked by trap)
 cleanup() {
   if [ "$STARTED" = 1 ]; then
     if [ "$OK" = 1 ]; then timeout 60 bash "$SRC/slurm/local-cluster-down.sh" --purge
@@ -67,7 +70,7 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM HUP      # run the EXIT trap on Ctrl-C / kill
 trap '' PIPE                    # a closed stdout (| head) must not skip the cleanup
 
-[ -x "$BUILD/sisma" ] || fail "$BUILD/sisma not built"
+[ -x "$EXE" ] || fail "$EXE not built"
 JOBFILE=$SRC/jobs/demo-tiny.yaml
 [ -r "$JOBFILE" ] || fail "$JOBFILE missing"
 command -v h5dump >/dev/null 2>&1 || fail "h5dump not found (Debian: apt-get install hdf5-tools)"
@@ -88,7 +91,7 @@ CLUSTER=1
 
 # ---------------------------------------------------------------- job
 rm -rf "$OUTDIR" "$LOG"
-export SISMA=$BUILD/sisma
+export SISMA=$EXE
 cd "$WORK" || fail "cd $WORK"
 # `timeout`: a job that cannot be scheduled pends forever instead of failing (pitfall P4)
 SUB=$(timeout 140 sbatch --wait --export=ALL -J sisma-demo-test -n 2 -o "$LOG" \
@@ -109,11 +112,13 @@ grep -q 'ntasks=2' "$LOG" || fail "job log: not a 2-task job"
 # ---------------------------------------------------------------- output
 H5=$OUTDIR/demo.h5
 [ -s "$H5" ] || { ls -la "$OUTDIR" 2>&1; fail "$H5 missing or empty"; }
-INFO=$(timeout 20 "$BUILD/sisma" info "$H5" 2>&1); rc=$?
+INFO=$(timeout 20 "$EXE" info "$H5" 2>&1); rc=$?
 echo "$INFO" | head -n 20
 [ "$rc" -eq 0 ] || fail "sisma info $H5 exit status $rc"
 HDR=$(timeout 20 h5dump -H -d /waveforms "$H5" 2>&1); rc=$?
-[ "$rc" -eq 0 ] && grep -q 'DATASET "/waveforms"' <<<"$HDR" || { echo "$HDR" | head -n 20; fail "h5dump -H: no /waveforms dataset in $H5"; }
+if [ "$rc" -ne 0 ] || ! grep -q 'DATASET "/waveforms"' <<<"$HDR"; then
+  echo "$HDR" | head -n 20; fail "h5dump -H: no /waveforms dataset in $H5"
+fi
 grep -E 'DATATYPE|DATASPACE' <<<"$HDR" | sed 's/^ */  \/waveforms: /'
 
 OK=1
