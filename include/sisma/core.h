@@ -126,6 +126,12 @@ sm_status sm__alloc(sm_ctx *ctx, void **out, size_t n, size_t size, const char *
 int sm_time_parse(const char *text, double *epoch_s);
 void sm_time_format(double epoch_s, char out[32]);
 
+/* Fault injection for tests: returns SM_ERR_INTERNAL ("injected fault at <point>") on the ranks
+ * named by the environment variable SISMA_FAULT="<point>:<rank>[,<rank>...]" (or "<point>:all"),
+ * SM_OK elsewhere. Stages call it where local work that can fail precedes an agreement, so the
+ * tests prove that a failure on one rank never hangs the others. Local. */
+sm_status sm_fault_point(sm_ctx *ctx, const char *point);
+
 /* The software version string ("0.1.0"). */
 const char *sm_version(void);
 
