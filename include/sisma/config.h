@@ -69,6 +69,7 @@ double sm_config_float(const sm_config *cfg, const char *name);
 int sm_config_bool(const sm_config *cfg, const char *name);
 const char *sm_config_str(const sm_config *cfg, const char *name); /* "" if unset and optional */
 int sm_config_is_set(const sm_config *cfg, const char *name);      /* given by the user, not default */
+int sm_config_has_key(const sm_config *cfg, const char *name);     /* the stage's table has it */
 /* A path key resolved against output_dir when relative (for outputs); out has out_size bytes. */
 void sm_config_output_path(const sm_config *cfg, const char *name, char *out, size_t out_size);
 

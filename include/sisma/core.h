@@ -132,6 +132,11 @@ void sm_time_format(double epoch_s, char out[32]);
  * tests prove that a failure on one rank never hangs the others. Local. */
 sm_status sm_fault_point(sm_ctx *ctx, const char *point);
 
+/* mkdir -p `dir` (mode 0777 & umask); SM_ERR_IO naming the directory on failure. Local. */
+sm_status sm_make_dirs(sm_ctx *ctx, const char *dir);
+/* mkdir -p of the directory part of `path` (nothing for a bare file name). Local. */
+sm_status sm_make_parent_dirs(sm_ctx *ctx, const char *path);
+
 /* The software version string ("0.1.0"). */
 const char *sm_version(void);
 

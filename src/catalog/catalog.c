@@ -103,12 +103,16 @@ static sm_status write_layout_attrs(sm_catalog *cat) {
 
 sm_status sm_catalog_create(sm_ctx *ctx, const char *path, const sm_catalog_info *info, sm_catalog **out) {
   *out = NULL;
-  SM_TRY(ctx, sm_ctx_agree(ctx, check_info(ctx, info)));
+  sm_status valid = check_info(ctx, info);
+  if (valid == SM_OK) valid = sm_fault_point(ctx, "catalog_create");
+  SM_TRY(ctx, sm_ctx_agree(ctx, valid));
   sm_catalog *cat = NULL;
   SM_TRY(ctx, alloc_cat(ctx, path, &cat));
   cat->info = *info;
   cat->writable = 1;
   sm_status st = temp_name(ctx, cat);
+  if (st == SM_OK && ctx->rank == 0) st = sm_make_parent_dirs(ctx, path);
+  st = sm_ctx_agree(ctx, st);
   if (st == SM_OK) {
     hid_t fapl = sm__fapl_mpio(ctx);
     cat->file = H5Fcreate(cat->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);

@@ -58,6 +58,7 @@ sm_status sm__slab_io(sm_ctx *ctx, hid_t dset, hid_t memtype, hid_t dxpl, int wr
   if (first < 0 || first + count > (int64_t)dims[0])
     st = SM_ERR(ctx, SM_ERR_ARG, "%s: rows [%lld, %lld) outside [0, %llu)", what, (long long)first,
                 (long long)(first + count), (unsigned long long)dims[0]);
+  if (st == SM_OK && write) st = sm_fault_point(ctx, "catalog_write");
   st = sm_ctx_agree(ctx, st);
   for (int64_t p = 0; st == SM_OK && p < max_pieces; p++) {
     int64_t lo = p * rows_per, n = 0;

@@ -169,6 +169,8 @@ int sm_config_bool(const sm_config *cfg, const char *name) {
   return b;
 }
 const char *sm_config_str(const sm_config *cfg, const char *name) { return value_of(cfg, name); }
+int sm_config_has_key(const sm_config *cfg, const char *name) { return key_index(cfg, name) >= 0; }
+
 int sm_config_is_set(const sm_config *cfg, const char *name) {
   int i = key_index(cfg, name);
   return i >= 0 && cfg->values[i] && strcmp(cfg->origin[i], "default") != 0;

@@ -41,9 +41,7 @@ static sm_status out_paths(exporter *ex, const char *output) {
   struct stat sb;
   size_t l = strlen(output);
   if ((stat(output, &sb) == 0 && S_ISDIR(sb.st_mode)) || (l > 0 && output[l - 1] == '/')) {
-    int rc = ex->ctx->rank == 0 && mkdir(output, 0777) != 0 && errno != EEXIST ? errno : 0;
-    SM_MPI(ex->ctx, MPI_Bcast(&rc, 1, MPI_INT, 0, ex->ctx->comm));
-    SM_CHECK(ex->ctx, rc == 0, SM_ERR_IO, "cannot create the output directory %s: %s", output, strerror(rc));
+    SM_TRY(ex->ctx, sm_ctx_agree(ex->ctx, ex->ctx->rank == 0 ? sm_make_dirs(ex->ctx, output) : SM_OK));
     snprintf(ex->wpath, sizeof ex->wpath, "%s/waveforms.hdf5", output);
     snprintf(ex->mpath, sizeof ex->mpath, "%s/metadata.csv", output);
   } else {
@@ -182,6 +180,7 @@ static sm_status write_data_format(exporter *ex) {
 static sm_status write_waveforms(exporter *ex) {
   sm_ctx *ctx = ex->ctx;
   int64_t nb = (ex->in->n_traces + ex->bucket - 1) / ex->bucket;
+  SM_TRY(ctx, sm_ctx_agree(ctx, ctx->rank == 0 ? sm_make_parent_dirs(ctx, ex->wtmp) : SM_OK));
   hid_t fapl = sm__fapl_mpio(ctx);
   hid_t file = H5Fcreate(ex->wtmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   H5Pclose(fapl);

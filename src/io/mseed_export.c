@@ -174,8 +174,7 @@ sm_status sm__export_mseed(sm_ctx *ctx, const sm_config *cfg) {
   SM_CHECK(ctx, (reclen & (reclen - 1)) == 0, SM_ERR_CONFIG, "export.reclen %lld: must be a power of two (256..8192)",
            (long long)reclen);
   sm_status s = SM_OK;
-  if (ctx->rank == 0 && mkdir(dir, 0777) != 0 && errno != EEXIST)
-    s = SM_ERR(ctx, SM_ERR_IO, "export: cannot create directory %s: %s", dir, strerror(errno));
+  if (ctx->rank == 0) s = sm_make_dirs(ctx, dir);
   SM_TRY(ctx, sm_ctx_agree(ctx, s));
   sm_catalog *cat = NULL;
   SM_TRY(ctx, sm_catalog_open(ctx, path, &cat));

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <yaml.h>
 
 #include "sisma/job.h"
@@ -64,7 +63,7 @@ static sm_status apply_mapping(sm_ctx *ctx, sm_job *job, yaml_document_t *doc, y
     SM_CHECK(ctx, k->type == YAML_SCALAR_NODE, SM_ERR_CONFIG, "%s: keys must be plain names", at);
     char name[128];
     snprintf(name, sizeof name, "%.*s", (int)k->data.scalar.length, (const char *)k->data.scalar.value);
-    where(at, sizeof at, job->path, v);
+    if (sm_config_has_key(cfg, name)) where(at, sizeof at, job->path, v); /* bad values: point at the value */
     SM_TRY(ctx, node_text(ctx, doc, v, at, text, sizeof text));
     SM_TRY(ctx, sm_config_set(ctx, cfg, name, text, at));
   }
@@ -269,20 +268,6 @@ void sm_job_destroy(sm_job **jobp) {
   *jobp = NULL;
 }
 
-static sm_status make_dir(sm_ctx *ctx, const char *dir) {
-  char tmp[1024];
-  snprintf(tmp, sizeof tmp, "%s", dir);
-  for (char *p = tmp + 1; *p; p++)
-    if (*p == '/') {
-      *p = '\0';
-      mkdir(tmp, 0777);
-      *p = '/';
-    }
-  SM_CHECK(ctx, mkdir(tmp, 0777) == 0 || errno == EEXIST, SM_ERR_IO, "cannot create output_dir %s: %s", dir,
-           strerror(errno));
-  return SM_OK;
-}
-
 /* Dry run: rank 0 prints the resolved configuration and every rank's plan, in rank order. */
 static sm_status dry_run(sm_ctx *ctx, sm_job *job) {
   if (ctx->rank == 0) printf("%s", job->yaml);
@@ -312,7 +297,7 @@ sm_status sm_job_run(sm_ctx *ctx, sm_job *job, int dry, int resume) {
   for (int i = 0; i < job->nstages; i++) job->cfg[i].resume = resume;
   if (dry) return dry_run(ctx, job);
   const char *dir = sm_config_str(&job->top, "output_dir");
-  SM_TRY(ctx, sm_ctx_agree(ctx, ctx->rank == 0 ? make_dir(ctx, dir) : SM_OK));
+  SM_TRY(ctx, sm_ctx_agree(ctx, ctx->rank == 0 ? sm_make_dirs(ctx, dir) : SM_OK));
   sm_info(ctx, "job %s: %d stage(s), %d rank(s), outputs in %s", sm_config_str(&job->top, "job"), job->nstages,
           ctx->size, dir);
   for (int i = 0; i < job->nstages; i++) {

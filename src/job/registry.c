@@ -5,9 +5,14 @@
 #include "sisma/job.h"
 
 extern const sm_stage sm_stage_info;
+extern const sm_stage sm_stage_synth;
+extern const sm_stage sm_stage_import, sm_stage_export;
 
 static const sm_stage *const all_stages[] = {
     &sm_stage_info,
+    &sm_stage_synth,
+    &sm_stage_import,
+    &sm_stage_export,
     NULL,
 };
 
