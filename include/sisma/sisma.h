@@ -7,4 +7,6 @@
 #include "sisma/job.h"
 #include "sisma/rng.h"
 #include "sisma/shard.h"
+#include "sisma/signal.h"
+#include "sisma/synth.h"
 #endif

@@ -12,6 +12,9 @@
 static const sm_key info_keys[] = {
     {"catalog", SM_KEY_PATH, NULL, 0, -1, NULL, "catalog file to describe"},
     {"max_values", SM_KEY_INT, "12", 1, 1000, NULL, "distinct values listed per categorical column"},
+    {"waveforms", SM_KEY_BOOL, "false", 0, -1, NULL,
+     "also scan every waveform (streamed within memory_budget_mb): traces with NaN/Inf samples, all-zero "
+     "traces, largest absolute sample"},
     SM_KEYS_END,
 };
 
@@ -180,12 +183,49 @@ static sm_status info_print(sm_ctx *ctx, sm_catalog *cat, int max_values) {
   return SM_OK;
 }
 
+/* Scan the waveforms of this rank's shard through the shard reader (resident or streamed,
+ * depending on the memory budget) and sum the counts over ranks. */
+static sm_status scan_waveforms(sm_ctx *ctx, sm_catalog *cat, int64_t budget_bytes) {
+  const sm_catalog_info *in = sm_catalog_get_info(cat);
+  int64_t te = (int64_t)in->n_components * in->n_samples;
+  sm_reader *rd = NULL;
+  SM_TRY(ctx, sm_reader_create(cat, sm_catalog_shard(cat, ctx->rank, ctx->size), budget_bytes, &rd));
+  int64_t counts[2] = {0, 0}; /* traces with non-finite samples, all-zero traces */
+  double peak = 0;
+  int64_t first, count;
+  const float *t;
+  sm_status st;
+  while ((st = sm_reader_next(rd, &first, &count, &t)) == SM_OK && count > 0)
+    for (int64_t i = 0; i < count; i++) {
+      int bad = 0, nonzero = 0;
+      for (int64_t k = 0; k < te; k++) {
+        float x = t[i * te + k];
+        bad |= !isfinite(x);
+        nonzero |= x != 0.0f;
+        if (isfinite(x) && fabs(x) > peak) peak = fabs(x);
+      }
+      counts[0] += bad;
+      counts[1] += !nonzero;
+    }
+  int resident = sm_reader_resident(rd);
+  sm_reader_destroy(&rd);
+  SM_TRY(ctx, sm_ctx_agree(ctx, st));
+  SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, counts, 2, MPI_INT64_T, MPI_SUM, ctx->comm));
+  SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, &peak, 1, MPI_DOUBLE, MPI_MAX, ctx->comm));
+  if (ctx->rank == 0)
+    printf("waveforms    %lld trace(s) with NaN/Inf, %lld all-zero, largest |sample| %.6g (%s)\n",
+           (long long)counts[0], (long long)counts[1], peak, resident ? "read once" : "streamed");
+  return SM_OK;
+}
+
 static sm_status info_run(sm_ctx *ctx, const sm_config *cfg) {
   char path[4096];
   sm_config_input_path(cfg, "catalog", path, sizeof path);
   sm_catalog *cat = NULL;
   SM_TRY(ctx, sm_catalog_open(ctx, path, &cat));
   sm_status st = info_print(ctx, cat, (int)sm_config_int(cfg, "max_values"));
+  if (st == SM_OK && sm_config_bool(cfg, "waveforms"))
+    st = scan_waveforms(ctx, cat, cfg->memory_budget_mb * 1048576);
   sm_catalog_close(&cat);
   return st;
 }

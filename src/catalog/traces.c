@@ -60,9 +60,10 @@ sm_status sm_catalog_read_trace_list(sm_catalog *cat, int64_t n, const int64_t *
   st = sm_ctx_agree(ctx, st);
   if (st == SM_OK) {
     hid_t fs = H5Dget_space(cat->waveforms);
-    hsize_t mdim = (hsize_t)(nu * te) + 1, zero = 0, cnt = (hsize_t)(nu * te);
-    hid_t ms = H5Screate_simple(1, &mdim, NULL);
-    herr_t rc = nu ? H5Sselect_hyperslab(ms, H5S_SELECT_SET, &zero, NULL, &cnt, NULL) : H5Sselect_none(ms);
+    /* memory shaped like the selection (see sm__slab_io) */
+    hsize_t mdims[3] = {(hsize_t)(nu > 0 ? nu : 1), (hsize_t)cat->info.n_components, (hsize_t)cat->info.n_samples};
+    hid_t ms = H5Screate_simple(3, mdims, NULL);
+    herr_t rc = nu ? 0 : H5Sselect_none(ms);
     if (rc >= 0) rc = select_runs(fs, u, nu, (hsize_t)cat->info.n_components, (hsize_t)cat->info.n_samples);
     if (rc >= 0) rc = H5Dread(cat->waveforms, H5T_NATIVE_FLOAT, ms, fs, cat->dxpl, tmp);
     if (rc < 0) st = SM_H5ERR(ctx, "%s: reading a list of %lld traces failed", cat->path, (long long)n);

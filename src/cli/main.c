@@ -59,10 +59,20 @@ static int cmd_run(sm_ctx *ctx, int argc, char **argv) {
 }
 
 static void stage_help(const sm_stage *s) {
-  printf("sisma %s: %s\nkeys (give as --key value):\n", s->name, s->summary);
+  printf("sisma %s: %s\nkeys (give as --key value; --memory-budget-mb MiB per rank is accepted too):\n", s->name,
+         s->summary);
   for (const sm_key *k = s->keys; k->name; k++)
     printf("  --%-22s %s%s%s%s\n", k->name, k->help, k->def ? " (default: " : " (required)", k->def ? k->def : "",
            k->def ? ")" : "");
+}
+
+/* The job-level memory budget, accepted by every sub-command as --memory-budget-mb MiB. */
+static sm_status set_budget(sm_ctx *ctx, sm_config *cfg, const char *val) {
+  char *end;
+  long long mb = strtoll(val, &end, 10);
+  SM_CHECK(ctx, *val && !*end && mb >= 0, SM_ERR_CONFIG, "--memory-budget-mb %s: expected MiB >= 0", val);
+  cfg->memory_budget_mb = mb;
+  return SM_OK;
 }
 
 static int cmd_stage(sm_ctx *ctx, const sm_stage *s, int argc, char **argv) {
@@ -99,6 +109,7 @@ static int cmd_stage(sm_ctx *ctx, const sm_stage *s, int argc, char **argv) {
       break;
     }
     if (!val) st = SM_ERR(ctx, SM_ERR_CONFIG, "sisma %s: %s needs a value", s->name, a);
+    else if (!strcmp(key, "memory_budget_mb")) st = set_budget(ctx, &cfg, val);
     else st = sm_config_set(ctx, &cfg, key, val, "command line");
   }
   st = sm_ctx_agree(ctx, st);

@@ -206,7 +206,7 @@ static void filter_stations(sm_ctx *ctx, plan *p, char **bad, int refuse_missing
     p->st[k++] = *s;
   }
   p->nst = k;
-  qsort(p->st, (size_t)p->nst, sizeof *p->st, cmp_station);
+  if (k > 0) qsort(p->st, (size_t)p->nst, sizeof *p->st, cmp_station);
 }
 
 static sm_status build_table(sm_ctx *ctx, plan *p, const sm_config *cfg) {

@@ -76,6 +76,9 @@ check "failed run ends promptly" test $(($(date +%s) - start)) -lt 60
 check "previous output untouched" cmp -s out/before.h5 out/job/demo.h5
 check "no partial files after the failure" bash -c '! ls -a out/job | grep -q partial'
 
+out=$($RUN info out/job/demo.h5 --waveforms true --memory-budget-mb 1 2>&1)
+check "info scans the waveforms: none bad" grep -q "0 trace(s) with NaN/Inf, 0 all-zero" <<<"$out"
+
 expect_fail "missing input catalog" "cannot read catalog out/none.h5" $RUN info out/none.h5
 check "docs/job-reference.md is generated from the registry" bash -c \
   "$MPIEXEC -n 1 $SISMA_BIN run --help-config --markdown | diff - '$SISMA_SOURCE_DIR/docs/job-reference.md'"
