@@ -150,7 +150,7 @@ static sm_status column_io(sm_catalog *cat, const char *name, sm_col_type want, 
   size_t es = want == SM_COL_STR ? (size_t)c->width : 8;
   char what[PATH_MAX + 80];
   snprintf(what, sizeof what, "%s:/meta/%s", cat->path, name);
-  st = sm__slab_io(ctx, d, mt, cat->dxpl, write, first, count, 1, es, v, what);
+  st = sm__slab_io(ctx, d, mt, write ? cat->dxpl : cat->dxpl_read, write, first, count, 1, es, v, what);
   H5Tclose(mt);
   H5Dclose(d);
   return st;

@@ -16,7 +16,8 @@ typedef struct {
 struct sm_catalog {
   sm_ctx *ctx;            /* borrowed */
   hid_t file, waveforms;  /* open HDF5 objects */
-  hid_t dxpl;             /* collective transfer property list */
+  hid_t dxpl;             /* collective transfers (writes: required by filtered datasets) */
+  hid_t dxpl_read;        /* collective calls, each rank reading its own selection directly */
   sm_catalog_info info;
   char path[PATH_MAX];     /* final path */
   char tmp_path[PATH_MAX]; /* where a created catalog is written until commit */

@@ -9,7 +9,7 @@ static int64_t trace_elems(const sm_catalog *cat) {
 }
 
 sm_status sm_catalog_read_traces(sm_catalog *cat, int64_t first, int64_t count, float *buf) {
-  return sm__slab_io(cat->ctx, cat->waveforms, H5T_NATIVE_FLOAT, cat->dxpl, 0, first, count, trace_elems(cat),
+  return sm__slab_io(cat->ctx, cat->waveforms, H5T_NATIVE_FLOAT, cat->dxpl_read, 0, first, count, trace_elems(cat),
                      sizeof(float), buf, cat->path);
 }
 
@@ -65,7 +65,7 @@ sm_status sm_catalog_read_trace_list(sm_catalog *cat, int64_t n, const int64_t *
     hid_t ms = H5Screate_simple(3, mdims, NULL);
     herr_t rc = nu ? 0 : H5Sselect_none(ms);
     if (rc >= 0) rc = select_runs(fs, u, nu, (hsize_t)cat->info.n_components, (hsize_t)cat->info.n_samples);
-    if (rc >= 0) rc = H5Dread(cat->waveforms, H5T_NATIVE_FLOAT, ms, fs, cat->dxpl, tmp);
+    if (rc >= 0) rc = H5Dread(cat->waveforms, H5T_NATIVE_FLOAT, ms, fs, cat->dxpl_read, tmp);
     if (rc < 0) st = SM_H5ERR(ctx, "%s: reading a list of %lld traces failed", cat->path, (long long)n);
     H5Sclose(ms);
     H5Sclose(fs);
