@@ -60,7 +60,12 @@ static sm_status setup(sm__h5import *im, const sm_config *cfg) {
   SM_CHECK(ctx, H5Fis_hdf5(im->input) > 0, SM_ERR_FORMAT, "import.input %s is not an HDF5 file", im->input);
   SM_TRY(ctx, sm__csv_create(ctx, im->metadata, &im->csv));
   SM_TRY(ctx, sm__csv_col_require(ctx, im->csv, "trace_name", &im->name_col));
-  im->file = H5Fopen(im->input, H5F_ACC_RDONLY, H5P_DEFAULT);
+  /* Strong close degree: closing the file closes every object still open in it, so an error
+   * path can never keep the input open (and locked against rewriting) after the stage. */
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+  im->file = H5Fopen(im->input, H5F_ACC_RDONLY, fapl);
+  H5Pclose(fapl);
   if (im->file < 0) return SM_H5ERR(ctx, "cannot open %s read-only", im->input);
   return SM_OK;
 }

@@ -443,6 +443,7 @@ static void test_instance_and_refusals(sm_ctx *ctx) {
                SM_ERR_FORMAT);
   CHECK(strstr(ctx->err_msg, "no dataset for trace ghost (") && strstr(ctx->err_msg, "inst.csv line 6"));
   /* a NaN sample, found on whichever rank reads trace 3 */
+  path_of(h5, sizeof h5, tmp_dir, "inst_nan.hdf5");
   make_instance(ctx, h5, 3);
   write_text(ctx, csv, "trace_name\ntr0\ntr1\ntr2\ntr3\ntr4\n");
   CHECK_STATUS(ctx, run_stage(ctx, 0, "format", "instance", "input", h5, "metadata", csv, "output", bad, NULL),
