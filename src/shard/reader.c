@@ -89,14 +89,42 @@ static int read_chunk(sm_reader *rd, int64_t c, float *dst, char *err, size_t er
   return 1;
 }
 
+/* Read chunks [c, c + n) of an unfiltered catalog that lie back to back in the file with one
+ * pread into dst. Thread side. */
+static int read_run(sm_reader *rd, int64_t c, int64_t n, float *dst, char *err, size_t errsz) {
+  size_t bytes = (size_t)(n * rd->chunk * rd->trace_elems * 4);
+  for (size_t done = 0; done < bytes;) {
+    ssize_t r = pread(rd->fd, (char *)dst + done, bytes - done, (off_t)(rd->loc[c].addr + done));
+    if (r <= 0) {
+      snprintf(err, errsz, "read of chunks %lld..%lld failed: %s", (long long)c, (long long)(c + n - 1),
+               r < 0 ? strerror(errno) : "end of file");
+      return 0;
+    }
+    done += (size_t)r;
+  }
+  return 1;
+}
+
+/* Length of the run of chunks starting at c (at most max) stored contiguously and unfiltered. */
+static int64_t contiguous_run(const sm_reader *rd, int64_t c, int64_t max) {
+  if (rd->deflated || rd->shuffled || rd->loc[c].addr == (uint64_t)HADDR_UNDEF) return 1;
+  int64_t n = 1;
+  while (n < max && rd->loc[c + n].addr == rd->loc[c + n - 1].addr + rd->loc[c + n - 1].size) n++;
+  return n;
+}
+
 static void *fill_block(void *arg) {
   sm_reader *rd = arg;
   block_buf *bb = &rd->b[1 - rd->cur];
   int64_t c0 = (bb->first - rd->mine.first) / rd->chunk;
-  int64_t nc = (bb->count + rd->chunk - 1) / rd->chunk;
+  int64_t nc = (bb->count + rd->chunk - 1) / rd->chunk, per = rd->chunk * rd->trace_elems;
   bb->ok = 1;
-  for (int64_t c = 0; c < nc && bb->ok; c++)
-    bb->ok = read_chunk(rd, c0 + c, bb->buf + c * rd->chunk * rd->trace_elems, bb->err, sizeof bb->err);
+  for (int64_t c = 0; c < nc && bb->ok;) {
+    int64_t run = contiguous_run(rd, c0 + c, nc - c);
+    bb->ok = run > 1 ? read_run(rd, c0 + c, run, bb->buf + c * per, bb->err, sizeof bb->err)
+                     : read_chunk(rd, c0 + c, bb->buf + c * per, bb->err, sizeof bb->err);
+    c += run;
+  }
   return NULL;
 }
 
