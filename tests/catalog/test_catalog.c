@@ -34,9 +34,6 @@ static void make_catalog(sm_ctx *ctx, const char *path, int64_t n, int64_t chunk
   CHECK_OK(ctx, sm_catalog_write_f64(cat, "source_magnitude", r.first, r.count, mag));
   CHECK_OK(ctx, sm_catalog_put_strings(cat, "trace_name", r.first, r.count, names));
   CHECK_OK(ctx, sm_catalog_set_provenance(cat, "test_catalog", "job: test\n"));
-  char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s", path);
-  CHECK(access(path, F_OK) != 0 || n >= 0); /* final name appears only at commit */
   CHECK_OK(ctx, sm_catalog_commit(&cat));
   CHECK(cat == NULL);
   free(buf);
@@ -149,10 +146,7 @@ static void test_abandon(sm_ctx *ctx) {
   sm_catalog_close(&cat);
   MPI_Barrier(ctx->comm);
   CHECK(access("abandoned.h5", F_OK) != 0);
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "ls -a | grep -c partial > /dev/null");
   CHECK(system("ls -a | grep -q 'abandoned.h5.partial'") != 0);
-  (void)cmd;
 }
 
 int main(int argc, char **argv) {
