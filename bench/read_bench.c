@@ -53,14 +53,109 @@ static int64_t block_traces(const sm_catalog_info *in, int64_t block_bytes) {
   return k * in->chunk_traces;
 }
 
+typedef struct {
+  double t0, t1, t_open, local; /* timed span, open time, per-rank checksum */
+  int64_t total_bytes;
+} bench_result;
+
+/* Blocks of bt traces over this rank's shard, and the maximum over ranks (collective calls
+ * must match, so every rank loops nb_max times). */
+static void block_counts(sm_ctx *ctx, sm_range mine, int64_t bt, int64_t *nb, int64_t *nb_max) {
+  *nb = mine.count > 0 ? (mine.count + bt - 1) / bt : 0;
+  MPI_Allreduce(nb, nb_max, 1, MPI_INT64_T, MPI_MAX, ctx->comm);
+}
+
+static int64_t block_len(sm_range mine, int64_t bt, int64_t nb, int64_t b) {
+  int64_t first = mine.first + b * bt;
+  if (b >= nb) return 0;
+  return (mine.first + mine.count - first < bt) ? mine.first + mine.count - first : bt;
+}
+
+static float *block_buffer(int64_t bt, int64_t te) {
+  float *buf = malloc((size_t)(bt > 0 ? bt : 1) * (size_t)te * sizeof(float));
+  if (!buf) MPI_Abort(MPI_COMM_WORLD, 1);
+  return buf;
+}
+
+static void bench_write(sm_ctx *ctx, const char *path, int64_t n, int C, int64_t T, int64_t block_bytes,
+                        bench_result *r) {
+  sm_catalog_info in = {.n_traces = n, .n_components = C, .n_samples = T, .sampling_rate_hz = 100.0};
+  snprintf(in.component_order, sizeof in.component_order, "%.*s", C, "ENZ12345");
+  sm_catalog *cat = NULL;
+  MPI_Barrier(ctx->comm);
+  r->t0 = MPI_Wtime();
+  CK(sm_catalog_create(ctx, path, &in, &cat), "sm_catalog_create");
+  const sm_catalog_info *ci = sm_catalog_get_info(cat);
+  sm_range mine = sm_shard_range(ci->n_traces, ci->chunk_traces, ctx->rank, ctx->size);
+  int64_t bt = block_traces(ci, block_bytes), te = (int64_t)C * T, nb, nb_max;
+  if (bt > mine.count && mine.count > 0) bt = mine.count;
+  float *buf = block_buffer(bt, te);
+  /* A deterministic, cheap pattern; filled once (generation is not what is measured). */
+  for (int64_t i = 0; i < bt * te; i++) buf[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
+  block_counts(ctx, mine, bt, &nb, &nb_max);
+  for (int64_t b = 0; b < nb_max; b++) {
+    int64_t first = mine.first + b * bt, cnt = block_len(mine, bt, nb, b);
+    if (cnt > 0) buf[0] = (float)first; /* each block differs a little */
+    CK(sm_catalog_write_traces(cat, cnt > 0 ? first : 0, cnt, buf), "sm_catalog_write_traces");
+  }
+  CK(sm_catalog_commit(&cat), "sm_catalog_commit");
+  MPI_Barrier(ctx->comm);
+  r->t1 = MPI_Wtime();
+  r->total_bytes = n * C * T * 4;
+  free(buf);
+}
+
+/* Collective reads of the shard in blocks of whole chunks. */
+static void bench_read(sm_ctx *ctx, sm_catalog *cat, sm_range mine, int64_t block_bytes, bench_result *r) {
+  const sm_catalog_info *ci = sm_catalog_get_info(cat);
+  int64_t te = (int64_t)ci->n_components * ci->n_samples, bt = block_traces(ci, block_bytes), nb, nb_max;
+  if (bt > mine.count && mine.count > 0) bt = mine.count;
+  float *buf = block_buffer(bt, te);
+  block_counts(ctx, mine, bt, &nb, &nb_max);
+  MPI_Barrier(ctx->comm);
+  r->t0 = MPI_Wtime();
+  for (int64_t b = 0; b < nb_max; b++) {
+    int64_t first = mine.first + b * bt, cnt = block_len(mine, bt, nb, b);
+    CK(sm_catalog_read_traces(cat, cnt > 0 ? first : 0, cnt, buf), "sm_catalog_read_traces");
+    for (int64_t i = 0; i < cnt; i++) r->local += buf[i * te + te - 1]; /* touch every trace */
+  }
+  MPI_Barrier(ctx->comm);
+  r->t1 = MPI_Wtime();
+  free(buf);
+}
+
+/* The shard reader with a memory budget (streams through its helper thread). */
+static void bench_stream(sm_ctx *ctx, sm_catalog *cat, sm_range mine, int64_t block_bytes, bench_result *r) {
+  const sm_catalog_info *ci = sm_catalog_get_info(cat);
+  int64_t te = (int64_t)ci->n_components * ci->n_samples;
+  sm_reader *rd = NULL;
+  MPI_Barrier(ctx->comm);
+  r->t0 = MPI_Wtime();
+  CK(sm_reader_create(cat, mine, block_bytes, &rd), "sm_reader_create");
+  if (sm_reader_resident(rd) && ctx->rank == 0)
+    fprintf(stderr, "read_bench: note: shard fits the %lld MiB budget; reader is resident, not streaming\n",
+            (long long)(block_bytes >> 20));
+  for (;;) {
+    int64_t first, cnt;
+    const float *tr;
+    CK(sm_reader_next(rd, &first, &cnt, &tr), "sm_reader_next");
+    if (cnt == 0) break;
+    for (int64_t i = 0; i < cnt; i++) r->local += tr[i * te + te - 1];
+  }
+  MPI_Barrier(ctx->comm);
+  r->t1 = MPI_Wtime();
+  sm_reader_destroy(&rd);
+}
+
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
-  if (argc < 3) {
+  const char *mode = argc > 1 ? argv[1] : "";
+  if (argc < 3 || (strcmp(mode, "write") && strcmp(mode, "read") && strcmp(mode, "stream"))) {
     fprintf(stderr, "usage: %s write|read|stream FILE [-n traces] [-c comps] [-t samples] [-b MiB]\n", argv[0]);
     MPI_Finalize();
     return 2;
   }
-  const char *mode = argv[1], *path = argv[2];
+  const char *path = argv[2];
   int64_t n = 30000, T = 6000, block_mib = 256;
   int C = 3;
   for (int i = 3; i + 1 < argc; i += 2) {
@@ -71,107 +166,32 @@ int main(int argc, char **argv) {
   }
   sm_ctx *ctx = NULL;
   if (sm_ctx_create(MPI_COMM_WORLD, &ctx) != SM_OK) MPI_Abort(MPI_COMM_WORLD, 1);
-  int rank = ctx->rank, size = ctx->size;
-  int64_t block_bytes = block_mib << 20;
-  double t0 = 0, t1 = 0, t_open = 0, checksum = 0;
-  int64_t total_bytes = 0;
-
+  bench_result r = {0};
+  double checksum = 0;
   if (!strcmp(mode, "write")) {
-    sm_catalog_info in = {0};
-    in.n_traces = n;
-    in.n_components = C;
-    in.n_samples = T;
-    in.sampling_rate_hz = 100.0;
-    snprintf(in.component_order, sizeof in.component_order, "%.*s", C, "ENZ12345");
-    sm_catalog *cat = NULL;
-    MPI_Barrier(ctx->comm);
-    t0 = MPI_Wtime();
-    CK(sm_catalog_create(ctx, path, &in, &cat), "sm_catalog_create");
-    const sm_catalog_info *ci = sm_catalog_get_info(cat);
-    sm_range mine = sm_shard_range(ci->n_traces, ci->chunk_traces, rank, size);
-    int64_t bt = block_traces(ci, block_bytes), te = (int64_t)C * T;
-    if (bt > mine.count && mine.count > 0) bt = mine.count;
-    float *buf = malloc((size_t)(bt > 0 ? bt : 1) * (size_t)te * sizeof(float));
-    if (!buf) MPI_Abort(MPI_COMM_WORLD, 1);
-    /* A deterministic, cheap pattern; filled once (generation is not what is measured). */
-    for (int64_t i = 0; i < bt * te; i++) buf[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
-    int64_t nb = mine.count > 0 ? (mine.count + bt - 1) / bt : 0, nb_max = 0;
-    MPI_Allreduce(&nb, &nb_max, 1, MPI_INT64_T, MPI_MAX, ctx->comm);
-    for (int64_t b = 0; b < nb_max; b++) {
-      int64_t first = mine.first + b * bt, cnt = 0;
-      if (b < nb) cnt = (mine.first + mine.count - first < bt) ? mine.first + mine.count - first : bt;
-      if (cnt > 0) buf[0] = (float)first; /* each block differs a little */
-      CK(sm_catalog_write_traces(cat, cnt > 0 ? first : 0, cnt, buf), "sm_catalog_write_traces");
-    }
-    CK(sm_catalog_commit(&cat), "sm_catalog_commit");
-    MPI_Barrier(ctx->comm);
-    t1 = MPI_Wtime();
-    total_bytes = n * C * T * 4;
-    free(buf);
-  } else if (!strcmp(mode, "read") || !strcmp(mode, "stream")) {
+    bench_write(ctx, path, n, C, T, block_mib << 20, &r);
+  } else {
     sm_catalog *cat = NULL;
     MPI_Barrier(ctx->comm);
     double to = MPI_Wtime();
     CK(sm_catalog_open(ctx, path, &cat), "sm_catalog_open");
     const sm_catalog_info *ci = sm_catalog_get_info(cat);
-    int64_t te = (int64_t)ci->n_components * ci->n_samples;
-    total_bytes = ci->n_traces * te * 4;
-    sm_range mine = sm_catalog_shard(cat, rank, size);
+    r.total_bytes = ci->n_traces * ci->n_components * ci->n_samples * 4;
+    sm_range mine = sm_catalog_shard(cat, ctx->rank, ctx->size);
     MPI_Barrier(ctx->comm);
-    t_open = MPI_Wtime() - to;
-    double local = 0;
-    if (!strcmp(mode, "read")) {
-      int64_t bt = block_traces(ci, block_bytes);
-      if (bt > mine.count && mine.count > 0) bt = mine.count;
-      float *buf = malloc((size_t)(bt > 0 ? bt : 1) * (size_t)te * sizeof(float));
-      if (!buf) MPI_Abort(MPI_COMM_WORLD, 1);
-      int64_t nb = mine.count > 0 ? (mine.count + bt - 1) / bt : 0, nb_max = 0;
-      MPI_Allreduce(&nb, &nb_max, 1, MPI_INT64_T, MPI_MAX, ctx->comm);
-      MPI_Barrier(ctx->comm);
-      t0 = MPI_Wtime();
-      for (int64_t b = 0; b < nb_max; b++) {
-        int64_t first = mine.first + b * bt, cnt = 0;
-        if (b < nb) cnt = (mine.first + mine.count - first < bt) ? mine.first + mine.count - first : bt;
-        CK(sm_catalog_read_traces(cat, cnt > 0 ? first : 0, cnt, buf), "sm_catalog_read_traces");
-        for (int64_t i = 0; i < cnt; i++) local += buf[i * te + te - 1]; /* touch every trace */
-      }
-      MPI_Barrier(ctx->comm);
-      t1 = MPI_Wtime();
-      free(buf);
-    } else {
-      sm_reader *rd = NULL;
-      MPI_Barrier(ctx->comm);
-      t0 = MPI_Wtime();
-      CK(sm_reader_create(cat, mine, block_bytes, &rd), "sm_reader_create");
-      if (sm_reader_resident(rd) && rank == 0)
-        fprintf(stderr, "read_bench: note: shard fits the %lld MiB budget; reader is resident, not streaming\n",
-                (long long)block_mib);
-      for (;;) {
-        int64_t first, cnt;
-        const float *tr;
-        CK(sm_reader_next(rd, &first, &cnt, &tr), "sm_reader_next");
-        if (cnt == 0) break;
-        for (int64_t i = 0; i < cnt; i++) local += tr[i * te + te - 1];
-      }
-      MPI_Barrier(ctx->comm);
-      t1 = MPI_Wtime();
-      sm_reader_destroy(&rd);
-    }
-    MPI_Allreduce(&local, &checksum, 1, MPI_DOUBLE, MPI_SUM, ctx->comm);
+    r.t_open = MPI_Wtime() - to;
+    if (!strcmp(mode, "read")) bench_read(ctx, cat, mine, block_mib << 20, &r);
+    else bench_stream(ctx, cat, mine, block_mib << 20, &r);
+    MPI_Allreduce(&r.local, &checksum, 1, MPI_DOUBLE, MPI_SUM, ctx->comm);
     sm_catalog_close(&cat);
-  } else {
-    if (rank == 0) fprintf(stderr, "read_bench: unknown mode %s\n", mode);
-    sm_ctx_destroy(&ctx);
-    MPI_Finalize();
-    return 2;
   }
   long rss = max_rss_kib(ctx->comm);
-  double secs = t1 - t0;
-  if (rank == 0)
+  double secs = r.t1 - r.t0;
+  if (ctx->rank == 0)
     printf("BENCH mode=%s ranks=%d bytes=%lld seconds=%.4f gbps=%.4f open_s=%.4f block_mib=%lld maxrss_kib=%ld "
            "checksum=%.6g\n",
-           mode, size, (long long)total_bytes, secs, secs > 0 ? (double)total_bytes / secs / 1e9 : 0.0, t_open,
-           (long long)block_mib, rss, checksum);
+           mode, ctx->size, (long long)r.total_bytes, secs, secs > 0 ? (double)r.total_bytes / secs / 1e9 : 0.0,
+           r.t_open, (long long)block_mib, rss, checksum);
   sm_ctx_destroy(&ctx);
   MPI_Finalize();
   return 0;
