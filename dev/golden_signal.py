@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Golden values for the Butterworth SOS tests (tests/signal/test_butter.c).
+"""Golden values for the signal tests (tests/signal/test_butter.c, tests/signal/test_ops.c).
 
 Run with the Debian python3 (numpy + scipy): /usr/bin/python3 dev/golden_signal.py
 Writes tests/signal/golden/butter.txt, plain text:
@@ -8,6 +8,17 @@ Writes tests/signal/golden/butter.txt, plain text:
   sosfilt NAME N     then N samples of scipy.signal.sosfilt(sos, input)
   sosfiltfilt NAME N then N samples of scipy.signal.sosfiltfilt(sos, input)
 TYPE is lowpass (corner F_HI), highpass (corner F_LO) or bandpass (F_LO..F_HI); frequencies in Hz.
+
+and tests/signal/golden/ops.txt (see write_ops), plain text:
+  input NAME N RATE          then N samples (float64)
+  op INPUT OP NP P1..PNP NOUT STRIDE   then the values y[0], y[STRIDE], ... of the output (NOUT long)
+Inputs: a synthetic trace (noise, trend, onset), a real STEAD trace (TA.109C, 100 Hz, Z component
+around the P arrival) and a real SeisBench dummy-dataset trace (CX.PB01, 20 Hz, Z).
+References: scipy.signal (detrend, resample_poly, resample, decimate(ftype='fir'),
+butter + sosfiltfilt), numpy.polyfit/polyval; ObsPy is not a Debian package, so the ObsPy
+conventions (Trace.taper, cosine_taper, classic_sta_lta, recursive_sta_lta, trigger_onset) are
+NumPy transcriptions of ObsPy's Python reference versions (obspy 1.4, obspy/signal/trigger.py and
+invsim.py), and the AIC picker is Maeda's formula written directly.
 """
 import os
 
@@ -50,5 +61,168 @@ def main():
     print("wrote", path, os.path.getsize(path), "bytes")
 
 
+DATA = os.environ.get("SISMA_DATA", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data"))
+
+
+def cosine_taper(npts, p):  # obspy.signal.invsim.cosine_taper(npts, p, halfcosine=True)
+    frac = int(npts * p / 2.0) if p in (0.0, 1.0) else int(npts * p / 2.0 + 0.5)
+    idx1, idx2, idx3, idx4 = 0, frac - 1, npts - frac, npts - 1
+    if idx1 == idx2:
+        idx2 += 1
+    if idx3 == idx4:
+        idx3 -= 1
+    w = np.zeros(npts)
+    w[idx1:idx2 + 1] = 0.5 * (1.0 - np.cos(np.pi * (np.arange(idx1, idx2 + 1) - float(idx1)) / (idx2 - idx1)))
+    w[idx2 + 1:idx3] = 1.0
+    w[idx3:idx4 + 1] = 0.5 * (1.0 + np.cos(np.pi * (float(idx3) - np.arange(idx3, idx4 + 1)) / (idx4 - idx3)))
+    if idx1 == idx2:
+        w[idx1] = 0.0
+    if idx3 == idx4:
+        w[idx3] = 0.0
+    return w
+
+
+def taper(x, kind, max_percentage, max_length_s, rate):  # obspy Trace.taper(side='both')
+    npts = len(x)
+    lens = [int(max_percentage * npts)]
+    if max_length_s > 0:
+        lens.append(int(max_length_s * rate))
+    lens.append(int(npts / 2))
+    wlen = min(lens)
+    sides = cosine_taper(2 * wlen + 1, 1.0) if kind == "cosine" else sig.windows.hann(2 * wlen + 1)
+    w = np.hstack((sides[:wlen], np.ones(npts - 2 * wlen), sides[len(sides) - wlen:]))
+    return x * w
+
+
+def classic_sta_lta(a, nsta, nlta):  # obspy classic_sta_lta_py
+    sta = np.cumsum(a ** 2, dtype=np.float64)
+    lta = sta.copy()
+    sta[nsta:] = sta[nsta:] - sta[:-nsta]
+    sta /= nsta
+    lta[nlta:] = lta[nlta:] - lta[:-nlta]
+    lta /= nlta
+    sta[:nlta - 1] = 0
+    lta[lta < np.finfo(0.0).tiny] = np.finfo(0.0).tiny
+    return sta / lta
+
+
+def recursive_sta_lta(a, nsta, nlta):  # obspy recursive_sta_lta_py
+    csta, clta = 1.0 / nsta, 1.0 / nlta
+    sta, lta = 0.0, np.finfo(0.0).tiny
+    a = np.square(a)
+    cf = np.zeros(len(a))
+    for i in range(1, len(a)):
+        sta = csta * a[i] + (1 - csta) * sta
+        lta = clta * a[i] + (1 - clta) * lta
+        cf[i] = sta / lta
+    cf[:nlta] = 0
+    return cf
+
+
+def trigger_onset(cf, thres1, thres2, max_len=9e99):  # obspy trigger_onset, max_len_delete=False
+    from collections import deque
+    ind1 = np.where(cf > thres1)[0]
+    if len(ind1) == 0:
+        return []
+    ind2 = np.where(cf > thres2)[0]
+    on, of = deque([ind1[0]]), deque([-1])
+    ind2_ = np.empty_like(ind2, dtype=bool)
+    ind2_[:-1] = np.diff(ind2) > 1
+    ind2_[-1] = True
+    of.extend(ind2[ind2_].tolist())
+    on.extend(ind1[np.where(np.diff(ind1) > 1)[0] + 1].tolist())
+    of.extend([ind2[-1]])
+    pick = []
+    while on[-1] > of[0]:
+        while on[0] <= of[0]:
+            on.popleft()
+        while of[0] < on[0]:
+            of.popleft()
+        if of[0] - on[0] > max_len:
+            of.appendleft(on[0] + max_len)
+        pick.append([on[0], of[0]])
+    return pick
+
+
+def aic_pick(x):  # Maeda (1985): AIC(k) = k log var(x[:k]) + (n-k-1) log var(x[k:])
+    n = len(x)
+    best, kb = np.inf, -1
+    for k in range(1, n):
+        v1, v2 = np.var(x[:k]), np.var(x[k:])
+        a = k * np.log(v1) + (n - k - 1) * np.log(v2) if v1 > 0 and v2 > 0 else np.inf
+        if a < best:
+            best, kb = a, k
+    return kb
+
+
+def fmt(v):
+    return "%.17g" % float(v)
+
+
+def ops_for(name, x, rate):
+    """(op, params, output) for one input."""
+    n = len(x)
+    d = []
+    d.append(("demean", [], sig.detrend(x, type="constant")))
+    d.append(("detrend_linear", [], sig.detrend(x, type="linear")))
+    for order in (2, 5):
+        t = np.arange(n, dtype=np.float64)
+        d.append(("detrend_poly", [order], x - np.polyval(np.polyfit(t, x, order), t)))
+    d.append(("taper_cosine", [0.05, 0.0], taper(x, "cosine", 0.05, 0.0, rate)))
+    d.append(("taper_hann", [0.2, 1.5], taper(x, "hann", 0.2, 1.5, rate)))
+    d.append(("taper_cosine", [0.5, 0.0], taper(x, "cosine", 0.5, 0.0, rate)))
+    for up, down in ((1, 2), (2, 5), (5, 2)):
+        d.append(("resample_poly", [up, down], sig.resample_poly(x, up, down)))
+    for num in (n // 2, n * 2 // 5 + 1, n * 3):
+        d.append(("resample_fourier", [num], sig.resample(x, num)))
+    for q in (2, 5):
+        d.append(("decimate", [q], sig.decimate(x, q, ftype="fir")))
+    lo, hi = (1.0, min(45.0, 0.45 * rate))
+    sos = sig.butter(4, [lo, hi], "bandpass", output="sos", fs=rate)
+    d.append(("bandpass_zp", [lo, hi, 4, rate], sig.sosfiltfilt(sos, x)))
+    d.append(("bandpass", [lo, hi, 4, rate], sig.sosfilt(sos, x)))
+    ns, nl = max(2, int(0.5 * rate)), max(10, int(5 * rate))
+    cc = classic_sta_lta(x, ns, nl)
+    cr = recursive_sta_lta(x, ns, nl)
+    d.append(("sta_lta_classic", [ns, nl], cc))
+    d.append(("sta_lta_recursive", [ns, nl], cr))
+    for cf, kind in ((cc, 0), (cr, 1)):
+        trig = trigger_onset(cf, 3.0, 1.5)
+        d.append(("trigger", [ns, nl, kind, 3.0, 1.5], np.array(trig, dtype=np.float64).reshape(-1)))
+    d.append(("aic", [], np.array([aic_pick(x)], dtype=np.float64)))
+    d.append(("peak_std", [], np.array([np.max(np.abs(x)), np.std(x)])))
+    return d
+
+
+def write_ops(root):
+    rng = np.random.default_rng(19850101)
+    n = 500
+    t = np.arange(n) / 50.0
+    syn = 0.2 * rng.standard_normal(n) + 0.3 + 0.05 * t
+    on = 240
+    syn[on:] += 3.0 * np.exp(-(t[on:] - t[on]) / 2.0) * np.sin(2 * np.pi * 4.0 * (t[on:] - t[on]))
+    inputs = [("synthetic", syn, 50.0)]
+    import h5py
+    with h5py.File(os.path.join(DATA, "eqtransformer", "stead_sample_2020", "waveforms.hdf5"), "r") as f:
+        d = f["earthquake/local/109C.TA_20060723155859_EV"]
+        p = int(d.attrs["p_arrival_sample"])
+        inputs.append(("stead_109C", np.asarray(d[p - 300:p + 300, 2], dtype=np.float64), 100.0))
+    with h5py.File(os.path.join(DATA, "seisbench", "dummydataset", "waveforms.hdf5"), "r") as f:
+        inputs.append(("seisbench_pb01", np.asarray(f["data/bucket0"][3, 0, :600], dtype=np.float64), 20.0))
+    out = ["# scipy %s numpy %s; generated by dev/golden_signal.py" % (scipy.__version__, np.__version__)]
+    for name, x, rate in inputs:
+        out.append("input %s %d %r" % (name, len(x), rate))
+        out += [fmt(v) for v in x]
+        for op, params, y in ops_for(name, x, rate):
+            stride = 8 if len(y) > 64 else 1
+            out.append("op %s %s %d %s %d %d" % (name, op, len(params), " ".join(repr(p) for p in params), len(y), stride))
+            out += ["%.10e" % v for v in y[::stride]]
+    path = os.path.join(root, "tests", "signal", "golden", "ops.txt")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+    print("wrote", path, os.path.getsize(path), "bytes")
+
+
 if __name__ == "__main__":
     main()
+    write_ops(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

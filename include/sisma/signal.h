@@ -57,6 +57,86 @@ int sm_sosfiltfilt_padlen(const double *sos, int ns);
  * SM_ERR_ARG for ns outside [1, SM_BUTTER_MAX_ORDER], SM_ERR_NOMEM. */
 sm_status sm_sosfiltfilt(sm_ctx *ctx, const double *sos, int ns, double *x, int64_t n);
 
+/* ---- trends, tapers, normalisation (src/signal/trend.c) ---- */
+
+/* Subtract the mean of x [n] (scipy.signal.detrend(type='constant')). Local; n = 0 is a no-op. */
+void sm_demean(double *x, int64_t n);
+
+/* Subtract the least-squares line a + b i (scipy.signal.detrend(type='linear')). Local. */
+void sm_detrend_linear(double *x, int64_t n);
+
+/* Subtract the least-squares polynomial of degree `order` (0..SM_DETREND_MAX_ORDER) in the sample
+ * index, fitted in float64 on the abscissa scaled to [-1, 1] by a QR (Householder) solve: the
+ * result of numpy.polyfit/polyval detrending (ObsPy's detrend('polynomial', order=...)). Local.
+ * Returns SM_ERR_ARG for a bad order, SM_ERR_DATA when n <= order. */
+#define SM_DETREND_MAX_ORDER 8
+sm_status sm_detrend_poly(sm_ctx *ctx, double *x, int64_t n, int order);
+
+typedef enum { SM_TAPER_COSINE, SM_TAPER_HANN } sm_taper_type;
+
+/* Half-width in samples of the taper ObsPy's Trace.taper uses: the smallest of
+ * int(max_percentage * n), int(max_length_s * rate_hz) (when max_length_s > 0) and int(n / 2). Local. */
+int64_t sm_taper_width(int64_t n, double max_percentage, double max_length_s, double rate_hz);
+
+/* Taper both ends of x [n] in place with half-width w (sm_taper_width), exactly as ObsPy's
+ * Trace.taper(side='both'): COSINE uses obspy.signal.invsim.cosine_taper(2w + 1, p=1.0), HANN uses
+ * scipy.signal.windows.hann(2w + 1); the first w and last w values of that window multiply the
+ * ends, the middle is untouched. Local. */
+void sm_taper(double *x, int64_t n, int64_t w, sm_taper_type type);
+
+/* Largest |x| (peak) or population standard deviation (std) of x [n]; the scale used by
+ * normalisation. Local. */
+double sm_peak_abs(const double *x, int64_t n);
+double sm_std(const double *x, int64_t n);
+
+/* ---- Fourier transform and Fourier resampling (src/signal/fft.c) ---- */
+
+/* In-place complex DFT of z [n] (any n >= 1; radix-2 for powers of two, Bluestein otherwise).
+ * inverse = 1 computes sum z[k] exp(+2 pi i jk/n) without the 1/n factor. Local. Returns
+ * SM_ERR_NOMEM. */
+sm_status sm_fft(sm_ctx *ctx, double _Complex *z, int64_t n, int inverse);
+
+/* Fourier resampling of x [n] to y [num], as scipy.signal.resample(x, num) (no window): keep the
+ * first min(n, num)/2 + 1 rfft bins, split or join an even Nyquist bin, inverse rfft of length num,
+ * times num / n. Local. */
+sm_status sm_resample_fourier(sm_ctx *ctx, const double *x, int64_t n, int64_t num, double *y);
+
+/* Decimate x [n] by the integer factor q into y [ceil(n / q)] (src/signal/resample.c), as scipy.signal.decimate(x, q,
+ * ftype='fir', zero_phase=True): resample_poly(x, 1, q, window=firwin(20 q + 1, 1/q,
+ * window='hamming')). Local. */
+sm_status sm_decimate(sm_ctx *ctx, const double *x, int64_t n, int64_t q, double *y);
+
+/* ---- detectors and pickers (src/signal/picker.c) ---- */
+
+/* ObsPy classic_sta_lta: cf[i] = mean(x[i-nsta+1..i]^2) / mean(x[i-nlta+1..i]^2) for
+ * i >= nlta - 1, 0 before; an LTA below DBL_MIN is taken as DBL_MIN. 1 <= nsta < nlta. Local.
+ * Returns SM_ERR_ARG for bad window lengths. */
+sm_status sm_sta_lta_classic(sm_ctx *ctx, const double *x, int64_t n, int64_t nsta, int64_t nlta, double *cf);
+
+/* ObsPy recursive_sta_lta (Withers et al. 1998): sta = x^2/nsta + (1 - 1/nsta) sta, same for lta
+ * with nlta, from sample 1 (sta = 0, lta = DBL_MIN at the start); cf = sta / lta, zeroed for
+ * i < nlta. Local. */
+sm_status sm_sta_lta_recursive(sm_ctx *ctx, const double *x, int64_t n, int64_t nsta, int64_t nlta, double *cf);
+
+/* ObsPy trigger_onset: a trigger switches on at the first sample with cf > thr_on and off at the
+ * last sample of the run with cf > thr_off that follows (a trigger still on at the end closes at
+ * the last sample above thr_off); a trigger longer than max_len samples is cut to on + max_len
+ * (max_len <= 0: no limit). Writes up to max_trig [on, off] pairs into trig [max_trig][2] and
+ * returns how many triggers there are (may exceed max_trig). Local. */
+int64_t sm_trigger_onset(const double *cf, int64_t n, double thr_on, double thr_off, int64_t max_len, int64_t *trig,
+                         int64_t max_trig);
+
+/* Akaike information criterion onset picker (Maeda 1985) on x [n]:
+ * AIC(k) = k log var(x[0..k-1]) + (n - k - 1) log var(x[k..n-1]) for k = 1..n-1 (population
+ * variances; aic[0], and any k where a variance is 0, are +inf). Returns the k of the minimum,
+ * the first sample of the signal, or -1 if n < 4. aic [n] may be NULL. Local. */
+int64_t sm_aic_pick(const double *x, int64_t n, double *aic);
+
+/* Signal-to-noise ratio in dB around sample `pick` of x [n]: 10 log10(mean(x[pick ..
+ * pick+sig_len)^2) / mean(x[pick-gap-noise_len .. pick-gap)^2)). NaN when a window falls outside
+ * the trace or the noise power is 0. Local. */
+double sm_snr_db(const double *x, int64_t n, int64_t pick, int64_t noise_len, int64_t gap, int64_t sig_len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -55,20 +55,11 @@ static void design(double *h, int64_t half_len, int64_t up, double fc) {
   for (int64_t i = 0; i < nt; i++) h[i] *= (double)up / sum;
 }
 
-sm_status sm_resample_poly(sm_ctx *ctx, const double *x, int64_t n, int64_t up, int64_t down, double *y) {
-  SM_CHECK(ctx, up >= 1 && down >= 1 && n >= 0, SM_ERR_ARG, "resample: bad factors up=%lld down=%lld",
-           (long long)up, (long long)down);
-  int64_t g = gcd64(up, down);
-  up /= g, down /= g;
-  int64_t nout = sm_resample_poly_len(n, up, down);
-  if (up == 1 && down == 1) {
-    if (n) memmove(y, x, (size_t)n * sizeof *y);
-    return SM_OK;
-  }
-  int64_t m = up > down ? up : down, half_len = 10 * m, nt = 2 * half_len + 1;
-  double *h = NULL;
-  SM_TRY(ctx, SM_ALLOC(ctx, h, nt));
-  design(h, half_len, up, 1.0 / (double)m);
+/* y [ceil(n up / down)] = the polyphase product of x [n] with the filter h [2 half_len + 1]
+ * (already scaled by up), aligned as SciPy's resample_poly (up, down reduced). */
+static void polyphase(const double *x, int64_t n, int64_t up, int64_t down, const double *h, int64_t half_len,
+                      double *y) {
+  int64_t nout = sm_resample_poly_len(n, up, down), nt = 2 * half_len + 1;
   for (int64_t q = 0; q < nout; q++) {
     int64_t j = q * down + half_len; /* index in the up-sampled, filtered signal */
     /* taps i = j - k*up in [0, nt): k in [ceil((j-nt+1)/up), floor(j/up)] */
@@ -78,6 +69,44 @@ sm_status sm_resample_poly(sm_ctx *ctx, const double *x, int64_t n, int64_t up, 
     for (int64_t k = klo; k <= khi; k++) acc += x[k] * h[j - k * up];
     y[q] = acc;
   }
+}
+
+sm_status sm_resample_poly(sm_ctx *ctx, const double *x, int64_t n, int64_t up, int64_t down, double *y) {
+  SM_CHECK(ctx, up >= 1 && down >= 1 && n >= 0, SM_ERR_ARG, "resample: bad factors up=%lld down=%lld",
+           (long long)up, (long long)down);
+  int64_t g = gcd64(up, down);
+  up /= g, down /= g;
+  if (up == 1 && down == 1) {
+    if (n) memmove(y, x, (size_t)n * sizeof *y);
+    return SM_OK;
+  }
+  int64_t m = up > down ? up : down, half_len = 10 * m, nt = 2 * half_len + 1;
+  double *h = NULL;
+  SM_TRY(ctx, SM_ALLOC(ctx, h, nt));
+  design(h, half_len, up, 1.0 / (double)m);
+  polyphase(x, n, up, down, h, half_len, y);
+  free(h);
+  return SM_OK;
+}
+
+/* scipy.signal.decimate(ftype='fir', zero_phase=True): h = firwin(20 q + 1, 1/q, window='hamming')
+ * (windowed sinc scaled to unit DC gain), applied as resample_poly(x, 1, q, window=h). */
+sm_status sm_decimate(sm_ctx *ctx, const double *x, int64_t n, int64_t q, double *y) {
+  SM_CHECK(ctx, q >= 1 && n >= 0, SM_ERR_ARG, "decimate: factor %lld must be >= 1", (long long)q);
+  if (q == 1) {
+    if (n) memmove(y, x, (size_t)n * sizeof *y);
+    return SM_OK;
+  }
+  int64_t half_len = 10 * q, nt = 2 * half_len + 1;
+  double *h = NULL, sum = 0, fc = 1.0 / (double)q;
+  SM_TRY(ctx, SM_ALLOC(ctx, h, nt));
+  for (int64_t i = 0; i < nt; i++) {
+    double m = (double)(i - half_len), a = M_PI * fc * m, s = m == 0 ? 1.0 : sin(a) / a;
+    h[i] = fc * s * (0.54 - 0.46 * cos(2 * M_PI * (double)i / (double)(nt - 1)));
+    sum += h[i];
+  }
+  for (int64_t i = 0; i < nt; i++) h[i] /= sum;
+  polyphase(x, n, 1, q, h, half_len, y);
   free(h);
   return SM_OK;
 }

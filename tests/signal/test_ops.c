@@ -1,0 +1,223 @@
+/* Detrend, tapers, resampling (polyphase, Fourier, decimate), zero-phase band-pass, STA/LTA,
+ * triggers, the AIC picker and the normalisation scales against SciPy / ObsPy conventions on
+ * synthetic and real traces (tests/signal/golden/ops.txt, written by dev/golden_signal.py).
+ * Tolerance: 1e-6 relative to the largest |value| of each reference output (float64 path);
+ * trigger and AIC sample indices exactly. The worst error per operation is printed on rank 0. */
+#include <complex.h>
+
+#include "harness.h"
+#include "sisma/signal.h"
+
+#define MAXN 8192
+#define MAXOPS 128
+
+typedef struct {
+  char input[32], op[32];
+  int np;
+  double p[8];
+  int64_t nout, stride;
+  double *want; /* [ceil(nout / stride)] */
+} golden_op;
+
+typedef struct {
+  char name[32];
+  int64_t n;
+  double rate, *x;
+} golden_input;
+
+static golden_input g_in[8];
+static golden_op g_op[MAXOPS];
+static int g_nin, g_nop, g_loaded;
+
+static int read_vals(FILE *f, double *v, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    if (fscanf(f, "%lf", &v[i]) != 1) return -1;
+  int c;
+  while ((c = fgetc(f)) != '\n' && c != EOF) {
+  }
+  return 0;
+}
+
+static int parse_op(FILE *f, char *line) {
+  golden_op *o = &g_op[g_nop];
+  int off = 0;
+  if (g_nop >= MAXOPS || sscanf(line, "op %31s %31s %d%n", o->input, o->op, &o->np, &off) != 3 || o->np > 8) return -1;
+  char *s = line + off;
+  for (int i = 0; i < o->np; i++) {
+    char *end;
+    o->p[i] = strtod(s, &end);
+    if (end == s) return -1;
+    s = end;
+  }
+  long long nout, stride;
+  if (sscanf(s, "%lld %lld", &nout, &stride) != 2 || stride < 1) return -1;
+  o->nout = nout, o->stride = stride;
+  int64_t m = (nout + stride - 1) / stride;
+  o->want = malloc(sizeof(double) * (size_t)(m ? m : 1));
+  g_nop++;
+  return o->want ? read_vals(f, o->want, m) : -1;
+}
+
+static int load_golden(void) {
+  if (g_loaded) return g_loaded > 0 ? 0 : -1;
+  g_loaded = -1;
+  const char *src = getenv("SISMA_SOURCE_DIR");
+  char path[1024], line[1024];
+  snprintf(path, sizeof path, "%s/tests/signal/golden/ops.txt", src ? src : ".");
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    fprintf(stderr, "cannot open %s (set SISMA_SOURCE_DIR)\n", path);
+    return -1;
+  }
+  int rc = 0;
+  while (rc == 0 && fgets(line, sizeof line, f)) {
+    golden_input *in = &g_in[g_nin];
+    long long n;
+    if (strncmp(line, "input ", 6) == 0) {
+      rc = g_nin < 8 && sscanf(line, "input %31s %lld %lf", in->name, &n, &in->rate) == 3 && n <= MAXN ? 0 : -1;
+      if (rc == 0) {
+        in->n = n, in->x = malloc(sizeof(double) * (size_t)n), g_nin++;
+        rc = in->x ? read_vals(f, in->x, n) : -1;
+      }
+    } else if (strncmp(line, "op ", 3) == 0) {
+      rc = parse_op(f, line);
+    }
+  }
+  fclose(f);
+  if (rc || g_nin == 0 || g_nop == 0) {
+    fprintf(stderr, "malformed golden file %s\n", path);
+    return -1;
+  }
+  g_loaded = 1;
+  return 0;
+}
+
+static const golden_input *input_of(const golden_op *o) {
+  for (int i = 0; i < g_nin; i++)
+    if (!strcmp(g_in[i].name, o->input)) return &g_in[i];
+  return NULL;
+}
+
+/* Run operation o on its input into y (room for MAXN * 4); returns the output length or -1. */
+static int64_t run_op(sm_ctx *ctx, const golden_op *o, const golden_input *in, double *y) {
+  const double *p = o->p;
+  int64_t n = in->n;
+  memcpy(y, in->x, sizeof(double) * (size_t)n);
+  const char *op = o->op;
+  if (!strcmp(op, "demean")) return sm_demean(y, n), n;
+  if (!strcmp(op, "detrend_linear")) return sm_detrend_linear(y, n), n;
+  if (!strcmp(op, "detrend_poly")) return sm_detrend_poly(ctx, y, n, (int)p[0]) == SM_OK ? n : -1;
+  if (!strncmp(op, "taper_", 6)) {
+    sm_taper(y, n, sm_taper_width(n, p[0], p[1], in->rate), strcmp(op, "taper_hann") ? SM_TAPER_COSINE : SM_TAPER_HANN);
+    return n;
+  }
+  if (!strcmp(op, "resample_poly"))
+    return sm_resample_poly(ctx, in->x, n, (int64_t)p[0], (int64_t)p[1], y) == SM_OK
+               ? sm_resample_poly_len(n, (int64_t)p[0], (int64_t)p[1])
+               : -1;
+  if (!strcmp(op, "resample_fourier")) return sm_resample_fourier(ctx, in->x, n, (int64_t)p[0], y) == SM_OK ? (int64_t)p[0] : -1;
+  if (!strcmp(op, "decimate")) return sm_decimate(ctx, in->x, n, (int64_t)p[0], y) == SM_OK ? (n + (int64_t)p[0] - 1) / (int64_t)p[0] : -1;
+  if (!strncmp(op, "bandpass", 8)) {
+    double sos[SM_BUTTER_MAX_ORDER][6];
+    int ns;
+    if (sm_butter_sos(ctx, (int)p[2], p[0], p[1], p[3], SM_BAND_BANDPASS, &sos[0][0], &ns) != SM_OK) return -1;
+    sm_status st = strcmp(op, "bandpass_zp") ? sm_sosfilt(ctx, &sos[0][0], ns, y, n, NULL)
+                                             : sm_sosfiltfilt(ctx, &sos[0][0], ns, y, n);
+    return st == SM_OK ? n : -1;
+  }
+  if (!strcmp(op, "sta_lta_classic")) return sm_sta_lta_classic(ctx, in->x, n, (int64_t)p[0], (int64_t)p[1], y) == SM_OK ? n : -1;
+  if (!strcmp(op, "sta_lta_recursive"))
+    return sm_sta_lta_recursive(ctx, in->x, n, (int64_t)p[0], (int64_t)p[1], y) == SM_OK ? n : -1;
+  if (!strcmp(op, "trigger")) {
+    double cf[MAXN];
+    sm_status st = p[2] == 0 ? sm_sta_lta_classic(ctx, in->x, n, (int64_t)p[0], (int64_t)p[1], cf)
+                             : sm_sta_lta_recursive(ctx, in->x, n, (int64_t)p[0], (int64_t)p[1], cf);
+    int64_t trig[64];
+    int64_t nt = st == SM_OK ? sm_trigger_onset(cf, n, p[3], p[4], 0, trig, 32) : -1;
+    for (int64_t i = 0; i < 2 * nt && i < 64; i++) y[i] = (double)trig[i];
+    return nt < 0 ? -1 : 2 * nt;
+  }
+  if (!strcmp(op, "aic")) return y[0] = (double)sm_aic_pick(in->x, n, NULL), 1;
+  if (!strcmp(op, "peak_std")) return y[0] = sm_peak_abs(in->x, n), y[1] = sm_std(in->x, n), 2;
+  fprintf(stderr, "unknown golden op %s\n", op);
+  return -1;
+}
+
+static void test_ops_golden(sm_ctx *ctx) {
+  CHECK(load_golden() == 0);
+  double *y = malloc(sizeof(double) * 4 * MAXN);
+  for (int k = 0; k < g_nop; k++) {
+    const golden_op *o = &g_op[k];
+    const golden_input *in = input_of(o);
+    CHECK(in != NULL);
+    if (!in) continue;
+    int64_t m = run_op(ctx, o, in, y);
+    CHECK_EQ_I64(m, o->nout);
+    if (m != o->nout) {
+      fprintf(stderr, "  %s on %s: length %lld, want %lld (%s)\n", o->op, o->input, (long long)m, (long long)o->nout,
+              ctx->err_msg);
+      continue;
+    }
+    double ymax = 0, e = 0;
+    int64_t nw = (m + o->stride - 1) / o->stride;
+    for (int64_t i = 0; i < nw; i++) ymax = fmax(ymax, fabs(o->want[i]));
+    for (int64_t i = 0; i < nw; i++) e = fmax(e, fabs(y[i * o->stride] - o->want[i]) / (ymax > 0 ? ymax : 1));
+    int exact = !strcmp(o->op, "trigger") || !strcmp(o->op, "aic");
+    if (exact ? e != 0 : e > 1e-6) fprintf(stderr, "  %s on %s: relative error %.3g\n", o->op, o->input, e);
+    CHECK(exact ? e == 0 : e <= 1e-6);
+    if (ctx->rank == 0 && (k == 0 || strcmp(o->op, g_op[k - 1].op) || strcmp(o->input, g_op[k - 1].input)))
+      printf("  %-18s %-15s max error / max|y| %.2g\n", o->op, o->input, e);
+  }
+  free(y);
+}
+
+/* sm_fft against a direct DFT on lengths that take both paths (radix 2 and Bluestein). */
+static void test_fft_direct(sm_ctx *ctx) {
+  const int64_t lens[] = {1, 2, 8, 7, 12, 97, 600};
+  for (size_t t = 0; t < sizeof lens / sizeof lens[0]; t++) {
+    int64_t n = lens[t];
+    double _Complex z[600], d[600];
+    for (int64_t i = 0; i < n; i++) z[i] = sin(0.3 * (double)i) + 0.5 * I * cos(1.7 * (double)i * (double)i);
+    for (int64_t k = 0; k < n; k++) {
+      d[k] = 0;
+      for (int64_t i = 0; i < n; i++) d[k] += z[i] * cexp(-2 * M_PI * I * (double)((i * k) % n) / (double)n);
+    }
+    CHECK_OK(ctx, sm_fft(ctx, z, n, 0));
+    double e = 0;
+    for (int64_t k = 0; k < n; k++) e = fmax(e, cabs(z[k] - d[k]));
+    CHECK(e < 1e-10 * (double)n);
+    CHECK_OK(ctx, sm_fft(ctx, z, n, 1));
+  }
+}
+
+/* Trigger corner cases: on at the first sample, still on at the end, max_len cut. */
+static void test_trigger_cases(sm_ctx *ctx) {
+  (void)ctx;
+  double cf[10] = {5, 5, 1, 0, 4, 4, 4, 4, 4, 4};
+  int64_t t[8];
+  CHECK_EQ_I64(sm_trigger_onset(cf, 10, 3, 2, 0, t, 4), 2);
+  CHECK_EQ_I64(t[0], 0);
+  CHECK_EQ_I64(t[1], 1);
+  CHECK_EQ_I64(t[2], 4);
+  CHECK_EQ_I64(t[3], 9);
+  CHECK_EQ_I64(sm_trigger_onset(cf, 10, 3, 2, 2, t, 4), 2);
+  CHECK_EQ_I64(t[3], 6);
+  CHECK_EQ_I64(sm_trigger_onset(cf, 10, 6, 2, 0, t, 4), 0);
+}
+
+static void test_bad_args(sm_ctx *ctx) {
+  double x[16] = {0}, y[16];
+  CHECK_STATUS(ctx, sm_sta_lta_classic(ctx, x, 16, 5, 5, y), SM_ERR_ARG);
+  CHECK_STATUS(ctx, sm_sta_lta_recursive(ctx, x, 16, 0, 5, y), SM_ERR_ARG);
+  CHECK_STATUS(ctx, sm_detrend_poly(ctx, x, 3, 3), SM_ERR_DATA);
+  CHECK_STATUS(ctx, sm_detrend_poly(ctx, x, 16, 99), SM_ERR_ARG);
+  CHECK_STATUS(ctx, sm_decimate(ctx, x, 16, 0, y), SM_ERR_ARG);
+  CHECK_EQ_I64(sm_aic_pick(x, 3, NULL), -1);
+  CHECK(isnan(sm_snr_db(x, 16, 2, 5, 0, 4)));
+  for (int i = 0; i < 16; i++) x[i] = i < 8 ? 1 - 2 * (i % 2) : 10 - 20 * (i % 2);
+  CHECK_NEAR(sm_snr_db(x, 16, 8, 8, 0, 8), 20.0, 1e-12);
+}
+
+int main(int argc, char **argv) {
+  return SM_TEST_MAIN(argc, argv, test_ops_golden, test_fft_direct, test_trigger_cases, test_bad_args);
+}
