@@ -137,6 +137,65 @@ int64_t sm_aic_pick(const double *x, int64_t n, double *aic);
  * the trace or the noise power is 0. Local. */
 double sm_snr_db(const double *x, int64_t n, int64_t pick, int64_t noise_len, int64_t gap, int64_t sig_len);
 
+/* Zero-phase filtering of m series at once, x [m][stride] (n samples used per row) in place, each exactly as
+ * sm_sosfiltfilt; 4 series run in the lanes of one vector so the recursions of different series
+ * overlap (the loop is latency-bound per series). work must hold 4 * (n + 2 padlen) doubles
+ * (sm_sosfiltfilt_work). Local. Returns SM_ERR_DATA when n <= padlen, SM_ERR_ARG for bad ns. */
+sm_status sm_sosfiltfilt_batch(sm_ctx *ctx, const double *sos, int ns, double *x, int64_t m, int64_t n, int64_t stride,
+                               double *work);
+int64_t sm_sosfiltfilt_work(const double *sos, int ns, int64_t n);
+
+/* ---- processing chains (src/signal/chain.c) ----
+ * A chain is the text of the preprocess stage's `chain` key: steps separated by commas (a YAML
+ * list joins its items with commas), each a name and key=value parameters, applied in order:
+ *   demean | detrend [type=linear|constant|polynomial] [order=N]
+ *   taper [type=cosine|hann] [max_percentage=0.05] [max_length=S]
+ *   bandpass freqmin=HZ freqmax=HZ [corners=4] [zerophase=false] | lowpass freq=HZ [...]
+ *   highpass freq=HZ [...] | resample rate=HZ [method=poly|fourier] | decimate factor=Q
+ *   normalize [type=peak|std] [mode=component|all]
+ * Parameter names and defaults are ObsPy's (Trace.taper, Trace.filter, Trace.resample). */
+#define SM_CHAIN_MAX_STEPS 32
+
+typedef enum {
+  SM_STEP_DEMEAN, SM_STEP_DETREND, SM_STEP_TAPER, SM_STEP_FILTER, SM_STEP_RESAMPLE, SM_STEP_DECIMATE,
+  SM_STEP_NORMALIZE
+} sm_step_op;
+
+typedef struct {
+  sm_step_op op;
+  int kind;                           /* detrend: 0 constant 1 linear 2 polynomial; taper: sm_taper_type;
+                                         resample: 0 poly 1 fourier; normalize: 0 peak 1 std */
+  int order;                          /* detrend polynomial order, filter corners */
+  int zerophase, all_components;      /* filter; normalize mode=all */
+  double f1, f2, p1, p2;              /* filter corners Hz; taper max_percentage, max_length s */
+  double sos[SM_BUTTER_MAX_ORDER][6]; /* filter sections, designed for fs_in */
+  int ns;
+  int64_t up, down;                   /* resample_poly factors; decimate: down */
+  int64_t n_in, n_out;                /* samples per component before / after the step */
+  double fs_in, fs_out;               /* Hz */
+  char text[96];                      /* the step as written, for messages */
+} sm_step;
+
+typedef struct {
+  int n_steps;
+  sm_step step[SM_CHAIN_MAX_STEPS];
+  int64_t n_in, n_out, max_len; /* samples per component: input, output, largest in between */
+  double fs_in, fs_out;         /* Hz */
+  int64_t work;                 /* doubles of filter workspace sm_chain_apply needs */
+} sm_chain;
+
+/* Parse `text` and plan it for series of n samples at fs_hz: every step validated (corners below
+ * Nyquist at that step's rate, a rational resampling ratio, series longer than the zero-phase pad)
+ * and its filter designed. Local. Errors are SM_ERR_CONFIG naming `what` (e.g. "preprocess.chain"),
+ * the step and the parameter, with the near matches of a misspelt name. */
+sm_status sm_chain_parse(sm_ctx *ctx, const char *what, const char *text, int64_t n, double fs_hz, sm_chain *ch);
+
+/* Apply the chain to `count` traces of C components: a [count][C][max_len] holds the input
+ * (n_in samples per row) and b is scratch of the same size; work holds ch->work doubles. On return
+ * *out points at a or b, holding the output rows (n_out samples each, row stride max_len). Local. */
+sm_status sm_chain_apply(sm_ctx *ctx, const sm_chain *ch, int64_t count, int C, double *a, double *b, double *work,
+                         double **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -218,6 +218,71 @@ static void test_bad_args(sm_ctx *ctx) {
   CHECK_NEAR(sm_snr_db(x, 16, 8, 8, 0, 8), 20.0, 1e-12);
 }
 
+/* The batched zero-phase filter equals sm_sosfiltfilt series by series, bit for bit, for every
+ * lane count (1..5 series: idle lanes, a second group). */
+static void test_filtfilt_batch(sm_ctx *ctx) {
+  CHECK(load_golden() == 0);
+  const golden_input *in = &g_in[1];
+  int64_t n = 300, stride = 311;
+  double sos[SM_BUTTER_MAX_ORDER][6], x[5 * 311], want[5][300];
+  int ns;
+  CHECK_OK(ctx, sm_butter_sos(ctx, 4, 1, 45, 100, SM_BAND_BANDPASS, &sos[0][0], &ns));
+  double *work = malloc(sizeof(double) * (size_t)sm_sosfiltfilt_work(&sos[0][0], ns, n));
+  for (int m = 1; m <= 5; m++) {
+    for (int r = 0; r < m; r++) {
+      memcpy(x + r * stride, in->x + 50 * r, sizeof(double) * (size_t)n);
+      memcpy(want[r], in->x + 50 * r, sizeof(double) * (size_t)n);
+      CHECK_OK(ctx, sm_sosfiltfilt(ctx, &sos[0][0], ns, want[r], n));
+    }
+    CHECK_OK(ctx, sm_sosfiltfilt_batch(ctx, &sos[0][0], ns, x, m, n, stride, work));
+    for (int r = 0; r < m; r++) CHECK(memcmp(x + r * stride, want[r], sizeof(double) * (size_t)n) == 0);
+  }
+  free(work);
+}
+
+/* A chain equals its steps applied one by one; lengths and rates are planned. */
+static void test_chain(sm_ctx *ctx) {
+  CHECK(load_golden() == 0);
+  const golden_input *in = &g_in[1]; /* 600 samples at 100 Hz */
+  sm_chain ch;
+  CHECK_OK(ctx, sm_chain_parse(ctx, "test.chain",
+                               "demean, taper max_percentage=0.05, bandpass freqmin=1 freqmax=20 corners=4 zerophase=true,"
+                               "resample rate=40,normalize type=peak",
+                               in->n, 100, &ch));
+  CHECK_EQ_I64(ch.n_steps, 5);
+  CHECK_EQ_I64(ch.n_out, 240);
+  CHECK_NEAR(ch.fs_out, 40, 0);
+  int64_t L = ch.max_len;
+  double *a = calloc((size_t)L, sizeof(double)), *b = calloc((size_t)L, sizeof(double)), *out = NULL;
+  double *w = malloc(sizeof(double) * (size_t)ch.work), ref[600], r2[600], sos[SM_BUTTER_MAX_ORDER][6];
+  memcpy(a, in->x, sizeof(double) * 600);
+  CHECK_OK(ctx, sm_chain_apply(ctx, &ch, 1, 1, a, b, w, &out));
+  memcpy(ref, in->x, sizeof ref);
+  sm_demean(ref, 600);
+  sm_taper(ref, 600, sm_taper_width(600, 0.05, 0, 100), SM_TAPER_COSINE);
+  int ns;
+  CHECK_OK(ctx, sm_butter_sos(ctx, 4, 1, 20, 100, SM_BAND_BANDPASS, &sos[0][0], &ns));
+  CHECK_OK(ctx, sm_sosfiltfilt(ctx, &sos[0][0], ns, ref, 600));
+  CHECK_OK(ctx, sm_resample_poly(ctx, ref, 600, 2, 5, r2));
+  double pk = sm_peak_abs(r2, 240);
+  for (int i = 0; i < 240; i++) CHECK_NEAR(out[i], r2[i] / pk, 1e-15);
+  free(a), free(b), free(w);
+  const char *bad[][2] = {{"demean,bandpas freqmin=1 freqmax=2", "bandpass"},
+                          {"taper max_percent=0.1", "max_percentage"},
+                          {"bandpass freqmin=1", "freqmax"},
+                          {"lowpass freq=60", "fs/2"},
+                          {"resample rate=33.3333", "ratio"},
+                          {"normalize type=rms", "peak|std"},
+                          {"demean,,taper", "empty step"}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    sm_ctx_clear_error(ctx);
+    CHECK_STATUS(ctx, sm_chain_parse(ctx, "test.chain", bad[i][0], 600, 100, &ch), SM_ERR_CONFIG);
+    if (!strstr(ctx->err_msg, bad[i][1])) fprintf(stderr, "message for '%s': %s\n", bad[i][0], ctx->err_msg);
+    CHECK(strstr(ctx->err_msg, bad[i][1]) != NULL);
+  }
+}
+
 int main(int argc, char **argv) {
-  return SM_TEST_MAIN(argc, argv, test_ops_golden, test_fft_direct, test_trigger_cases, test_bad_args);
+  return SM_TEST_MAIN(argc, argv, test_ops_golden, test_fft_direct, test_trigger_cases, test_bad_args,
+                      test_filtfilt_batch, test_chain);
 }
