@@ -349,8 +349,10 @@ static sm_status open_and_plan(sm_ctx *ctx, const sm_config *cfg, pre_run *r, ch
   SM_TRY(ctx, sm_catalog_open(ctx, in_path, &r->in));
   const sm_catalog_info *in = sm_catalog_get_info(r->in);
   r->C = in->n_components;
-  SM_TRY(ctx, sm_chain_parse(ctx, "preprocess.chain", sm_config_str(cfg, "chain"), in->n_samples, in->sampling_rate_hz,
-                             &r->chain));
+  char what[256] = "preprocess.chain";
+  for (int i = 0; i < cfg->nkeys; i++)
+    if (!strcmp(cfg->keys[i].name, "chain")) snprintf(what, sizeof what, "%s: preprocess.chain", cfg->origin[i]);
+  SM_TRY(ctx, sm_chain_parse(ctx, what, sm_config_str(cfg, "chain"), in->n_samples, in->sampling_rate_hz, &r->chain));
   return read_keys(ctx, cfg, r);
 }
 
