@@ -192,9 +192,45 @@ sm_status sm_chain_parse(sm_ctx *ctx, const char *what, const char *text, int64_
 
 /* Apply the chain to `count` traces of C components: a [count][C][max_len] holds the input
  * (n_in samples per row) and b is scratch of the same size; work holds ch->work doubles. On return
- * *out points at a or b, holding the output rows (n_out samples each, row stride max_len). Local. */
+ * *out points at a or b, holding the output rows (n_out samples each, row stride max_len). scale
+ * [count][C] (or NULL) receives the product of the divisors the normalize steps applied to each
+ * row (1 without normalisation), so amplitudes can be restored. Local. */
 sm_status sm_chain_apply(sm_ctx *ctx, const sm_chain *ch, int64_t count, int C, double *a, double *b, double *work,
-                         double **out);
+                         double **out, double *scale);
+
+/* ---- per-trace features (src/signal/features.c) ----
+ * Windows hang on the P and S picks (samples; NaN when unknown): signal [P, P + signal_s),
+ * noise [P - noise_s, P). Features, in this order (docs/signal.md has the definitions):
+ *   log10_peak_<c> per component (whole trace), rms and log10_energy (signal window, all
+ *   components), duration_s (P to the last sample whose envelope exceeds duration_factor x the
+ *   noise RMS), dominant_freq_hz and mean_freq_hz (vertical power spectrum of the signal window
+ *   in [fmin, fmax]), spec_ratio_<lo>_<hi> per band (log10 of the band's share of the power in
+ *   [fmin, fmax]), corner_freq_hz (Brune omega-square fit), log10_ps_ratio (peak vertical in the
+ *   P window over peak horizontal in the S window), s_minus_p_s. */
+#define SM_FEATURE_MAX_BANDS 8
+
+typedef struct {
+  double noise_s, signal_s, ps_window_s; /* window lengths, s */
+  double duration_factor, envelope_s;    /* duration threshold (x noise RMS) and envelope window, s */
+  double fmin_hz, fmax_hz;               /* spectral range */
+  int n_bands;
+  double band_hz[SM_FEATURE_MAX_BANDS][2];
+  int velocity; /* 1: traces are velocity (Brune model of a velocity spectrum), 0 displacement */
+  int z;        /* index of the vertical component */
+} sm_feature_params;
+
+/* Number of features for C components, and the name of feature k (into out). Local. */
+int sm_feature_count(const sm_feature_params *fp, int C);
+void sm_feature_name(const sm_feature_params *fp, const char *component_order, int k, char *out, size_t out_size);
+
+/* Doubles of scratch sm_trace_features needs for n samples. Local. */
+int64_t sm_feature_work(int64_t n);
+
+/* Features of one trace x [C][stride] (n samples per component at fs_hz) with picks p, s (samples,
+ * NaN if unknown) into feat [sm_feature_count]; a feature that cannot be computed is NaN. work
+ * holds sm_feature_work(n) doubles. Local. */
+sm_status sm_trace_features(sm_ctx *ctx, const sm_feature_params *fp, const double *x, int C, int64_t stride, int64_t n,
+                            double fs_hz, double p, double s, double *feat, double *work);
 
 #ifdef __cplusplus
 }

@@ -223,7 +223,7 @@ sm_status sm_chain_parse(sm_ctx *ctx, const char *what, const char *text, int64_
 
 /* Normalise one trace t [C][stride] (n samples per row): each row by its own scale, or all rows
  * by the largest scale over the components; a zero scale leaves the rows unchanged. */
-static void normalize(const sm_step *st, double *t, int C, int64_t stride, int64_t n) {
+static void normalize(const sm_step *st, double *t, int C, int64_t stride, int64_t n, double *scale) {
   double all = 0, sc[16];
   for (int c = 0; c < C; c++) {
     sc[c] = st->kind == 0 ? sm_peak_abs(t + c * stride, n) : sm_std(t + c * stride, n);
@@ -231,14 +231,16 @@ static void normalize(const sm_step *st, double *t, int C, int64_t stride, int64
   }
   for (int c = 0; c < C; c++) {
     double s = st->all_components ? all : sc[c];
-    if (s > 0)
+    if (s > 0) {
       for (int64_t i = 0; i < n; i++) t[c * stride + i] /= s;
+      if (scale) scale[c] *= s;
+    }
   }
 }
 
 /* Steps that change the length write from a into b; the others work in place. */
 static sm_status apply_step(sm_ctx *ctx, const sm_step *st, int64_t rows, int C, int64_t stride, double **a, double **b,
-                            double *work) {
+                            double *work, double *scale) {
   double *x = *a;
   switch (st->op) {
   case SM_STEP_DEMEAN:
@@ -273,20 +275,21 @@ static sm_status apply_step(sm_ctx *ctx, const sm_step *st, int64_t rows, int C,
     }
     return SM_OK;
   case SM_STEP_NORMALIZE:
-    for (int64_t r = 0; r < rows; r += C) normalize(st, x + r * stride, C, stride, st->n_in);
+    for (int64_t r = 0; r < rows; r += C) normalize(st, x + r * stride, C, stride, st->n_in, scale ? scale + r : NULL);
     return SM_OK;
   }
   return SM_ERR(ctx, SM_ERR_INTERNAL, "chain: unknown step %d", (int)st->op);
 }
 
 sm_status sm_chain_apply(sm_ctx *ctx, const sm_chain *ch, int64_t count, int C, double *a, double *b, double *work,
-                         double **out) {
+                         double **out, double *scale) {
   SM_CHECK(ctx, C >= 1 && C <= 16, SM_ERR_ARG, "chain: %d components", C);
+  for (int64_t r = 0; scale && r < count * C; r++) scale[r] = 1;
   double *cur = a, *other = b;
   for (int s = 0; s < ch->n_steps; s++) {
     const sm_step *st = &ch->step[s];
     double *x = cur, *y = other;
-    SM_TRY(ctx, apply_step(ctx, st, count * C, C, ch->max_len, &x, &y, work));
+    SM_TRY(ctx, apply_step(ctx, st, count * C, C, ch->max_len, &x, &y, work, scale));
     if (st->op == SM_STEP_RESAMPLE || st->op == SM_STEP_DECIMATE) cur = other, other = x;
   }
   *out = cur;

@@ -54,7 +54,7 @@ static const sm_key pre_keys[] = {
     SM_KEYS_END,
 };
 
-static const char *const own_columns[] = {"snr_db_", "pick_p_", "pick_s_", "preprocess_status", NULL};
+static const char *const own_columns[] = {"snr_db_", "norm_scale_", "pick_p_", "pick_s_", "preprocess_status", NULL};
 
 typedef struct {
   sm_catalog *in, *out;
@@ -70,6 +70,7 @@ typedef struct {
   unsigned char *status; /* [count] sm__qc_reason */
   double *picks;         /* [4][count] p, p_conf, s, s_conf */
   double *snr;           /* [C][count] dB */
+  double *scale;         /* [C][count] normalisation divisors (1: none) */
   double *cat_p, *cat_s; /* [count] catalog picks at the output rate (NaN: none) */
   double *rate;          /* [count] trace_sampling_rate_hz (NaN: no column) */
   sm__qc_counts counts;
@@ -129,6 +130,7 @@ static sm_status alloc_shard(sm_ctx *ctx, pre_run *r) {
   SM_TRY(ctx, SM_ALLOC(ctx, r->status, n));
   SM_TRY(ctx, SM_ALLOC(ctx, r->picks, 4 * n));
   SM_TRY(ctx, SM_ALLOC(ctx, r->snr, (int64_t)r->C * n));
+  SM_TRY(ctx, SM_ALLOC(ctx, r->scale, (int64_t)r->C * n));
   SM_TRY(ctx, SM_ALLOC(ctx, r->cat_p, 3 * n));
   r->cat_s = r->cat_p + n, r->rate = r->cat_s + n;
   return SM_OK;
@@ -181,7 +183,7 @@ static sm_status next_trace(sm_ctx *ctx, feed *f, int64_t g, const float **t, in
 /* One round: traces [first, first + cnt) of the shard through QC, the chain and the analysis into
  * o [cnt][C][n_out] float32. Local. */
 static sm_status round_local(sm_ctx *ctx, pre_run *r, feed *f, int64_t first, int64_t cnt, double *a, double *b,
-                             double *work, float *o, double *cf, double *tmp) {
+                             double *work, float *o, double *cf, double *tmp, double *sc) {
   const sm_catalog_info *in = sm_catalog_get_info(r->in);
   int64_t T = in->n_samples, te = r->C * T, L = r->chain.max_len, no = r->chain.n_out;
   for (int64_t k = 0; k < cnt; k++) {
@@ -193,10 +195,11 @@ static sm_status round_local(sm_ctx *ctx, pre_run *r, feed *f, int64_t first, in
     if (r->status[i] != SM__QC_OK) memset(x, 0, sizeof(double) * (size_t)(r->C * L));
   }
   double *y = NULL;
-  SM_TRY(ctx, sm_chain_apply(ctx, &r->chain, cnt, r->C, a, b, work, &y));
+  SM_TRY(ctx, sm_chain_apply(ctx, &r->chain, cnt, r->C, a, b, work, &y, sc));
   for (int64_t k = 0; k < cnt; k++) {
     int64_t i = first + k - r->mine.first;
     const double *x = y + k * r->C * L;
+    for (int c = 0; c < r->C; c++) r->scale[c * r->mine.count + i] = r->status[i] == SM__QC_OK ? sc[k * r->C + c] : NAN;
     if (r->status[i] == SM__QC_OK) SM_TRY(ctx, analyse(ctx, r, i, x, cf, tmp));
     else {
       for (int j = 0; j < 4; j++) r->picks[j * r->mine.count + i] = NAN;
@@ -218,6 +221,8 @@ static sm_status process_shard(sm_ctx *ctx, pre_run *r, int64_t budget) {
   if (st == SM_OK) st = SM_ALLOC(ctx, work, r->chain.work > 0 ? r->chain.work : 1);
   if (st == SM_OK) st = SM_ALLOC(ctx, cf, 2 * L);
   if (st == SM_OK) st = SM_ALLOC(ctx, o, B * r->C * r->chain.n_out);
+  double *sc = NULL;
+  if (st == SM_OK) st = SM_ALLOC(ctx, sc, B * r->C);
   st = sm_ctx_agree(ctx, st);
   if (st == SM_OK) st = sm_reader_create(r->in, r->mine, budget / 2, &f.rd);
   double t_cpu = 0, t_write = 0;
@@ -226,7 +231,7 @@ static sm_status process_shard(sm_ctx *ctx, pre_run *r, int64_t budget) {
     cnt = cnt < 0 ? 0 : cnt > B ? B : cnt;
     double t0 = sm_wtime();
     sm_status ls = sm_fault_point(ctx, "preprocess");
-    if (ls == SM_OK && cnt > 0) ls = round_local(ctx, r, &f, first, cnt, a, b, work, o, cf, cf + L);
+    if (ls == SM_OK && cnt > 0) ls = round_local(ctx, r, &f, first, cnt, a, b, work, o, cf, cf + L, sc);
     double t1 = sm_wtime();
     st = sm_ctx_agree(ctx, ls);
     if (st == SM_OK) st = sm_catalog_write_traces(r->out, cnt ? first : 0, cnt, o);
@@ -235,7 +240,7 @@ static sm_status process_shard(sm_ctx *ctx, pre_run *r, int64_t budget) {
   sm_debug(ctx, "preprocess: rank %d: %lld traces in %lld round(s): read+process %.2f s, agree+write %.2f s", ctx->rank,
            (long long)r->mine.count, (long long)r->rounds, t_cpu, t_write);
   sm_reader_destroy(&f.rd);
-  free(a), free(b), free(work), free(cf), free(o);
+  free(a), free(b), free(work), free(cf), free(o), free(sc);
   return st;
 }
 
@@ -253,6 +258,9 @@ static sm_status write_columns(sm_ctx *ctx, pre_run *r) {
     snprintf(name, sizeof name, "snr_db_%c", in->component_order[c]);
     SM_TRY(ctx, sm_catalog_column_create(r->out, name, SM_COL_F64, 0));
     SM_TRY(ctx, sm_catalog_write_f64(r->out, name, m.first, m.count, r->snr + c * m.count));
+    snprintf(name, sizeof name, "norm_scale_%c", in->component_order[c]);
+    SM_TRY(ctx, sm_catalog_column_create(r->out, name, SM_COL_F64, 0));
+    SM_TRY(ctx, sm_catalog_write_f64(r->out, name, m.first, m.count, r->scale + c * m.count));
   }
   const char **strs = NULL;
   sm_status st = sm_ctx_agree(ctx, SM_ALLOC(ctx, strs, m.count ? m.count : 1));
@@ -400,7 +408,7 @@ static sm_status preprocess_run(sm_ctx *ctx, const sm_config *cfg) {
   if (st == SM_OK) st = run_body(ctx, cfg, &r, out_path);
   sm_catalog_close(&r.out);
   sm_catalog_close(&r.in);
-  free(r.status), free(r.picks), free(r.snr), free(r.cat_p);
+  free(r.status), free(r.picks), free(r.snr), free(r.scale), free(r.cat_p);
   return st;
 }
 

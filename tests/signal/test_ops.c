@@ -256,7 +256,7 @@ static void test_chain(sm_ctx *ctx) {
   double *a = calloc((size_t)L, sizeof(double)), *b = calloc((size_t)L, sizeof(double)), *out = NULL;
   double *w = malloc(sizeof(double) * (size_t)ch.work), ref[600], r2[600], sos[SM_BUTTER_MAX_ORDER][6];
   memcpy(a, in->x, sizeof(double) * 600);
-  CHECK_OK(ctx, sm_chain_apply(ctx, &ch, 1, 1, a, b, w, &out));
+  CHECK_OK(ctx, sm_chain_apply(ctx, &ch, 1, 1, a, b, w, &out, NULL));
   memcpy(ref, in->x, sizeof ref);
   sm_demean(ref, 600);
   sm_taper(ref, 600, sm_taper_width(600, 0.05, 0, 100), SM_TAPER_COSINE);

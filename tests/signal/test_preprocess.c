@@ -202,7 +202,7 @@ static void test_matches_library(sm_ctx *ctx) {
   double *w = malloc(sizeof(double) * (size_t)ch.work), *y = NULL;
   for (int c = 0; c < 3; c++)
     for (int i = 0; i < NS; i++) a[c * ch.max_len + i] = t[c * NS + i];
-  CHECK_OK(g_self, sm_chain_apply(g_self, &ch, 1, 3, a, b, w, &y));
+  CHECK_OK(g_self, sm_chain_apply(g_self, &ch, 1, 3, a, b, w, &y, NULL));
   int bad = 0;
   for (int c = 0; y && c < 3; c++)
     for (int i = 0; i < NS / 2; i++) bad += (float)y[c * ch.max_len + i] != o[c * NS / 2 + i];
