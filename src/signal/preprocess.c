@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "sisma/job.h"
@@ -413,6 +414,12 @@ static sm_status preprocess_run(sm_ctx *ctx, const sm_config *cfg) {
 }
 
 static sm_status preprocess_plan(sm_ctx *ctx, const sm_config *cfg, char *out, size_t n) {
+  char in_path[4096];
+  sm_config_input_path(cfg, "input", in_path, sizeof in_path);
+  if (access(in_path, F_OK) != 0) { /* written by an earlier stage of the job */
+    snprintf(out, n, "reads %s (not written yet); chain: %s", in_path, sm_config_str(cfg, "chain"));
+    return SM_OK;
+  }
   pre_run r;
   memset(&r, 0, sizeof r);
   char out_path[4096];
