@@ -306,7 +306,8 @@ int64_t sm_sosfiltfilt_work(const double *sos, int ns, int64_t n) {
 
 /* One pass over e [m] (interleaved lanes) in the direction dir (+1 forward, -1 backward), each
  * section started from zi0 scaled by the pass's first sample. */
-static void pass4(const double *sos, int ns, const double *zi0, v4du *e, int64_t m, int dir) {
+__attribute__((target_clones("avx2", "default"))) static void pass4(const double *sos, int ns, const double *zi0,
+                                                                      v4du *e, int64_t m, int dir) {
   v4d z0[SM_BUTTER_MAX_ORDER], z1[SM_BUTTER_MAX_ORDER];
   int64_t i0 = dir > 0 ? 0 : m - 1;
   for (int s = 0; s < ns; s++) z0[s] = zi0[2 * s] * e[i0], z1[s] = zi0[2 * s + 1] * e[i0];
