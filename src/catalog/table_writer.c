@@ -23,9 +23,11 @@ sm_status sm_table_writer_create(sm_ctx *ctx, const char *path, const char *grou
                                  sm_table_writer **out) {
   *out = NULL;
   SM_CHECK(ctx, strlen(path) < PATH_MAX && n_rows >= 0, SM_ERR_ARG, "table: bad path or %lld rows", (long long)n_rows);
-  SM_TRY(ctx, sm_make_parent_dirs(ctx, path));
   sm_table_writer *tw = NULL;
-  SM_TRY(ctx, SM_ALLOC(ctx, tw, 1));
+  sm_status st0 = sm_make_parent_dirs(ctx, path);
+  if (st0 == SM_OK) st0 = SM_ALLOC(ctx, tw, 1);
+  st0 = sm_ctx_agree(ctx, st0);
+  if (st0 != SM_OK) return free(tw), st0;
   tw->ctx = ctx, tw->n_rows = n_rows, tw->file = tw->group = tw->dxpl = H5I_INVALID_HID;
   snprintf(tw->path, sizeof tw->path, "%s", path);
   long pid = (long)getpid();
