@@ -84,6 +84,11 @@ int64_t sm_taper_width(int64_t n, double max_percentage, double max_length_s, do
  * ends, the middle is untouched. Local. */
 void sm_taper(double *x, int64_t n, int64_t w, sm_taper_type type);
 
+/* The same taper in two parts, for many series of one length: the 2w weights (left ramp, then
+ * right ramp) into win [2w] once, then applied to each x [n]. Local. */
+void sm_taper_window(int64_t w, sm_taper_type type, double *win);
+void sm_taper_apply(double *x, int64_t n, int64_t w, const double *win);
+
 /* Largest |x| (peak) or population standard deviation (std) of x [n]; the scale used by
  * normalisation. Local. */
 double sm_peak_abs(const double *x, int64_t n);

@@ -212,10 +212,10 @@ sm_status sm_chain_parse(sm_ctx *ctx, const char *what, const char *text, int64_
     SM_TRY(ctx, plan_step(ctx, what, st, which, &p));
     ch->n_out = st->n_out, ch->fs_out = st->fs_out;
     ch->max_len = st->n_out > ch->max_len ? st->n_out : ch->max_len;
-    if (st->op == SM_STEP_FILTER && st->zerophase) {
-      int64_t w = sm_sosfiltfilt_work(&st->sos[0][0], st->ns, st->n_in);
-      ch->work = w > ch->work ? w : ch->work;
-    }
+    int64_t w = 0;
+    if (st->op == SM_STEP_FILTER && st->zerophase) w = sm_sosfiltfilt_work(&st->sos[0][0], st->ns, st->n_in);
+    if (st->op == SM_STEP_TAPER) w = 2 * sm_taper_width(st->n_in, st->p1, st->p2, st->fs_in);
+    ch->work = w > ch->work ? w : ch->work;
     ch->n_steps++;
   }
   return SM_OK;
@@ -253,9 +253,10 @@ static sm_status apply_step(sm_ctx *ctx, const sm_step *st, int64_t rows, int C,
       else SM_TRY(ctx, sm_detrend_poly(ctx, x + r * stride, st->n_in, st->order));
     }
     return SM_OK;
-  case SM_STEP_TAPER: {
+  case SM_STEP_TAPER: { /* the weights once per block, in work (planned: ch->work >= 2w) */
     int64_t w = sm_taper_width(st->n_in, st->p1, st->p2, st->fs_in);
-    for (int64_t r = 0; r < rows; r++) sm_taper(x + r * stride, st->n_in, w, (sm_taper_type)st->kind);
+    sm_taper_window(w, (sm_taper_type)st->kind, work);
+    for (int64_t r = 0; r < rows; r++) sm_taper_apply(x + r * stride, st->n_in, w, work);
     return SM_OK;
   }
   case SM_STEP_FILTER:
@@ -266,6 +267,7 @@ static sm_status apply_step(sm_ctx *ctx, const sm_step *st, int64_t rows, int C,
     return sm_sosfiltfilt_batch(ctx, &st->sos[0][0], st->ns, x, rows, st->n_in, stride, work);
   case SM_STEP_RESAMPLE:
   case SM_STEP_DECIMATE:
+    if (st->up == st->down && st->n_out == st->n_in) return SM_OK; /* same rate: nothing to do */
     for (int64_t r = 0; r < rows; r++) {
       const double *in = x + r * stride;
       double *out = *b + r * stride;
@@ -290,7 +292,8 @@ sm_status sm_chain_apply(sm_ctx *ctx, const sm_chain *ch, int64_t count, int C, 
     const sm_step *st = &ch->step[s];
     double *x = cur, *y = other;
     SM_TRY(ctx, apply_step(ctx, st, count * C, C, ch->max_len, &x, &y, work, scale));
-    if (st->op == SM_STEP_RESAMPLE || st->op == SM_STEP_DECIMATE) cur = other, other = x;
+    if ((st->op == SM_STEP_RESAMPLE || st->op == SM_STEP_DECIMATE) && !(st->up == st->down && st->n_out == st->n_in))
+      cur = other, other = x;
   }
   *out = cur;
   return SM_OK;

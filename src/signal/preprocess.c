@@ -4,12 +4,14 @@
  *
  * Work plan: rank r owns the chunk-aligned shard of sm_catalog_shard (the output keeps the input's
  * chunking, so its shards are the same traces). Traces arrive through the memory-budgeted shard
- * reader and are processed in rounds of `block` traces; the number of rounds is global arithmetic
- * (the largest shard over the ranks), so every rank makes the same collective writes, empty ones
- * included. Every per-trace result depends on that trace alone, so the output catalog is the same
+ * reader (reads overlapped with compute by its helper thread) and are processed in rounds of
+ * `block` traces by a worker thread while the main thread writes the previous round (writes
+ * overlapped with compute); the number of rounds is global arithmetic (the largest shard over the
+ * ranks), so every rank makes the same collective writes, empty ones included. Every per-trace result depends on that trace alone, so the output catalog is the same
  * bit for bit at any rank count; the run summary gathers the per-trace values to rank 0 in trace
  * order before computing any statistic. Start at preprocess_run. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,7 +117,7 @@ static sm_status read_keys(sm_ctx *ctx, const sm_config *cfg, pre_run *r) {
  * with the float64 working copies. */
 static void plan_rounds(sm_ctx *ctx, pre_run *r, int64_t budget) {
   const sm_catalog_info *in = sm_catalog_get_info(r->in);
-  int64_t chunk = in->chunk_traces, per = (int64_t)r->C * (2 * r->chain.max_len * 8 + r->chain.n_out * 4);
+  int64_t chunk = in->chunk_traces, per = (int64_t)r->C * (2 * r->chain.max_len * 8 + 2 * r->chain.n_out * 4);
   int64_t target = budget > 0 ? budget / 2 : (int64_t)64 << 20, k = target / (chunk * per);
   r->block = chunk * (k > 1 ? k : 1);
   int64_t big = 0;
@@ -212,36 +214,85 @@ static sm_status round_local(sm_ctx *ctx, pre_run *r, feed *f, int64_t first, in
   return SM_OK;
 }
 
+/* One round of local work, run in a helper thread while the main thread writes the previous round
+ * (HDF5 and MPI stay on the main thread). The worker records errors in its own copy of the
+ * context, copied back after the join; it never calls MPI. */
+typedef struct {
+  sm_ctx ctx; /* private error record */
+  pre_run *r;
+  feed *f;
+  int64_t first, cnt;
+  double *a, *b, *work, *cf, *sc;
+  float *o;
+  sm_status st;
+  double secs;
+} round_job;
+
+static void *round_worker(void *p) {
+  round_job *j = p;
+  double t0 = sm_wtime();
+  j->st = sm_fault_point(&j->ctx, "preprocess");
+  if (j->st == SM_OK && j->cnt > 0)
+    j->st = round_local(&j->ctx, j->r, j->f, j->first, j->cnt, j->a, j->b, j->work, j->o, j->cf, j->cf + j->r->chain.max_len,
+                        j->sc);
+  j->secs = sm_wtime() - t0;
+  return NULL;
+}
+
+/* Rounds in a two-stage pipeline: compute round k in the worker while round k-1 is written
+ * (collectively). Every rank makes `rounds` writes and `rounds` agreements, in the same order. */
+static sm_status pipeline(sm_ctx *ctx, pre_run *r, round_job *j, float *o[2]) {
+  sm_status st = SM_OK;
+  int64_t wfirst = 0, wcnt = 0, have = 0;
+  double t_cpu = 0, t_write = 0, t_wait = 0;
+  for (int64_t k = 0; st == SM_OK && k < r->rounds; k++) {
+    int64_t first = r->mine.first + k * r->block, cnt = r->mine.first + r->mine.count - first;
+    j->first = first, j->cnt = cnt < 0 ? 0 : cnt > r->block ? r->block : cnt, j->o = o[k % 2];
+    sm_ctx_clear_error(&j->ctx);
+    pthread_t th;
+    int threaded = pthread_create(&th, NULL, round_worker, j) == 0;
+    double t0 = sm_wtime();
+    if (have) st = sm_catalog_write_traces(r->out, wcnt ? wfirst : 0, wcnt, o[(k - 1) % 2]);
+    double t1 = sm_wtime();
+    if (threaded) pthread_join(th, NULL);
+    else round_worker(j);
+    t_write += t1 - t0, t_wait += sm_wtime() - t1, t_cpu += j->secs;
+    if (st != SM_OK) break; /* the write is collective: every rank stops here */
+    if (j->st != SM_OK) {
+      ctx->err_code = j->ctx.err_code, ctx->err_ntrace = j->ctx.err_ntrace;
+      memcpy(ctx->err_msg, j->ctx.err_msg, sizeof ctx->err_msg);
+      memcpy(ctx->err_trace, j->ctx.err_trace, sizeof ctx->err_trace);
+    }
+    st = sm_ctx_agree(ctx, j->st);
+    wfirst = j->first, wcnt = j->cnt, have = 1;
+  }
+  if (st == SM_OK && have) st = sm_catalog_write_traces(r->out, wcnt ? wfirst : 0, wcnt, o[(r->rounds - 1) % 2]);
+  sm_debug(ctx, "preprocess: rank %d: %lld traces in %lld round(s): read+process %.2f s, write %.2f s (overlapped), "
+           "waiting for the worker %.2f s",
+           ctx->rank, (long long)r->mine.count, (long long)r->rounds, t_cpu, t_write, t_wait);
+  return st;
+}
+
 static sm_status process_shard(sm_ctx *ctx, pre_run *r, int64_t budget) {
   int64_t L = r->chain.max_len, B = r->block, per = (int64_t)r->C * L;
-  double *a = NULL, *b = NULL, *work = NULL, *cf = NULL;
-  float *o = NULL;
+  round_job j;
+  memset(&j, 0, sizeof j);
+  j.ctx = *ctx, j.r = r;
+  float *o[2] = {NULL, NULL};
   feed f = {0};
-  sm_status st = SM_ALLOC(ctx, a, B * per);
-  if (st == SM_OK) st = SM_ALLOC(ctx, b, B * per);
-  if (st == SM_OK) st = SM_ALLOC(ctx, work, r->chain.work > 0 ? r->chain.work : 1);
-  if (st == SM_OK) st = SM_ALLOC(ctx, cf, 2 * L);
-  if (st == SM_OK) st = SM_ALLOC(ctx, o, B * r->C * r->chain.n_out);
-  double *sc = NULL;
-  if (st == SM_OK) st = SM_ALLOC(ctx, sc, B * r->C);
+  j.f = &f;
+  sm_status st = SM_ALLOC(ctx, j.a, B * per);
+  if (st == SM_OK) st = SM_ALLOC(ctx, j.b, B * per);
+  if (st == SM_OK) st = SM_ALLOC(ctx, j.work, r->chain.work > 0 ? r->chain.work : 1);
+  if (st == SM_OK) st = SM_ALLOC(ctx, j.cf, 2 * L);
+  if (st == SM_OK) st = SM_ALLOC(ctx, o[0], B * r->C * r->chain.n_out);
+  if (st == SM_OK) st = SM_ALLOC(ctx, o[1], B * r->C * r->chain.n_out);
+  if (st == SM_OK) st = SM_ALLOC(ctx, j.sc, B * r->C);
   st = sm_ctx_agree(ctx, st);
   if (st == SM_OK) st = sm_reader_create(r->in, r->mine, budget / 2, &f.rd);
-  double t_cpu = 0, t_write = 0;
-  for (int64_t k = 0; st == SM_OK && k < r->rounds; k++) {
-    int64_t first = r->mine.first + k * B, cnt = r->mine.first + r->mine.count - first;
-    cnt = cnt < 0 ? 0 : cnt > B ? B : cnt;
-    double t0 = sm_wtime();
-    sm_status ls = sm_fault_point(ctx, "preprocess");
-    if (ls == SM_OK && cnt > 0) ls = round_local(ctx, r, &f, first, cnt, a, b, work, o, cf, cf + L, sc);
-    double t1 = sm_wtime();
-    st = sm_ctx_agree(ctx, ls);
-    if (st == SM_OK) st = sm_catalog_write_traces(r->out, cnt ? first : 0, cnt, o);
-    t_cpu += t1 - t0, t_write += sm_wtime() - t1;
-  }
-  sm_debug(ctx, "preprocess: rank %d: %lld traces in %lld round(s): read+process %.2f s, agree+write %.2f s", ctx->rank,
-           (long long)r->mine.count, (long long)r->rounds, t_cpu, t_write);
+  if (st == SM_OK) st = pipeline(ctx, r, &j, o);
   sm_reader_destroy(&f.rd);
-  free(a), free(b), free(work), free(cf), free(o), free(sc);
+  free(j.a), free(j.b), free(j.work), free(j.cf), free(o[0]), free(o[1]), free(j.sc);
   return st;
 }
 

@@ -91,23 +91,42 @@ static double cosine_taper_at(int64_t w, int64_t j) {
   return v;
 }
 
-void sm_taper(double *x, int64_t n, int64_t w, sm_taper_type type) {
-  if (w <= 0 || 2 * w > n) return;
+void sm_taper_window(int64_t w, sm_taper_type type, double *win) {
   for (int64_t j = 0; j < w; j++) {
     int64_t jr = w + 1 + j; /* index in the window of the right side */
-    double l, r;
     if (type == SM_TAPER_HANN) /* scipy.signal.windows.hann(2w + 1), symmetric */
-      l = 0.5 - 0.5 * cos(2 * M_PI * (double)j / (double)(2 * w)), r = 0.5 - 0.5 * cos(2 * M_PI * (double)jr / (double)(2 * w));
+      win[j] = 0.5 - 0.5 * cos(2 * M_PI * (double)j / (double)(2 * w)),
+      win[w + j] = 0.5 - 0.5 * cos(2 * M_PI * (double)jr / (double)(2 * w));
     else
-      l = cosine_taper_at(w, j), r = cosine_taper_at(w, jr);
+      win[j] = cosine_taper_at(w, j), win[w + j] = cosine_taper_at(w, jr);
+  }
+}
+
+void sm_taper_apply(double *x, int64_t n, int64_t w, const double *win) {
+  if (w <= 0 || 2 * w > n) return;
+  for (int64_t j = 0; j < w; j++) x[j] *= win[j], x[n - w + j] *= win[w + j];
+}
+
+void sm_taper(double *x, int64_t n, int64_t w, sm_taper_type type) {
+  if (w <= 0 || 2 * w > n) return;
+  for (int64_t j = 0; j < w; j++) { /* one side at a time: no scratch needed */
+    double l, r;
+    if (type == SM_TAPER_HANN)
+      l = 0.5 - 0.5 * cos(2 * M_PI * (double)j / (double)(2 * w)),
+      r = 0.5 - 0.5 * cos(2 * M_PI * (double)(w + 1 + j) / (double)(2 * w));
+    else
+      l = cosine_taper_at(w, j), r = cosine_taper_at(w, w + 1 + j);
     x[j] *= l;
     x[n - w + j] *= r;
   }
 }
 
 double sm_peak_abs(const double *x, int64_t n) {
-  double m = 0;
-  for (int64_t i = 0; i < n; i++) m = fmax(m, fabs(x[i]));
+  double m = 0; /* a plain compare: fmax is a libm call at -O2 (NaN handling) */
+  for (int64_t i = 0; i < n; i++) {
+    double a = fabs(x[i]);
+    m = a > m ? a : m;
+  }
   return m;
 }
 
