@@ -13,7 +13,8 @@
 # Medians of REPS (3) runs, page cache warm; peak RSS per rank from /usr/bin/time -v.
 # Like bench/run.sh it compiles its driver with mpicc against $BUILD/libsisma.so (no CMake option):
 #   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && make -C build -j2 && bash bench/signal.sh
-# Knobs: BUILD (build), BENCH_DIR (/tmp/sisma-signal-bench), REPS (3), KEEP=1 keeps the catalogs.
+# Knobs: BUILD (build), BENCH_DIR (/tmp/sisma-signal-bench), REPS (3), KEEP=1 keeps the catalogs,
+# PARTS ("filter pre": the band-pass comparison and/or the preprocess stage runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TRACES=${1:-100000}
@@ -21,6 +22,7 @@ SAMPLES=${2:-1000}
 BUILD=${BUILD:-build}
 BENCH_DIR=${BENCH_DIR:-/tmp/sisma-signal-bench}
 REPS=${REPS:-3}
+PARTS=${PARTS:-filter pre}
 PY=/usr/bin/python3
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_pml=ob1
 export OMPI_MCA_hwloc_base_binding_policy=none OMPI_MCA_rmaps_base_oversubscribe=1
@@ -59,10 +61,13 @@ run() {
 
 PRE_EQT=(--set "preprocess.input=$CAT" --set "preprocess.output=$BENCH_DIR/pre.h5")
 for r in $(seq "$REPS"); do
+  if [[ " $PARTS " == *" filter "* ]]; then
   run batch1 1 "$r" "$SB" "$CAT" batch
   run batch2 2 "$r" "$SB" "$CAT" batch
   run scalar1 1 "$r" "$SB" "$CAT" scalar
   run scipy 1 "$r" $PY bench/scipy_filtfilt.py "$CAT"
+  fi
+  [[ " $PARTS " == *" pre "* ]] || continue
   run pre_eqt2 2 "$r" "$BUILD/sisma" preprocess --input "$CAT" --output "$BENCH_DIR/pre.h5" \
     --chain "demean,taper max_percentage=0.05,bandpass freqmin=1 freqmax=45 corners=4 zerophase=true,resample rate=100,normalize type=peak" \
     --nan_policy interpolate --memory-budget-mb 512
@@ -78,11 +83,18 @@ med() { # med NAME FIELD
   echo "## signal benchmark: $TRACES traces x 3 x $SAMPLES samples, medians of $REPS"
   printf "%-10s %10s %10s %14s %9s\n" run compute_s wall_s "Msamp/s/core" rss_MiB
   for n in batch1 batch2 scalar1 scipy; do
+    grep -q " name=$n " "$RES" || continue
     printf "%-10s %10s %10s %14s %9s\n" $n "$(med $n compute_s)" "$(med $n wall_s)" "$(med $n msamples_per_s_per_core)" "$(med $n rss_mib)"
   done
   for n in pre_eqt2 pre_copy2 read2; do
+    grep -q " name=$n " "$RES" || continue
     printf "%-10s %10s %10s %14s %9s\n" $n - "$(med $n wall_s)" - "$(med $n rss_mib)"
   done
   echo "checksums: $(grep -o 'checksum=[^ ]*' "$RES" | sort -u | tr '\n' ' ')"
+  echo "per-run ratios sisma batch (1 rank) / scipy, Msamples/s/core:"
+  paste <(grep ' name=batch1 ' "$RES" | sed -n 's/.*msamples_per_s_per_core=\([0-9.]*\).*/\1/p') \
+    <(grep ' name=scipy ' "$RES" | sed -n 's/.*msamples_per_s_per_core=\([0-9.]*\).*/\1/p') |
+    awk 'NF == 2 {printf "  %.2f / %.2f = %.2fx\n", $1, $2, $1 / $2}'
+  echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$BENCH_DIR/summary.txt"
 [ "${KEEP:-0}" = 1 ] || rm -f "$CAT" "$BENCH_DIR/pre.h5" "$BENCH_DIR/pre_copy.h5"
