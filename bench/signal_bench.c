@@ -8,14 +8,15 @@
  * Prints one line: "BENCH sisma_<mode> ranks=P traces=N samples=S compute_s=... total_s=...
  * msamples_per_s_per_core=..." where compute_s is the slowest rank's filter time, total_s the
  * wall time including reads, and samples per second per core = S / compute_s / P. The checksum
- * (sum of the filtered samples whose global index is a multiple of 97, as the SciPy peer computes it) guards against dead-code elimination and lets runs be compared. */
+ * (sum of the filtered samples whose global index is a multiple of 97, as the SciPy peer computes it) guards against
+ * dead-code elimination and lets runs be compared. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sisma/sisma.h"
 #include "sisma/signal.h"
+#include "sisma/sisma.h"
 
 #define BLOCK 256 /* traces converted and filtered per step */
 
@@ -39,14 +40,18 @@ static int bench(sm_ctx *ctx, const char *path, int batch, int64_t budget) {
   while (sm_reader_next(rd, &first, &count, &t) == SM_OK && count > 0)
     for (int64_t b = 0; b < count; b += BLOCK) {
       int64_t m = (count - b < BLOCK ? count - b : BLOCK) * C;
-      for (int64_t i = 0; i < m * T; i++) x[i] = t[b * C * T + i];
+      for (int64_t i = 0; i < m * T; i++)
+        x[i] = t[b * C * T + i];
       double a = sm_wtime();
-      if (batch) sm_sosfiltfilt_batch(ctx, &sos[0][0], ns, x, m, T, T, work);
+      if (batch)
+        sm_sosfiltfilt_batch(ctx, &sos[0][0], ns, x, m, T, T, work);
       else
-        for (int64_t r = 0; r < m; r++) sm_sosfiltfilt(ctx, &sos[0][0], ns, x + r * T, T);
+        for (int64_t r = 0; r < m; r++)
+          sm_sosfiltfilt(ctx, &sos[0][0], ns, x + r * T, T);
       tc += sm_wtime() - a;
       int64_t g0 = (first + b) * C * T; /* checksum: global sample indices divisible by 97 */
-      for (int64_t i = (97 - g0 % 97) % 97; i < m * T; i += 97) sum += x[i];
+      for (int64_t i = (97 - g0 % 97) % 97; i < m * T; i += 97)
+        sum += x[i];
     }
   sm_reader_destroy(&rd);
   double total = sm_wtime() - t0, tmax = 0, gsum = 0;

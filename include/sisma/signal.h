@@ -40,8 +40,8 @@ typedef enum { SM_BAND_LOWPASS, SM_BAND_HIGHPASS, SM_BAND_BANDPASS } sm_band;
  * (lowpass, highpass) or order sections (bandpass) is enough. Corners in Hz: lowpass uses f_hi_hz,
  * highpass f_lo_hz (the other is ignored), bandpass both. Local. Returns SM_ERR_ARG for order
  * outside [1, SM_BUTTER_MAX_ORDER], a corner outside (0, fs/2) or f_lo >= f_hi for a bandpass. */
-sm_status sm_butter_sos(sm_ctx *ctx, int order, double f_lo_hz, double f_hi_hz, double fs_hz, sm_band type,
-                        double *sos, int *n_sections);
+sm_status sm_butter_sos(sm_ctx *ctx, int order, double f_lo_hz, double f_hi_hz, double fs_hz, sm_band type, double *sos,
+                        int *n_sections);
 
 /* Filter x [n] in place by the ns sections sos [ns][6] (direct form II transposed, as
  * scipy.signal.sosfilt). zi [ns][2] (or NULL for rest) holds the initial state on entry and the
@@ -162,7 +162,12 @@ int64_t sm_sosfiltfilt_work(const double *sos, int ns, int64_t n);
 #define SM_CHAIN_MAX_STEPS 32
 
 typedef enum {
-  SM_STEP_DEMEAN, SM_STEP_DETREND, SM_STEP_TAPER, SM_STEP_FILTER, SM_STEP_RESAMPLE, SM_STEP_DECIMATE,
+  SM_STEP_DEMEAN,
+  SM_STEP_DETREND,
+  SM_STEP_TAPER,
+  SM_STEP_FILTER,
+  SM_STEP_RESAMPLE,
+  SM_STEP_DECIMATE,
   SM_STEP_NORMALIZE
 } sm_step_op;
 
@@ -175,10 +180,10 @@ typedef struct {
   double f1, f2, p1, p2;              /* filter corners Hz; taper max_percentage, max_length s */
   double sos[SM_BUTTER_MAX_ORDER][6]; /* filter sections, designed for fs_in */
   int ns;
-  int64_t up, down;                   /* resample_poly factors; decimate: down */
-  int64_t n_in, n_out;                /* samples per component before / after the step */
-  double fs_in, fs_out;               /* Hz */
-  char text[96];                      /* the step as written, for messages */
+  int64_t up, down;     /* resample_poly factors; decimate: down */
+  int64_t n_in, n_out;  /* samples per component before / after the step */
+  double fs_in, fs_out; /* Hz */
+  char text[96];        /* the step as written, for messages */
 } sm_step;
 
 typedef struct {

@@ -51,8 +51,8 @@ sm_status sm_table_writer_create(sm_ctx *ctx, const char *path, const char *grou
   return st;
 }
 
-static sm_status write_col(sm_table_writer *tw, const char *name, hid_t ftype, int64_t first, int64_t count,
-                           size_t es, const void *v) {
+static sm_status write_col(sm_table_writer *tw, const char *name, hid_t ftype, int64_t first, int64_t count, size_t es,
+                           const void *v) {
   sm_ctx *ctx = tw->ctx;
   SM_CHECK(ctx, H5Lexists(tw->group, name, H5P_DEFAULT) == 0, SM_ERR_ARG, "table: column %s written twice", name);
   hsize_t dims[1] = {(hsize_t)tw->n_rows};

@@ -307,10 +307,11 @@ int64_t sm_sosfiltfilt_work(const double *sos, int ns, int64_t n) {
 /* One pass over e [m] (interleaved lanes) in the direction dir (+1 forward, -1 backward), each
  * section started from zi0 scaled by the pass's first sample. */
 __attribute__((target_clones("avx2", "default"))) static void pass4(const double *sos, int ns, const double *zi0,
-                                                                      v4du *e, int64_t m, int dir) {
+                                                                    v4du *e, int64_t m, int dir) {
   v4d z0[SM_BUTTER_MAX_ORDER], z1[SM_BUTTER_MAX_ORDER];
   int64_t i0 = dir > 0 ? 0 : m - 1;
-  for (int s = 0; s < ns; s++) z0[s] = zi0[2 * s] * e[i0], z1[s] = zi0[2 * s + 1] * e[i0];
+  for (int s = 0; s < ns; s++)
+    z0[s] = zi0[2 * s] * e[i0], z1[s] = zi0[2 * s + 1] * e[i0];
   for (int64_t k = 0, i = i0; k < m; k++, i += dir) {
     v4d v = e[i];
     for (int s = 0; s < ns; s++) {
@@ -339,15 +340,19 @@ sm_status sm_sosfiltfilt_batch(sm_ctx *ctx, const double *sos, int ns, double *x
     double *e_d = work;
     for (int l = 0; l < 4; l++) { /* odd extension, as sm_sosfiltfilt; idle lanes repeat lane 0 */
       const double *xs = x + (g + (l < lanes ? l : 0)) * stride;
-      for (int64_t i = 0; i < pad; i++) e_d[4 * i + l] = 2 * xs[0] - xs[pad - i];
-      for (int64_t i = 0; i < n; i++) e_d[4 * (pad + i) + l] = xs[i];
-      for (int64_t i = 0; i < pad; i++) e_d[4 * (pad + n + i) + l] = 2 * xs[n - 1] - xs[n - 2 - i];
+      for (int64_t i = 0; i < pad; i++)
+        e_d[4 * i + l] = 2 * xs[0] - xs[pad - i];
+      for (int64_t i = 0; i < n; i++)
+        e_d[4 * (pad + i) + l] = xs[i];
+      for (int64_t i = 0; i < pad; i++)
+        e_d[4 * (pad + n + i) + l] = 2 * xs[n - 1] - xs[n - 2 - i];
     }
     pass4(sos, ns, zi0, e, me, 1);
     pass4(sos, ns, zi0, e, me, -1);
     for (int l = 0; l < lanes; l++) {
       double *xs = x + (g + l) * stride;
-      for (int64_t i = 0; i < n; i++) xs[i] = e_d[4 * (pad + i) + l];
+      for (int64_t i = 0; i < n; i++)
+        xs[i] = e_d[4 * (pad + i) + l];
     }
   }
   return SM_OK;

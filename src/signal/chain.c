@@ -10,8 +10,8 @@
 #include "sisma/config.h"
 #include "sisma/signal.h"
 
-static const char *const step_names[] = {"demean",  "detrend", "taper",    "bandpass", "lowpass",
-                                          "highpass", "resample", "decimate", "normalize"};
+static const char *const step_names[] = {"demean",   "detrend",  "taper",    "bandpass", "lowpass",
+                                         "highpass", "resample", "decimate", "normalize"};
 #define N_STEP_NAMES (int)(sizeof step_names / sizeof step_names[0])
 
 /* Parameters each step accepts (for validation and "did you mean"). */
@@ -34,7 +34,8 @@ typedef struct {
 
 static int nparams_of(int s) {
   int k = 0;
-  while (k < 5 && step_params[s][k]) k++;
+  while (k < 5 && step_params[s][k])
+    k++;
   return k;
 }
 
@@ -82,8 +83,8 @@ static sm_status split_step(sm_ctx *ctx, const char *what, char *tok, char *name
   snprintf(name, nsz, "%s", w);
   while ((w = strtok_r(NULL, " \t", &save))) {
     char *eq = strchr(w, '=');
-    SM_CHECK(ctx, eq && eq != w && p->n < 16, SM_ERR_CONFIG,
-             "%s: step '%s': parameter '%s' must be written key=value", what, name, w);
+    SM_CHECK(ctx, eq && eq != w && p->n < 16, SM_ERR_CONFIG, "%s: step '%s': parameter '%s' must be written key=value",
+             what, name, w);
     *eq = '\0';
     snprintf(p->key[p->n], sizeof p->key[0], "%s", w);
     snprintf(p->val[p->n], sizeof p->val[0], "%s", eq + 1);
@@ -122,7 +123,9 @@ static sm_status plan_filter(sm_ctx *ctx, const char *what, sm_step *st, int whi
 static sm_status plan_step(sm_ctx *ctx, const char *what, sm_step *st, int which, params *p) {
   st->n_out = st->n_in, st->fs_out = st->fs_in;
   switch (which) {
-  case 0: st->op = SM_STEP_DEMEAN; break;
+  case 0:
+    st->op = SM_STEP_DEMEAN;
+    break;
   case 1: {
     double order;
     st->op = SM_STEP_DETREND;
@@ -141,7 +144,9 @@ static sm_status plan_step(sm_ctx *ctx, const char *what, sm_step *st, int which
     SM_CHECK(ctx, st->p1 >= 0 && st->p1 <= 0.5 && st->p2 >= 0, SM_ERR_CONFIG,
              "%s: step '%s': max_percentage must be in [0, 0.5] and max_length >= 0 s", what, st->text);
     break;
-  case 3: case 4: case 5:
+  case 3:
+  case 4:
+  case 5:
     st->op = SM_STEP_FILTER;
     SM_TRY(ctx, plan_filter(ctx, what, st, which, p));
     break;
@@ -155,7 +160,8 @@ static sm_status plan_step(sm_ctx *ctx, const char *what, sm_step *st, int which
              "%s: step '%s': %g Hz -> %g Hz is not a ratio of integers <= 1000", what, st->text, st->fs_in, rate);
     st->n_out = st->kind == 0 ? sm_resample_poly_len(st->n_in, st->up, st->down)
                               : (int64_t)llround((double)st->n_in * rate / st->fs_in);
-    st->fs_out = st->kind == 0 ? st->fs_in * (double)st->up / (double)st->down : st->fs_in * (double)st->n_out / (double)st->n_in;
+    st->fs_out = st->kind == 0 ? st->fs_in * (double)st->up / (double)st->down
+                               : st->fs_in * (double)st->n_out / (double)st->n_in;
     break;
   }
   case 7: {
@@ -194,7 +200,8 @@ sm_status sm_chain_parse(sm_ctx *ctx, const char *what, const char *text, int64_
     if (next) *next++ = '\0';
     SM_CHECK(ctx, ch->n_steps < SM_CHAIN_MAX_STEPS, SM_ERR_CONFIG, "%s: more than %d steps", what, SM_CHAIN_MAX_STEPS);
     sm_step *st = &ch->step[ch->n_steps];
-    while (*tok == ' ') tok++;
+    while (*tok == ' ')
+      tok++;
     snprintf(st->text, sizeof st->text, "%s", tok);
     char name[32];
     params p;
@@ -205,8 +212,10 @@ sm_status sm_chain_parse(sm_ctx *ctx, const char *what, const char *text, int64_
     if (which < 0) {
       char near[256];
       sm_near_matches(name, step_names, N_STEP_NAMES, near, sizeof near);
-      return SM_ERR(ctx, SM_ERR_CONFIG, "%s: unknown step '%s'%s%s (steps: demean, detrend, taper, bandpass, lowpass, "
-                    "highpass, resample, decimate, normalize)", what, name, near[0] ? "; did you mean " : "", near);
+      return SM_ERR(ctx, SM_ERR_CONFIG,
+                    "%s: unknown step '%s'%s%s (steps: demean, detrend, taper, bandpass, lowpass, "
+                    "highpass, resample, decimate, normalize)",
+                    what, name, near[0] ? "; did you mean " : "", near);
     }
     st->n_in = ch->n_out, st->fs_in = ch->fs_out;
     SM_TRY(ctx, plan_step(ctx, what, st, which, &p));
@@ -232,7 +241,8 @@ static void normalize(const sm_step *st, double *t, int C, int64_t stride, int64
   for (int c = 0; c < C; c++) {
     double s = st->all_components ? all : sc[c];
     if (s > 0) {
-      for (int64_t i = 0; i < n; i++) t[c * stride + i] /= s;
+      for (int64_t i = 0; i < n; i++)
+        t[c * stride + i] /= s;
       if (scale) scale[c] *= s;
     }
   }
@@ -244,24 +254,30 @@ static sm_status apply_step(sm_ctx *ctx, const sm_step *st, int64_t rows, int C,
   double *x = *a;
   switch (st->op) {
   case SM_STEP_DEMEAN:
-    for (int64_t r = 0; r < rows; r++) sm_demean(x + r * stride, st->n_in);
+    for (int64_t r = 0; r < rows; r++)
+      sm_demean(x + r * stride, st->n_in);
     return SM_OK;
   case SM_STEP_DETREND:
     for (int64_t r = 0; r < rows; r++) {
-      if (st->kind == 0) sm_demean(x + r * stride, st->n_in);
-      else if (st->kind == 1) sm_detrend_linear(x + r * stride, st->n_in);
-      else SM_TRY(ctx, sm_detrend_poly(ctx, x + r * stride, st->n_in, st->order));
+      if (st->kind == 0)
+        sm_demean(x + r * stride, st->n_in);
+      else if (st->kind == 1)
+        sm_detrend_linear(x + r * stride, st->n_in);
+      else
+        SM_TRY(ctx, sm_detrend_poly(ctx, x + r * stride, st->n_in, st->order));
     }
     return SM_OK;
   case SM_STEP_TAPER: { /* the weights once per block, in work (planned: ch->work >= 2w) */
     int64_t w = sm_taper_width(st->n_in, st->p1, st->p2, st->fs_in);
     sm_taper_window(w, (sm_taper_type)st->kind, work);
-    for (int64_t r = 0; r < rows; r++) sm_taper_apply(x + r * stride, st->n_in, w, work);
+    for (int64_t r = 0; r < rows; r++)
+      sm_taper_apply(x + r * stride, st->n_in, w, work);
     return SM_OK;
   }
   case SM_STEP_FILTER:
     if (!st->zerophase) {
-      for (int64_t r = 0; r < rows; r++) SM_TRY(ctx, sm_sosfilt(ctx, &st->sos[0][0], st->ns, x + r * stride, st->n_in, NULL));
+      for (int64_t r = 0; r < rows; r++)
+        SM_TRY(ctx, sm_sosfilt(ctx, &st->sos[0][0], st->ns, x + r * stride, st->n_in, NULL));
       return SM_OK;
     }
     return sm_sosfiltfilt_batch(ctx, &st->sos[0][0], st->ns, x, rows, st->n_in, stride, work);
@@ -271,13 +287,17 @@ static sm_status apply_step(sm_ctx *ctx, const sm_step *st, int64_t rows, int C,
     for (int64_t r = 0; r < rows; r++) {
       const double *in = x + r * stride;
       double *out = *b + r * stride;
-      if (st->op == SM_STEP_DECIMATE) SM_TRY(ctx, sm_decimate(ctx, in, st->n_in, st->down, out));
-      else if (st->kind == 0) SM_TRY(ctx, sm_resample_poly(ctx, in, st->n_in, st->up, st->down, out));
-      else SM_TRY(ctx, sm_resample_fourier(ctx, in, st->n_in, st->n_out, out));
+      if (st->op == SM_STEP_DECIMATE)
+        SM_TRY(ctx, sm_decimate(ctx, in, st->n_in, st->down, out));
+      else if (st->kind == 0)
+        SM_TRY(ctx, sm_resample_poly(ctx, in, st->n_in, st->up, st->down, out));
+      else
+        SM_TRY(ctx, sm_resample_fourier(ctx, in, st->n_in, st->n_out, out));
     }
     return SM_OK;
   case SM_STEP_NORMALIZE:
-    for (int64_t r = 0; r < rows; r += C) normalize(st, x + r * stride, C, stride, st->n_in, scale ? scale + r : NULL);
+    for (int64_t r = 0; r < rows; r += C)
+      normalize(st, x + r * stride, C, stride, st->n_in, scale ? scale + r : NULL);
     return SM_OK;
   }
   return SM_ERR(ctx, SM_ERR_INTERNAL, "chain: unknown step %d", (int)st->op);
@@ -286,7 +306,8 @@ static sm_status apply_step(sm_ctx *ctx, const sm_step *st, int64_t rows, int C,
 sm_status sm_chain_apply(sm_ctx *ctx, const sm_chain *ch, int64_t count, int C, double *a, double *b, double *work,
                          double **out, double *scale) {
   SM_CHECK(ctx, C >= 1 && C <= 16, SM_ERR_ARG, "chain: %d components", C);
-  for (int64_t r = 0; scale && r < count * C; r++) scale[r] = 1;
+  for (int64_t r = 0; scale && r < count * C; r++)
+    scale[r] = 1;
   double *cur = a, *other = b;
   for (int s = 0; s < ch->n_steps; s++) {
     const sm_step *st = &ch->step[s];

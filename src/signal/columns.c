@@ -30,15 +30,19 @@ static sm_status copy_one(sm_catalog *src, sm_catalog *dst, const char *name, sm
     double *v = buf;
     st = sm_catalog_read_f64(src, name, r.first, r.count, v);
     for (int64_t i = 0; i < r.count; i++)
-      if (sample) v[i] *= scale;
-      else if (is_rate) v[i] = rate;
+      if (sample)
+        v[i] *= scale;
+      else if (is_rate)
+        v[i] = rate;
     if (st == SM_OK) st = sm_catalog_write_f64(dst, name, r.first, r.count, v);
   } else {
     int64_t *v = buf;
     st = sm_catalog_read_i64(src, name, r.first, r.count, v);
     for (int64_t i = 0; i < r.count; i++)
-      if (sample && v[i] != INT64_MIN) v[i] = llround((double)v[i] * scale);
-      else if (is_rate) v[i] = llround(rate);
+      if (sample && v[i] != INT64_MIN)
+        v[i] = llround((double)v[i] * scale);
+      else if (is_rate)
+        v[i] = llround(rate);
     if (st == SM_OK) st = sm_catalog_write_i64(dst, name, r.first, r.count, v);
   }
   free(buf);
@@ -50,7 +54,8 @@ sm_status sm__copy_columns(sm_catalog *src, sm_catalog *dst, sm_range r, double 
   for (int i = 0; i < sm_catalog_column_count(src); i++) {
     const char *name = sm_catalog_column_name(src, i);
     int skipped = 0;
-    for (const char *const *s = skip; s && *s; s++) skipped |= !strncmp(name, *s, strlen(*s));
+    for (const char *const *s = skip; s && *s; s++)
+      skipped |= !strncmp(name, *s, strlen(*s));
     if (!skipped) SM_TRY(sm_catalog_ctx(src), copy_one(src, dst, name, r, sample_scale, new_rate_hz));
   }
   return SM_OK;

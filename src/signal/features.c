@@ -14,23 +14,26 @@
 
 #include "sisma/signal.h"
 
-
 int sm_feature_count(const sm_feature_params *fp, int C) { return C + 8 + fp->n_bands; }
 
 void sm_feature_name(const sm_feature_params *fp, const char *order, int k, char *out, size_t n) {
   static const char *const head[] = {"rms", "log10_energy", "duration_s", "dominant_freq_hz", "mean_freq_hz"};
   static const char *const tail[] = {"corner_freq_hz", "log10_ps_ratio", "s_minus_p_s"};
   int C = (int)strlen(order);
-  if (k < C) snprintf(out, n, "log10_peak_%c", order[k]);
-  else if (k < C + 5) snprintf(out, n, "%s", head[k - C]);
+  if (k < C)
+    snprintf(out, n, "log10_peak_%c", order[k]);
+  else if (k < C + 5)
+    snprintf(out, n, "%s", head[k - C]);
   else if (k < C + 5 + fp->n_bands)
     snprintf(out, n, "spec_ratio_%g_%g", fp->band_hz[k - C - 5][0], fp->band_hz[k - C - 5][1]);
-  else snprintf(out, n, "%s", tail[k - C - 5 - fp->n_bands]);
+  else
+    snprintf(out, n, "%s", tail[k - C - 5 - fp->n_bands]);
 }
 
 static int64_t nfft_for(int64_t n) {
   int64_t m = 1;
-  while (m < n) m <<= 1;
+  while (m < n)
+    m <<= 1;
   return m;
 }
 
@@ -41,14 +44,16 @@ static sm_status power_spectrum(sm_ctx *ctx, const double *x, int64_t a, int64_t
                                 double *pw) {
   int64_t m = b - a;
   double mean = 0;
-  for (int64_t i = a; i < b; i++) mean += x[i];
+  for (int64_t i = a; i < b; i++)
+    mean += x[i];
   mean /= (double)m;
   for (int64_t i = 0; i < nfft; i++) {
     double w = m > 1 ? 0.5 - 0.5 * cos(2 * M_PI * (double)i / (double)(m - 1)) : 1;
     z[i] = i < m ? (x[a + i] - mean) * w : 0;
   }
   SM_TRY(ctx, sm_fft(ctx, z, nfft, 0));
-  for (int64_t k = 0; k <= nfft / 2; k++) pw[k] = creal(z[k]) * creal(z[k]) + cimag(z[k]) * cimag(z[k]);
+  for (int64_t k = 0; k <= nfft / 2; k++)
+    pw[k] = creal(z[k]) * creal(z[k]) + cimag(z[k]) * cimag(z[k]);
   return SM_OK;
 }
 
@@ -76,7 +81,8 @@ static double brune_fc(const sm_feature_params *fp, const double *pw, int64_t nf
       c += r[b];
     }
     c /= nb;
-    for (int b = 0; b < nb; b++) sse += (r[b] - c) * (r[b] - c);
+    for (int b = 0; b < nb; b++)
+      sse += (r[b] - c) * (r[b] - c);
     if (sse < best) best = sse, fc_best = fc;
   }
   return fc_best;
@@ -84,7 +90,8 @@ static double brune_fc(const sm_feature_params *fp, const double *pw, int64_t nf
 
 static double peak(const double *x, int64_t a, int64_t b) {
   double m = 0;
-  for (int64_t i = a; i < b; i++) m = fmax(m, fabs(x[i]));
+  for (int64_t i = a; i < b; i++)
+    m = fmax(m, fabs(x[i]));
   return m;
 }
 
@@ -123,14 +130,16 @@ static double duration(const sm_feature_params *fp, const double *x, int C, int6
   if (noise0 >= p) return NAN;
   double en = 0;
   for (int c = 0; c < C; c++)
-    for (int64_t i = noise0; i < p; i++) en += x[c * stride + i] * x[c * stride + i];
+    for (int64_t i = noise0; i < p; i++)
+      en += x[c * stride + i] * x[c * stride + i];
   en /= (double)(p - noise0);
   int64_t w = (int64_t)llround(fp->envelope_s * fs), last = p;
   w = w < 1 ? 1 : w;
   double run = 0, thr = fp->duration_factor * fp->duration_factor * en;
   for (int64_t i = 0; i < n; i++) {
     double e = 0;
-    for (int c = 0; c < C; c++) e += x[c * stride + i] * x[c * stride + i];
+    for (int c = 0; c < C; c++)
+      e += x[c * stride + i] * x[c * stride + i];
     env[i] = e, run += e;
     if (i >= w) run -= env[i - w];
     if (i >= p && run / (double)(i < w ? i + 1 : w) > thr) last = i;
@@ -141,7 +150,8 @@ static double duration(const sm_feature_params *fp, const double *x, int C, int6
 sm_status sm_trace_features(sm_ctx *ctx, const sm_feature_params *fp, const double *x, int C, int64_t stride, int64_t n,
                             double fs, double p, double s, double *f, double *work) {
   int nf = sm_feature_count(fp, C);
-  for (int k = 0; k < nf; k++) f[k] = NAN;
+  for (int k = 0; k < nf; k++)
+    f[k] = NAN;
   for (int c = 0; c < C; c++) {
     double m = peak(x + c * stride, 0, n);
     f[c] = m > 0 ? log10(m) : NAN;
@@ -152,7 +162,8 @@ sm_status sm_trace_features(sm_ctx *ctx, const sm_feature_params *fp, const doub
   b = b > n ? n : b;
   double e = 0;
   for (int c = 0; c < C; c++)
-    for (int64_t i = ip; i < b; i++) e += x[c * stride + i] * x[c * stride + i];
+    for (int64_t i = ip; i < b; i++)
+      e += x[c * stride + i] * x[c * stride + i];
   double *g = f + C;
   if (b - ip >= 1) g[0] = sqrt(e / (double)((b - ip) * C)), g[1] = e > 0 ? log10(e / fs) : NAN;
   if (havep) {
@@ -160,7 +171,8 @@ sm_status sm_trace_features(sm_ctx *ctx, const sm_feature_params *fp, const doub
     g[2] = duration(fp, x, C, stride, n, ip, n0 < 0 ? 0 : n0, fs, work + 2 * nfft_for(n));
   }
   if (b - ip >= 8)
-    SM_TRY(ctx, spectral(ctx, fp, x + (int64_t)fp->z * stride, ip, b, fs, work, &g[3], &g[4], g + 5, &g[5 + fp->n_bands]));
+    SM_TRY(ctx,
+           spectral(ctx, fp, x + (int64_t)fp->z * stride, ip, b, fs, work, &g[3], &g[4], g + 5, &g[5 + fp->n_bands]));
   double *t = g + 5 + fp->n_bands;
   if (havep && haves && is > ip) {
     int64_t w = (int64_t)llround(fp->ps_window_s * fs), pe = ip + w < is ? ip + w : is, se = is + w < n ? is + w : n;

@@ -61,8 +61,8 @@ static sm_status read_params(sm_ctx *ctx, const sm_config *cfg, const sm_catalog
   const char *z = strchr(in->component_order, 'Z');
   fp->z = z ? (int)(z - in->component_order) : 0;
   SM_CHECK(ctx, fp->fmin_hz < fp->fmax_hz && fp->fmax_hz <= nyq, SM_ERR_CONFIG,
-           "features: fmin_hz %g and fmax_hz %g must satisfy fmin < fmax <= %g Hz (Nyquist of the catalog)", fp->fmin_hz,
-           fp->fmax_hz, nyq);
+           "features: fmin_hz %g and fmax_hz %g must satisfy fmin < fmax <= %g Hz (Nyquist of the catalog)",
+           fp->fmin_hz, fp->fmax_hz, nyq);
   return parse_bands(ctx, sm_config_str(cfg, "bands"), nyq, fp);
 }
 
@@ -70,8 +70,10 @@ static sm_status read_params(sm_ctx *ctx, const sm_config *cfg, const sm_catalog
 static sm_status read_picks(sm_catalog *cat, sm_range m, int use_picker, const char *cat_col, const char *pick_col,
                             double *v, double *tmp) {
   sm_ctx *ctx = sm_catalog_ctx(cat);
-  for (int64_t i = 0; i < m.count; i++) v[i] = NAN;
-  if (!use_picker && sm_catalog_has_column(cat, cat_col)) SM_TRY(ctx, sm_catalog_read_as_f64(cat, cat_col, m.first, m.count, v));
+  for (int64_t i = 0; i < m.count; i++)
+    v[i] = NAN;
+  if (!use_picker && sm_catalog_has_column(cat, cat_col))
+    SM_TRY(ctx, sm_catalog_read_as_f64(cat, cat_col, m.first, m.count, v));
   if (sm_catalog_has_column(cat, pick_col)) {
     SM_TRY(ctx, sm_catalog_read_as_f64(cat, pick_col, m.first, m.count, tmp));
     for (int64_t i = 0; i < m.count; i++)
@@ -125,11 +127,14 @@ static sm_status compute(sm_ctx *ctx, feat_run *r, int64_t budget) {
   while (st == SM_OK && (st = sm_reader_next(rd, &first, &count, &t)) == SM_OK && count > 0)
     for (int64_t k = 0; st == SM_OK && k < count; k++) {
       int64_t i = first + k - r->m.first;
-      for (int j = 0; j < r->nf; j++) f[j] = NAN;
+      for (int j = 0; j < r->nf; j++)
+        f[j] = NAN;
       int finite = !r->rej[i];
-      for (int64_t q = 0; finite && q < te; q++) finite = isfinite(x[q] = t[k * te + q] * r->scale[(q / T) * r->m.count + i]);
+      for (int64_t q = 0; finite && q < te; q++)
+        finite = isfinite(x[q] = t[k * te + q] * r->scale[(q / T) * r->m.count + i]);
       if (finite) st = sm_trace_features(ctx, &r->fp, x, r->C, T, T, in->sampling_rate_hz, r->p[i], r->s[i], f, work);
-      for (int j = 0; j < r->nf; j++) r->feat[j * r->m.count + i] = f[j];
+      for (int j = 0; j < r->nf; j++)
+        r->feat[j * r->m.count + i] = f[j];
     }
   sm_reader_destroy(&rd);
   free(x), free(work);
@@ -187,7 +192,8 @@ static sm_status write_table(sm_ctx *ctx, const sm_config *cfg, feat_run *r, con
 static sm_status report(sm_ctx *ctx, feat_run *r) {
   int64_t fin[64] = {0};
   for (int j = 0; j < r->nf; j++)
-    for (int64_t i = 0; i < r->m.count; i++) fin[j] += isfinite(r->feat[j * r->m.count + i]);
+    for (int64_t i = 0; i < r->m.count; i++)
+      fin[j] += isfinite(r->feat[j * r->m.count + i]);
   SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, fin, r->nf, MPI_INT64_T, MPI_SUM, ctx->comm));
   if (ctx->rank == 0) {
     const sm_catalog_info *in = sm_catalog_get_info(r->cat);
@@ -219,9 +225,12 @@ static sm_status features_body(sm_ctx *ctx, const sm_config *cfg, feat_run *r, c
     char name[32];
     snprintf(name, sizeof name, "norm_scale_%c", in->component_order[c]);
     double *v = r->scale + c * n;
-    for (int64_t i = 0; i < r->m.count; i++) v[i] = 1;
-    if (restore && sm_catalog_has_column(r->cat, name)) SM_TRY(ctx, sm_catalog_read_f64(r->cat, name, r->m.first, r->m.count, v));
-    for (int64_t i = 0; i < r->m.count; i++) v[i] = isfinite(v[i]) ? v[i] : 1;
+    for (int64_t i = 0; i < r->m.count; i++)
+      v[i] = 1;
+    if (restore && sm_catalog_has_column(r->cat, name))
+      SM_TRY(ctx, sm_catalog_read_f64(r->cat, name, r->m.first, r->m.count, v));
+    for (int64_t i = 0; i < r->m.count; i++)
+      v[i] = isfinite(v[i]) ? v[i] : 1;
   }
   r->s = r->p + n;
   int picker = !strcmp(sm_config_str(cfg, "picks"), "picker");
@@ -248,7 +257,8 @@ static sm_status features_run(sm_ctx *ctx, const sm_config *cfg) {
   return st;
 }
 
-const sm_stage sm_stage_features = {"features",
-                                    "per-trace features (amplitudes, energy, duration, spectra, Brune corner, P/S ratio, "
-                                    "S-P) into a column table file.h5:/features",
-                                    feat_keys, features_run, NULL};
+const sm_stage sm_stage_features = {
+    "features",
+    "per-trace features (amplitudes, energy, duration, spectra, Brune corner, P/S ratio, "
+    "S-P) into a column table file.h5:/features",
+    feat_keys, features_run, NULL};

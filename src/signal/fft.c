@@ -15,7 +15,8 @@
 static void fft_pow2(double complex *z, int64_t n, int inverse) {
   for (int64_t i = 1, j = 0; i < n; i++) { /* bit reversal */
     int64_t bit = n >> 1;
-    for (; j & bit; bit >>= 1) j ^= bit;
+    for (; j & bit; bit >>= 1)
+      j ^= bit;
     j ^= bit;
     if (i < j) {
       double complex t = z[i];
@@ -43,7 +44,8 @@ sm_status sm_fft(sm_ctx *ctx, double complex *z, int64_t n, int inverse) {
     return SM_OK;
   }
   int64_t m = 1;
-  while (m < 2 * n - 1) m <<= 1;
+  while (m < 2 * n - 1)
+    m <<= 1;
   double complex *a = NULL, *b = NULL, *w = NULL; /* [m], [m], chirp [n] */
   SM_TRY(ctx, SM_ALLOC(ctx, a, 2 * m + n));
   b = a + m, w = b + m;
@@ -54,14 +56,18 @@ sm_status sm_fft(sm_ctx *ctx, double complex *z, int64_t n, int inverse) {
     w[k] = cos(ang) + I * sin(ang);
   }
   memset(a, 0, (size_t)(2 * m) * sizeof *a);
-  for (int64_t k = 0; k < n; k++) a[k] = z[k] * w[k];
+  for (int64_t k = 0; k < n; k++)
+    a[k] = z[k] * w[k];
   b[0] = conj(w[0]);
-  for (int64_t k = 1; k < n; k++) b[k] = b[m - k] = conj(w[k]);
+  for (int64_t k = 1; k < n; k++)
+    b[k] = b[m - k] = conj(w[k]);
   fft_pow2(a, m, 0);
   fft_pow2(b, m, 0);
-  for (int64_t k = 0; k < m; k++) a[k] *= b[k];
+  for (int64_t k = 0; k < m; k++)
+    a[k] *= b[k];
   fft_pow2(a, m, 1);
-  for (int64_t k = 0; k < n; k++) z[k] = a[k] * w[k] / (double)m;
+  for (int64_t k = 0; k < n; k++)
+    z[k] = a[k] * w[k] / (double)m;
   free(a);
   return SM_OK;
 }
@@ -76,18 +82,21 @@ sm_status sm_resample_fourier(sm_ctx *ctx, const double *x, int64_t n, int64_t n
   double complex *X = NULL, *Y = NULL;
   SM_TRY(ctx, SM_ALLOC(ctx, X, n + num));
   Y = X + n;
-  for (int64_t i = 0; i < n; i++) X[i] = x[i];
+  for (int64_t i = 0; i < n; i++)
+    X[i] = x[i];
   sm_status st = sm_fft(ctx, X, n, 0);
   int64_t N = n < num ? n : num, nyq = N / 2 + 1, nh = num / 2 + 1;
   memset(Y, 0, (size_t)num * sizeof *Y);
-  for (int64_t k = 0; k < nyq && k < nh; k++) Y[k] = X[k];
+  for (int64_t k = 0; k < nyq && k < nh; k++)
+    Y[k] = X[k];
   if (N % 2 == 0 && num != n) Y[N / 2] *= num < n ? 2.0 : 0.5;
   if (num % 2 == 0) Y[num / 2] = creal(Y[num / 2]);
   Y[0] = creal(Y[0]);
   for (int64_t k = 1; k < nh; k++)
     if (num - k != k) Y[num - k] = conj(Y[k]);
   if (st == SM_OK) st = sm_fft(ctx, Y, num, 1);
-  for (int64_t i = 0; st == SM_OK && i < num; i++) y[i] = creal(Y[i]) / (double)num * ((double)num / (double)n);
+  for (int64_t i = 0; st == SM_OK && i < num; i++)
+    y[i] = creal(Y[i]) / (double)num * ((double)num / (double)n);
   free(X);
   return st;
 }

@@ -10,7 +10,15 @@
 #include "sisma/signal.h"
 
 /* Why a trace was rejected (or SM__QC_OK); the text of each is what the preprocess_status column holds. */
-typedef enum { SM__QC_OK = 0, SM__QC_NAN, SM__QC_INF, SM__QC_EMPTY, SM__QC_FLAT, SM__QC_RATE, SM__QC_COUNT } sm__qc_reason;
+typedef enum {
+  SM__QC_OK = 0,
+  SM__QC_NAN,
+  SM__QC_INF,
+  SM__QC_EMPTY,
+  SM__QC_FLAT,
+  SM__QC_RATE,
+  SM__QC_COUNT
+} sm__qc_reason;
 extern const char *const sm__qc_text[SM__QC_COUNT];
 
 typedef struct {
@@ -34,13 +42,13 @@ sm__qc_reason sm__qc_trace(const sm__qc_policy *p, const float *t, int C, int64_
 
 /* Picker and SNR settings, in samples at the output rate. */
 typedef struct {
-  int recursive;                 /* STA/LTA flavour */
-  int64_t nsta, nlta, max_len;   /* windows; trigger cut (0 none) */
+  int recursive;               /* STA/LTA flavour */
+  int64_t nsta, nlta, max_len; /* windows; trigger cut (0 none) */
   double thr_on, thr_off;
   int64_t aic_before, aic_after; /* AIC window around the trigger-on sample */
   int64_t s_min_gap;             /* S is searched from P + s_min_gap */
   int64_t snr_noise, snr_gap, snr_signal;
-  int z;                         /* index of the vertical component */
+  int z; /* index of the vertical component */
 } sm__pick_params;
 
 typedef struct {
@@ -49,8 +57,8 @@ typedef struct {
 
 /* Pick P (vertical) and S (horizontals) on one processed trace x [C][stride] of n samples;
  * cf and tmp are scratch [n]. Local. */
-sm_status sm__pick_trace(sm_ctx *ctx, const sm__pick_params *pp, const double *x, int C, int64_t stride, int64_t n, double *cf,
-                    double *tmp, sm__picks *out);
+sm_status sm__pick_trace(sm_ctx *ctx, const sm__pick_params *pp, const double *x, int C, int64_t stride, int64_t n,
+                         double *cf, double *tmp, sm__picks *out);
 
 /* Gather v [count] of every rank to rank 0 in rank (= trace) order; *all is malloc'd on rank 0
  * (NULL elsewhere), *n_all the total. Collective. */

@@ -11,8 +11,8 @@
 #include "sisma/signal.h"
 
 sm_status sm_sta_lta_classic(sm_ctx *ctx, const double *x, int64_t n, int64_t nsta, int64_t nlta, double *cf) {
-  SM_CHECK(ctx, nsta >= 1 && nlta > nsta, SM_ERR_ARG, "sta_lta: windows sta=%lld lta=%lld samples (need 1 <= sta < lta)",
-           (long long)nsta, (long long)nlta);
+  SM_CHECK(ctx, nsta >= 1 && nlta > nsta, SM_ERR_ARG,
+           "sta_lta: windows sta=%lld lta=%lld samples (need 1 <= sta < lta)", (long long)nsta, (long long)nlta);
   double sta = 0, lta = 0;
   for (int64_t i = 0; i < n; i++) {
     double e = x[i] * x[i];
@@ -26,8 +26,8 @@ sm_status sm_sta_lta_classic(sm_ctx *ctx, const double *x, int64_t n, int64_t ns
 }
 
 sm_status sm_sta_lta_recursive(sm_ctx *ctx, const double *x, int64_t n, int64_t nsta, int64_t nlta, double *cf) {
-  SM_CHECK(ctx, nsta >= 1 && nlta > nsta, SM_ERR_ARG, "sta_lta: windows sta=%lld lta=%lld samples (need 1 <= sta < lta)",
-           (long long)nsta, (long long)nlta);
+  SM_CHECK(ctx, nsta >= 1 && nlta > nsta, SM_ERR_ARG,
+           "sta_lta: windows sta=%lld lta=%lld samples (need 1 <= sta < lta)", (long long)nsta, (long long)nlta);
   const double cs = 1.0 / (double)nsta, cl = 1.0 / (double)nlta, ics = 1 - cs, icl = 1 - cl;
   double sta = 0, lta = DBL_MIN;
   if (n > 0) cf[0] = 0;
@@ -64,9 +64,11 @@ int64_t sm_trigger_onset(const double *cf, int64_t n, double thr_on, double thr_
 int64_t sm_aic_pick(const double *x, int64_t n, double *aic) {
   if (n < 4) return -1;
   double mean = 0, tot = 0, tot2 = 0;
-  for (int64_t i = 0; i < n; i++) mean += x[i];
+  for (int64_t i = 0; i < n; i++)
+    mean += x[i];
   mean /= (double)n; /* centred sums of squares lose fewer digits */
-  for (int64_t i = 0; i < n; i++) tot += x[i] - mean, tot2 += (x[i] - mean) * (x[i] - mean);
+  for (int64_t i = 0; i < n; i++)
+    tot += x[i] - mean, tot2 += (x[i] - mean) * (x[i] - mean);
   double s = 0, s2 = 0, best = INFINITY;
   int64_t kbest = -1;
   if (aic) aic[0] = INFINITY;
@@ -86,8 +88,10 @@ double sm_snr_db(const double *x, int64_t n, int64_t pick, int64_t noise_len, in
   int64_t n0 = pick - gap - noise_len, n1 = pick - gap;
   if (noise_len < 1 || sig_len < 1 || n0 < 0 || pick < 0 || pick + sig_len > n) return NAN;
   double pn = 0, ps = 0;
-  for (int64_t i = n0; i < n1; i++) pn += x[i] * x[i];
-  for (int64_t i = pick; i < pick + sig_len; i++) ps += x[i] * x[i];
+  for (int64_t i = n0; i < n1; i++)
+    pn += x[i] * x[i];
+  for (int64_t i = pick; i < pick + sig_len; i++)
+    ps += x[i] * x[i];
   pn /= (double)noise_len, ps /= (double)sig_len;
   return pn > 0 ? 10 * log10(ps / pn) : NAN;
 }

@@ -15,7 +15,8 @@ static int64_t first_trigger(const sm__pick_params *pp, const double *cf, int64_
   for (int64_t k = 0; k < nt && k < 64; k++)
     if (t[2 * k] >= from) {
       double m = 0;
-      for (int64_t i = t[2 * k]; i <= t[2 * k + 1]; i++) m = fmax(m, cf[i]);
+      for (int64_t i = t[2 * k]; i <= t[2 * k + 1]; i++)
+        m = fmax(m, cf[i]);
       *peak = m;
       return t[2 * k];
     }
@@ -34,8 +35,8 @@ static int64_t refine(const sm__pick_params *pp, const double *x, int64_t n, int
   return k < 0 ? on : a + k;
 }
 
-sm_status sm__pick_trace(sm_ctx *ctx, const sm__pick_params *pp, const double *x, int C, int64_t stride, int64_t n, double *cf,
-                    double *tmp, sm__picks *out) {
+sm_status sm__pick_trace(sm_ctx *ctx, const sm__pick_params *pp, const double *x, int C, int64_t stride, int64_t n,
+                         double *cf, double *tmp, sm__picks *out) {
   out->p = out->p_conf = out->s = out->s_conf = NAN;
   if (n <= pp->nlta) return SM_OK;
   const double *z = x + (int64_t)pp->z * stride;
@@ -51,7 +52,8 @@ sm_status sm__pick_trace(sm_ctx *ctx, const sm__pick_params *pp, const double *x
   if (nh == 0) return SM_OK;
   for (int64_t i = 0; i < n; i++) {
     double e = 0;
-    for (int k = 0; k < nh; k++) e += x[h[k] * stride + i] * x[h[k] * stride + i];
+    for (int k = 0; k < nh; k++)
+      e += x[h[k] * stride + i] * x[h[k] * stride + i];
     tmp[i] = sqrt(e);
   }
   SM_TRY(ctx, sta_lta(ctx, pp, tmp, n, cf));
@@ -61,7 +63,8 @@ sm_status sm__pick_trace(sm_ctx *ctx, const sm__pick_params *pp, const double *x
   double eb = -1;
   for (int k = 0; k < nh; k++) { /* the horizontal with more energy around the trigger */
     double e = 0;
-    for (int64_t i = on; i < on + pp->aic_after && i < n; i++) e += x[h[k] * stride + i] * x[h[k] * stride + i];
+    for (int64_t i = on; i < on + pp->aic_after && i < n; i++)
+      e += x[h[k] * stride + i] * x[h[k] * stride + i];
     if (e > eb) eb = e, best = h[k];
   }
   int64_t s = refine(pp, x + best * stride, n, on);

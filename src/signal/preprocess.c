@@ -7,9 +7,9 @@
  * reader (reads overlapped with compute by its helper thread) and are processed in rounds of
  * `block` traces by a worker thread while the main thread writes the previous round (writes
  * overlapped with compute); the number of rounds is global arithmetic (the largest shard over the
- * ranks), so every rank makes the same collective writes, empty ones included. Every per-trace result depends on that trace alone, so the output catalog is the same
- * bit for bit at any rank count; the run summary gathers the per-trace values to rank 0 in trace
- * order before computing any statistic. Start at preprocess_run. */
+ * ranks), so every rank makes the same collective writes, empty ones included. Every per-trace result depends on that
+ * trace alone, so the output catalog is the same bit for bit at any rank count; the run summary gathers the per-trace
+ * values to rank 0 in trace order before computing any statistic. Start at preprocess_run. */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -21,7 +21,7 @@
 #include "sisma/job.h"
 
 #define EQT_CHAIN                                                                                                      \
-  "demean,taper type=cosine max_percentage=0.05,bandpass freqmin=1 freqmax=45 corners=4 zerophase=true,"             \
+  "demean,taper type=cosine max_percentage=0.05,bandpass freqmin=1 freqmax=45 corners=4 zerophase=true,"               \
   "resample rate=100,normalize type=peak mode=component"
 
 static const sm_key pre_keys[] = {
@@ -47,7 +47,8 @@ static const sm_key pre_keys[] = {
     {"aic_after_s", SM_KEY_FLOAT, "1", 0, 1e4, NULL, "AIC window after it, s"},
     {"s_min_gap_s", SM_KEY_FLOAT, "1", 0, 1e4, NULL, "S is searched from the P pick + this, s"},
     {"snr_pick", SM_KEY_ENUM, "catalog", 0, -1, "catalog|picker",
-     "P sample the SNR windows hang on: the catalog's trace_p_arrival_sample (the picker's pick where it is missing), or "
+     "P sample the SNR windows hang on: the catalog's trace_p_arrival_sample (the picker's pick where it is missing), "
+     "or "
      "always the picker's"},
     {"snr_noise_s", SM_KEY_FLOAT, "3", 1e-3, 1e4, NULL, "noise window, s, ending snr_gap_s before the P pick"},
     {"snr_gap_s", SM_KEY_FLOAT, "0", 0, 1e4, NULL, "gap between the noise window and the pick, s"},
@@ -142,11 +143,13 @@ static sm_status alloc_shard(sm_ctx *ctx, pre_run *r) {
 /* Read a numeric column of the shard as float64, or fill NaN when the catalog has none. */
 static sm_status read_opt(sm_catalog *cat, const char *name, sm_range m, double scale, double *v) {
   if (!sm_catalog_has_column(cat, name)) {
-    for (int64_t i = 0; i < m.count; i++) v[i] = NAN;
+    for (int64_t i = 0; i < m.count; i++)
+      v[i] = NAN;
     return SM_OK;
   }
   SM_TRY(sm_catalog_ctx(cat), sm_catalog_read_as_f64(cat, name, m.first, m.count, v));
-  for (int64_t i = 0; i < m.count; i++) v[i] *= scale;
+  for (int64_t i = 0; i < m.count; i++)
+    v[i] *= scale;
   return SM_OK;
 }
 
@@ -159,7 +162,7 @@ static sm_status analyse(sm_ctx *ctx, pre_run *r, int64_t i, const double *x, do
   double p = r->snr_from_catalog && isfinite(r->cat_p[i]) ? r->cat_p[i] : pk.p;
   for (int c = 0; c < r->C; c++)
     r->snr[c * cnt + i] = isfinite(p) ? sm_snr_db(x + c * r->chain.max_len, n, (int64_t)llround(p), r->pp.snr_noise,
-                                                   r->pp.snr_gap, r->pp.snr_signal)
+                                                  r->pp.snr_gap, r->pp.snr_signal)
                                       : NAN;
   return SM_OK;
 }
@@ -202,14 +205,19 @@ static sm_status round_local(sm_ctx *ctx, pre_run *r, feed *f, int64_t first, in
   for (int64_t k = 0; k < cnt; k++) {
     int64_t i = first + k - r->mine.first;
     const double *x = y + k * r->C * L;
-    for (int c = 0; c < r->C; c++) r->scale[c * r->mine.count + i] = r->status[i] == SM__QC_OK ? sc[k * r->C + c] : NAN;
-    if (r->status[i] == SM__QC_OK) SM_TRY(ctx, analyse(ctx, r, i, x, cf, tmp));
+    for (int c = 0; c < r->C; c++)
+      r->scale[c * r->mine.count + i] = r->status[i] == SM__QC_OK ? sc[k * r->C + c] : NAN;
+    if (r->status[i] == SM__QC_OK)
+      SM_TRY(ctx, analyse(ctx, r, i, x, cf, tmp));
     else {
-      for (int j = 0; j < 4; j++) r->picks[j * r->mine.count + i] = NAN;
-      for (int c = 0; c < r->C; c++) r->snr[c * r->mine.count + i] = NAN;
+      for (int j = 0; j < 4; j++)
+        r->picks[j * r->mine.count + i] = NAN;
+      for (int c = 0; c < r->C; c++)
+        r->snr[c * r->mine.count + i] = NAN;
     }
     for (int c = 0; c < r->C; c++)
-      for (int64_t s = 0; s < no; s++) o[(k * r->C + c) * no + s] = r->status[i] == SM__QC_OK ? (float)x[c * L + s] : 0.0f;
+      for (int64_t s = 0; s < no; s++)
+        o[(k * r->C + c) * no + s] = r->status[i] == SM__QC_OK ? (float)x[c * L + s] : 0.0f;
   }
   return SM_OK;
 }
@@ -233,8 +241,8 @@ static void *round_worker(void *p) {
   double t0 = sm_wtime();
   j->st = sm_fault_point(&j->ctx, "preprocess");
   if (j->st == SM_OK && j->cnt > 0)
-    j->st = round_local(&j->ctx, j->r, j->f, j->first, j->cnt, j->a, j->b, j->work, j->o, j->cf, j->cf + j->r->chain.max_len,
-                        j->sc);
+    j->st = round_local(&j->ctx, j->r, j->f, j->first, j->cnt, j->a, j->b, j->work, j->o, j->cf,
+                        j->cf + j->r->chain.max_len, j->sc);
   j->secs = sm_wtime() - t0;
   return NULL;
 }
@@ -254,8 +262,10 @@ static sm_status pipeline(sm_ctx *ctx, pre_run *r, round_job *j, float *o[2]) {
     double t0 = sm_wtime();
     if (have) st = sm_catalog_write_traces(r->out, wcnt ? wfirst : 0, wcnt, o[(k - 1) % 2]);
     double t1 = sm_wtime();
-    if (threaded) pthread_join(th, NULL);
-    else round_worker(j);
+    if (threaded)
+      pthread_join(th, NULL);
+    else
+      round_worker(j);
     t_write += t1 - t0, t_wait += sm_wtime() - t1, t_cpu += j->secs;
     if (st != SM_OK) break; /* the write is collective: every rank stops here */
     if (j->st != SM_OK) {
@@ -267,7 +277,8 @@ static sm_status pipeline(sm_ctx *ctx, pre_run *r, round_job *j, float *o[2]) {
     wfirst = j->first, wcnt = j->cnt, have = 1;
   }
   if (st == SM_OK && have) st = sm_catalog_write_traces(r->out, wcnt ? wfirst : 0, wcnt, o[(r->rounds - 1) % 2]);
-  sm_debug(ctx, "preprocess: rank %d: %lld traces in %lld round(s): read+process %.2f s, write %.2f s (overlapped), "
+  sm_debug(ctx,
+           "preprocess: rank %d: %lld traces in %lld round(s): read+process %.2f s, write %.2f s (overlapped), "
            "waiting for the worker %.2f s",
            ctx->rank, (long long)r->mine.count, (long long)r->rounds, t_cpu, t_write, t_wait);
   return st;
@@ -317,7 +328,8 @@ static sm_status write_columns(sm_ctx *ctx, pre_run *r) {
   const char **strs = NULL;
   sm_status st = sm_ctx_agree(ctx, SM_ALLOC(ctx, strs, m.count ? m.count : 1));
   if (st != SM_OK) return st;
-  for (int64_t i = 0; i < m.count; i++) strs[i] = sm__qc_text[r->status[i]];
+  for (int64_t i = 0; i < m.count; i++)
+    strs[i] = sm__qc_text[r->status[i]];
   st = sm_catalog_put_strings(r->out, "preprocess_status", m.first, m.count, strs);
   free(strs);
   return st;
@@ -361,12 +373,14 @@ static sm_status evaluate(sm_ctx *ctx, pre_run *r, int phase, char *s) {
   if (st == SM_OK) st = describe_all(ctx, res, m, name, "s", 0, s);
   if (st == SM_OK && ctx->rank == 0) {
     size_t l = strlen(s);
-    snprintf(s + l, SUMMARY_MAX - l, "%s picks: %lld made, %lld in the catalog, %lld within %.3g s: precision %.4f, recall %.4f\n",
+    snprintf(s + l, SUMMARY_MAX - l,
+             "%s picks: %lld made, %lld in the catalog, %lld within %.3g s: precision %.4f, recall %.4f\n",
              phase ? "S" : "P", (long long)c[0], (long long)c[1], (long long)c[2], r->tol_s,
              c[0] ? (double)c[2] / (double)c[0] : NAN, c[1] ? (double)c[2] / (double)c[1] : NAN);
   }
   if (st == SM_OK) { /* MAE over the gathered |residuals| */
-    for (int64_t i = 0; i < m; i++) res[i] = fabs(res[i]);
+    for (int64_t i = 0; i < m; i++)
+      res[i] = fabs(res[i]);
     snprintf(name, sizeof name, "%s |residual|", phase ? "S" : "P");
     st = describe_all(ctx, res, m, name, "s (mean = MAE)", 0, s);
   }
@@ -393,7 +407,8 @@ static sm_status summarise(sm_ctx *ctx, pre_run *r, char *s) {
     SM_TRY(ctx, describe_all(ctx, r->snr + c * r->mine.count, r->mine.count, name, "dB", r->bins, s));
   }
   if (r->picker)
-    for (int ph = 0; ph < 2; ph++) SM_TRY(ctx, evaluate(ctx, r, ph, s));
+    for (int ph = 0; ph < 2; ph++)
+      SM_TRY(ctx, evaluate(ctx, r, ph, s));
   int len = ctx->rank == 0 ? (int)strlen(s) + 1 : 0;
   SM_MPI(ctx, MPI_Bcast(&len, 1, MPI_INT, 0, ctx->comm));
   SM_MPI(ctx, MPI_Bcast(s, len, MPI_CHAR, 0, ctx->comm));
@@ -478,8 +493,8 @@ static sm_status preprocess_plan(sm_ctx *ctx, const sm_config *cfg, char *out, s
   if (st == SM_OK) {
     sm_range m = sm_catalog_shard(r.in, ctx->rank, ctx->size);
     snprintf(out, n, "traces [%lld, %lld): %d step(s), %g Hz x %lld -> %g Hz x %lld samples, into %s",
-             (long long)m.first, (long long)(m.first + m.count), r.chain.n_steps, r.chain.fs_in, (long long)r.chain.n_in,
-             r.chain.fs_out, (long long)r.chain.n_out, out_path);
+             (long long)m.first, (long long)(m.first + m.count), r.chain.n_steps, r.chain.fs_in,
+             (long long)r.chain.n_in, r.chain.fs_out, (long long)r.chain.n_out, out_path);
   }
   sm_catalog_close(&r.in);
   return st;

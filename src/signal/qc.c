@@ -19,7 +19,8 @@ static int64_t fill_row(double *x, int64_t T, int mode, int64_t *filled) {
       continue;
     }
     int64_t j = i;
-    while (j < T && !isfinite(x[j])) j++;
+    while (j < T && !isfinite(x[j]))
+      j++;
     double a = i > 0 ? x[i - 1] : (j < T ? x[j] : 0), b = j < T ? x[j] : a;
     for (int64_t k = i; k < j; k++)
       x[k] = mode == 1 ? 0 : a + (b - a) * (double)(k - i + 1) / (double)(j - i + 1);

@@ -52,7 +52,8 @@ static void design(double *h, int64_t half_len, int64_t up, double fc) {
     h[i] = fc * s * w;
     sum += h[i];
   }
-  for (int64_t i = 0; i < nt; i++) h[i] *= (double)up / sum;
+  for (int64_t i = 0; i < nt; i++)
+    h[i] *= (double)up / sum;
 }
 
 /* y [ceil(n up / down)] = the polyphase product of x [n] with the filter h [2 half_len + 1]
@@ -66,14 +67,15 @@ static void polyphase(const double *x, int64_t n, int64_t up, int64_t down, cons
     int64_t klo = j - nt + 1 > 0 ? (j - nt + 1 + up - 1) / up : 0, khi = j / up;
     if (khi > n - 1) khi = n - 1;
     double acc = 0;
-    for (int64_t k = klo; k <= khi; k++) acc += x[k] * h[j - k * up];
+    for (int64_t k = klo; k <= khi; k++)
+      acc += x[k] * h[j - k * up];
     y[q] = acc;
   }
 }
 
 sm_status sm_resample_poly(sm_ctx *ctx, const double *x, int64_t n, int64_t up, int64_t down, double *y) {
-  SM_CHECK(ctx, up >= 1 && down >= 1 && n >= 0, SM_ERR_ARG, "resample: bad factors up=%lld down=%lld",
-           (long long)up, (long long)down);
+  SM_CHECK(ctx, up >= 1 && down >= 1 && n >= 0, SM_ERR_ARG, "resample: bad factors up=%lld down=%lld", (long long)up,
+           (long long)down);
   int64_t g = gcd64(up, down);
   up /= g, down /= g;
   if (up == 1 && down == 1) {
@@ -105,7 +107,8 @@ sm_status sm_decimate(sm_ctx *ctx, const double *x, int64_t n, int64_t q, double
     h[i] = fc * s * (0.54 - 0.46 * cos(2 * M_PI * (double)i / (double)(nt - 1)));
     sum += h[i];
   }
-  for (int64_t i = 0; i < nt; i++) h[i] /= sum;
+  for (int64_t i = 0; i < nt; i++)
+    h[i] /= sum;
   polyphase(x, n, 1, q, h, half_len, y);
   free(h);
   return SM_OK;

@@ -22,7 +22,8 @@ sm_status sm__gather_f64(sm_ctx *ctx, const double *v, int64_t count, double **a
   SM_MPI(ctx, MPI_Gather(&c, 1, MPI_INT, counts, 1, MPI_INT, 0, ctx->comm));
   if (ctx->rank == 0) {
     int64_t tot = 0;
-    for (int r = 0; r < ctx->size; r++) displs[r] = (int)tot, tot += counts[r];
+    for (int r = 0; r < ctx->size; r++)
+      displs[r] = (int)tot, tot += counts[r];
     st = SM_ALLOC(ctx, *all, tot ? tot : 1);
     *n_all = tot;
   }
@@ -47,7 +48,8 @@ static double quantile(const double *s, int64_t n, double q) {
   return i + 1 < n ? s[i] + (h - (double)i) * (s[i + 1] - s[i]) : s[n - 1];
 }
 
-void sm__describe(const double *v, int64_t n, const char *name, const char *unit, int bins, char *out, size_t out_size) {
+void sm__describe(const double *v, int64_t n, const char *name, const char *unit, int bins, char *out,
+                  size_t out_size) {
   double *s = malloc(sizeof(double) * (size_t)(n ? n : 1));
   int64_t m = 0;
   for (int64_t i = 0; s && i < n; i++)
@@ -58,16 +60,18 @@ void sm__describe(const double *v, int64_t n, const char *name, const char *unit
     return;
   }
   double mean = 0, var = 0;
-  for (int64_t i = 0; i < m; i++) mean += s[i];
+  for (int64_t i = 0; i < m; i++)
+    mean += s[i];
   mean /= (double)m;
-  for (int64_t i = 0; i < m; i++) var += (s[i] - mean) * (s[i] - mean);
+  for (int64_t i = 0; i < m; i++)
+    var += (s[i] - mean) * (s[i] - mean);
   qsort(s, (size_t)m, sizeof *s, cmp_d);
-  size_t l = (size_t)snprintf(out, out_size,
-                              "%s: n %lld, mean %.4g, std %.4g %s; quantiles 5%% %.4g, 25%% %.4g, 50%% %.4g, 75%% %.4g, "
-                              "95%% %.4g; min %.4g max %.4g\n",
-                              name, (long long)m, mean, m > 1 ? sqrt(var / (double)(m - 1)) : 0.0, unit,
-                              quantile(s, m, 0.05), quantile(s, m, 0.25), quantile(s, m, 0.5), quantile(s, m, 0.75),
-                              quantile(s, m, 0.95), s[0], s[m - 1]);
+  size_t l = (size_t)snprintf(
+      out, out_size,
+      "%s: n %lld, mean %.4g, std %.4g %s; quantiles 5%% %.4g, 25%% %.4g, 50%% %.4g, 75%% %.4g, "
+      "95%% %.4g; min %.4g max %.4g\n",
+      name, (long long)m, mean, m > 1 ? sqrt(var / (double)(m - 1)) : 0.0, unit, quantile(s, m, 0.05),
+      quantile(s, m, 0.25), quantile(s, m, 0.5), quantile(s, m, 0.75), quantile(s, m, 0.95), s[0], s[m - 1]);
   double lo = s[0], hi = s[m - 1], w = (hi - lo) / (bins > 0 ? bins : 1);
   for (int b = 0; b < bins && l < out_size && w > 0; b++) {
     int64_t c = 0;

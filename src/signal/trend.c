@@ -14,9 +14,11 @@
 void sm_demean(double *x, int64_t n) {
   if (n <= 0) return;
   double s = 0;
-  for (int64_t i = 0; i < n; i++) s += x[i];
+  for (int64_t i = 0; i < n; i++)
+    s += x[i];
   s /= (double)n;
-  for (int64_t i = 0; i < n; i++) x[i] -= s;
+  for (int64_t i = 0; i < n; i++)
+    x[i] -= s;
 }
 
 /* Least-squares line on the centred index t = i - (n-1)/2, where the normal equations decouple:
@@ -32,13 +34,15 @@ void sm_detrend_linear(double *x, int64_t n) {
     sx += x[i], stx += t * x[i], stt += t * t;
   }
   double a = sx / (double)n, b = stx / stt;
-  for (int64_t i = 0; i < n; i++) x[i] -= a + b * ((double)i - c);
+  for (int64_t i = 0; i < n; i++)
+    x[i] -= a + b * ((double)i - c);
 }
 
 sm_status sm_detrend_poly(sm_ctx *ctx, double *x, int64_t n, int order) {
   SM_CHECK(ctx, order >= 0 && order <= SM_DETREND_MAX_ORDER, SM_ERR_ARG, "detrend: polynomial order %d outside [0, %d]",
            order, SM_DETREND_MAX_ORDER);
-  SM_CHECK(ctx, n > order, SM_ERR_DATA, "detrend: %lld samples cannot fit a polynomial of order %d", (long long)n, order);
+  SM_CHECK(ctx, n > order, SM_ERR_DATA, "detrend: %lld samples cannot fit a polynomial of order %d", (long long)n,
+           order);
   const int m = order + 1;
   double *v = NULL, *r = NULL; /* v [m][n] column-major Vandermonde, r [n] right-hand side */
   SM_TRY(ctx, SM_ALLOC(ctx, v, n * m));
@@ -47,15 +51,18 @@ sm_status sm_detrend_poly(sm_ctx *ctx, double *x, int64_t n, int order) {
     double h = n > 1 ? 2.0 / (double)(n - 1) : 0;
     for (int64_t i = 0; i < n; i++) {
       double t = (double)i * h - 1, p = 1;
-      for (int j = 0; j < m; j++, p *= t) v[(int64_t)j * n + i] = p;
+      for (int j = 0; j < m; j++, p *= t)
+        v[(int64_t)j * n + i] = p;
       r[i] = x[i];
     }
     lapack_int info = LAPACKE_dgels(LAPACK_COL_MAJOR, 'N', (lapack_int)n, m, 1, v, (lapack_int)n, r, (lapack_int)n);
-    if (info != 0) st = SM_ERR(ctx, SM_ERR_NUMERIC, "detrend: dgels info %d (order %d, %lld samples)", (int)info, order,
-                               (long long)n);
+    if (info != 0)
+      st = SM_ERR(ctx, SM_ERR_NUMERIC, "detrend: dgels info %d (order %d, %lld samples)", (int)info, order,
+                  (long long)n);
     for (int64_t i = 0; st == SM_OK && i < n; i++) { /* Horner on the scaled index */
       double t = (double)i * h - 1, f = r[order];
-      for (int j = order - 1; j >= 0; j--) f = f * t + r[j];
+      for (int j = order - 1; j >= 0; j--)
+        f = f * t + r[j];
       x[i] -= f;
     }
   }
@@ -93,7 +100,7 @@ static double cosine_taper_at(int64_t w, int64_t j) {
 
 void sm_taper_window(int64_t w, sm_taper_type type, double *win) {
   for (int64_t j = 0; j < w; j++) {
-    int64_t jr = w + 1 + j; /* index in the window of the right side */
+    int64_t jr = w + 1 + j;    /* index in the window of the right side */
     if (type == SM_TAPER_HANN) /* scipy.signal.windows.hann(2w + 1), symmetric */
       win[j] = 0.5 - 0.5 * cos(2 * M_PI * (double)j / (double)(2 * w)),
       win[w + j] = 0.5 - 0.5 * cos(2 * M_PI * (double)jr / (double)(2 * w));
@@ -104,7 +111,8 @@ void sm_taper_window(int64_t w, sm_taper_type type, double *win) {
 
 void sm_taper_apply(double *x, int64_t n, int64_t w, const double *win) {
   if (w <= 0 || 2 * w > n) return;
-  for (int64_t j = 0; j < w; j++) x[j] *= win[j], x[n - w + j] *= win[w + j];
+  for (int64_t j = 0; j < w; j++)
+    x[j] *= win[j], x[n - w + j] *= win[w + j];
 }
 
 void sm_taper(double *x, int64_t n, int64_t w, sm_taper_type type) {
@@ -133,8 +141,10 @@ double sm_peak_abs(const double *x, int64_t n) {
 double sm_std(const double *x, int64_t n) {
   if (n <= 0) return 0;
   double s = 0, q = 0;
-  for (int64_t i = 0; i < n; i++) s += x[i];
+  for (int64_t i = 0; i < n; i++)
+    s += x[i];
   s /= (double)n;
-  for (int64_t i = 0; i < n; i++) q += (x[i] - s) * (x[i] - s);
+  for (int64_t i = 0; i < n; i++)
+    q += (x[i] - s) * (x[i] - s);
   return sqrt(q / (double)n);
 }

@@ -26,9 +26,17 @@ static void test_golden(sm_ctx *ctx) {
   FILE *f = fopen(path, "r");
   CHECK(f != NULL);
   if (!f) return;
-  sm_feature_params fp = {.noise_s = 3, .signal_s = 5, .ps_window_s = 2, .duration_factor = 2, .envelope_s = 1,
-                          .fmin_hz = 0.5, .fmax_hz = 20, .n_bands = 3, .band_hz = {{1, 5}, {5, 10}, {10, 20}},
-                          .velocity = 1, .z = 0};
+  sm_feature_params fp = {.noise_s = 3,
+                          .signal_s = 5,
+                          .ps_window_s = 2,
+                          .duration_factor = 2,
+                          .envelope_s = 1,
+                          .fmin_hz = 0.5,
+                          .fmax_hz = 20,
+                          .n_bands = 3,
+                          .band_hz = {{1, 5}, {5, 10}, {10, 20}},
+                          .velocity = 1,
+                          .z = 0};
   int traces = 0;
   while (fgets(line, sizeof line, f)) {
     int C;
@@ -38,8 +46,10 @@ static void test_golden(sm_ctx *ctx) {
     double *x = malloc(sizeof(double) * (size_t)(C * n)), *w = malloc(sizeof(double) * (size_t)sm_feature_work(n));
     int nf = sm_feature_count(&fp, C), rc = 0;
     double got[64], want[64];
-    for (long long i = 0; i < C * n; i++) rc |= fscanf(f, "%lf", &x[i]) != 1;
-    for (int k = 0; k < nf; k++) rc |= fscanf(f, "%lf", &want[k]) != 1;
+    for (long long i = 0; i < C * n; i++)
+      rc |= fscanf(f, "%lf", &x[i]) != 1;
+    for (int k = 0; k < nf; k++)
+      rc |= fscanf(f, "%lf", &want[k]) != 1;
     CHECK(rc == 0);
     CHECK_OK(ctx, sm_trace_features(ctx, &fp, x, C, n, n, fs, p, s, got, w));
     for (int k = 0; k < nf; k++) {
@@ -63,7 +73,8 @@ static sm_status run(sm_ctx *ctx, const char *stage, const char *const *kv) {
   sm_config cfg;
   sm_config_init(&cfg, stage, s->keys);
   sm_status st = SM_OK;
-  for (int i = 0; st == SM_OK && kv[i]; i += 2) st = sm_config_set(ctx, &cfg, kv[i], kv[i + 1], "test");
+  for (int i = 0; st == SM_OK && kv[i]; i += 2)
+    st = sm_config_set(ctx, &cfg, kv[i], kv[i + 1], "test");
   st = sm_ctx_agree(ctx, st);
   if (st == SM_OK) st = sm_stage_run(ctx, s, &cfg);
   sm_config_fini(&cfg);
@@ -130,7 +141,8 @@ static void test_stage_ranks(sm_ctx *ctx) {
     MPI_Comm_free(&one);
     DIR *d = opendir(sm_test_dir());
     int partial = 0;
-    for (struct dirent *e; d && (e = readdir(d));) partial += strstr(e->d_name, ".partial-") != NULL;
+    for (struct dirent *e; d && (e = readdir(d));)
+      partial += strstr(e->d_name, ".partial-") != NULL;
     if (d) closedir(d);
     CHECK_EQ_I64(partial, 0);
   }

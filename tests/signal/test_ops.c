@@ -115,8 +115,10 @@ static int64_t run_op(sm_ctx *ctx, const golden_op *o, const golden_input *in, d
     return sm_resample_poly(ctx, in->x, n, (int64_t)p[0], (int64_t)p[1], y) == SM_OK
                ? sm_resample_poly_len(n, (int64_t)p[0], (int64_t)p[1])
                : -1;
-  if (!strcmp(op, "resample_fourier")) return sm_resample_fourier(ctx, in->x, n, (int64_t)p[0], y) == SM_OK ? (int64_t)p[0] : -1;
-  if (!strcmp(op, "decimate")) return sm_decimate(ctx, in->x, n, (int64_t)p[0], y) == SM_OK ? (n + (int64_t)p[0] - 1) / (int64_t)p[0] : -1;
+  if (!strcmp(op, "resample_fourier"))
+    return sm_resample_fourier(ctx, in->x, n, (int64_t)p[0], y) == SM_OK ? (int64_t)p[0] : -1;
+  if (!strcmp(op, "decimate"))
+    return sm_decimate(ctx, in->x, n, (int64_t)p[0], y) == SM_OK ? (n + (int64_t)p[0] - 1) / (int64_t)p[0] : -1;
   if (!strncmp(op, "bandpass", 8)) {
     double sos[SM_BUTTER_MAX_ORDER][6];
     int ns;
@@ -125,7 +127,8 @@ static int64_t run_op(sm_ctx *ctx, const golden_op *o, const golden_input *in, d
                                              : sm_sosfiltfilt(ctx, &sos[0][0], ns, y, n);
     return st == SM_OK ? n : -1;
   }
-  if (!strcmp(op, "sta_lta_classic")) return sm_sta_lta_classic(ctx, in->x, n, (int64_t)p[0], (int64_t)p[1], y) == SM_OK ? n : -1;
+  if (!strcmp(op, "sta_lta_classic"))
+    return sm_sta_lta_classic(ctx, in->x, n, (int64_t)p[0], (int64_t)p[1], y) == SM_OK ? n : -1;
   if (!strcmp(op, "sta_lta_recursive"))
     return sm_sta_lta_recursive(ctx, in->x, n, (int64_t)p[0], (int64_t)p[1], y) == SM_OK ? n : -1;
   if (!strcmp(op, "trigger")) {
@@ -134,7 +137,8 @@ static int64_t run_op(sm_ctx *ctx, const golden_op *o, const golden_input *in, d
                              : sm_sta_lta_recursive(ctx, in->x, n, (int64_t)p[0], (int64_t)p[1], cf);
     int64_t trig[64];
     int64_t nt = st == SM_OK ? sm_trigger_onset(cf, n, p[3], p[4], 0, trig, 32) : -1;
-    for (int64_t i = 0; i < 2 * nt && i < 64; i++) y[i] = (double)trig[i];
+    for (int64_t i = 0; i < 2 * nt && i < 64; i++)
+      y[i] = (double)trig[i];
     return nt < 0 ? -1 : 2 * nt;
   }
   if (!strcmp(op, "aic")) return y[0] = (double)sm_aic_pick(in->x, n, NULL), 1;
@@ -160,8 +164,10 @@ static void test_ops_golden(sm_ctx *ctx) {
     }
     double ymax = 0, e = 0;
     int64_t nw = (m + o->stride - 1) / o->stride;
-    for (int64_t i = 0; i < nw; i++) ymax = fmax(ymax, fabs(o->want[i]));
-    for (int64_t i = 0; i < nw; i++) e = fmax(e, fabs(y[i * o->stride] - o->want[i]) / (ymax > 0 ? ymax : 1));
+    for (int64_t i = 0; i < nw; i++)
+      ymax = fmax(ymax, fabs(o->want[i]));
+    for (int64_t i = 0; i < nw; i++)
+      e = fmax(e, fabs(y[i * o->stride] - o->want[i]) / (ymax > 0 ? ymax : 1));
     int exact = !strcmp(o->op, "trigger") || !strcmp(o->op, "aic");
     if (exact ? e != 0 : e > 1e-6) fprintf(stderr, "  %s on %s: relative error %.3g\n", o->op, o->input, e);
     CHECK(exact ? e == 0 : e <= 1e-6);
@@ -177,14 +183,17 @@ static void test_fft_direct(sm_ctx *ctx) {
   for (size_t t = 0; t < sizeof lens / sizeof lens[0]; t++) {
     int64_t n = lens[t];
     double _Complex z[600], d[600];
-    for (int64_t i = 0; i < n; i++) z[i] = sin(0.3 * (double)i) + 0.5 * I * cos(1.7 * (double)i * (double)i);
+    for (int64_t i = 0; i < n; i++)
+      z[i] = sin(0.3 * (double)i) + 0.5 * I * cos(1.7 * (double)i * (double)i);
     for (int64_t k = 0; k < n; k++) {
       d[k] = 0;
-      for (int64_t i = 0; i < n; i++) d[k] += z[i] * cexp(-2 * M_PI * I * (double)((i * k) % n) / (double)n);
+      for (int64_t i = 0; i < n; i++)
+        d[k] += z[i] * cexp(-2 * M_PI * I * (double)((i * k) % n) / (double)n);
     }
     CHECK_OK(ctx, sm_fft(ctx, z, n, 0));
     double e = 0;
-    for (int64_t k = 0; k < n; k++) e = fmax(e, cabs(z[k] - d[k]));
+    for (int64_t k = 0; k < n; k++)
+      e = fmax(e, cabs(z[k] - d[k]));
     CHECK(e < 1e-10 * (double)n);
     CHECK_OK(ctx, sm_fft(ctx, z, n, 1));
   }
@@ -214,7 +223,8 @@ static void test_bad_args(sm_ctx *ctx) {
   CHECK_STATUS(ctx, sm_decimate(ctx, x, 16, 0, y), SM_ERR_ARG);
   CHECK_EQ_I64(sm_aic_pick(x, 3, NULL), -1);
   CHECK(isnan(sm_snr_db(x, 16, 2, 5, 0, 4)));
-  for (int i = 0; i < 16; i++) x[i] = i < 8 ? 1 - 2 * (i % 2) : 10 - 20 * (i % 2);
+  for (int i = 0; i < 16; i++)
+    x[i] = i < 8 ? 1 - 2 * (i % 2) : 10 - 20 * (i % 2);
   CHECK_NEAR(sm_snr_db(x, 16, 8, 8, 0, 8), 20.0, 1e-12);
 }
 
@@ -235,7 +245,8 @@ static void test_filtfilt_batch(sm_ctx *ctx) {
       CHECK_OK(ctx, sm_sosfiltfilt(ctx, &sos[0][0], ns, want[r], n));
     }
     CHECK_OK(ctx, sm_sosfiltfilt_batch(ctx, &sos[0][0], ns, x, m, n, stride, work));
-    for (int r = 0; r < m; r++) CHECK(memcmp(x + r * stride, want[r], sizeof(double) * (size_t)n) == 0);
+    for (int r = 0; r < m; r++)
+      CHECK(memcmp(x + r * stride, want[r], sizeof(double) * (size_t)n) == 0);
   }
   free(work);
 }
@@ -245,10 +256,11 @@ static void test_chain(sm_ctx *ctx) {
   CHECK(load_golden() == 0);
   const golden_input *in = &g_in[1]; /* 600 samples at 100 Hz */
   sm_chain ch;
-  CHECK_OK(ctx, sm_chain_parse(ctx, "test.chain",
-                               "demean, taper max_percentage=0.05, bandpass freqmin=1 freqmax=20 corners=4 zerophase=true,"
-                               "resample rate=40,normalize type=peak",
-                               in->n, 100, &ch));
+  CHECK_OK(ctx,
+           sm_chain_parse(ctx, "test.chain",
+                          "demean, taper max_percentage=0.05, bandpass freqmin=1 freqmax=20 corners=4 zerophase=true,"
+                          "resample rate=40,normalize type=peak",
+                          in->n, 100, &ch));
   CHECK_EQ_I64(ch.n_steps, 5);
   CHECK_EQ_I64(ch.n_out, 240);
   CHECK_NEAR(ch.fs_out, 40, 0);
@@ -265,7 +277,8 @@ static void test_chain(sm_ctx *ctx) {
   CHECK_OK(ctx, sm_sosfiltfilt(ctx, &sos[0][0], ns, ref, 600));
   CHECK_OK(ctx, sm_resample_poly(ctx, ref, 600, 2, 5, r2));
   double pk = sm_peak_abs(r2, 240);
-  for (int i = 0; i < 240; i++) CHECK_NEAR(out[i], r2[i] / pk, 1e-15);
+  for (int i = 0; i < 240; i++)
+    CHECK_NEAR(out[i], r2[i] / pk, 1e-15);
   free(a), free(b), free(w);
   const char *bad[][2] = {{"demean,bandpas freqmin=1 freqmax=2", "bandpass"},
                           {"taper max_percent=0.1", "max_percentage"},

@@ -8,10 +8,10 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "signal/internal.h"
 #include "sisma/job.h"
 #include "sisma/signal.h"
 #include "sisma/synth.h"
-#include "signal/internal.h"
 
 #define NTR 48
 #define NS 2000
@@ -31,7 +31,8 @@ static sm_status run(sm_ctx *ctx, const char *const *kv, int64_t budget_mb) {
   sm_config_init(&cfg, "preprocess", s->keys);
   cfg.memory_budget_mb = budget_mb;
   sm_status st = SM_OK;
-  for (int i = 0; st == SM_OK && kv[i]; i += 2) st = sm_config_set(ctx, &cfg, kv[i], kv[i + 1], "test");
+  for (int i = 0; st == SM_OK && kv[i]; i += 2)
+    st = sm_config_set(ctx, &cfg, kv[i], kv[i + 1], "test");
   st = sm_ctx_agree(ctx, st);
   if (st == SM_OK) st = sm_stage_run(ctx, s, &cfg);
   sm_config_fini(&cfg);
@@ -55,17 +56,21 @@ static void make_fixture(sm_ctx *ctx) {
   for (int64_t i = r.first; i < r.first + r.count; i++) {
     float *t = w + (i - r.first) * 3 * NS;
     if (i == 3)
-      for (int k = 900; k < 960; k++) t[NS + k] = NAN; /* a gap in N */
+      for (int k = 900; k < 960; k++)
+        t[NS + k] = NAN; /* a gap in N */
     if (i == 5) t[2 * NS + 10] = INFINITY;
     if (i == 7)
-      for (int k = 0; k < 3 * NS; k++) t[k] = NAN;
+      for (int k = 0; k < 3 * NS; k++)
+        t[k] = NAN;
     if (i == 11)
-      for (int k = 0; k < NS; k++) t[2 * NS + k] = 0; /* dead E */
+      for (int k = 0; k < NS; k++)
+        t[2 * NS + k] = 0; /* dead E */
     if (i == 13) rate[i - r.first] = 50;
   }
   CHECK_OK(ctx, sm_catalog_create(ctx, path_of("bad.h5"), &info, &out));
   CHECK_OK(ctx, sm_catalog_write_traces(out, r.first, r.count, w));
-  CHECK_OK(ctx, sm__copy_columns(in, out, r, 1, info.sampling_rate_hz, (const char *const[]){"trace_sampling_rate", NULL}));
+  CHECK_OK(ctx,
+           sm__copy_columns(in, out, r, 1, info.sampling_rate_hz, (const char *const[]){"trace_sampling_rate", NULL}));
   CHECK_OK(ctx, sm_catalog_column_create(out, "trace_sampling_rate_hz", SM_COL_F64, 0));
   CHECK_OK(ctx, sm_catalog_write_f64(out, "trace_sampling_rate_hz", r.first, r.count, rate));
   CHECK_OK(ctx, sm_catalog_commit(&out));
@@ -77,8 +82,8 @@ static const char *CHAIN = "demean,taper max_percentage=0.05,bandpass freqmin=1 
                            "resample rate=50,normalize type=peak";
 
 static sm_status run_to(sm_ctx *ctx, const char *out, int64_t budget_mb) {
-  const char *kv[] = {"input", path_of("bad.h5"), "output", path_of(out), "chain", CHAIN, "nan_policy", "interpolate",
-                      NULL};
+  const char *kv[] = {"input", path_of("bad.h5"), "output",      path_of(out), "chain",
+                      CHAIN,   "nan_policy",      "interpolate", NULL};
   return run(ctx, kv, budget_mb);
 }
 
@@ -109,16 +114,20 @@ static void read_whole(sm_ctx *self, const char *path, whole *h) {
     CHECK_OK(self, sm_catalog_column_info(c, h->names[i], &t, &width));
     h->col_bytes[i] = (size_t)n * (t == SM_COL_STR ? (size_t)width : 8);
     h->col[i] = malloc(h->col_bytes[i]);
-    if (t == SM_COL_STR) CHECK_OK(self, sm_catalog_read_str(c, h->names[i], 0, n, h->col[i]));
-    else if (t == SM_COL_F64) CHECK_OK(self, sm_catalog_read_f64(c, h->names[i], 0, n, (double *)h->col[i]));
-    else CHECK_OK(self, sm_catalog_read_i64(c, h->names[i], 0, n, (int64_t *)h->col[i]));
+    if (t == SM_COL_STR)
+      CHECK_OK(self, sm_catalog_read_str(c, h->names[i], 0, n, h->col[i]));
+    else if (t == SM_COL_F64)
+      CHECK_OK(self, sm_catalog_read_f64(c, h->names[i], 0, n, (double *)h->col[i]));
+    else
+      CHECK_OK(self, sm_catalog_read_i64(c, h->names[i], 0, n, (int64_t *)h->col[i]));
   }
   sm_catalog_close(&c);
 }
 
 static void free_whole(whole *h) {
   free(h->w);
-  for (int i = 0; i < h->ncol && i < 64; i++) free(h->col[i]);
+  for (int i = 0; i < h->ncol && i < 64; i++)
+    free(h->col[i]);
 }
 
 static const char *col(const whole *h, const char *name) {
@@ -164,7 +173,8 @@ static void test_rank_counts(sm_ctx *ctx) {
   for (int i = 0; i < one.ncol; i++)
     if (!strcmp(one.names[i], "preprocess_status")) sw = (int)(one.col_bytes[i] / NTR);
   const char *want[NTR];
-  for (int i = 0; i < NTR; i++) want[i] = "ok";
+  for (int i = 0; i < NTR; i++)
+    want[i] = "ok";
   want[5] = "inf", want[7] = "empty", want[11] = "flat", want[13] = "rate";
   for (int i = 0; s && i < NTR; i++) {
     char v[32];
@@ -172,7 +182,8 @@ static void test_rank_counts(sm_ctx *ctx) {
     CHECK_STR(v, want[i]);
   }
   /* picks rescaled to 50 Hz, P picks mostly near the catalog's, SNR present */
-  const double *cp = (const double *)col(&one, "trace_p_arrival_sample"), *pp = (const double *)col(&one, "pick_p_sample");
+  const double *cp = (const double *)col(&one, "trace_p_arrival_sample"),
+               *pp = (const double *)col(&one, "pick_p_sample");
   const double *snr = (const double *)col(&one, "snr_db_Z");
   int near = 0, made = 0, snr_ok = 0;
   for (int i = 0; cp && pp && snr && i < NTR; i++) {
@@ -201,11 +212,13 @@ static void test_matches_library(sm_ctx *ctx) {
   double *a = malloc(sizeof(double) * (size_t)(3 * ch.max_len)), *b = malloc(sizeof(double) * (size_t)(3 * ch.max_len));
   double *w = malloc(sizeof(double) * (size_t)ch.work), *y = NULL;
   for (int c = 0; c < 3; c++)
-    for (int i = 0; i < NS; i++) a[c * ch.max_len + i] = t[c * NS + i];
+    for (int i = 0; i < NS; i++)
+      a[c * ch.max_len + i] = t[c * NS + i];
   CHECK_OK(g_self, sm_chain_apply(g_self, &ch, 1, 3, a, b, w, &y, NULL));
   int bad = 0;
   for (int c = 0; y && c < 3; c++)
-    for (int i = 0; i < NS / 2; i++) bad += (float)y[c * ch.max_len + i] != o[c * NS / 2 + i];
+    for (int i = 0; i < NS / 2; i++)
+      bad += (float)y[c * ch.max_len + i] != o[c * NS / 2 + i];
   CHECK_EQ_I64(bad, 0);
   free(a), free(b), free(w);
   sm_catalog_close(&in);
@@ -217,7 +230,8 @@ static void test_bad_config(sm_ctx *ctx) {
   sm_ctx_clear_error(ctx);
   CHECK_STATUS(ctx, run(ctx, same, 0), SM_ERR_CONFIG);
   CHECK(strstr(ctx->err_msg, "never modified") != NULL);
-  const char *step[] = {"input", path_of("bad.h5"), "output", path_of("x.h5"), "chain", "demean,bandpas freqmin=1", NULL};
+  const char *step[] = {"input", path_of("bad.h5"),          "output", path_of("x.h5"),
+                        "chain", "demean,bandpas freqmin=1", NULL};
   sm_ctx_clear_error(ctx);
   CHECK_STATUS(ctx, run(ctx, step, 0), SM_ERR_CONFIG);
   CHECK(strstr(ctx->err_msg, "test: preprocess.chain: unknown step 'bandpas'; did you mean \"bandpass\"") != NULL);
