@@ -14,7 +14,7 @@ and tests/signal/golden/ops.txt (see write_ops), plain text:
   op INPUT OP NP P1..PNP NOUT STRIDE   then the values y[0], y[STRIDE], ... of the output (NOUT long)
 Inputs: a synthetic trace (noise, trend, onset), a real STEAD trace (TA.109C, 100 Hz, Z component
 around the P arrival) and a real SeisBench dummy-dataset trace (CX.PB01, 20 Hz, Z).
-References: scipy.signal (detrend, resample_poly, resample, decimate(ftype='fir'),
+References: scipy.signal (detrend, resample_poly, resample, decimate (ftype='fir' and the default 'iir'),
 butter + sosfiltfilt), numpy.polyfit/polyval; ObsPy is not a Debian package, so the ObsPy
 conventions (Trace.taper, cosine_taper, classic_sta_lta, recursive_sta_lta, trigger_onset) are
 NumPy transcriptions of ObsPy's Python reference versions (obspy 1.4, obspy/signal/trigger.py and
@@ -177,6 +177,7 @@ def ops_for(name, x, rate):
         d.append(("resample_fourier", [num], sig.resample(x, num)))
     for q in (2, 5):
         d.append(("decimate", [q], sig.decimate(x, q, ftype="fir")))
+        d.append(("decimate_iir", [q], sig.decimate(x, q)))  # SciPy's default: cheby1(8, 0.05, 0.8/q)
     lo, hi = (1.0, min(45.0, 0.45 * rate))
     sos = sig.butter(4, [lo, hi], "bandpass", output="sos", fs=rate)
     d.append(("bandpass_zp", [lo, hi, 4, rate], sig.sosfiltfilt(sos, x)))

@@ -111,6 +111,15 @@ sm_status sm_resample_fourier(sm_ctx *ctx, const double *x, int64_t n, int64_t n
  * window='hamming')). Local. */
 sm_status sm_decimate(sm_ctx *ctx, const double *x, int64_t n, int64_t q, double *y);
 
+/* The same with SciPy's default filter, scipy.signal.decimate(x, q) (ftype='iir'): zero-phase
+ * sosfiltfilt with cheby1(8, 0.05, 0.8 / q, output='sos'), then every q-th sample. Local.
+ * Returns SM_ERR_DATA when n is not longer than the filter's pad (27 samples). */
+sm_status sm_decimate_iir(sm_ctx *ctx, const double *x, int64_t n, int64_t q, double *y);
+
+/* Chebyshev type I low-pass as second-order sections, scipy.signal.cheby1(order, rp_db, wn,
+ * output='sos') with wn relative to Nyquist (0 < wn < 1). Local. Returns SM_ERR_ARG. */
+sm_status sm_cheby1_lowpass_sos(sm_ctx *ctx, int order, double rp_db, double wn, double *sos, int *n_sections);
+
 /* ---- detectors and pickers (src/signal/picker.c) ---- */
 
 /* ObsPy classic_sta_lta: cf[i] = mean(x[i-nsta+1..i]^2) / mean(x[i-nlta+1..i]^2) for
@@ -156,7 +165,7 @@ int64_t sm_sosfiltfilt_work(const double *sos, int ns, int64_t n);
  *   demean | detrend [type=linear|constant|polynomial] [order=N]
  *   taper [type=cosine|hann] [max_percentage=0.05] [max_length=S]
  *   bandpass freqmin=HZ freqmax=HZ [corners=4] [zerophase=false] | lowpass freq=HZ [...]
- *   highpass freq=HZ [...] | resample rate=HZ [method=poly|fourier] | decimate factor=Q
+ *   highpass freq=HZ [...] | resample rate=HZ [method=poly|fourier] | decimate factor=Q [ftype=iir|fir]
  *   normalize [type=peak|std] [mode=component|all]
  * Parameter names and defaults are ObsPy's (Trace.taper, Trace.filter, Trace.resample). */
 #define SM_CHAIN_MAX_STEPS 32

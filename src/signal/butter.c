@@ -165,6 +165,24 @@ static int zpk2sos(roots *z, roots *p, double k, double *sos, int *ns) {
   return 0;
 }
 
+/* bilinear_zpk with fs = 2 (zeros at infinity -> -1), then zpk2sos. */
+static sm_status digital_sos(sm_ctx *ctx, roots *z, roots *p, double k, double *sos, int *n_sections) {
+  double complex pz = 1, pp = 1;
+  for (int i = 0; i < z->n; i++)
+    pz *= 4 - z->v[i];
+  for (int i = 0; i < p->n; i++)
+    pp *= 4 - p->v[i];
+  k *= creal(pz / pp);
+  for (int i = 0; i < z->n; i++)
+    z->v[i] = (4 + z->v[i]) / (4 - z->v[i]);
+  for (int i = 0; i < p->n; i++)
+    p->v[i] = (4 + p->v[i]) / (4 - p->v[i]);
+  while (z->n < p->n)
+    z->v[z->n++] = -1;
+  SM_CHECK(ctx, zpk2sos(z, p, k, sos, n_sections) == 0, SM_ERR_INTERNAL, "filter design: unpaired complex root");
+  return SM_OK;
+}
+
 sm_status sm_butter_sos(sm_ctx *ctx, int order, double f_lo_hz, double f_hi_hz, double fs_hz, sm_band type, double *sos,
                         int *n_sections) {
   SM_CHECK(ctx, order >= 1 && order <= SM_BUTTER_MAX_ORDER, SM_ERR_ARG, "butter: order %d outside [1, %d]", order,
@@ -208,21 +226,31 @@ sm_status sm_butter_sos(sm_ctx *ctx, int order, double f_lo_hz, double f_hi_hz, 
       z.v[z.n++] = 0;
     k *= pow(bw, order);
   }
-  /* bilinear_zpk with fs = 2: zeros at infinity -> -1 */
-  double complex pz = 1, pp = 1;
-  for (int i = 0; i < z.n; i++)
-    pz *= 4 - z.v[i];
+  return digital_sos(ctx, &z, &p, k, sos, n_sections);
+}
+
+/* Chebyshev type I low-pass (scipy.signal.cheby1(order, rp, Wn, output='sos'), Wn relative to
+ * Nyquist): SciPy's cheb1ap prototype, eps = sqrt(10^(rp/10) - 1), mu = asinh(1/eps) / N,
+ * p_m = -sinh(mu + i pi m / 2N) for m = -N+1, -N+3, ..., N-1, k = Re prod(-p) (divided by
+ * sqrt(1 + eps^2) for even N), then the same lp2lp, bilinear and zpk2sos steps as the Butterworth. */
+sm_status sm_cheby1_lowpass_sos(sm_ctx *ctx, int order, double rp_db, double wn, double *sos, int *n_sections) {
+  SM_CHECK(ctx, order >= 1 && order <= SM_BUTTER_MAX_ORDER, SM_ERR_ARG, "cheby1: order %d outside [1, %d]", order,
+           SM_BUTTER_MAX_ORDER);
+  SM_CHECK(ctx, wn > 0 && wn < 1 && rp_db > 0, SM_ERR_ARG, "cheby1: Wn %g must be in (0, 1), ripple %g dB > 0", wn,
+           rp_db);
+  double eps = sqrt(pow(10, 0.1 * rp_db) - 1), mu = asinh(1 / eps) / order, w = 4 * tan(M_PI * wn / 2);
+  roots p = {.n = 0}, z = {.n = 0};
+  double complex prod = 1;
+  for (int m = -order + 1; m < order; m += 2)
+    p.v[p.n++] = -csinh(mu + I * M_PI * m / (2.0 * order));
   for (int i = 0; i < p.n; i++)
-    pp *= 4 - p.v[i];
-  k *= creal(pz / pp);
-  for (int i = 0; i < z.n; i++)
-    z.v[i] = (4 + z.v[i]) / (4 - z.v[i]);
-  for (int i = 0; i < p.n; i++)
-    p.v[i] = (4 + p.v[i]) / (4 - p.v[i]);
-  while (z.n < p.n)
-    z.v[z.n++] = -1;
-  SM_CHECK(ctx, zpk2sos(&z, &p, k, sos, n_sections) == 0, SM_ERR_INTERNAL, "butter: unpaired complex root");
-  return SM_OK;
+    prod *= -p.v[i];
+  double k = creal(prod);
+  if (order % 2 == 0) k /= sqrt(1 + eps * eps);
+  for (int i = 0; i < p.n; i++) /* lp2lp_zpk */
+    p.v[i] *= w;
+  k *= pow(w, order);
+  return digital_sos(ctx, &z, &p, k, sos, n_sections);
 }
 
 sm_status sm_sosfilt(sm_ctx *ctx, const double *sos, int ns, double *x, int64_t n, double *zi) {

@@ -23,7 +23,7 @@ static const char *const step_params[N_STEP_NAMES][5] = {
     {"freq", "corners", "zerophase", NULL},
     {"freq", "corners", "zerophase", NULL},
     {"rate", "method", NULL},
-    {"factor", NULL},
+    {"factor", "ftype", NULL},
     {"type", "mode", NULL},
 };
 
@@ -168,9 +168,17 @@ static sm_status plan_step(sm_ctx *ctx, const char *what, sm_step *st, int which
     double q;
     st->op = SM_STEP_DECIMATE;
     SM_TRY(ctx, num(ctx, what, st, p, "factor", 0, 1, &q));
+    SM_TRY(ctx, choice(ctx, what, st, p, "ftype", "iir|fir", 0, &st->kind));
     SM_CHECK(ctx, q == floor(q) && q >= 1 && q <= 1000, SM_ERR_CONFIG,
              "%s: step '%s': factor=%g must be an integer in [1, 1000]", what, st->text, q);
     st->down = (int64_t)q, st->up = 1;
+    if (st->kind == 0 && q > 1) { /* scipy.signal.decimate's default filter, designed once */
+      if (sm_cheby1_lowpass_sos(ctx, 8, 0.05, 0.8 / q, &st->sos[0][0], &st->ns) != SM_OK)
+        return SM_ERR(ctx, SM_ERR_CONFIG, "%s: step '%s': cannot design the anti-alias filter", what, st->text);
+      SM_CHECK(ctx, st->n_in > sm_sosfiltfilt_padlen(&st->sos[0][0], st->ns), SM_ERR_CONFIG,
+               "%s: step '%s': %lld samples are too few for the zero-phase anti-alias filter", what, st->text,
+               (long long)st->n_in);
+    }
     st->n_out = (st->n_in + st->down - 1) / st->down, st->fs_out = st->fs_in / q;
     break;
   }
@@ -222,7 +230,8 @@ sm_status sm_chain_parse(sm_ctx *ctx, const char *what, const char *text, int64_
     ch->n_out = st->n_out, ch->fs_out = st->fs_out;
     ch->max_len = st->n_out > ch->max_len ? st->n_out : ch->max_len;
     int64_t w = 0;
-    if (st->op == SM_STEP_FILTER && st->zerophase) w = sm_sosfiltfilt_work(&st->sos[0][0], st->ns, st->n_in);
+    if ((st->op == SM_STEP_FILTER && st->zerophase) || (st->op == SM_STEP_DECIMATE && st->kind == 0 && st->down > 1))
+      w = sm_sosfiltfilt_work(&st->sos[0][0], st->ns, st->n_in);
     if (st->op == SM_STEP_TAPER) w = 2 * sm_taper_width(st->n_in, st->p1, st->p2, st->fs_in);
     ch->work = w > ch->work ? w : ch->work;
     ch->n_steps++;
@@ -287,7 +296,11 @@ static sm_status apply_step(sm_ctx *ctx, const sm_step *st, int64_t rows, int C,
     for (int64_t r = 0; r < rows; r++) {
       const double *in = x + r * stride;
       double *out = *b + r * stride;
-      if (st->op == SM_STEP_DECIMATE)
+      if (st->op == SM_STEP_DECIMATE && st->kind == 0) { /* iir: the planned cheby1 sections, then every q-th */
+        SM_TRY(ctx, sm_sosfiltfilt_batch(ctx, &st->sos[0][0], st->ns, x + r * stride, 1, st->n_in, stride, work));
+        for (int64_t i = 0; i < st->n_out; i++)
+          out[i] = in[i * st->down];
+      } else if (st->op == SM_STEP_DECIMATE)
         SM_TRY(ctx, sm_decimate(ctx, in, st->n_in, st->down, out));
       else if (st->kind == 0)
         SM_TRY(ctx, sm_resample_poly(ctx, in, st->n_in, st->up, st->down, out));

@@ -93,6 +93,20 @@ sm_status sm_resample_poly(sm_ctx *ctx, const double *x, int64_t n, int64_t up, 
 
 /* scipy.signal.decimate(ftype='fir', zero_phase=True): h = firwin(20 q + 1, 1/q, window='hamming')
  * (windowed sinc scaled to unit DC gain), applied as resample_poly(x, 1, q, window=h). */
+sm_status sm_decimate_iir(sm_ctx *ctx, const double *x, int64_t n, int64_t q, double *y) {
+  SM_CHECK(ctx, q >= 1 && n >= 0, SM_ERR_ARG, "decimate: factor %lld must be >= 1", (long long)q);
+  double sos[SM_BUTTER_MAX_ORDER][6], *t = NULL;
+  int ns;
+  SM_TRY(ctx, sm_cheby1_lowpass_sos(ctx, 8, 0.05, 0.8 / (double)q, &sos[0][0], &ns));
+  SM_TRY(ctx, SM_ALLOC(ctx, t, n ? n : 1));
+  memcpy(t, x, sizeof(double) * (size_t)n);
+  sm_status st = sm_sosfiltfilt(ctx, &sos[0][0], ns, t, n);
+  for (int64_t i = 0; st == SM_OK && i * q < n; i++)
+    y[i] = t[i * q];
+  free(t);
+  return st;
+}
+
 sm_status sm_decimate(sm_ctx *ctx, const double *x, int64_t n, int64_t q, double *y) {
   SM_CHECK(ctx, q >= 1 && n >= 0, SM_ERR_ARG, "decimate: factor %lld must be >= 1", (long long)q);
   if (q == 1) {

@@ -117,6 +117,8 @@ static int64_t run_op(sm_ctx *ctx, const golden_op *o, const golden_input *in, d
                : -1;
   if (!strcmp(op, "resample_fourier"))
     return sm_resample_fourier(ctx, in->x, n, (int64_t)p[0], y) == SM_OK ? (int64_t)p[0] : -1;
+  if (!strcmp(op, "decimate_iir"))
+    return sm_decimate_iir(ctx, in->x, n, (int64_t)p[0], y) == SM_OK ? (n + (int64_t)p[0] - 1) / (int64_t)p[0] : -1;
   if (!strcmp(op, "decimate"))
     return sm_decimate(ctx, in->x, n, (int64_t)p[0], y) == SM_OK ? (n + (int64_t)p[0] - 1) / (int64_t)p[0] : -1;
   if (!strncmp(op, "bandpass", 8)) {
@@ -280,6 +282,20 @@ static void test_chain(sm_ctx *ctx) {
   for (int i = 0; i < 240; i++)
     CHECK_NEAR(out[i], r2[i] / pk, 1e-15);
   free(a), free(b), free(w);
+  /* decimate steps: the default (iir) and fir equal the library calls */
+  for (int fir = 0; fir < 2; fir++) {
+    CHECK_OK(ctx, sm_chain_parse(ctx, "test.chain", fir ? "decimate factor=3 ftype=fir" : "decimate factor=3", 600, 100,
+                                 &ch));
+    CHECK_EQ_I64(ch.n_out, 200);
+    double *a2 = calloc(600, sizeof(double)), *b2 = calloc(600, sizeof(double)), d[200];
+    double *w2 = malloc(sizeof(double) * (size_t)(ch.work > 0 ? ch.work : 1));
+    memcpy(a2, in->x, sizeof(double) * 600);
+    CHECK_OK(ctx, sm_chain_apply(ctx, &ch, 1, 1, a2, b2, w2, &out, NULL));
+    CHECK_OK(ctx, fir ? sm_decimate(ctx, in->x, 600, 3, d) : sm_decimate_iir(ctx, in->x, 600, 3, d));
+    for (int i = 0; i < 200; i++)
+      CHECK_NEAR(out[i], d[i], 1e-15);
+    free(a2), free(b2), free(w2);
+  }
   const char *bad[][2] = {{"demean,bandpas freqmin=1 freqmax=2", "bandpass"},
                           {"taper max_percent=0.1", "max_percentage"},
                           {"bandpass freqmin=1", "freqmax"},
