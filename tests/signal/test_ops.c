@@ -7,6 +7,7 @@
 
 #include "harness.h"
 #include "sisma/signal.h"
+#include "signal/internal.h"
 
 #define MAXN 8192
 #define MAXOPS 128
@@ -311,7 +312,19 @@ static void test_chain(sm_ctx *ctx) {
   }
 }
 
+/* The run-summary statistics: quantiles interpolate linearly (numpy.quantile's default), NaN is
+ * skipped, the histogram counts every value once. */
+static void test_describe(sm_ctx *ctx) {
+  (void)ctx;
+  double v[12] = {10, 9, 8, 7, 6, 5, 4, 3, 2, 1, NAN, INFINITY};
+  char out[2048];
+  sm__describe(v, 12, "x", "u", 3, out, sizeof out);
+  CHECK(strstr(out, "x: n 10, mean 5.5, std 3.028 u; quantiles 5% 1.45, 25% 3.25, 50% 5.5, 75% 7.75, 95% 9.55") != NULL);
+  CHECK(strstr(out, "        3 ") != NULL && strstr(out, "        4 ") != NULL);
+  if (!strstr(out, "50% 5.5")) fprintf(stderr, "%s", out);
+}
+
 int main(int argc, char **argv) {
   return SM_TEST_MAIN(argc, argv, test_ops_golden, test_fft_direct, test_trigger_cases, test_bad_args,
-                      test_filtfilt_batch, test_chain);
+                      test_filtfilt_batch, test_chain, test_describe);
 }
