@@ -452,6 +452,7 @@ static sm_status run_body(sm_ctx *ctx, const sm_config *cfg, pre_run *r, const c
   SM_TRY(ctx, sm_ctx_agree(ctx, SM_ALLOC(ctx, s, SUMMARY_MAX)));
   sm_status st = summarise(ctx, r, s);
   if (st == SM_OK) st = sm_catalog_set_attr(r->out, "preprocess_chain", sm_config_str(cfg, "chain"));
+  if (st == SM_OK) st = sm_catalog_set_attr(r->out, "preprocess_input", sm_catalog_path(r->in));
   if (st == SM_OK) st = sm_catalog_set_attr(r->out, "preprocess_summary", s);
   if (st == SM_OK) st = sm_catalog_set_provenance(r->out, "sisma preprocess", cfg->job_yaml);
   if (st == SM_OK) st = sm_catalog_commit(&r->out);
@@ -466,7 +467,40 @@ static sm_status run_body(sm_ctx *ctx, const sm_config *cfg, pre_run *r, const c
   return st;
 }
 
+/* `sisma run --resume`: an output at its final path is complete (it is renamed there only on
+ * success); if it was made from the same input with the same chain, the stage is not run again. */
+static sm_status resume_done(sm_ctx *ctx, const sm_config *cfg, int *done) {
+  char in_path[4096], out_path[4096], chain[SM_CONFIG_VALUE_MAX], input[4096];
+  *done = 0;
+  sm_config_input_path(cfg, "input", in_path, sizeof in_path);
+  sm_config_output_path(cfg, "output", out_path, sizeof out_path);
+  if (!cfg->resume) return SM_OK;
+  int exists = access(out_path, F_OK) == 0;
+  SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, &exists, 1, MPI_INT, MPI_MIN, ctx->comm));
+  if (!exists) return SM_OK;
+  sm_catalog *c = NULL;
+  if (sm_catalog_open(ctx, out_path, &c) != SM_OK) { /* not a catalog: run again (it will be replaced) */
+    sm_ctx_clear_error(ctx);
+    return SM_OK;
+  }
+  sm_status st = sm_catalog_get_attr(c, "preprocess_chain", chain, sizeof chain);
+  if (st == SM_OK) st = sm_catalog_get_attr(c, "preprocess_input", input, sizeof input);
+  sm_catalog_close(&c);
+  SM_TRY(ctx, sm_ctx_agree(ctx, st));
+  *done = !strcmp(chain, sm_config_str(cfg, "chain")) && !strcmp(input, in_path);
+  if (ctx->rank == 0) {
+    printf(*done ? "preprocess: --resume: %s is complete (same input and chain), not run again\n"
+                 : "preprocess: --resume: %s was made from another input or chain; processing again\n",
+           out_path);
+    fflush(stdout);
+  }
+  return SM_OK;
+}
+
 static sm_status preprocess_run(sm_ctx *ctx, const sm_config *cfg) {
+  int done = 0;
+  SM_TRY(ctx, resume_done(ctx, cfg, &done));
+  if (done) return SM_OK;
   pre_run r;
   memset(&r, 0, sizeof r);
   char out_path[4096];

@@ -29,6 +29,13 @@ same_table() { # every column; the group's attributes (job_config, paths) differ
   [ $n -gt 40 ]
 }
 check "features.h5 equals 1 rank (every column)" same_table
+before=$(stat -c %Y.%s out/np/processed.h5)
+sleep 1
+res=$($RUN run "$JOB" "${short[@]}" --set output_dir=out/np --resume 2>&1)
+check "--resume skips a complete preprocess output" grep -q "processed.h5 is complete (same input and chain), not run again" <<<"$res"
+check "--resume leaves it untouched" test "$before" = "$(stat -c %Y.%s out/np/processed.h5)"
+res=$($RUN run "$JOB" "${short[@]}" --set output_dir=out/np --resume --set "preprocess.chain=demean" 2>&1)
+check "--resume with another chain processes again" grep -q "made from another input or chain; processing again" <<<"$res"
 dry=$($RUN run "$JOB" "${short[@]}" --set output_dir=out/dry --dry-run 2>&1)
 check "dry run describes the chain" grep -q "chain: demean,taper type=cosine" <<<"$dry"
 bad=$($RUN run "$JOB" "${short[@]}" --set output_dir=out/bad --set "preprocess.chain=demean,tapr" 2>&1); rc=$?
