@@ -223,8 +223,10 @@ static sm_status round_local(sm_ctx *ctx, pre_run *r, feed *f, int64_t first, in
 }
 
 /* One round of local work, run in a helper thread while the main thread writes the previous round
- * (HDF5 and MPI stay on the main thread). The worker records errors in its own copy of the
- * context, copied back after the join; it never calls MPI. */
+ * (HDF5 and MPI stay on the main thread, as with the shard reader's thread). The worker records
+ * errors in its own copy of the context, copied back after the join; it never calls MPI. The
+ * reader it pulls from may record a read error in the catalog's context, which the main thread
+ * touches only when its own write fails: then the round fails either way. */
 typedef struct {
   sm_ctx ctx; /* private error record */
   pre_run *r;
