@@ -114,12 +114,14 @@ static sm_status read_keys(sm_ctx *ctx, const sm_config *cfg, pre_run *r) {
   return SM_OK;
 }
 
-/* Traces per round: whole chunks, as many as fit in ~1/2 of the budget (64 MiB if unlimited)
- * with the float64 working copies. */
+/* Traces per round: whole chunks, as many as fit in 32 MiB (or half the budget if smaller) for the
+ * two float32 output blocks (the float64 working copies hold only GROUP traces). */
 static void plan_rounds(sm_ctx *ctx, pre_run *r, int64_t budget) {
   const sm_catalog_info *in = sm_catalog_get_info(r->in);
-  int64_t chunk = in->chunk_traces, per = (int64_t)r->C * (2 * r->chain.max_len * 8 + 2 * r->chain.n_out * 4);
-  int64_t target = budget > 0 ? budget / 2 : (int64_t)64 << 20, k = target / (chunk * per);
+  int64_t chunk = in->chunk_traces, per = (int64_t)r->C * 2 * r->chain.n_out * 4; /* two float32 output blocks */
+  int64_t target = (int64_t)32 << 20; /* 16 MiB rounds: enough of them to pipeline, big collective writes */
+  target = budget > 0 && budget / 2 < target ? budget / 2 : target;
+  int64_t k = target / (chunk * per);
   r->block = chunk * (k > 1 ? k : 1);
   int64_t big = 0;
   for (int q = 0; q < ctx->size; q++) {
@@ -186,12 +188,14 @@ static sm_status next_trace(sm_ctx *ctx, feed *f, int64_t g, const float **t, in
   return SM_OK;
 }
 
-/* One round: traces [first, first + cnt) of the shard through QC, the chain and the analysis into
- * o [cnt][C][n_out] float32. Local. */
-static sm_status round_local(sm_ctx *ctx, pre_run *r, feed *f, int64_t first, int64_t cnt, double *a, double *b,
+#define GROUP 8 /* traces through QC, the chain and the analysis together: ~200 KB, cache-resident */
+
+/* Traces [first, first + cnt) of the shard (cnt <= GROUP) through QC, the chain and the analysis;
+ * float32 output rows into o [cnt][C][n_out]. Local. */
+static sm_status group_local(sm_ctx *ctx, pre_run *r, feed *f, int64_t first, int64_t cnt, double *a, double *b,
                              double *work, float *o, double *cf, double *tmp, double *sc) {
   const sm_catalog_info *in = sm_catalog_get_info(r->in);
-  int64_t T = in->n_samples, te = r->C * T, L = r->chain.max_len, no = r->chain.n_out;
+  int64_t T = in->n_samples, te = r->C * T, L = r->chain.max_len, no = r->chain.n_out, m = r->mine.count;
   for (int64_t k = 0; k < cnt; k++) {
     const float *t = NULL;
     int64_t i = first + k - r->mine.first;
@@ -204,20 +208,31 @@ static sm_status round_local(sm_ctx *ctx, pre_run *r, feed *f, int64_t first, in
   SM_TRY(ctx, sm_chain_apply(ctx, &r->chain, cnt, r->C, a, b, work, &y, sc));
   for (int64_t k = 0; k < cnt; k++) {
     int64_t i = first + k - r->mine.first;
+    int ok = r->status[i] == SM__QC_OK;
     const double *x = y + k * r->C * L;
     for (int c = 0; c < r->C; c++)
-      r->scale[c * r->mine.count + i] = r->status[i] == SM__QC_OK ? sc[k * r->C + c] : NAN;
-    if (r->status[i] == SM__QC_OK)
+      r->scale[c * m + i] = ok ? sc[k * r->C + c] : NAN;
+    if (ok)
       SM_TRY(ctx, analyse(ctx, r, i, x, cf, tmp));
     else {
       for (int j = 0; j < 4; j++)
-        r->picks[j * r->mine.count + i] = NAN;
+        r->picks[j * m + i] = NAN;
       for (int c = 0; c < r->C; c++)
-        r->snr[c * r->mine.count + i] = NAN;
+        r->snr[c * m + i] = NAN;
     }
     for (int c = 0; c < r->C; c++)
       for (int64_t s = 0; s < no; s++)
-        o[(k * r->C + c) * no + s] = r->status[i] == SM__QC_OK ? (float)x[c * L + s] : 0.0f;
+        o[(k * r->C + c) * no + s] = ok ? (float)x[c * L + s] : 0.0f;
+  }
+  return SM_OK;
+}
+
+/* One round: traces [first, first + cnt) in groups of GROUP traces into o [cnt][C][n_out]. Local. */
+static sm_status round_local(sm_ctx *ctx, pre_run *r, feed *f, int64_t first, int64_t cnt, double *a, double *b,
+                             double *work, float *o, double *cf, double *tmp, double *sc) {
+  for (int64_t g = 0; g < cnt; g += GROUP) {
+    int64_t n = cnt - g < GROUP ? cnt - g : GROUP;
+    SM_TRY(ctx, group_local(ctx, r, f, first + g, n, a, b, work, o + g * r->C * r->chain.n_out, cf, tmp, sc));
   }
   return SM_OK;
 }
@@ -294,13 +309,13 @@ static sm_status process_shard(sm_ctx *ctx, pre_run *r, int64_t budget) {
   float *o[2] = {NULL, NULL};
   feed f = {0};
   j.f = &f;
-  sm_status st = SM_ALLOC(ctx, j.a, B * per);
-  if (st == SM_OK) st = SM_ALLOC(ctx, j.b, B * per);
+  sm_status st = SM_ALLOC(ctx, j.a, GROUP * per);
+  if (st == SM_OK) st = SM_ALLOC(ctx, j.b, GROUP * per);
   if (st == SM_OK) st = SM_ALLOC(ctx, j.work, r->chain.work > 0 ? r->chain.work : 1);
   if (st == SM_OK) st = SM_ALLOC(ctx, j.cf, 2 * L);
   if (st == SM_OK) st = SM_ALLOC(ctx, o[0], B * r->C * r->chain.n_out);
   if (st == SM_OK) st = SM_ALLOC(ctx, o[1], B * r->C * r->chain.n_out);
-  if (st == SM_OK) st = SM_ALLOC(ctx, j.sc, B * r->C);
+  if (st == SM_OK) st = SM_ALLOC(ctx, j.sc, GROUP * r->C);
   st = sm_ctx_agree(ctx, st);
   if (st == SM_OK) st = sm_reader_create(r->in, r->mine, budget / 2, &f.rd);
   if (st == SM_OK) st = pipeline(ctx, r, &j, o);
