@@ -6,7 +6,8 @@
  * chunking, so its shards are the same traces). Traces arrive through the memory-budgeted shard
  * reader (reads overlapped with compute by its helper thread) and are processed in rounds of
  * `block` traces by a worker thread while the main thread writes the previous round (writes
- * overlapped with compute); the number of rounds is global arithmetic (the largest shard over the
+ * overlapped with compute); within a round, GROUP traces at a time go through QC, the whole chain
+ * and the analysis, so their float64 copies stay in cache; the number of rounds is global arithmetic (the largest shard over the
  * ranks), so every rank makes the same collective writes, empty ones included. Every per-trace result depends on that
  * trace alone, so the output catalog is the same bit for bit at any rank count; the run summary gathers the per-trace
  * values to rank 0 in trace order before computing any statistic. Start at preprocess_run. */
