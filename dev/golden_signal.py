@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Golden values for the signal tests (tests/signal/test_butter.c, tests/signal/test_ops.c).
+"""Golden values for the signal tests (tests/signal/test_butter.c, test_ops.c, test_features.c).
 
-Run with the Debian python3 (numpy + scipy): /usr/bin/python3 dev/golden_signal.py
+Run with the Debian python3 (numpy + scipy + h5py; apt-get install python3-scipy python3-h5py):
+  /usr/bin/python3 dev/golden_signal.py      (real traces from $SISMA_DATA or ../shared/data)
 Writes tests/signal/golden/butter.txt, plain text:
   input N            then N samples (chirp + noise + offset, fixed seed)
   case NAME ORDER TYPE F_LO F_HI FS NS   then NS lines of 6 SOS coefficients
