@@ -42,11 +42,13 @@ typedef struct {
   int *col_term;       /* [p] term of each column (-1: intercept) */
   int has_weights;     /* weights column given */
   int64_t n;           /* rows on this rank */
-  int64_t n_total;     /* rows used, all ranks */
+  int64_t n_total;     /* rows to fit (tag 1), all ranks */
+  int64_t n_heldout;   /* held-out rows (tag 2), all ranks */
   int64_t n_dropped;   /* rows dropped for missing values (R's na.omit), all ranks */
   double *x;           /* [n][p] row-major */
   double *y, *w;       /* [n] response, prior weights (1 when none) */
   int64_t *row;        /* [n] table row index, ascending */
+  unsigned char *tag;  /* [n] 1: fit, 2: held out (from the mask) */
   int64_t block_rows;  /* rows of the table per fixed block */
   int nblk;            /* blocks held by this rank (whole blocks only) */
   int64_t *blk_off;    /* [nblk + 1] row offsets of the local blocks */
@@ -58,7 +60,8 @@ typedef struct {
  * with a missing (NA/NaN) value in any variable or weight (na.omit), expand factors (string
  * columns; levels sorted in byte order, i.e. R with LC_COLLATE=C) to treatment contrasts, compute
  * poly() bases from global moments, then move the rows to the rank owning their fixed block.
- * weights: column name or NULL. mask: [local rows] 1 = use the row, or NULL for all.
+ * weights: column name or NULL. mask: [local table rows] 0 = skip the row, 1 = fit, 2 = held out
+ * (kept with tag 2, for predictions; models fit rows with tag 1 only), or NULL: all rows fit.
  * Collective. SM_ERR_ARG names an unknown column with near matches; SM_ERR_DATA names the table
  * row of an infinite value, a negative weight, or a response a binomial model cannot take. */
 sm_status sm_frame_create(sm_ctx *ctx, sm_table *t, const sm_formula *formula, const char *weights,

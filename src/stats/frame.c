@@ -373,7 +373,7 @@ static sm_status factor_codes(phase_a *a, const unsigned char *keep, double *rec
                   a->fm->lhs_label, vi->nlev);
     for (int64_t k = 0; st == SM_OK && k < n; k++) {
       double *rk = rec + k * width;
-      if (rk[width - 1] == 1) rk[v < 0 ? 2 : 3 + v] = level_of(vi, col[(int64_t)rk[0] - r.first]);
+      if (rk[width - 1] >= 1) rk[v < 0 ? 2 : 3 + v] = level_of(vi, col[(int64_t)rk[0] - r.first]);
     }
   }
   free(s);
@@ -401,7 +401,7 @@ static sm_status phase_a_run(phase_a *a, const unsigned char *mask, double **rec
       if (a->fm->var[v].poly_k) moments = !isnan(ri[3 + v]);
     for (int v = 0; moments && v < a->fm->nvars; v++)
       if (a->fm->var[v].poly_k && isnan(ri[3 + v])) moments = 0;
-    ri[width - 1] = k;
+    ri[width - 1] = k ? (mask ? mask[i] : 1) : 0; /* 1 fit, 2 held out, 0 moments only */
     if (k || moments) n++;
     kept += k;
   }
@@ -437,7 +437,8 @@ static sm_status build(sm_ctx *ctx, sm_frame *f, phase_a *a, double *rec, int wi
   f->row = malloc(((size_t)f->n + 1) * sizeof *f->row);
   f->y = malloc(((size_t)f->n + 1) * sizeof *f->y);
   f->w = malloc(((size_t)f->n + 1) * sizeof *f->w);
-  sm_status st = (f->row && f->y && f->w) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
+  f->tag = malloc((size_t)f->n + 1);
+  sm_status st = (f->row && f->y && f->w && f->tag) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
   for (int64_t i = 0; st == SM_OK && i < f->n; i++) f->row[i] = (int64_t)rec[i * width];
   if (st == SM_OK) st = find_blocks(ctx, f);
   st = sm_ctx_agree(ctx, st);
@@ -446,7 +447,7 @@ static sm_status build(sm_ctx *ctx, sm_frame *f, phase_a *a, double *rec, int wi
   /* drop the moment-only records */
   int64_t n = 0;
   for (int64_t i = 0; st == SM_OK && i < f->n; i++)
-    if (rec[i * width + width - 1] == 1) {
+    if (rec[i * width + width - 1] >= 1) {
       if (n != i) memmove(rec + n * width, rec + i * width, (size_t)width * sizeof *rec);
       n++;
     }
@@ -454,7 +455,8 @@ static sm_status build(sm_ctx *ctx, sm_frame *f, phase_a *a, double *rec, int wi
   free(f->blk_off), free(f->blk_id);
   f->blk_off = NULL, f->blk_id = NULL;
   for (int64_t i = 0; st == SM_OK && i < f->n; i++)
-    f->row[i] = (int64_t)rec[i * width], f->w[i] = rec[i * width + 1], f->y[i] = rec[i * width + 2];
+    f->row[i] = (int64_t)rec[i * width], f->w[i] = rec[i * width + 1], f->y[i] = rec[i * width + 2],
+    f->tag[i] = (unsigned char)rec[i * width + width - 1];
   if (st == SM_OK) st = sm_ctx_agree(ctx, find_blocks(ctx, f));
   uint64_t dummy[SM_FORMULA_MAX_TERMS];
   if (st == SM_OK) st = sm_ctx_agree(ctx, layout(ctx, f, fm, a->vi, dummy));
@@ -502,13 +504,18 @@ sm_status sm_frame_create(sm_ctx *ctx, sm_table *t, const sm_formula *fm, const 
     st = phase_a_run(&a, mask, &rec, &f->n, &kept, width);
   }
   if (st == SM_OK) {
-    int64_t masked = 0, both[2];
+    int64_t fit = 0, held = 0, masked = 0, all[4];
     sm_range r = sm_table_range(t);
     for (int64_t i = 0; i < r.count; i++) masked += !mask || mask[i];
-    int64_t mine[2] = {kept, masked};
-    MPI_Allreduce(mine, both, 2, MPI_INT64_T, MPI_SUM, ctx->comm);
-    f->n_total = both[0];
-    f->n_dropped = both[1] - both[0];
+    for (int64_t i = 0; i < f->n; i++) {
+      double tag = rec[i * width + width - 1];
+      fit += tag == 1, held += tag == 2;
+    }
+    int64_t mine[4] = {kept, masked, fit, held};
+    MPI_Allreduce(mine, all, 4, MPI_INT64_T, MPI_SUM, ctx->comm);
+    f->n_total = all[2];
+    f->n_heldout = all[3];
+    f->n_dropped = all[1] - all[0];
     st = move_rows(ctx, sm_table_nrows(t), f->block_rows, &rec, &f->n, width);
   }
   if (st == SM_OK) st = build(ctx, f, &a, rec, width);
@@ -531,7 +538,7 @@ void sm_frame_destroy(sm_frame **fp) {
   for (int j = 0; f->names && j < f->p; j++) free(f->names[j]);
   for (int j = 0; f->term_labels && j < f->nterms; j++) free(f->term_labels[j]);
   free(f->names), free(f->term_labels), free(f->col_term);
-  free(f->x), free(f->y), free(f->w), free(f->row), free(f->blk_off), free(f->blk_id);
+  free(f->x), free(f->y), free(f->w), free(f->tag), free(f->row), free(f->blk_off), free(f->blk_id);
   free(f);
   *fp = NULL;
 }

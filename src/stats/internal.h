@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 
+#include "sisma/config.h"
 #include "sisma/stats.h"
 
 /* ---- R number formatting (rfmt.c) ---- */
@@ -37,6 +38,8 @@ double sm__qt(double p, double df);
 double sm__qnorm(double p);
 
 /* ---- block reductions (tsqr.c) ---- */
+/* Allgatherv of count doubles per rank into *all (rank order; caller frees). Collective. */
+sm_status sm__gather_all(sm_ctx *ctx, const double *mine, int count, double **all, int *total);
 /* Sum K values per local block over all blocks of all ranks in global block order (rank order is
  * block order, see frame.c), so the sum is the same at every rank count. part is [nblk][K].
  * Collective. */
@@ -92,3 +95,12 @@ void sm__expr_deparse(const sm__expr *e, char *out, size_t size);
 /* Evaluate a numeric expression; vars[k] gives the value of variable leaf k, resolved by
  * sm__expr_bind to table columns (leaf->num holds the column index). */
 double sm__expr_eval(const sm__expr *e, const double *const *cols, int64_t i);
+
+/* ---- shared by the stages (stage.c) ---- */
+sm_status sm__stats_open(sm_ctx *ctx, const sm_config *cfg, sm_table **t, sm_formula **fm);
+void sm__stats_call(const sm_config *cfg, const sm_formula *fm, const char *fn, const char *family, char *out,
+                    size_t size);
+sm_status sm__json_open(sm_ctx *ctx, const char *path, FILE **f);
+sm_status sm__json_close(sm_ctx *ctx, const char *path, FILE *f);
+void sm__json_num(FILE *f, double v);
+void sm__json_str(FILE *f, const char *s);

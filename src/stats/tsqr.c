@@ -15,7 +15,7 @@
 #include "internal.h"
 
 /* Allgather of variable-length double arrays (count doubles per rank) into *all. */
-static sm_status gather_all(sm_ctx *ctx, const double *mine, int count, double **all, int *total) {
+sm_status sm__gather_all(sm_ctx *ctx, const double *mine, int count, double **all, int *total) {
   int P = ctx->size;
   int *cnt = calloc((size_t)P, sizeof *cnt), *dsp = calloc((size_t)P, sizeof *dsp);
   sm_status st = (cnt && dsp) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
@@ -35,7 +35,7 @@ static sm_status gather_all(sm_ctx *ctx, const double *mine, int count, double *
 
 sm_status sm__block_gather(sm_ctx *ctx, const sm_frame *f, int K, const double *part, double **all, int *nblocks) {
   int n = 0;
-  SM_TRY(ctx, gather_all(ctx, part, f->nblk * K, all, &n));
+  SM_TRY(ctx, sm__gather_all(ctx, part, f->nblk * K, all, &n));
   *nblocks = n / K;
   return SM_OK;
 }
@@ -43,7 +43,7 @@ sm_status sm__block_gather(sm_ctx *ctx, const sm_frame *f, int K, const double *
 sm_status sm__block_sum(sm_ctx *ctx, const sm_frame *f, int K, const double *part, double *total) {
   double *all = NULL;
   int n = 0;
-  SM_TRY(ctx, gather_all(ctx, part, f->nblk * K, &all, &n));
+  SM_TRY(ctx, sm__gather_all(ctx, part, f->nblk * K, &all, &n));
   for (int k = 0; k < K; k++) total[k] = 0;
   for (int b = 0; b < n / K; b++)
     for (int k = 0; k < K; k++) total[k] += all[b * K + k];
@@ -87,7 +87,7 @@ sm_status sm__tsqr(sm_ctx *ctx, const sm_frame *f, const double *wt, const doubl
   st = sm_ctx_agree(ctx, st);
   double *all = NULL;
   int total = 0;
-  if (st == SM_OK) st = gather_all(ctx, mine, f->nblk * K * K, &all, &total);
+  if (st == SM_OK) st = sm__gather_all(ctx, mine, f->nblk * K * K, &all, &total);
   int L = total / (K * K);
   /* the fixed tree: level by level, node 2i and 2i+1 -> i; an odd last node moves up as is */
   for (int n = L; st == SM_OK && n > 1; n = (n + 1) / 2) {
@@ -133,7 +133,7 @@ static sm_status select_one(sm_ctx *ctx, const double *v, int64_t n, int64_t k, 
       for (int64_t i = 0; cand && i < n; i++)
         if (v[i] >= lo && v[i] <= hi) cand[m++] = v[i];
       st = sm_ctx_agree(ctx, cand ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
-      if (st == SM_OK) st = gather_all(ctx, cand, m, &all, &total);
+      if (st == SM_OK) st = sm__gather_all(ctx, cand, m, &all, &total);
       if (st == SM_OK) {
         /* partial selection would do; the candidates are few */
         for (int i = 1; i < total; i++) {
