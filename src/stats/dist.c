@@ -40,12 +40,37 @@ static double betacf(double a, double b, double x) {
   return h;
 }
 
+/* Stirling's series remainder of log Gamma(x) for x >= 10 (R's lgammacor, here by its series:
+ * 1/(12x) - 1/(360x^3) + 1/(1260x^5) - 1/(1680x^7) + 1/(1188x^9), error below 1e-14 at x = 10). */
+static double lgammacor(double x) {
+  double x2 = 1 / (x * x);
+  return (1.0 / 12 - x2 * (1.0 / 360 - x2 * (1.0 / 1260 - x2 * (1.0 / 1680 - x2 / 1188)))) / x;
+}
+
+/* log B(a, b) without the cancellation of lgamma(a) + lgamma(b) - lgamma(a + b) for large
+ * arguments (the decomposition of R's lbeta, nmath/lbeta.c). */
+static double lbeta(double a, double b) {
+  double p = fmin(a, b), q = fmax(a, b);
+  const double ln_sqrt_2pi = 0.918938533204672741780329736406;
+  if (p >= 10) {
+    double corr = lgammacor(p) + lgammacor(q) - lgammacor(p + q);
+    return log(q) * -0.5 + ln_sqrt_2pi + corr + (p - 0.5) * log(p / (p + q)) + q * log1p(-p / (p + q));
+  }
+  if (q >= 10) {
+    double corr = lgammacor(q) - lgammacor(p + q);
+    return lgamma(p) + corr + p - p * log(p + q) + (q - 0.5) * log1p(-p / (p + q));
+  }
+  return lgamma(p) + lgamma(q) - lgamma(p + q);
+}
+
 /* Regularized incomplete beta I_x(a, b) (lower = 1) or 1 - I_x(a, b) (lower = 0), with y = 1 - x
  * given separately so that x near 1 loses nothing. */
 double sm__pbeta(double x, double y, double a, double b, int lower) {
   if (x <= 0) return lower ? 0 : 1;
   if (y <= 0) return lower ? 1 : 0;
-  double lfront = a * log(x) + b * log(y) - (lgamma(a) + lgamma(b) - lgamma(a + b));
+  /* log x and log y from whichever of x, y is accurate (both are given to full relative precision) */
+  double lx = x > 0.5 ? log1p(-y) : log(x), ly = y > 0.5 ? log1p(-x) : log(y);
+  double lfront = a * lx + b * ly - lbeta(a, b);
   if (x < (a + 1) / (a + b + 2)) {
     double v = exp(lfront) * betacf(a, b, x) / a;
     return lower ? v : 1 - v;

@@ -398,6 +398,8 @@ sm_status sm_formula_parse(sm_ctx *ctx, const char *text, const char *const *nam
   tlist tl = {0, {0}, -1};
   if (ps.st == SM_OK) f_sum(&ps, &tl);
   skip(&ps);
+  if (ps.st == SM_OK && *ps.p && strchr("^/", *ps.p))
+    perr(&ps, "arithmetic in a formula term must be wrapped in I(), e.g. I(x^2)");
   if (ps.st == SM_OK && *ps.p) perr(&ps, "unexpected text");
   if (ps.st != SM_OK) {
     sm_formula_destroy(&f);
