@@ -114,31 +114,51 @@ static int owner(int64_t row, int64_t n, int size) {
   return (int)(r + (row - r * (q + 1)) / (q ? q : 1));
 }
 
-/* Phase B: records [n][width] (first field: table row) to the owners of their blocks. */
+/* Phase B: records [n][width] (first field: table row) to the owners of their blocks. Only the
+ * rows of blocks that straddle a rank boundary move; the rest stay in place. Rows stay in table
+ * order: what comes from lower ranks goes before this rank's rows, from higher ranks after. */
 static sm_status move_rows(sm_ctx *ctx, int64_t nrows_table, int64_t block, double **rec, int64_t *n, int width) {
-  int P = ctx->size;
+  int P = ctx->size, me = ctx->rank;
   if (P == 1) return SM_OK;
   int *sc = calloc((size_t)P, sizeof *sc), *sd = calloc((size_t)P, sizeof *sd), *rc = calloc((size_t)P, sizeof *rc),
       *rd = calloc((size_t)P, sizeof *rd);
   sm_status st = (sc && sd && rc && rd) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
+  int64_t stay_first = -1, stay = 0;
   for (int64_t i = 0; st == SM_OK && i < *n; i++) {
     int64_t row = (int64_t)(*rec)[i * width];
-    sc[owner(row / block * block, nrows_table, P)] += width;
+    int dest = owner(row / block * block, nrows_table, P);
+    if (dest == me) {
+      if (stay_first < 0) stay_first = i;
+      stay++;
+    } else {
+      sc[dest] += width;
+    }
   }
   st = sm_ctx_agree(ctx, st);
   if (st == SM_OK && MPI_Alltoall(sc, 1, MPI_INT, rc, 1, MPI_INT, ctx->comm))
     st = SM_ERR(ctx, SM_ERR_MPI, "alltoall of row counts failed");
-  int64_t tot = 0;
+  int64_t before = 0, after = 0, off = 0;
   for (int r = 0; st == SM_OK && r < P; r++) {
-    sd[r] = r ? sd[r - 1] + sc[r - 1] : 0;
-    rd[r] = (int)tot;
-    tot += rc[r];
+    if (r < me) before += rc[r];
+    if (r > me) after += rc[r];
   }
+  /* send displacements: rows to lower ranks come first in *rec, to higher ranks after ours */
+  for (int r = 0, at = 0; st == SM_OK && r < P; r++) {
+    if (r == me) at += (int)(stay * width); /* this rank's own rows sit between */
+    sd[r] = at;
+    at += sc[r];
+  }
+  for (int r = 0; st == SM_OK && r < P; r++) {
+    rd[r] = (int)(r < me ? off : before + stay * width + (off - before));
+    off += rc[r];
+  }
+  int64_t tot = before + stay * width + after;
   double *out = st == SM_OK ? malloc(((size_t)tot + 1) * sizeof *out) : NULL;
   if (st == SM_OK) st = sm_ctx_agree(ctx, out ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory moving rows"));
   if (st == SM_OK && MPI_Alltoallv(*rec, sc, sd, MPI_DOUBLE, out, rc, rd, MPI_DOUBLE, ctx->comm))
     st = SM_ERR(ctx, SM_ERR_MPI, "alltoallv of model frame rows failed");
   if (st == SM_OK) {
+    if (stay) memcpy(out + before, *rec + stay_first * width, (size_t)(stay * width) * sizeof *out);
     free(*rec);
     *rec = out;
     *n = tot / width;
@@ -237,6 +257,7 @@ static sm_status layout(sm_ctx *ctx, sm_frame *f, const sm_formula *fm, const va
       ncols *= nv;
     }
     f->term_labels[ti] = strdup(lab);
+    SM_CHECK(ctx, __builtin_popcountll(t) <= 8, SM_ERR_ARG, "term %s: interactions of more than 8 variables", lab);
     SM_CHECK(ctx, ncols > 0, SM_ERR_DATA, "term %s has no columns: its factor has a single level", lab);
     for (int c = 0; c < ncols; c++) {
       if (p == cap) {
@@ -273,21 +294,23 @@ static sm_status layout(sm_ctx *ctx, sm_frame *f, const sm_formula *fm, const va
   return SM_OK;
 }
 
-/* Phase D: one design row from the variable values (vals[v]). */
-static void design_row(const sm_frame *f, const sm_formula *fm, const varinfo *vi, const uint64_t *dummy,
+/* Phase D: one design row from the variable values (vals[v]). A term of one numeric variable
+ * (the common case) is a copy; others expand their variables' columns and multiply, the first
+ * variable varying fastest. */
+static void design_row(const sm_formula *fm, const varinfo *vi, const uint64_t *dummy, const int *simple,
                        const double *vals, double *x) {
   int c = 0;
   if (fm->intercept) x[c++] = 1;
-  double cols[SM_FORMULA_MAX_VARS][64];
-  int nc[SM_FORMULA_MAX_VARS];
   for (int ti = 0; ti < fm->nterms; ti++) {
+    if (simple[ti] >= 0) {
+      x[c++] = vals[simple[ti]];
+      continue;
+    }
     uint64_t t = fm->term[ti];
-    int nvars = 0, vs[SM_FORMULA_MAX_VARS];
-    for (int v = 0; v < fm->nvars; v++)
-      if (t >> v & 1) {
-        nc[nvars] = var_cols(&fm->var[v], &vi[v], (int)(dummy[ti] >> v & 1), vals[v], cols[nvars]);
-        vs[nvars++] = v;
-      }
+    double cols[8][64];
+    int nc[8], nvars = 0;
+    for (int v = 0; v < fm->nvars && nvars < 8; v++)
+      if (t >> v & 1) nc[nvars] = var_cols(&fm->var[v], &vi[v], (int)(dummy[ti] >> v & 1), vals[v], cols[nvars]), nvars++;
     int total = 1;
     for (int k = 0; k < nvars; k++) total *= nc[k];
     for (int j = 0; j < total; j++) {
@@ -296,9 +319,7 @@ static void design_row(const sm_frame *f, const sm_formula *fm, const varinfo *v
       for (int k = 0; k < nvars; k++) prod *= cols[k][rest % nc[k]], rest /= nc[k];
       x[c++] = prod;
     }
-    (void)vs;
   }
-  (void)f;
 }
 
 static void free_varinfo(varinfo *vi, int n) {
@@ -464,7 +485,12 @@ static sm_status build(sm_ctx *ctx, sm_frame *f, phase_a *a, double *rec, int wi
     f->x = malloc(((size_t)f->n * (size_t)f->p + 1) * sizeof *f->x);
     st = sm_ctx_agree(ctx, f->x ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory for the design matrix"));
   }
-  for (int64_t i = 0; st == SM_OK && i < f->n; i++) design_row(f, fm, a->vi, dummy, rec + i * width + 3, f->x + i * f->p);
+  int simple[SM_FORMULA_MAX_TERMS];
+  for (int ti = 0; ti < fm->nterms; ti++) {
+    int v = __builtin_ctzll(fm->term[ti]);
+    simple[ti] = (__builtin_popcountll(fm->term[ti]) == 1 && !a->vi[v].factor && !fm->var[v].poly_k) ? v : -1;
+  }
+  for (int64_t i = 0; st == SM_OK && i < f->n; i++) design_row(fm, a->vi, dummy, simple, rec + i * width + 3, f->x + i * f->p);
   return st;
 }
 

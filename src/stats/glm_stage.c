@@ -199,7 +199,9 @@ static sm_status glm_run(sm_ctx *ctx, const sm_config *cfg) {
   const char *w = sm_config_str(cfg, "weights");
   if (st == SM_OK) st = sm_frame_create(ctx, t, fm, w[0] ? w : NULL, mask, sm_config_int(cfg, "block_rows"), &fr);
   if (st == SM_OK && !strcmp(sm_config_str(cfg, "class_weights"), "balanced")) st = sm_ctx_agree(ctx, balance(ctx, fr));
+  double t0 = sm_wtime();
   if (st == SM_OK) st = sm_glm_fit(ctx, fr, (int)sm_config_int(cfg, "maxit"), sm_config_float(cfg, "epsilon"), &m);
+  if (st == SM_OK) sm_info(ctx, "glm timing: IRLS fit + summary %.3f s (%d iterations)", sm_wtime() - t0, m->iter);
   sm_class_metrics cm, cv;
   if (st == SM_OK) st = evaluate(ctx, fr, m, sm_config_float(cfg, "threshold"), &cm);
   int folds = (int)sm_config_int(cfg, "folds");

@@ -207,11 +207,18 @@ static sm_status lm_run(sm_ctx *ctx, const sm_config *cfg) {
   sm_frame *fr = NULL;
   sm_lm *m = NULL;
   sm_lm_diag *d = NULL;
+  double t0 = sm_wtime();
   SM_TRY(ctx, sm__stats_open(ctx, cfg, &t, &fm));
+  double t1 = sm_wtime();
   const char *w = sm_config_str(cfg, "weights");
   sm_status st = sm_frame_create(ctx, t, fm, w[0] ? w : NULL, NULL, sm_config_int(cfg, "block_rows"), &fr);
+  double t2 = sm_wtime();
   if (st == SM_OK) st = sm_lm_fit(ctx, fr, &m);
+  double t3 = sm_wtime();
   if (st == SM_OK && sm_config_bool(cfg, "diagnostics")) st = sm_lm_diagnose(ctx, fr, m, &d);
+  if (st == SM_OK)
+    sm_info(ctx, "lm timing: read table %.3f s, model frame %.3f s, fit + summary %.3f s, diagnostics %.3f s", t1 - t0,
+            t2 - t1, t3 - t2, sm_wtime() - t3);
   char call[4096];
   sm__stats_call(cfg, fm, "lm", NULL, call, sizeof call);
   char(*labels)[128] = NULL;

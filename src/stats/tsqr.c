@@ -51,9 +51,10 @@ sm_status sm__block_sum(sm_ctx *ctx, const sm_frame *f, int K, const double *par
   return SM_OK;
 }
 
-/* QR of an m x K column-major matrix; the upper triangle (rows beyond m zero) goes to R. */
+/* QR of an m x K column-major matrix; the upper triangle (rows beyond m zero) goes to R. tau
+ * holds K + 64 K doubles: the reflector scales, then LAPACK's workspace (no NaN scan, no malloc). */
 static int qr_into(double *a, int m, int K, double *tau, double *R) {
-  int info = m > 0 ? LAPACKE_dgeqrf(LAPACK_COL_MAJOR, m, K, a, m, tau) : 0;
+  int info = m > 0 ? LAPACKE_dgeqrf_work(LAPACK_COL_MAJOR, m, K, a, m, tau, tau + K, 64 * K) : 0;
   memset(R, 0, (size_t)K * (size_t)K * sizeof *R);
   for (int j = 0; j < K; j++)
     for (int i = 0; i <= j && i < m; i++) R[i + j * K] = a[i + (size_t)j * m];
@@ -66,7 +67,7 @@ sm_status sm__tsqr(sm_ctx *ctx, const sm_frame *f, const double *wt, const doubl
   for (int b = 0; b < f->nblk; b++)
     if (f->blk_off[b + 1] - f->blk_off[b] > maxm) maxm = f->blk_off[b + 1] - f->blk_off[b];
   if (maxm < 2 * K) maxm = 2 * K;
-  double *a = malloc((size_t)maxm * K * sizeof *a), *tau = malloc((size_t)K * sizeof *tau);
+  double *a = malloc((size_t)maxm * K * sizeof *a), *tau = malloc((size_t)K * 65 * sizeof *tau);
   double *mine = malloc(((size_t)f->nblk * K * K + 1) * sizeof *mine);
   sm_status st = (a && tau && mine) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory for TSQR");
   for (int b = 0; st == SM_OK && b < f->nblk; b++) {
@@ -108,6 +109,11 @@ sm_status sm__tsqr(sm_ctx *ctx, const sm_frame *f, const double *wt, const doubl
   }
   free(a), free(tau), free(mine), free(all);
   return st;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
 }
 
 #define NBINS 1024
@@ -171,16 +177,70 @@ static sm_status select_one(sm_ctx *ctx, const double *v, int64_t n, int64_t k, 
   return st;
 }
 
+static int bin_of(double x, double lo, double scale, int nb) {
+  int b = (int)((x - lo) * scale);
+  return b < nb ? b : nb - 1;
+}
+
+/* All order statistics at once: one histogram of NBINS4 bins over [min, max] (monotone binning:
+ * each bin holds a contiguous range of the sorted values), then the values of the bins holding a
+ * wanted rank are gathered and sorted. A bin too full to gather (heavy ties, outliers) falls
+ * back to the iterative narrowing of select_one. */
+#define NBINS4 4096
 sm_status sm__select(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, int nk, const int64_t *k, double *out) {
   double mm[2] = {INFINITY, INFINITY}, g[2];
   for (int64_t i = 0; i < n; i++) mm[0] = fmin(mm[0], v[i]), mm[1] = fmin(mm[1], -v[i]);
   SM_MPI(ctx, MPI_Allreduce(mm, g, 2, MPI_DOUBLE, MPI_MIN, ctx->comm));
-  for (int i = 0; i < nk; i++) {
+  double lo = g[0], hi = -g[1];
+  for (int i = 0; i < nk; i++)
     SM_CHECK(ctx, k[i] >= 0 && k[i] < n_total, SM_ERR_INTERNAL, "order statistic %lld of %lld", (long long)k[i],
              (long long)n_total);
-    SM_TRY(ctx, select_one(ctx, v, n, k[i], g[0], -g[1], &out[i]));
+  if (lo == hi) {
+    for (int i = 0; i < nk; i++) out[i] = lo;
+    return SM_OK;
   }
-  return SM_OK;
+  double scale = NBINS4 / (hi - lo);
+  int64_t *h = calloc(2 * NBINS4, sizeof *h);
+  SM_TRY(ctx, sm_ctx_agree(ctx, h ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
+  int64_t *gh = h + NBINS4;
+  for (int64_t i = 0; i < n; i++) h[bin_of(v[i], lo, scale, NBINS4)]++;
+  sm_status st = MPI_Allreduce(h, gh, NBINS4, MPI_INT64_T, MPI_SUM, ctx->comm) ? SM_ERR(ctx, SM_ERR_MPI, "allreduce") : SM_OK;
+  int bin[64];
+  int64_t below[64];
+  unsigned char *want = calloc(NBINS4, 1);
+  st = sm_ctx_agree(ctx, st == SM_OK && !want ? SM_ERR(ctx, SM_ERR_NOMEM, "out of memory") : st);
+  for (int i = 0; st == SM_OK && i < nk && i < 64; i++) {
+    int64_t cum = 0;
+    int b = 0;
+    while (b < NBINS4 - 1 && cum + gh[b] <= k[i]) cum += gh[b++];
+    bin[i] = b, below[i] = cum;
+    if (gh[b] <= GATHER_MAX) want[b] = 1;
+  }
+  int64_t m = 0;
+  for (int64_t i = 0; st == SM_OK && i < n; i++) m += want[bin_of(v[i], lo, scale, NBINS4)];
+  double *cand = st == SM_OK ? malloc(((size_t)m + 1) * sizeof *cand) : NULL, *all = NULL;
+  if (st == SM_OK) st = sm_ctx_agree(ctx, cand ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
+  int total = 0;
+  if (st == SM_OK) {
+    int64_t c = 0;
+    for (int64_t i = 0; i < n; i++)
+      if (want[bin_of(v[i], lo, scale, NBINS4)]) cand[c++] = v[i];
+    st = sm__gather_all(ctx, cand, (int)m, &all, &total);
+  }
+  if (st == SM_OK) {
+    qsort(all, (size_t)total, sizeof *all, cmp_double); /* sorted, so each bin is a contiguous run */
+    for (int i = 0; st == SM_OK && i < nk && i < 64; i++) {
+      if (!want[bin[i]]) {
+        st = select_one(ctx, v, n, k[i], lo, hi, &out[i]);
+        continue;
+      }
+      int64_t j = 0;
+      while (j < total && bin_of(all[j], lo, scale, NBINS4) < bin[i]) j++;
+      out[i] = all[j + (k[i] - below[i])];
+    }
+  }
+  free(h), free(want), free(cand), free(all);
+  return st;
 }
 
 sm_status sm__quantiles5(sm_ctx *ctx, const double *v, int64_t n, double q[5]) {

@@ -71,7 +71,9 @@ static sm_status read_1d(sm_table *t, h5src *s, hid_t d, const char *name, int i
     free(iv);
     return st;
   }
-  hid_t mt = H5Tcopy(H5T_C_S1);
+  hid_t mt = H5Tcopy(H5T_C_S1), ft = H5Dget_type(d);
+  H5Tset_cset(mt, H5Tget_cset(ft)); /* h5py writes UTF-8; HDF5 converts no character sets */
+  H5Tclose(ft);
   H5Tset_size(mt, vlen ? H5T_VARIABLE : width);
   H5Tset_strpad(mt, H5T_STR_NULLPAD);
   char *buf = malloc((size_t)n * (vlen ? sizeof(char *) : width) + 1);
@@ -179,6 +181,7 @@ static sm_status dataset_names(sm_table *t, h5src *s, hid_t d, int ncols, char *
     hid_t a = H5Aopen(d, "columns", H5P_DEFAULT), ty = H5Aget_type(a);
     if (H5Tget_class(ty) == H5T_STRING) {
       hid_t mt = H5Tcopy(H5T_C_S1);
+      H5Tset_cset(mt, H5Tget_cset(ty)); /* h5py writes UTF-8; HDF5 converts no character sets */
       if (H5Tis_variable_str(ty) > 0) {
         char *v = NULL;
         H5Tset_size(mt, H5T_VARIABLE);
@@ -231,11 +234,16 @@ static sm_status open_2d(sm_table *t, h5src *s, hid_t d, const hsize_t dims[2]) 
     snprintf(what, sizeof what, "%s:%s", s->path, s->object);
     st = sm__slab_io(ctx, d, H5T_NATIVE_DOUBLE, s->dxpl, 0, t->mine.first, n, ncols, 8, buf, what);
   }
+  double **cols = st == SM_OK ? calloc((size_t)ncols, sizeof *cols) : NULL;
+  if (st == SM_OK) st = sm_ctx_agree(ctx, cols ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
   for (int j = 0; j < ncols && st == SM_OK; j++) {
     sm__tcol *c = NULL;
     st = sm_ctx_agree(ctx, sm__table_add(t, names[j], 0, &c));
-    for (int64_t i = 0; st == SM_OK && i < n; i++) c->num[i] = buf[i * ncols + j]; /* [rows][cols] -> columns */
+    if (st == SM_OK) cols[j] = c->num;
   }
+  for (int64_t i = 0; st == SM_OK && i < n; i++) /* [rows][cols] -> columns in one pass */
+    for (int j = 0; j < ncols; j++) cols[j][i] = buf[i * ncols + j];
+  free(cols);
   for (int j = 0; names && j < ncols; j++) free(names[j]);
   free(names);
   free(buf);
