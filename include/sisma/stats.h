@@ -80,11 +80,14 @@ typedef struct {
   double loglik, aic, bic;
   double resid_q[5];        /* Min, 1Q, Median, 3Q, Max of the (weighted) residuals */
   int weighted;             /* weights not all equal: R prints "Weighted Residuals" */
+  int used_gram;            /* 1: R from the Gram matrix (well conditioned), 0: TSQR */
 } sm_lm;
 
-/* Fit by TSQR and compute the summary. Collective. SM_ERR_NUMERIC names a column collinear with
- * the ones before it (rank-deficient design) or too few rows. */
-sm_status sm_lm_fit(sm_ctx *ctx, const sm_frame *f, sm_lm **out);
+/* Fit and compute the summary. Collective. allow_gram = 0: TSQR always; 1: the Cholesky factor of
+ * the block-summed Gram matrix of [X y] when its estimated condition number is at most 1e3 (then
+ * it is as accurate as printed), else TSQR. SM_ERR_NUMERIC names a column collinear with the ones
+ * before it (rank-deficient design) or too few rows. */
+sm_status sm_lm_fit(sm_ctx *ctx, const sm_frame *f, int allow_gram, sm_lm **out);
 void sm_lm_destroy(sm_lm **m);
 /* Print as R's print(summary(fit)); call is the "lm(formula = ..., data = ...)" line. Local. */
 void sm_lm_print(FILE *to, const sm_lm *m, const sm_frame *f, const char *call);
@@ -131,8 +134,8 @@ typedef struct {
 
 /* Binomial GLM with logit link by IRLS exactly as R's glm.fit (start from (w y + 0.5)/(w + 1),
  * epsilon 1e-8 on the relative deviance change, at most maxit iterations). The response must be
- * 0/1. Collective. */
-sm_status sm_glm_fit(sm_ctx *ctx, const sm_frame *f, int maxit, double epsilon, sm_glm **out);
+ * 0/1. allow_gram as for sm_lm_fit, per iteration. Collective. */
+sm_status sm_glm_fit(sm_ctx *ctx, const sm_frame *f, int maxit, double epsilon, int allow_gram, sm_glm **out);
 void sm_glm_destroy(sm_glm **m);
 /* Print as R's print(summary(fit)) (R 4.2 layout, with Deviance Residuals). Local. */
 void sm_glm_print(FILE *to, const sm_glm *m, const sm_frame *f, const char *call);

@@ -43,7 +43,7 @@ static sm_status binomial_aic(sm_ctx *ctx, const sm_frame *f, const double *pw, 
       if (!(pw[i] > 0)) continue;
       double n = nearbyint(pw[i]), k = nearbyint(pw[i] * f->y[i]);
       if (n == 0) continue;
-      double lc = lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1);
+      double lc = n == 1 ? 0 : lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1); /* choose(1, k) = 1 */
       part[b] += lc + (k > 0 ? k * log(mu[i]) : 0) + (n - k > 0 ? (n - k) * log(1 - mu[i]) : 0);
     }
   double tot = 0;
@@ -108,7 +108,7 @@ static sm_status null_deviance(sm_ctx *ctx, const sm_frame *f, const double *pw,
   return st;
 }
 
-sm_status sm_glm_fit(sm_ctx *ctx, const sm_frame *f, int maxit, double epsilon, sm_glm **out) {
+sm_status sm_glm_fit(sm_ctx *ctx, const sm_frame *f, int maxit, double epsilon, int allow_gram, sm_glm **out) {
   *out = NULL;
   int p = f->p, K = p + 1;
   SM_TRY(ctx, check_response(ctx, f));
@@ -147,7 +147,7 @@ sm_status sm_glm_fit(sm_ctx *ctx, const sm_frame *f, int maxit, double epsilon, 
       z[i] = eta[i] + (f->y[i] - mu[i]) / me;
       wt[i] = good ? pw[i] * me * me / var : 0;
     }
-    st = sm__tsqr(ctx, f, wt, z, R);
+    st = sm__fit_r(ctx, f, wt, z, allow_gram, R, NULL);
     if (st == SM_OK) {
       double dmax = 0;
       for (int j = 0; j < p; j++) dmax = fmax(dmax, fabs(R[j + j * K]));

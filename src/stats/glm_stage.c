@@ -30,19 +30,23 @@ static const sm_key glm_keys[] = {
     {"epsilon", SM_KEY_FLOAT, "1e-8", 1e-16, 1, NULL, "IRLS convergence tolerance on the relative deviance change"},
     {"output", SM_KEY_PATH, "", 0, -1, NULL, "JSON result file; empty = none"},
     {"block_rows", SM_KEY_INT, "4096", 1, 1e9, NULL, "table rows per fixed reduction block"},
+    {"method", SM_KEY_ENUM, "auto", 0, -1, "auto|tsqr",
+     "IRLS steps by Cholesky of the Gram matrix when well conditioned (auto), or always by TSQR"},
     SM_KEYS_END,
 };
 
 /* A uniform number in [0, 1) from a group value and the seed (FNV-1a, then SplitMix64). */
-static double group_u(const char *s, uint64_t seed) {
+static double group_u_bytes(const char *s, size_t n, uint64_t seed) {
   uint64_t h = 1469598103934665603ULL;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
   uint64_t z = h ^ (seed * 0x9E3779B97F4A7C15ULL);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   z ^= z >> 31;
   return (double)(z >> 11) * 0x1.0p-53;
 }
+
+static double group_u(const char *s, uint64_t seed) { return group_u_bytes(s, strlen(s), seed); }
 
 /* Per local table row: 1 fit, 2 held out, 0 unused. fold < 0: a single split. */
 static sm_status make_mask(sm_ctx *ctx, const sm_config *cfg, sm_table *t, int fold, unsigned char *mask) {
@@ -65,11 +69,17 @@ static sm_status make_mask(sm_ctx *ctx, const sm_config *cfg, sm_table *t, int f
   if (gc[0]) SM_TRY(ctx, sm_table_find(t, gc, &j));
   for (int64_t i = 0; i < r.count; i++) {
     char buf[64];
-    const char *v = buf;
-    if (j < 0) snprintf(buf, sizeof buf, "%lld", (long long)(r.first + i));
-    else if (sm_table_col_is_str(t, j)) v = sm_table_str(t, j)[i];
-    else snprintf(buf, sizeof buf, "%.17g", sm_table_num(t, j)[i]);
-    double u = group_u(v, seed);
+    double u;
+    if (j < 0) {
+      int64_t row = r.first + (int64_t)i; /* by row: the row number's bytes */
+      memcpy(buf, &row, sizeof row), buf[8] = '\0';
+      u = group_u_bytes(buf, 8, seed);
+    } else if (sm_table_col_is_str(t, j)) {
+      u = group_u(sm_table_str(t, j)[i], seed);
+    } else {
+      snprintf(buf, sizeof buf, "%.17g", sm_table_num(t, j)[i]);
+      u = group_u(buf, seed);
+    }
     if (fold >= 0) mask[i] = (int)(u * k) == fold ? 2 : 1;
     else mask[i] = frac > 0 && u < frac ? 2 : 1;
   }
@@ -170,7 +180,8 @@ static sm_status cross_validate(sm_ctx *ctx, const sm_config *cfg, sm_table *t, 
     SM_TRY(ctx, sm_ctx_agree(ctx, make_mask(ctx, cfg, t, fold, mask)));
     sm_status st = sm_frame_create(ctx, t, fm, w[0] ? w : NULL, mask, sm_config_int(cfg, "block_rows"), &fr);
     if (st == SM_OK && !strcmp(sm_config_str(cfg, "class_weights"), "balanced")) st = sm_ctx_agree(ctx, balance(ctx, fr));
-    if (st == SM_OK) st = sm_glm_fit(ctx, fr, (int)sm_config_int(cfg, "maxit"), sm_config_float(cfg, "epsilon"), &m);
+    if (st == SM_OK) st = sm_glm_fit(ctx, fr, (int)sm_config_int(cfg, "maxit"), sm_config_float(cfg, "epsilon"),
+                                     !strcmp(sm_config_str(cfg, "method"), "auto"), &m);
     if (st == SM_OK) st = evaluate(ctx, fr, m, sm_config_float(cfg, "threshold"), &c);
     sm_glm_destroy(&m);
     sm_frame_destroy(&fr);
@@ -200,7 +211,8 @@ static sm_status glm_run(sm_ctx *ctx, const sm_config *cfg) {
   if (st == SM_OK) st = sm_frame_create(ctx, t, fm, w[0] ? w : NULL, mask, sm_config_int(cfg, "block_rows"), &fr);
   if (st == SM_OK && !strcmp(sm_config_str(cfg, "class_weights"), "balanced")) st = sm_ctx_agree(ctx, balance(ctx, fr));
   double t0 = sm_wtime();
-  if (st == SM_OK) st = sm_glm_fit(ctx, fr, (int)sm_config_int(cfg, "maxit"), sm_config_float(cfg, "epsilon"), &m);
+  if (st == SM_OK) st = sm_glm_fit(ctx, fr, (int)sm_config_int(cfg, "maxit"), sm_config_float(cfg, "epsilon"),
+                                     !strcmp(sm_config_str(cfg, "method"), "auto"), &m);
   if (st == SM_OK) sm_info(ctx, "glm timing: IRLS fit + summary %.3f s (%d iterations)", sm_wtime() - t0, m->iter);
   sm_class_metrics cm, cv;
   if (st == SM_OK) st = evaluate(ctx, fr, m, sm_config_float(cfg, "threshold"), &cm);

@@ -51,6 +51,11 @@ sm_status sm__block_gather(sm_ctx *ctx, const sm_frame *f, int K, const double *
  * with wt == 0 take no part. Per-block Householder QR (LAPACKE_dgeqrf), then the block R factors
  * are combined pairwise in a fixed binary tree over global block indices. Collective. */
 sm_status sm__tsqr(sm_ctx *ctx, const sm_frame *f, const double *wt, const double *resp, double *R);
+/* R of sqrt(wt)[X resp] as sm__tsqr, by the block-summed Gram matrix and Cholesky when that is
+ * provably accurate (allow_gram, condition estimate, see tsqr.c), else by TSQR. *used_gram (may be
+ * NULL) tells which. Collective. */
+sm_status sm__fit_r(sm_ctx *ctx, const sm_frame *f, const double *wt, const double *resp, int allow_gram, double *R,
+                    int *used_gram);
 /* Exact order statistics (0-based ranks k[0..nk-1] of the n_total values v spread over ranks) by
  * histogram narrowing then a gather of the few candidates. Collective. */
 sm_status sm__select(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, int nk, const int64_t *k, double *out);

@@ -78,7 +78,7 @@ static sm_status residual_pass(sm_ctx *ctx, const sm_frame *f, sm_lm *m) {
   return st;
 }
 
-sm_status sm_lm_fit(sm_ctx *ctx, const sm_frame *f, sm_lm **out) {
+sm_status sm_lm_fit(sm_ctx *ctx, const sm_frame *f, int allow_gram, sm_lm **out) {
   *out = NULL;
   int p = f->p, K = p + 1;
   sm_lm *m = calloc(1, sizeof *m);
@@ -98,7 +98,7 @@ sm_status sm_lm_fit(sm_ctx *ctx, const sm_frame *f, sm_lm **out) {
     st = SM_ERR(ctx, SM_ERR_NUMERIC, "%lld usable row(s) for %d coefficient(s): no residual degrees of freedom",
                 (long long)N, p);
   st = sm_ctx_agree(ctx, st);
-  if (st == SM_OK) st = sm__tsqr(ctx, f, f->w, f->y, m->R);
+  if (st == SM_OK) st = sm__fit_r(ctx, f, f->w, f->y, allow_gram, m->R, &m->used_gram);
   if (st == SM_OK) st = sm_ctx_agree(ctx, solve_r(ctx, f, m->R, m->coef, m->cov_unscaled));
   if (st == SM_OK) {
     m->n = N;

@@ -25,6 +25,9 @@ static const sm_key lm_keys[] = {
     {"level", SM_KEY_FLOAT, "0.95", 0.5, 0.9999, NULL, "confidence level of the intervals"},
     {"block_rows", SM_KEY_INT, "4096", 1, 1e9, NULL,
      "table rows per fixed reduction block; results are bit-identical at any rank count for a given value"},
+    {"method", SM_KEY_ENUM, "auto", 0, -1, "auto|tsqr",
+     "auto: Cholesky of the block-summed Gram matrix when [X y] is well conditioned (estimated cond <= 1e3), "
+     "else TSQR; tsqr: always Householder TSQR"},
     SM_KEYS_END,
 };
 
@@ -142,7 +145,8 @@ static sm_status write_lm_json(sm_ctx *ctx, const sm_config *cfg, const sm_frame
     sm__json_str(f, call);
     fprintf(f, ",\n  \"software\": \"sisma %s\",\n  \"ranks\": %d,\n  \"n\": %lld,\n  \"n_dropped\": %lld,\n",
             sm_version(), ctx->size, (long long)m->n, (long long)fr->n_dropped);
-    fprintf(f, "  \"confidence_level\": %g,\n", sm_config_float(cfg, "level"));
+    fprintf(f, "  \"confidence_level\": %g,\n  \"algorithm\": \"%s\",\n", sm_config_float(cfg, "level"),
+            m->used_gram ? "cholesky of block-summed Gram" : "tsqr");
     if (lo) json_coefs(f, fr, m->coef, m->se, m->tval, m->pval, lo, lo + m->p);
     const struct {
       const char *k;
@@ -213,12 +217,12 @@ static sm_status lm_run(sm_ctx *ctx, const sm_config *cfg) {
   const char *w = sm_config_str(cfg, "weights");
   sm_status st = sm_frame_create(ctx, t, fm, w[0] ? w : NULL, NULL, sm_config_int(cfg, "block_rows"), &fr);
   double t2 = sm_wtime();
-  if (st == SM_OK) st = sm_lm_fit(ctx, fr, &m);
+  if (st == SM_OK) st = sm_lm_fit(ctx, fr, !strcmp(sm_config_str(cfg, "method"), "auto"), &m);
   double t3 = sm_wtime();
   if (st == SM_OK && sm_config_bool(cfg, "diagnostics")) st = sm_lm_diagnose(ctx, fr, m, &d);
   if (st == SM_OK)
-    sm_info(ctx, "lm timing: read table %.3f s, model frame %.3f s, fit + summary %.3f s, diagnostics %.3f s", t1 - t0,
-            t2 - t1, t3 - t2, sm_wtime() - t3);
+    sm_info(ctx, "lm timing: read table %.3f s, model frame %.3f s, fit + summary %.3f s (%s), diagnostics %.3f s",
+            t1 - t0, t2 - t1, t3 - t2, m->used_gram ? "Cholesky" : "TSQR", sm_wtime() - t3);
   char call[4096];
   sm__stats_call(cfg, fm, "lm", NULL, call, sizeof call);
   char(*labels)[128] = NULL;

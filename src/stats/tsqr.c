@@ -7,6 +7,7 @@
  *                  parallel and sequential QR and LU factorizations", SIAM J. Sci. Comput. 34);
  *                  every rank evaluates the (small) tree itself, so no broadcast is needed;
  *   sm__select     exact order statistics of distributed values by histogram narrowing. */
+#include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
@@ -53,11 +54,11 @@ sm_status sm__block_sum(sm_ctx *ctx, const sm_frame *f, int K, const double *par
 
 /* QR of an m x K column-major matrix; the upper triangle (rows beyond m zero) goes to R. tau
  * holds K + 64 K doubles: the reflector scales, then LAPACK's workspace (no NaN scan, no malloc). */
-static int qr_into(double *a, int m, int K, double *tau, double *R) {
-  int info = m > 0 ? LAPACKE_dgeqrf_work(LAPACK_COL_MAJOR, m, K, a, m, tau, tau + K, 64 * K) : 0;
+static int qr_into(double *a, int m, int lda, int K, double *tau, double *R) {
+  int info = m > 0 ? LAPACKE_dgeqrf_work(LAPACK_COL_MAJOR, m, K, a, lda, tau, tau + K, 64 * K) : 0;
   memset(R, 0, (size_t)K * (size_t)K * sizeof *R);
   for (int j = 0; j < K; j++)
-    for (int i = 0; i <= j && i < m; i++) R[i + j * K] = a[i + (size_t)j * m];
+    for (int i = 0; i <= j && i < m; i++) R[i + j * K] = a[i + (size_t)j * lda];
   return info;
 }
 
@@ -66,23 +67,25 @@ sm_status sm__tsqr(sm_ctx *ctx, const sm_frame *f, const double *wt, const doubl
   int64_t maxm = 0;
   for (int b = 0; b < f->nblk; b++)
     if (f->blk_off[b + 1] - f->blk_off[b] > maxm) maxm = f->blk_off[b + 1] - f->blk_off[b];
+  maxm += 3;
   if (maxm < 2 * K) maxm = 2 * K;
   double *a = malloc((size_t)maxm * K * sizeof *a), *tau = malloc((size_t)K * 65 * sizeof *tau);
   double *mine = malloc(((size_t)f->nblk * K * K + 1) * sizeof *mine);
   sm_status st = (a && tau && mine) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory for TSQR");
   for (int b = 0; st == SM_OK && b < f->nblk; b++) {
     int m = 0;
+    for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++) m += wt[i] > 0;
+    /* leading dimension off powers of two: 17 column streams 32 KiB apart alias in the cache */
+    int lda = m + 3, r = 0;
     for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++) {
       if (!(wt[i] > 0)) continue;
-      double s = sqrt(wt[i]);
+      double s = wt[i] == 1 ? 1 : sqrt(wt[i]);
       const double *xi = f->x + i * p;
-      for (int j = 0; j < p; j++) a[m + (size_t)j * maxm] = s * xi[j];
-      a[m + (size_t)p * maxm] = s * resp[i];
-      m++;
+      for (int j = 0; j < p; j++) a[r + (size_t)j * lda] = s * xi[j];
+      a[r + (size_t)p * lda] = s * resp[i];
+      r++;
     }
-    /* compact the leading dimension to m */
-    for (int j = 1; j < K; j++) memmove(a + (size_t)j * m, a + (size_t)j * maxm, (size_t)m * sizeof *a);
-    if (qr_into(a, m, K, tau, mine + (size_t)b * K * K))
+    if (qr_into(a, m, lda, K, tau, mine + (size_t)b * K * K))
       st = SM_ERR(ctx, SM_ERR_NUMERIC, "LAPACK dgeqrf failed on block %lld", (long long)f->blk_id[b]);
   }
   st = sm_ctx_agree(ctx, st);
@@ -98,7 +101,7 @@ sm_status sm__tsqr(sm_ctx *ctx, const sm_frame *f, const double *wt, const doubl
         memcpy(a + (size_t)j * 2 * K, r0 + (size_t)j * K, (size_t)K * sizeof *a);
         memcpy(a + (size_t)j * 2 * K + K, r1 + (size_t)j * K, (size_t)K * sizeof *a);
       }
-      if (qr_into(a, 2 * K, K, tau, all + (size_t)i * K * K))
+      if (qr_into(a, 2 * K, 2 * K, K, tau, all + (size_t)i * K * K))
         st = SM_ERR(ctx, SM_ERR_NUMERIC, "LAPACK dgeqrf failed in the TSQR tree");
     }
     if (n % 2) memmove(all + (size_t)(n / 2) * K * K, all + (size_t)(n - 1) * K * K, (size_t)K * K * sizeof *all);
@@ -263,4 +266,64 @@ sm_status sm__quantiles5(sm_ctx *ctx, const double *v, int64_t n, double q[5]) {
     q[i] = (h > 0 && hi != lo) ? (1 - h) * lo + h * hi : lo;
   }
   return SM_OK;
+}
+
+/* The Cholesky route: per-block Gram matrices of sqrt(wt)[X resp] (BLAS-3 dsyrk on a contiguous
+ * row-major copy), summed in block order, then R from dpotrf. Exact in exact arithmetic (the
+ * Cholesky factor of [X y]'W[X y] is TSQR's R up to signs), and half the flops of Householder, but
+ * it squares the condition number: the result is kept only when the column-equilibrated R has an
+ * estimated condition number below SM_GRAM_MAX_COND (relative error below ~ cond^2 eps = 2e-10)
+ * and the residual sum of squares is not a cancellation (> 1e-8 of y'Wy); otherwise *ok = 0 and
+ * the caller runs TSQR. Collective; the decision is made on identical values on every rank. */
+#define SM_GRAM_MAX_COND 1e3
+static sm_status gram_r(sm_ctx *ctx, const sm_frame *f, const double *wt, const double *resp, double *R, int *ok) {
+  int p = f->p, K = p + 1;
+  int64_t maxm = 0;
+  for (int b = 0; b < f->nblk; b++)
+    if (f->blk_off[b + 1] - f->blk_off[b] > maxm) maxm = f->blk_off[b + 1] - f->blk_off[b];
+  double *a = malloc(((size_t)maxm * K + 1) * sizeof *a), *part = calloc((size_t)f->nblk * K * K + 1, sizeof *part);
+  SM_TRY(ctx, sm_ctx_agree(ctx, a && part ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
+  for (int b = 0; b < f->nblk; b++) {
+    int m = 0;
+    for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++) {
+      if (!(wt[i] > 0)) continue;
+      double s = wt[i] == 1 ? 1 : sqrt(wt[i]), *ai = a + (size_t)m * K;
+      const double *xi = f->x + i * p;
+      for (int j = 0; j < p; j++) ai[j] = s * xi[j];
+      ai[p] = s * resp[i];
+      m++;
+    }
+    if (m) cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, K, m, 1.0, a, K, 0.0, part + (size_t)b * K * K, K);
+  }
+  sm_status st = sm__block_sum(ctx, f, K * K, part, R);
+  free(a), free(part);
+  if (st != SM_OK) return st;
+  for (int j = 0; j < K; j++)
+    for (int i = j + 1; i < K; i++) R[i + j * K] = 0;
+  double yy = R[p + p * K], d[SM_FORMULA_MAX_VARS * 64];
+  *ok = p < (int)(sizeof d / sizeof d[0]) && LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', K, R, K) == 0;
+  if (*ok) {
+    double *s = malloc((size_t)p * p * sizeof *s + 8), rcond = 0;
+    for (int j = 0; j < p; j++) {
+      double n2 = 0;
+      for (int i = 0; i <= j; i++) n2 += R[i + j * K] * R[i + j * K];
+      d[j] = n2 > 0 ? 1 / sqrt(n2) : 0;
+    }
+    for (int j = 0; s && j < p; j++)
+      for (int i = 0; i < p; i++) s[i + j * p] = i <= j ? R[i + j * K] * d[j] : 0;
+    if (!s || LAPACKE_dtrcon(LAPACK_COL_MAJOR, '1', 'U', 'N', p, s, p, &rcond) != 0 || !(rcond * SM_GRAM_MAX_COND > 1))
+      *ok = 0;
+    if (!(R[p + p * K] * R[p + p * K] > 1e-8 * yy)) *ok = 0;
+    free(s);
+  }
+  return SM_OK;
+}
+
+sm_status sm__fit_r(sm_ctx *ctx, const sm_frame *f, const double *wt, const double *resp, int allow_gram, double *R,
+                    int *used_gram) {
+  int ok = 0;
+  if (allow_gram) SM_TRY(ctx, gram_r(ctx, f, wt, resp, R, &ok));
+  if (used_gram) *used_gram = ok;
+  if (ok) return SM_OK;
+  return sm__tsqr(ctx, f, wt, resp, R);
 }

@@ -76,13 +76,14 @@ static const struct {
 #define CHECK_P(a, b) CHECK(fabs((a) - (b)) <= 1e-8 * fabs(b) + 1e-300 || ((a) < 1e-16 && (b) < 1e-16))
 
 static void test_lm_golden(sm_ctx *ctx) {
+  for (int gram = 0; gram < 2; gram++)
   for (size_t k = 0; k < sizeof lm_models / sizeof lm_models[0]; k++) {
     sm_table *t;
     sm_formula *fm;
     sm_frame *fr;
     open_fit(ctx, "reg.csv", lm_models[k].formula, lm_models[k].weights, 7, &t, &fm, &fr);
     sm_lm *m = NULL;
-    if (fr) CHECK_OK(ctx, sm_lm_fit(ctx, fr, &m));
+    if (fr) CHECK_OK(ctx, sm_lm_fit(ctx, fr, gram, &m));
     char keys[128][128], file[256];
     double vals[128];
     snprintf(file, sizeof file, "%s.num", lm_models[k].name);
@@ -117,6 +118,7 @@ static void test_lm_golden(sm_ctx *ctx) {
 /* hatvalues, rstudent, cooks.distance row by row; VIF, BP, DW. */
 static void test_diagnostics(sm_ctx *ctx) {
   static const char *models[2][2] = {{"lm_basic", "y ~ x1 + x2"}, {"lm_factor", "y ~ x1 + g"}};
+  for (int gram = 0; gram < 2; gram++)
   for (int k = 0; k < 2; k++) {
     sm_table *t;
     sm_formula *fm;
@@ -124,7 +126,7 @@ static void test_diagnostics(sm_ctx *ctx) {
     open_fit(ctx, "reg.csv", models[k][1], NULL, 5, &t, &fm, &fr);
     sm_lm *m = NULL;
     sm_lm_diag *d = NULL;
-    if (fr) CHECK_OK(ctx, sm_lm_fit(ctx, fr, &m));
+    if (fr) CHECK_OK(ctx, sm_lm_fit(ctx, fr, gram, &m));
     if (m) CHECK_OK(ctx, sm_lm_diagnose(ctx, fr, m, &d));
     char p[1200], file[256];
     snprintf(file, sizeof file, "%s_influence.csv", models[k][0]);
@@ -179,13 +181,14 @@ static void test_diagnostics(sm_ctx *ctx) {
 
 static void test_glm_golden(sm_ctx *ctx) {
   static const char *models[2][2] = {{"glm_basic", "label ~ x1 + x2"}, {"glm_factor", "label ~ x1 + x2 + site"}};
+  for (int gram = 0; gram < 2; gram++)
   for (int k = 0; k < 2; k++) {
     sm_table *t;
     sm_formula *fm;
     sm_frame *fr;
     open_fit(ctx, "cls.csv", models[k][1], NULL, 11, &t, &fm, &fr);
     sm_glm *m = NULL;
-    if (fr) CHECK_OK(ctx, sm_glm_fit(ctx, fr, 25, 1e-8, &m));
+    if (fr) CHECK_OK(ctx, sm_glm_fit(ctx, fr, 25, 1e-8, gram, &m));
     char keys[64][128], file[256];
     double vals[64];
     snprintf(file, sizeof file, "%s.num", models[k][0]);
@@ -279,17 +282,21 @@ static void test_rank_invariance(sm_ctx *ctx) {
     open_fit(c, "reg.csv", "y ~ poly(x1, 3) + g + x2:g", "w", 6, &t, &fm, &fr);
     sm_lm *m = NULL;
     sm_lm_diag *d = NULL;
-    if (fr) CHECK_OK(c, sm_lm_fit(c, fr, &m));
+    if (fr) CHECK_OK(c, sm_lm_fit(c, fr, 1, &m));
     if (m) CHECK_OK(c, sm_lm_diagnose(c, fr, m, &d));
     for (int j = 0; m && j < m->p; j++) out[n++] = m->coef[j], out[n++] = m->se[j];
     if (m) out[n++] = m->rss, out[n++] = m->sigma, out[n++] = m->loglik, out[n++] = m->resid_q[2];
     if (d) out[n++] = d->bp, out[n++] = d->dw, out[n++] = d->worst_cooks[0];
     sm_lm_diag_destroy(&d);
     sm_lm_destroy(&m);
+    if (fr) CHECK_OK(c, sm_lm_fit(c, fr, 0, &m)); /* TSQR: the tree over blocks */
+    for (int j = 0; m && j < m->p; j++) out[n++] = m->coef[j], out[n++] = m->se[j];
+    if (m) out[n++] = m->rss, out[n++] = m->R[m->p * (m->p + 2)];
+    sm_lm_destroy(&m);
     close_fit(&t, &fm, &fr);
     open_fit(c, "cls.csv", "label ~ x1 * x2 + site", NULL, 9, &t, &fm, &fr);
     sm_glm *g = NULL;
-    if (fr) CHECK_OK(c, sm_glm_fit(c, fr, 25, 1e-8, &g));
+    if (fr) CHECK_OK(c, sm_glm_fit(c, fr, 25, 1e-8, 1, &g));
     for (int j = 0; g && j < g->p; j++) out[n++] = g->coef[j], out[n++] = g->se[j];
     if (g) out[n++] = g->deviance;
     sm_glm_destroy(&g);
@@ -341,7 +348,7 @@ static void test_errors(sm_ctx *ctx) {
   CHECK_OK(ctx, sm_formula_parse(ctx, "y ~ x1 + I(2 * x1)", names, nc, &fm));
   CHECK_OK(ctx, sm_frame_create(ctx, t, fm, NULL, NULL, 0, &fr));
   sm_lm *m = NULL;
-  CHECK_STATUS(ctx, sm_lm_fit(ctx, fr, &m), SM_ERR_NUMERIC);
+  CHECK_STATUS(ctx, sm_lm_fit(ctx, fr, 0, &m), SM_ERR_NUMERIC);
   CHECK(strstr(ctx->err_msg, "I(2 * x1)") != NULL);
   sm_frame_destroy(&fr);
   sm_formula_destroy(&fm);
