@@ -61,6 +61,12 @@ YAML
 if $RUN run stats.yaml >job.out 2>&1 && [ -s out/lm.json ] && [ -s out/logistic.json ]; then echo "ok   job with lm and logistic"; else
   echo "FAIL job"; cat job.out; fails=$((fails + 1)); fi
 
+# the example job (tiny twin): the S-P regression recovers (sqrt(3) - 1)/6 = 0.12201 s/km
+if $RUN run "$SISMA_SOURCE_DIR/jobs/regression-tiny.yaml" >example.out 2>&1 &&
+  grep -qE '"name": "path_hyp_distance_km", "estimate": 0\.1220[01]' out/regression-tiny/s_minus_p.json &&
+  grep -q '"heldout_metrics"' out/regression-tiny/foreshock_baseline.json; then echo "ok   jobs/regression-tiny.yaml"; else
+  echo "FAIL jobs/regression-tiny.yaml"; tail -30 example.out; fails=$((fails + 1)); fi
+
 # errors
 out=$($RUN lm --data reg.csv 'y ~ x1 + xx2' 2>&1)
 if [ $? -ne 0 ] && grep -q 'reg.csv: no column "xx2"; did you mean "x2"' <<<"$out"; then echo "ok   unknown column"; else
