@@ -140,6 +140,36 @@ void sm_glm_destroy(sm_glm **m);
 /* Print as R's print(summary(fit)) (R 4.2 layout, with Deviance Residuals). Local. */
 void sm_glm_print(FILE *to, const sm_glm *m, const sm_frame *f, const char *call);
 
+/* ---- gradient descent with allreduce (lm and logistic, ridge and lasso) ---- */
+typedef struct {
+  int sgd;          /* 0: batch gradient descent, 1: minibatch SGD over a seeded global permutation */
+  int binomial;     /* 0: least squares, 1: logistic loss */
+  double lr;        /* learning rate; 0 = 1/L with L the Lipschitz bound of the standardized problem */
+  double decay;     /* schedule lr_t = lr / (1 + decay t), t = iteration (gd) or step (sgd) */
+  double l1, l2;    /* lasso (proximal step) and ridge penalties on the standardized coefficients */
+  double tol;       /* stop when max |change| < tol * max(1, max |coef|) (gd) */
+  int64_t max_iter; /* iterations (gd) or epochs (sgd) */
+  int64_t batch;    /* global minibatch rows (sgd) */
+  uint64_t seed;
+  FILE *log;        /* rank 0 writes "iteration,cost" lines here when not NULL */
+} sm_gd_opts;
+
+typedef struct {
+  int p;
+  double *coef;     /* [p] on the original scale of the columns */
+  int64_t iter;     /* iterations (gd) or steps (sgd) run */
+  int converged;
+  double cost;      /* final penalized cost (mean loss over the rows fitted + penalties) */
+} sm_gd_result;
+
+/* Minimize the mean (weighted) loss plus l2/2 |beta|^2 + l1 |beta|_1 over the standardized
+ * columns (centred and scaled to unit variance over the fitted rows, as glmnet's standardize;
+ * the intercept is not penalized), each rank computing the gradient of its blocks and the
+ * per-block partial sums combined in block order (bit-identical at any rank count). Without
+ * penalties it converges to the lm / glm solution. Collective. */
+sm_status sm_gd_fit(sm_ctx *ctx, const sm_frame *f, const sm_gd_opts *o, sm_gd_result **out);
+void sm_gd_result_destroy(sm_gd_result **r);
+
 /* Classification metrics of probabilities against 0/1 labels (local arrays of n rows, all ranks
  * together). Collective. */
 typedef struct {

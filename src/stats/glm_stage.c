@@ -24,7 +24,6 @@ static const sm_key glm_keys[] = {
     {"group_column", SM_KEY_STR, "", 0, -1, NULL,
      "rows sharing a value stay in one split or fold (e.g. source_id: no event in two splits); empty = by row"},
     {"folds", SM_KEY_INT, "0", 0, 100, NULL, "k-fold cross-validation over the groups (0 = off)"},
-    {"seed", SM_KEY_INT, "1", 0, 9.2e18, NULL, "seed of the group split"},
     {"threshold", SM_KEY_FLOAT, "0.5", 0, 1, NULL, "probability threshold of the predicted class"},
     {"maxit", SM_KEY_INT, "25", 1, 1000, NULL, "IRLS iterations at most (R: glm.control maxit)"},
     {"epsilon", SM_KEY_FLOAT, "1e-8", 1e-16, 1, NULL, "IRLS convergence tolerance on the relative deviance change"},
@@ -32,6 +31,7 @@ static const sm_key glm_keys[] = {
     {"block_rows", SM_KEY_INT, "4096", 1, 1e9, NULL, "table rows per fixed reduction block"},
     {"method", SM_KEY_ENUM, "auto", 0, -1, "auto|tsqr",
      "IRLS steps by Cholesky of the Gram matrix when well conditioned (auto), or always by TSQR"},
+    SM__GD_KEYS,
     SM_KEYS_END,
 };
 
@@ -99,7 +99,7 @@ static sm_status balance(sm_ctx *ctx, sm_frame *f) {
 }
 
 /* Probabilities and labels of the evaluated rows (tag 2, or tag 1 when nothing is held out). */
-static sm_status evaluate(sm_ctx *ctx, const sm_frame *f, const sm_glm *m, double threshold, sm_class_metrics *cm) {
+static sm_status evaluate(sm_ctx *ctx, const sm_frame *f, const double *coef, double threshold, sm_class_metrics *cm) {
   int want = f->n_heldout > 0 ? 2 : 1;
   double *pr = malloc(((size_t)f->n + 1) * sizeof *pr), *lab = malloc(((size_t)f->n + 1) * sizeof *lab);
   SM_TRY(ctx, sm_ctx_agree(ctx, pr && lab ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
@@ -107,7 +107,7 @@ static sm_status evaluate(sm_ctx *ctx, const sm_frame *f, const sm_glm *m, doubl
   for (int64_t i = 0; i < f->n; i++) {
     if (f->tag[i] != want) continue;
     double eta = 0;
-    for (int j = 0; j < f->p; j++) eta += f->x[i * f->p + j] * m->coef[j];
+    for (int j = 0; j < f->p; j++) eta += f->x[i * f->p + j] * coef[j];
     pr[k] = 1 / (1 + exp(-eta)), lab[k++] = f->y[i];
   }
   sm_status st = sm_class_metrics_compute(ctx, pr, lab, NULL, k, threshold, cm);
@@ -182,7 +182,7 @@ static sm_status cross_validate(sm_ctx *ctx, const sm_config *cfg, sm_table *t, 
     if (st == SM_OK && !strcmp(sm_config_str(cfg, "class_weights"), "balanced")) st = sm_ctx_agree(ctx, balance(ctx, fr));
     if (st == SM_OK) st = sm_glm_fit(ctx, fr, (int)sm_config_int(cfg, "maxit"), sm_config_float(cfg, "epsilon"),
                                      !strcmp(sm_config_str(cfg, "method"), "auto"), &m);
-    if (st == SM_OK) st = evaluate(ctx, fr, m, sm_config_float(cfg, "threshold"), &c);
+    if (st == SM_OK) st = evaluate(ctx, fr, m->coef, sm_config_float(cfg, "threshold"), &c);
     sm_glm_destroy(&m);
     sm_frame_destroy(&fr);
     SM_TRY(ctx, st);
@@ -210,12 +210,26 @@ static sm_status glm_run(sm_ctx *ctx, const sm_config *cfg) {
   const char *w = sm_config_str(cfg, "weights");
   if (st == SM_OK) st = sm_frame_create(ctx, t, fm, w[0] ? w : NULL, mask, sm_config_int(cfg, "block_rows"), &fr);
   if (st == SM_OK && !strcmp(sm_config_str(cfg, "class_weights"), "balanced")) st = sm_ctx_agree(ctx, balance(ctx, fr));
+  if (st == SM_OK && strcmp(sm_config_str(cfg, "solver"), "exact")) { /* gradient descent */
+    sm_gd_result *r = NULL;
+    sm_class_metrics c;
+    st = sm__stage_gd(ctx, cfg, fr, 1, &r);
+    if (st == SM_OK) st = evaluate(ctx, fr, r->coef, sm_config_float(cfg, "threshold"), &c);
+    if (st == SM_OK && ctx->rank == 0)
+      print_metrics(stdout, &c, fr->n_heldout > 0 ? "the held-out split" : "the fitted rows", sm_config_float(cfg, "threshold"));
+    sm_gd_result_destroy(&r);
+    free(mask);
+    sm_frame_destroy(&fr);
+    sm_formula_destroy(&fm);
+    sm_table_close(&t);
+    return st;
+  }
   double t0 = sm_wtime();
   if (st == SM_OK) st = sm_glm_fit(ctx, fr, (int)sm_config_int(cfg, "maxit"), sm_config_float(cfg, "epsilon"),
                                      !strcmp(sm_config_str(cfg, "method"), "auto"), &m);
   if (st == SM_OK) sm_info(ctx, "glm timing: IRLS fit + summary %.3f s (%d iterations)", sm_wtime() - t0, m->iter);
   sm_class_metrics cm, cv;
-  if (st == SM_OK) st = evaluate(ctx, fr, m, sm_config_float(cfg, "threshold"), &cm);
+  if (st == SM_OK) st = evaluate(ctx, fr, m->coef, sm_config_float(cfg, "threshold"), &cm);
   int folds = (int)sm_config_int(cfg, "folds");
   if (st == SM_OK && folds > 1) st = cross_validate(ctx, cfg, t, fm, mask, &cv);
   char call[4096];

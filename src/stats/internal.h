@@ -102,6 +102,24 @@ void sm__expr_deparse(const sm__expr *e, char *out, size_t size);
 double sm__expr_eval(const sm__expr *e, const double *const *cols, int64_t i);
 
 /* ---- shared by the stages (stage.c) ---- */
+/* The solver keys of the lm and glm stages. */
+#define SM__GD_KEYS                                                                                    \
+  {"solver", SM_KEY_ENUM, "exact", 0, -1, "exact|gd|sgd",                                               \
+   "exact: QR/Cholesky (lm) or IRLS (glm) with R's summary; gd: batch gradient descent; sgd: minibatch SGD"}, \
+      {"lr", SM_KEY_FLOAT, "0", 0, 1e6, NULL, "gd/sgd learning rate (0 = 1/L of the standardized problem)"},     \
+      {"decay", SM_KEY_FLOAT, "0", 0, 1e6, NULL, "gd/sgd schedule: lr / (1 + decay * step)"},                  \
+      {"l2", SM_KEY_FLOAT, "0", 0, 1e12, NULL, "gd/sgd ridge penalty on the standardized coefficients"},       \
+      {"l1", SM_KEY_FLOAT, "0", 0, 1e12, NULL, "gd/sgd lasso penalty (proximal step) on the standardized coefficients"}, \
+      {"tol", SM_KEY_FLOAT, "1e-10", 0, 1, NULL, "gd: stop when the largest coefficient change is below tol"},   \
+      {"max_iter", SM_KEY_INT, "100000", 1, 1e9, NULL, "gd: iterations at most; sgd: epochs"},                 \
+      {"batch_size", SM_KEY_INT, "256", 1, 1e12, NULL, "sgd: rows per global minibatch"},                       \
+      {"seed", SM_KEY_INT, "1", 0, 9.2e18, NULL, "sgd permutation seed (and glm's group split)"},              \
+  {                                                                                                        \
+    "cost_log", SM_KEY_PATH, "", 0, -1, NULL, "gd/sgd: CSV of the cost per iteration (epoch for sgd)"           \
+  }
+/* Run the gd/sgd solver configured by cfg on a frame, print its result on rank 0 and keep the
+ * coefficients in *res. Collective. */
+sm_status sm__stage_gd(sm_ctx *ctx, const sm_config *cfg, const sm_frame *fr, int binomial, sm_gd_result **res);
 sm_status sm__stats_open(sm_ctx *ctx, const sm_config *cfg, sm_table **t, sm_formula **fm);
 void sm__stats_call(const sm_config *cfg, const sm_formula *fm, const char *fn, const char *family, char *out,
                     size_t size);

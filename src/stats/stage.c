@@ -28,6 +28,7 @@ static const sm_key lm_keys[] = {
     {"method", SM_KEY_ENUM, "auto", 0, -1, "auto|tsqr",
      "auto: Cholesky of the block-summed Gram matrix when [X y] is well conditioned (estimated cond <= 1e3), "
      "else TSQR; tsqr: always Householder TSQR"},
+    SM__GD_KEYS,
     SM_KEYS_END,
 };
 
@@ -205,6 +206,61 @@ sm_status sm__row_labels(sm_ctx *ctx, sm_table *t, const char *col, int n, const
   return SM_OK;
 }
 
+sm_status sm__stage_gd(sm_ctx *ctx, const sm_config *cfg, const sm_frame *fr, int binomial, sm_gd_result **res) {
+  sm_gd_opts o = {!strcmp(sm_config_str(cfg, "solver"), "sgd"), binomial, sm_config_float(cfg, "lr"),
+                  sm_config_float(cfg, "decay"), sm_config_float(cfg, "l1"), sm_config_float(cfg, "l2"),
+                  sm_config_float(cfg, "tol"), sm_config_int(cfg, "max_iter"), sm_config_int(cfg, "batch_size"),
+                  (uint64_t)sm_config_int(cfg, "seed"), NULL};
+  char path[4096] = "";
+  sm_status st = SM_OK;
+  if (sm_config_str(cfg, "cost_log")[0]) {
+    sm_config_output_path(cfg, "cost_log", path, sizeof path);
+    st = sm__json_open(ctx, path, &o.log); /* a temporary name renamed when complete */
+    if (st == SM_OK && o.log) fprintf(o.log, "%s,cost\n", o.sgd ? "epoch" : "iteration");
+  }
+  double t0 = sm_wtime();
+  if (st == SM_OK) st = sm_gd_fit(ctx, fr, &o, res);
+  if (path[0] && st == SM_OK) st = sm__json_close(ctx, path, o.log);
+  else if (o.log) fclose(o.log);
+  if (st == SM_OK && ctx->rank == 0) {
+    const sm_gd_result *r = *res;
+    printf("\n%s by %s (%s loss, l2 = %g, l1 = %g): %lld %s, %s, final cost %.10g, %.3f s\n",
+           binomial ? "Logistic regression" : "Least squares", o.sgd ? "minibatch SGD" : "batch gradient descent",
+           binomial ? "logistic" : "squared", o.l2, o.l1, (long long)r->iter, o.sgd ? "steps" : "iterations",
+           r->converged ? (o.sgd ? "epochs done" : "converged") : "NOT converged (raise max_iter or lr)", r->cost,
+           sm_wtime() - t0);
+    printf("%-*s %16s\n", 24, "", "Estimate");
+    for (int j = 0; j < r->p; j++) printf("%-24s %16.8g\n", fr->names[j], r->coef[j]);
+    fflush(stdout);
+  }
+  return st;
+}
+
+static sm_status lm_run_gd(sm_ctx *ctx, const sm_config *cfg, sm_table *t, sm_formula *fm) {
+  sm_frame *fr = NULL;
+  sm_gd_result *r = NULL;
+  const char *w = sm_config_str(cfg, "weights");
+  sm_status st = sm_frame_create(ctx, t, fm, w[0] ? w : NULL, NULL, sm_config_int(cfg, "block_rows"), &fr);
+  if (st == SM_OK) st = sm__stage_gd(ctx, cfg, fr, 0, &r);
+  if (st == SM_OK && sm_config_str(cfg, "output")[0]) {
+    char path[4096];
+    sm_config_output_path(cfg, "output", path, sizeof path);
+    FILE *f;
+    st = sm__json_open(ctx, path, &f);
+    if (st == SM_OK && f) {
+      fprintf(f, "{\n  \"model\": \"lm\",\n  \"solver\": \"%s\",\n  \"iterations\": %lld,\n  \"cost\": ",
+              sm_config_str(cfg, "solver"), (long long)r->iter);
+      sm__json_num(f, r->cost);
+      fprintf(f, ",\n  \"coefficients\": {");
+      for (int j = 0; j < r->p; j++) sm__json_str(f, fr->names[j]), fprintf(f, ": "), sm__json_num(f, r->coef[j]), fprintf(f, j + 1 < r->p ? ", " : "}\n}\n");
+    }
+    if (st == SM_OK) st = sm__json_close(ctx, path, f);
+  }
+  sm_gd_result_destroy(&r);
+  sm_frame_destroy(&fr);
+  return st;
+}
+
 static sm_status lm_run(sm_ctx *ctx, const sm_config *cfg) {
   sm_table *t = NULL;
   sm_formula *fm = NULL;
@@ -213,6 +269,12 @@ static sm_status lm_run(sm_ctx *ctx, const sm_config *cfg) {
   sm_lm_diag *d = NULL;
   double t0 = sm_wtime();
   SM_TRY(ctx, sm__stats_open(ctx, cfg, &t, &fm));
+  if (strcmp(sm_config_str(cfg, "solver"), "exact")) {
+    sm_status st = lm_run_gd(ctx, cfg, t, fm);
+    sm_formula_destroy(&fm);
+    sm_table_close(&t);
+    return st;
+  }
   double t1 = sm_wtime();
   const char *w = sm_config_str(cfg, "weights");
   sm_status st = sm_frame_create(ctx, t, fm, w[0] ? w : NULL, NULL, sm_config_int(cfg, "block_rows"), &fr);

@@ -265,7 +265,7 @@ static void test_quantiles(sm_ctx *ctx) {
 
 /* The same fits on sub-communicators of every size give bit-identical results. */
 static void test_rank_invariance(sm_ctx *ctx) {
-  double ref[64], sub[64];
+  double ref[128], sub[128];
   int nref = 0;
   for (int pass = 0; pass < 2; pass++) {
     sm_ctx *c = ctx;
@@ -300,6 +300,11 @@ static void test_rank_invariance(sm_ctx *ctx) {
     for (int j = 0; g && j < g->p; j++) out[n++] = g->coef[j], out[n++] = g->se[j];
     if (g) out[n++] = g->deviance;
     sm_glm_destroy(&g);
+    sm_gd_opts so = {1, 1, 0.3, 0.01, 0.001, 0.01, 0, 3, 17, 5, NULL}; /* SGD with both penalties */
+    sm_gd_result *gr = NULL;
+    if (fr) CHECK_OK(c, sm_gd_fit(c, fr, &so, &gr));
+    for (int j = 0; gr && j < gr->p; j++) out[n++] = gr->coef[j];
+    sm_gd_result_destroy(&gr);
     close_fit(&t, &fm, &fr);
     if (pass == 0) nref = n;
     else {
@@ -385,9 +390,94 @@ static void test_rfmt(sm_ctx *ctx) {
   (void)ctx;
 }
 
+/* The penalized gradient of the standardized problem at coefficients b (original scale), as the
+ * KKT conditions need it: g_j = mean(w r z_j) + l2 beta_j. */
+static void std_grad(sm_ctx *ctx, const sm_frame *f, const double *b, int binomial, double l2, double *g, double *beta) {
+  int p = f->p;
+  double s[3 * 64] = {0}, t[3 * 64];
+  for (int64_t i = 0; i < f->n; i++)
+    for (int j = 0; j < p; j++) s[j] += f->w[i] * f->x[i * p + j], s[p + j] += f->w[i] * f->x[i * p + j] * f->x[i * p + j];
+  for (int64_t i = 0; i < f->n; i++) s[2 * p] += f->w[i];
+  MPI_Allreduce(s, t, 2 * p + 1, MPI_DOUBLE, MPI_SUM, ctx->comm);
+  double mu[64], sc[64], acc[65] = {0}, tot[65];
+  for (int j = 0; j < p; j++) {
+    double m = t[j] / t[2 * p];
+    mu[j] = j == 0 ? 0 : m, sc[j] = j == 0 ? 1 : sqrt(t[p + j] / t[2 * p] - m * m);
+    beta[j] = b[j] * sc[j];
+  }
+  for (int j = 1; j < p; j++) beta[0] += b[j] * mu[j];
+  for (int64_t i = 0; i < f->n; i++) {
+    double eta = 0, z[64];
+    for (int j = 0; j < p; j++) z[j] = (f->x[i * p + j] - mu[j]) / sc[j], eta += z[j] * beta[j];
+    double r = (binomial ? 1 / (1 + exp(-eta)) : eta) - f->y[i];
+    for (int j = 0; j < p; j++) acc[j] += f->w[i] * r * z[j];
+  }
+  MPI_Allreduce(acc, tot, p, MPI_DOUBLE, MPI_SUM, ctx->comm);
+  for (int j = 0; j < p; j++) g[j] = tot[j] / t[2 * p] + (j ? l2 * beta[j] : 0);
+}
+
+/* Gradient descent converges to the exact lm and glm fits; ridge and lasso satisfy their KKT
+ * conditions; SGD gets close; all bit-identical across rank counts (test_rank_invariance). */
+static void test_gd(sm_ctx *ctx) {
+  sm_table *t;
+  sm_formula *fm;
+  sm_frame *fr;
+  char keys[64][128];
+  double vals[64];
+  open_fit(ctx, "reg.csv", "y ~ x1 + x2", NULL, 7, &t, &fm, &fr);
+  int n = read_num("lm_basic.num", keys, vals, 64);
+  sm_gd_opts o = {0, 0, 0, 0, 0, 0, 1e-12, 100000, 16, 1, NULL};
+  sm_gd_result *r = NULL;
+  if (fr) CHECK_OK(ctx, sm_gd_fit(ctx, fr, &o, &r));
+  for (int j = 0; r && j < r->p; j++) {
+    char key[160];
+    snprintf(key, sizeof key, "coef:%s", fr->names[j]);
+    CHECK_NEAR(r->coef[j], lookup(keys, vals, n, key), 1e-9);
+  }
+  CHECK(r && r->converged);
+  sm_gd_result_destroy(&r);
+  o.sgd = 1, o.max_iter = 60, o.lr = 0.05, o.decay = 0.01; /* SGD: near the exact fit */
+  if (fr) CHECK_OK(ctx, sm_gd_fit(ctx, fr, &o, &r));
+  for (int j = 0; r && j < r->p; j++) {
+    char key[160];
+    snprintf(key, sizeof key, "coef:%s", fr->names[j]);
+    CHECK_NEAR(r->coef[j], lookup(keys, vals, n, key), 0.05);
+  }
+  sm_gd_result_destroy(&r);
+  /* ridge: gradient zero; lasso: |g_j| <= l1 at zero coefficients, g_j = -l1 sign(beta_j) elsewhere */
+  for (int pen = 0; pen < 2 && fr; pen++) {
+    sm_gd_opts q = {0, 0, 0, 0, pen ? 0.4 : 0, pen ? 0 : 0.5, 1e-13, 200000, 16, 1, NULL};
+    CHECK_OK(ctx, sm_gd_fit(ctx, fr, &q, &r));
+    double g[64], beta[64];
+    if (r) std_grad(ctx, fr, r->coef, 0, q.l2, g, beta);
+    for (int j = 0; r && j < r->p; j++) {
+      if (!pen || j == 0) CHECK_NEAR(g[j], 0, 1e-8);
+      else if (beta[j] == 0) CHECK(fabs(g[j]) <= q.l1 + 1e-8);
+      else CHECK_NEAR(g[j], -q.l1 * (beta[j] > 0 ? 1 : -1), 1e-8);
+    }
+    sm_gd_result_destroy(&r);
+  }
+  sm_gd_opts big = {0, 0, 0, 0, 10, 0, 1e-13, 100000, 16, 1, NULL}; /* a large l1 zeroes every slope */
+  if (fr) CHECK_OK(ctx, sm_gd_fit(ctx, fr, &big, &r));
+  for (int j = 1; r && j < r->p; j++) CHECK(r->coef[j] == 0);
+  sm_gd_result_destroy(&r);
+  close_fit(&t, &fm, &fr);
+  open_fit(ctx, "cls.csv", "label ~ x1 + x2 + site", NULL, 11, &t, &fm, &fr);
+  n = read_num("glm_factor.num", keys, vals, 64);
+  sm_gd_opts b = {0, 1, 0, 0, 0, 0, 1e-12, 100000, 16, 1, NULL};
+  if (fr) CHECK_OK(ctx, sm_gd_fit(ctx, fr, &b, &r));
+  for (int j = 0; r && j < r->p; j++) {
+    char key[160];
+    snprintf(key, sizeof key, "coef:%s", fr->names[j]);
+    CHECK_NEAR(r->coef[j], lookup(keys, vals, n, key), 1e-8);
+  }
+  sm_gd_result_destroy(&r);
+  close_fit(&t, &fm, &fr);
+}
+
 int main(int argc, char **argv) {
   const char *src = getenv("SISMA_SOURCE_DIR");
   snprintf(golden, sizeof golden, "%s/tests/stats/golden", src ? src : ".");
   return SM_TEST_MAIN(argc, argv, test_rfmt, test_distributions, test_quantiles, test_lm_golden, test_diagnostics,
-                      test_glm_golden, test_rank_invariance, test_errors);
+                      test_glm_golden, test_gd, test_rank_invariance, test_errors);
 }

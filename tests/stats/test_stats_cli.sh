@@ -51,6 +51,15 @@ if grep -q '"heldout_metrics": {"n": ' res/glm.json && grep -q 'cross_validation
   grep -q 'Classification on the held-out split' glm_split.out; then echo "ok   glm held-out split, k-fold, JSON"; else
   echo "FAIL glm held-out split"; cat glm_split.out; fails=$((fails + 1)); fi
 
+# gradient descent from the command line, with a cost log
+$RUN lm --data reg.csv 'y ~ x1 + g' --solver gd --cost-log res/cost.csv --output res/gd.json >gd.out 2>&1
+if grep -q 'converged' gd.out && grep -qE '^gsouth +-1\.38273' gd.out && head -1 res/cost.csv | grep -q 'iteration,cost' &&
+  [ "$(wc -l <res/cost.csv)" -gt 10 ] && grep -q '"solver": "gd"' res/gd.json; then echo "ok   lm --solver gd"; else
+  echo "FAIL lm --solver gd"; cat gd.out; fails=$((fails + 1)); fi
+$RUN glm --data cls.csv 'label ~ x1 + x2' --solver sgd --max-iter 20 --l2 0.01 >sgd.out 2>&1
+if grep -q 'minibatch SGD' sgd.out && grep -q 'ROC AUC' sgd.out; then echo "ok   glm --solver sgd"; else
+  echo "FAIL glm --solver sgd"; cat sgd.out; fails=$((fails + 1)); fi
+
 # a job file with both stages
 cat >stats.yaml <<'YAML'
 output_dir: out
