@@ -16,23 +16,27 @@ mkdir -p "$DIR"
 mpicc -O2 -march=native bench/stats_bw.c -o "$DIR/stats_bw"
 OPENBLAS_NUM_THREADS=1 mpirun -n "$NP" "$DIR/stats_bw" "$ROWS" 16 >"$DIR/bw.json"
 
-run_sisma() { # run_sisma TAG ARGS...: REPS runs, SISMA_LOG=info timings, per-rank peak RSS
-  local tag=$1
+run_sisma() { # run_sisma TAG ARGS...: one run, SISMA_LOG=info timings, per-rank peak RSS
+  local tag=$1 t0 t1
   shift
-  : >"$DIR/$tag.log"
-  for r in $(seq "$REPS"); do
-    local t0 t1
-    t0=$(date +%s.%N)
-    OPENBLAS_NUM_THREADS=1 SISMA_LOG=info mpirun -n "$NP" sh -c \
-      "/usr/bin/time -f '%M' -o $DIR/$tag.rss.\$OMPI_COMM_WORLD_RANK $BIN $*" >"$DIR/$tag.out" 2>"$DIR/$tag.err"
-    t1=$(date +%s.%N)
-    echo "wall $(echo "$t1 - $t0" | bc) $(grep -ho 'timing: .*' "$DIR/$tag.err" | tr -d ',')" >>"$DIR/$tag.log"
-  done
-  cat "$DIR"/$tag.rss.* | sort -n | tail -1 >"$DIR/$tag.rss"
+  t0=$(date +%s.%N)
+  OPENBLAS_NUM_THREADS=1 SISMA_LOG=info mpirun -n "$NP" sh -c \
+    "/usr/bin/time -f '%M' -o $DIR/$tag.rss.\$OMPI_COMM_WORLD_RANK $BIN $*" >"$DIR/$tag.out" 2>"$DIR/$tag.err"
+  t1=$(date +%s.%N)
+  echo "wall $(echo "$t1 - $t0" | bc) $(grep -ho "timing: .*" "$DIR/$tag.out" "$DIR/$tag.err" | tr -d ',')" >>"$DIR/$tag.log"
+  cat "$DIR"/$tag.rss.* >>"$DIR/$tag.rssall"
 }
-run_sisma lm "lm --data $DIR/t.h5:/ols 'y ~ .'"
-run_sisma glm "glm --family binomial --data $DIR/t.h5:/logit 'label ~ .'"
-OPENBLAS_NUM_THREADS=$NP /usr/bin/time -f '%M' -o "$DIR/peers.rss" /usr/bin/python3 bench/stats_peers.py "$DIR/t.h5" "$REPS" 1e-8 >"$DIR/peers.json"
+# Interleaved: each repetition runs sisma lm, sisma glm and the Python peers once, so that the
+# load of a shared machine falls on all of them alike.
+rm -f "$DIR"/*.log "$DIR"/*.rssall "$DIR/peers.jsonl"
+uptime | sed 's/^/load before: /' >"$DIR/load.txt"
+for r in $(seq "$REPS"); do
+  run_sisma lm "lm --data $DIR/t.h5:/ols 'y ~ .'"
+  run_sisma glm "glm --family binomial --data $DIR/t.h5:/logit 'label ~ .'"
+  OPENBLAS_NUM_THREADS=$NP /usr/bin/time -f '%M' -a -o "$DIR/peers.rssall" /usr/bin/python3 bench/stats_peers.py "$DIR/t.h5" 1 1e-8 >>"$DIR/peers.jsonl"
+done
+uptime | sed 's/^/load after: /' >>"$DIR/load.txt"
+for t in lm glm peers; do sort -n "$DIR/$t.rssall" | tail -1 >"$DIR/$t.rss"; done
 
 /usr/bin/python3 - "$DIR" "$NP" "$REPS" <<'PY'
 import json, re, statistics, sys
@@ -43,14 +47,17 @@ def med(tag, key):
         m = re.search(key + r" ([0-9.]+) s", line) if key != "wall" else re.match(r"wall ([0-9.]+)", line)
         if m: vals.append(float(m.group(1)))
     return statistics.median(vals)
-bw = json.load(open(f"{d}/bw.json")); pe = json.load(open(f"{d}/peers.json"))
+bw = json.load(open(f"{d}/bw.json"))
+runs = [json.loads(l) for l in open(f"{d}/peers.jsonl")]
+pe = {k: statistics.median(r[k] for r in runs) for k in ("statsmodels_ols_fit_summary_s", "numpy_lstsq_s", "sklearn_lbfgs_s", "sklearn_iterations")}
+lm_coef_diff = None
 lm_fit, lm_frame, lm_read, lm_wall = med("lm", "fit \\+ summary"), med("lm", "model frame"), med("lm", "read table"), med("lm", "wall")
 glm_fit, glm_wall = med("glm", "fit \\+ summary"), med("glm", "wall")
 rss = lambda t: int(open(f"{d}/{t}").read().split()[0]) / 1024
 print(f"| what | time (median of {reps}) | ratio |")
 print("|---|---|---|")
 print(f"| one read-only pass over the 1e6 x 16 float64 table ({np_} ranks, {bw['gb_per_s']} GB/s) | {bw['one_pass_s']*1e3:.1f} ms | 1 |")
-print(f"| sisma lm: TSQR fit + full summary ({np_} ranks) | {lm_fit*1e3:.0f} ms | {lm_fit/bw['one_pass_s']:.1f}x one pass |")
+print(f"| sisma lm: fit + full summary ({np_} ranks) | {lm_fit*1e3:.0f} ms | {lm_fit/bw['one_pass_s']:.1f}x one pass |")
 print(f"| sisma lm: model frame (formula, na.omit, X) | {lm_frame*1e3:.0f} ms | |")
 print(f"| sisma lm: table read (HDF5, 128 MB) | {lm_read*1e3:.0f} ms | |")
 print(f"| sisma lm end to end (mpirun wall) | {lm_wall:.2f} s | |")
@@ -58,6 +65,7 @@ print(f"| statsmodels OLS fit + summary ({np_} threads) | {pe['statsmodels_ols_f
 print(f"| numpy.linalg.lstsq ({np_} threads) | {pe['numpy_lstsq_s']*1e3:.0f} ms | sisma fit+summary {pe['numpy_lstsq_s']/lm_fit:.1f}x faster |")
 print(f"| sisma glm binomial: IRLS fit + summary ({np_} ranks) | {glm_fit*1e3:.0f} ms | |")
 print(f"| sisma glm end to end (mpirun wall) | {glm_wall:.2f} s | |")
-print(f"| scikit-learn LogisticRegression lbfgs, tol 1e-8 ({np_} threads, {pe['sklearn_iterations']} iterations) | {pe['sklearn_lbfgs_s']*1e3:.0f} ms | sisma IRLS {pe['sklearn_lbfgs_s']/glm_fit:.2f}x faster |")
+print(f"| scikit-learn LogisticRegression lbfgs, tol 1e-8 ({np_} threads, {pe['sklearn_iterations']:.0f} iterations) | {pe['sklearn_lbfgs_s']*1e3:.0f} ms | sisma IRLS {pe['sklearn_lbfgs_s']/glm_fit:.2f}x faster |")
+print(open(f"{d}/load.txt").read().strip().replace("\n", "; "))
 print(f"\nPeak RSS: sisma lm {rss('lm.rss'):.0f} MiB per rank, glm {rss('glm.rss'):.0f} MiB per rank; Python peers process {rss('peers.rss'):.0f} MiB.")
 PY

@@ -453,7 +453,8 @@ static sm_status find_blocks(sm_ctx *ctx, sm_frame *f) {
   return SM_OK;
 }
 
-static sm_status build(sm_ctx *ctx, sm_frame *f, phase_a *a, double *rec, int width) {
+static sm_status build(sm_ctx *ctx, sm_frame *f, phase_a *a, double **recp, int width) {
+  double *rec = *recp;
   const sm_formula *fm = a->fm;
   f->row = malloc(((size_t)f->n + 1) * sizeof *f->row);
   f->y = malloc(((size_t)f->n + 1) * sizeof *f->y);
@@ -481,16 +482,29 @@ static sm_status build(sm_ctx *ctx, sm_frame *f, phase_a *a, double *rec, int wi
   if (st == SM_OK) st = sm_ctx_agree(ctx, find_blocks(ctx, f));
   uint64_t dummy[SM_FORMULA_MAX_TERMS];
   if (st == SM_OK) st = sm_ctx_agree(ctx, layout(ctx, f, fm, a->vi, dummy));
-  if (st == SM_OK) {
+  /* X overwrites the records in place when a design row is no wider than a record: row i of X
+   * ends before record i + 1 starts, and record i is copied out before row i is written */
+  int in_place = f->p <= width;
+  if (st == SM_OK && !in_place) {
     f->x = malloc(((size_t)f->n * (size_t)f->p + 1) * sizeof *f->x);
     st = sm_ctx_agree(ctx, f->x ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory for the design matrix"));
   }
+  st = sm_ctx_agree(ctx, st);
   int simple[SM_FORMULA_MAX_TERMS];
   for (int ti = 0; ti < fm->nterms; ti++) {
     int v = __builtin_ctzll(fm->term[ti]);
     simple[ti] = (__builtin_popcountll(fm->term[ti]) == 1 && !a->vi[v].factor && !fm->var[v].poly_k) ? v : -1;
   }
-  for (int64_t i = 0; st == SM_OK && i < f->n; i++) design_row(fm, a->vi, dummy, simple, rec + i * width + 3, f->x + i * f->p);
+  double *x = in_place ? *recp : f->x, vals[SM_FORMULA_MAX_VARS];
+  for (int64_t i = 0; st == SM_OK && i < f->n; i++) {
+    memcpy(vals, rec + i * width + 3, (size_t)fm->nvars * sizeof *vals);
+    design_row(fm, a->vi, dummy, simple, vals, x + i * f->p);
+  }
+  if (st == SM_OK && in_place) {
+    double *shrunk = realloc(*recp, ((size_t)f->n * (size_t)f->p + 1) * sizeof *shrunk);
+    f->x = shrunk ? shrunk : *recp;
+    *recp = NULL; /* the frame owns it now */
+  }
   return st;
 }
 
@@ -544,7 +558,7 @@ sm_status sm_frame_create(sm_ctx *ctx, sm_table *t, const sm_formula *fm, const 
     f->n_dropped = all[1] - all[0];
     st = move_rows(ctx, sm_table_nrows(t), f->block_rows, &rec, &f->n, width);
   }
-  if (st == SM_OK) st = build(ctx, f, &a, rec, width);
+  if (st == SM_OK) st = build(ctx, f, &a, &rec, width);
   free(rec);
   free_varinfo(a.vi, fm->nvars);
   for (int l = 0; l < a.yinfo.nlev; l++) free(a.yinfo.lev[l]);
