@@ -14,30 +14,28 @@ same() { # same NAME GOLDEN_FILE OUTPUT_FILE: the first lines of the output equa
     echo "FAIL $1"; cat diff.txt; fails=$((fails + 1)); fi
 }
 cp "$G/reg.csv" "$G/cls.csv" .
-lm_case() { # lm_case NAME FORMULA [--weights w]
-  local name=$1 formula=$2
-  shift 2
-  for b in 4096 7; do
+lm_case() { # lm_case BLOCK_ROWS NAME FORMULA [--weights w]: tiny blocks exercise deep TSQR trees
+  local b=$1 name=$2 formula=$3
+  shift 3
+  {
     $RUN lm --data reg.csv --block-rows $b "$formula" "$@" >"$name.out" 2>&1 || echo "exit $? for $name"
     same "$name (block_rows $b)" "$G/$name.txt" "$name.out"
     sed -n '/2\.5 %/,$p' "$name.out" | head -n "$(wc -l <"$G/${name}_confint.txt")" >"$name.ci"
     same "$name confint" "$G/${name}_confint.txt" "$name.ci"
-  done
+  }
 }
-lm_case lm_basic 'y ~ x1 + x2'
-lm_case lm_weighted 'y ~ x1 + x2' --weights w
-lm_case lm_factor 'y ~ x1 + g'
-lm_case lm_poly 'y ~ poly(x1, 3) + x2'
-lm_case lm_transform 'y ~ log(x3) + I(x1^2) + sqrt(x3) + x1:x2'
-lm_case lm_interact 'y ~ x1 * g'
-lm_case lm_noint 'y ~ x1 + x2 - 1'
-lm_case lm_log10 'log10(x3) ~ x1 + log10(w)'
-for b in 4096 13; do
-  $RUN glm --family binomial --data cls.csv --block-rows $b 'label ~ x1 + x2' >glm_basic.out 2>&1
-  same "glm_basic (block_rows $b)" "$G/glm_basic.txt" glm_basic.out
-  $RUN glm --family binomial --data cls.csv --block-rows $b 'label ~ x1 + x2 + site' >glm_factor.out 2>&1
-  same "glm_factor (block_rows $b)" "$G/glm_factor.txt" glm_factor.out
-done
+lm_case 7 lm_basic 'y ~ x1 + x2'
+lm_case 4096 lm_weighted 'y ~ x1 + x2' --weights w
+lm_case 5 lm_factor 'y ~ x1 + g' --method tsqr
+lm_case 11 lm_poly 'y ~ poly(x1, 3) + x2'
+lm_case 4096 lm_transform 'y ~ log(x3) + I(x1^2) + sqrt(x3) + x1:x2'
+lm_case 7 lm_interact 'y ~ x1 * g'
+lm_case 4096 lm_noint 'y ~ x1 + x2 - 1'
+lm_case 3 lm_log10 'log10(x3) ~ x1 + log10(w)' --method tsqr
+$RUN glm --family binomial --data cls.csv 'label ~ x1 + x2' >glm_basic.out 2>&1
+same "glm_basic" "$G/glm_basic.txt" glm_basic.out
+$RUN glm --family binomial --data cls.csv --block-rows 13 --method tsqr 'label ~ x1 + x2 + site' >glm_factor.out 2>&1
+same "glm_factor (block_rows 13, TSQR)" "$G/glm_factor.txt" glm_factor.out
 
 # JSON results and diagnostics
 $RUN lm --data reg.csv 'y ~ x1 + g' --diagnostics true --id-column event --output res/lm.json >diag.out 2>&1
