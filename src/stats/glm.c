@@ -61,18 +61,23 @@ void sm_glm_destroy(sm_glm **mp) {
   *mp = NULL;
 }
 
-/* eta, mu and the deviance (summed per block, in block order). */
+/* eta = X coef, mu, mu.eta (one exp per row: R's logit linkinv and mu.eta share exp(eta)), the
+ * unit deviances devi and their sum (per block, in block order). */
 static sm_status eval_fit(sm_ctx *ctx, const sm_frame *f, const double *pw, const double *coef, double *eta, double *mu,
-                          double *dev) {
+                          double *me, double *devi, double *dev) {
   double *part = calloc((size_t)f->nblk + 1, sizeof *part);
   SM_TRY(ctx, sm_ctx_agree(ctx, part ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
+  int p = f->p;
   for (int b = 0; b < f->nblk; b++)
     for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++) {
-      const double *xi = f->x + i * f->p;
+      const double *xi = f->x + i * p;
       double e = 0;
-      for (int j = 0; j < f->p; j++) e += xi[j] * coef[j];
-      eta[i] = e, mu[i] = linkinv(e);
-      part[b] += dev_unit(f->y[i], mu[i], pw[i]);
+      for (int j = 0; j < p; j++) e += xi[j] * coef[j];
+      int clamp = e < MTHRESH || e > THRESH;
+      double t = e < MTHRESH ? DBL_EPSILON : (e > THRESH ? INVEPS : exp(e)), opexp = 1 + t;
+      eta[i] = e, mu[i] = t / opexp, me[i] = clamp ? DBL_EPSILON : t / (opexp * opexp);
+      devi[i] = dev_unit(f->y[i], mu[i], pw[i]);
+      part[b] += devi[i];
     }
   sm_status st = sm__block_sum(ctx, f, 1, part, dev);
   free(part);
@@ -97,13 +102,9 @@ static sm_status null_deviance(sm_ctx *ctx, const sm_frame *f, const double *pw,
   for (int b = 0; b < f->nblk; b++)
     for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++) part[2 * b] += pw[i] * f->y[i], part[2 * b + 1] += pw[i];
   sm_status st = sm__block_sum(ctx, f, 2, part, tot);
-  double mu = f->intercept ? tot[0] / tot[1] : 0.5;
-  for (int b = 0; st == SM_OK && b < f->nblk; b++) {
-    part[b] = 0;
-    for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++)
-      part[b] += dev_unit(f->y[i], f->intercept ? mu : linkinv(0), pw[i]);
-  }
-  if (st == SM_OK) st = sm__block_sum(ctx, f, 1, part, nd);
+  /* y is 0/1: each row's unit deviance is 2 w log(1/mu0) or 2 w log(1/(1 - mu0)) */
+  double mu = f->intercept ? tot[0] / tot[1] : linkinv(0);
+  *nd = dev_unit(1, mu, tot[0]) + dev_unit(0, mu, tot[1] - tot[0]);
   free(part);
   return st;
 }
@@ -114,6 +115,7 @@ sm_status sm_glm_fit(sm_ctx *ctx, const sm_frame *f, int maxit, double epsilon, 
   SM_TRY(ctx, check_response(ctx, f));
   sm_glm *m = calloc(1, sizeof *m);
   double *eta = malloc(((size_t)f->n + 1) * sizeof *eta), *mu = malloc(((size_t)f->n + 1) * sizeof *mu);
+  /* z: working response, then the unit deviances; wt: mu.eta, then the working weights */
   double *z = malloc(((size_t)f->n + 1) * sizeof *z), *wt = malloc(((size_t)f->n + 1) * sizeof *wt);
   double *R = calloc((size_t)K * K, sizeof *R), *pw = malloc(((size_t)f->n + 1) * sizeof *pw);
   for (int64_t i = 0; pw && i < f->n; i++) pw[i] = f->tag[i] == 1 ? f->w[i] : 0; /* held-out rows: weight 0 */
@@ -134,7 +136,7 @@ sm_status sm_glm_fit(sm_ctx *ctx, const sm_frame *f, int maxit, double epsilon, 
     for (int b = 0; st == SM_OK && b < f->nblk; b++)
       for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++) {
         double mus = (pw[i] * f->y[i] + 0.5) / (pw[i] + 1);
-        eta[i] = log(mus / (1 - mus)), mu[i] = linkinv(eta[i]);
+        eta[i] = log(mus / (1 - mus)), mu[i] = linkinv(eta[i]), wt[i] = mu_eta(eta[i]);
         part[b] += dev_unit(f->y[i], mu[i], pw[i]);
       }
     if (st == SM_OK) st = sm__block_sum(ctx, f, 1, part, &devold);
@@ -142,7 +144,7 @@ sm_status sm_glm_fit(sm_ctx *ctx, const sm_frame *f, int maxit, double epsilon, 
   }
   for (m->iter = 1; st == SM_OK && m->iter <= maxit; m->iter++) {
     for (int64_t i = 0; i < f->n; i++) {
-      double me = mu_eta(eta[i]), var = mu[i] * (1 - mu[i]);
+      double me = wt[i], var = mu[i] * (1 - mu[i]);
       int good = pw[i] > 0 && me != 0;
       z[i] = eta[i] + (f->y[i] - mu[i]) / me;
       wt[i] = good ? pw[i] * me * me / var : 0;
@@ -162,7 +164,7 @@ sm_status sm_glm_fit(sm_ctx *ctx, const sm_frame *f, int maxit, double epsilon, 
       }
     }
     st = sm_ctx_agree(ctx, st);
-    if (st == SM_OK) st = eval_fit(ctx, f, pw, m->coef, eta, mu, &dev);
+    if (st == SM_OK) st = eval_fit(ctx, f, pw, m->coef, eta, mu, wt, z, &dev);
     if (st != SM_OK) break;
     if (fabs(dev - devold) / (fabs(dev) + 0.1) < epsilon) {
       m->converged = 1;
@@ -194,13 +196,18 @@ sm_status sm_glm_fit(sm_ctx *ctx, const sm_frame *f, int maxit, double epsilon, 
     m->df_residual = N - p;
     m->df_null = N - f->intercept;
     st = null_deviance(ctx, f, pw, &m->null_deviance);
-    if (st == SM_OK) st = binomial_aic(ctx, f, pw, mu, &m->aic);
+    int unit = 1; /* weights all 0 or 1: log dbinom(y; 1, mu) = -devi/2, so AIC = deviance + 2p */
+    for (int64_t i = 0; i < f->n; i++) unit &= pw[i] == 0 || pw[i] == 1;
+    int all_unit = 0;
+    MPI_Allreduce(&unit, &all_unit, 1, MPI_INT, MPI_MIN, ctx->comm);
+    if (all_unit) m->aic = dev + 2 * p;
+    else if (st == SM_OK) st = binomial_aic(ctx, f, pw, mu, &m->aic);
   }
   /* deviance residuals for their quantiles */
   if (st == SM_OK) {
     int64_t k = 0;
     for (int64_t i = 0; i < f->n; i++)
-      if (pw[i] > 0) z[k++] = (f->y[i] > mu[i] ? 1 : -1) * sqrt(fmax(0, dev_unit(f->y[i], mu[i], pw[i])));
+      if (pw[i] > 0) z[k++] = (f->y[i] > mu[i] ? 1 : -1) * sqrt(fmax(0, z[i])); /* z holds the unit deviances */
     st = sm__quantiles5(ctx, z, k, m->dev_resid_q);
   }
   free(eta), free(mu), free(z), free(wt), free(R), free(pw);
