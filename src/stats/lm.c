@@ -6,6 +6,7 @@
  *   (X'WX)^-1     (R'R)^-1 by LAPACKE_dpotri on R[0:p,0:p]
  * One more pass computes the residuals for their exact quantiles (sm__quantiles5) and sum(log w)
  * for the log-likelihood (logLik.lm). */
+#include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
 #include <stdio.h>
@@ -52,13 +53,14 @@ static sm_status residual_pass(sm_ctx *ctx, const sm_frame *f, sm_lm *m) {
   SM_TRY(ctx, sm_ctx_agree(ctx, r && part ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
   int64_t n = 0;
   double wr[2] = {INFINITY, INFINITY}, g[2];
+  if (f->n) { /* r = y - X b in one BLAS pass, then the weights */
+    memcpy(r, f->y, (size_t)f->n * sizeof *r);
+    cblas_dgemv(CblasColMajor, CblasTrans, p, (int)f->n, -1.0, f->x, p, m->coef, 1, 1.0, r, 1);
+  }
   for (int b = 0; b < f->nblk; b++)
     for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++) {
       if (!(f->w[i] > 0)) continue;
-      const double *xi = f->x + i * p;
-      double fit = 0;
-      for (int j = 0; j < p; j++) fit += xi[j] * m->coef[j];
-      r[n++] = sqrt(f->w[i]) * (f->y[i] - fit);
+      r[n++] = f->w[i] == 1 ? r[i] : sqrt(f->w[i]) * r[i];
       part[2 * b] += log(f->w[i]);
       part[2 * b + 1] += 1;
       wr[0] = fmin(wr[0], f->w[i]), wr[1] = fmin(wr[1], -f->w[i]);

@@ -284,6 +284,15 @@ static sm_status gram_r(sm_ctx *ctx, const sm_frame *f, const double *wt, const 
   double *a = malloc(((size_t)maxm * K + 1) * sizeof *a), *part = calloc((size_t)f->nblk * K * K + 1, sizeof *part);
   SM_TRY(ctx, sm_ctx_agree(ctx, a && part ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
   for (int b = 0; b < f->nblk; b++) {
+    int64_t o = f->blk_off[b], nb = f->blk_off[b + 1] - o, unit = 1;
+    for (int64_t i = o; i < o + nb && unit; i++) unit = wt[i] == 1;
+    if (unit) { /* unit weights: X'X, X'y, y'y straight from the frame, no copy */
+      double *G = part + (size_t)b * K * K;
+      cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, p, (int)nb, 1.0, f->x + o * p, p, 0.0, G, K);
+      cblas_dgemv(CblasColMajor, CblasNoTrans, p, (int)nb, 1.0, f->x + o * p, p, resp + o, 1, 0.0, G + (size_t)p * K, 1);
+      G[p + p * K] = cblas_ddot((int)nb, resp + o, 1, resp + o, 1);
+      continue;
+    }
     int m = 0;
     for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++) {
       if (!(wt[i] > 0)) continue;
