@@ -23,7 +23,7 @@ struct sm_table {
   sm__tcol *cols; /* [ncols] */
 };
 
-/* Append a column named `name` (copied); numeric columns get a [mine.count] buffer of NaN,
+/* Append a column named `name` (copied); numeric columns get a [mine.count] buffer (filled by the caller),
  * string columns a [mine.count] pointer array (the caller fills str and arena). Local. */
 sm_status sm__table_add(sm_table *t, const char *name, int is_str, sm__tcol **out);
 /* Fill a string column from fixed-width values buf [count][width] (NUL-padded). Local. */

@@ -34,7 +34,6 @@ sm_status sm__table_add(sm_table *t, const char *name, int is_str, sm__tcol **ou
     return SM_ERR(ctx, SM_ERR_NOMEM, "out of memory for column %s of %s (%lld rows)", name, t->spec,
                   (long long)t->mine.count);
   }
-  for (int64_t i = 0; !is_str && i < t->mine.count; i++) c->num[i] = NAN;
   t->ncols++;
   *out = c;
   return SM_OK;
