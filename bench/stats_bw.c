@@ -18,11 +18,13 @@ int main(int argc, char **argv) {
   long rows = argc > 1 ? atol(argv[1]) : 1000000, cols = argc > 2 ? atol(argv[2]) : 16;
   long n = rows / size * cols;
   double *x = malloc((size_t)n * sizeof *x), t[8], sum = 0;
-  for (long i = 0; i < n; i++) x[i] = (double)(i % 1000) * 1e-3;
+  for (long i = 0; i < n; i++)
+    x[i] = (double)(i % 1000) * 1e-3;
   for (int r = 0; r < 8; r++) {
     MPI_Barrier(MPI_COMM_WORLD);
     double t0 = MPI_Wtime(), s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (long i = 0; i + 3 < n; i += 4) s0 += x[i], s1 += x[i + 1], s2 += x[i + 2], s3 += x[i + 3];
+    for (long i = 0; i + 3 < n; i += 4)
+      s0 += x[i], s1 += x[i + 1], s2 += x[i + 2], s3 += x[i + 3];
     sum += s0 + s1 + s2 + s3;
     MPI_Barrier(MPI_COMM_WORLD);
     t[r] = MPI_Wtime() - t0;

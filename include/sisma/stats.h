@@ -34,26 +34,26 @@ const char *sm_formula_call_text(const sm_formula *f);
 
 /* ---- the model frame: design matrix rows in fixed blocks ---- */
 typedef struct {
-  int p;               /* columns of the design matrix X */
-  char **names;        /* [p] column names as R's model.matrix names them */
-  int intercept;       /* 1 if column 0 is the intercept */
-  int nterms;          /* terms (intercept excluded) */
-  char **term_labels;  /* [nterms] */
-  int *col_term;       /* [p] term of each column (-1: intercept) */
-  int has_weights;     /* weights column given */
-  int64_t n;           /* rows on this rank */
-  int64_t n_total;     /* rows to fit (tag 1), all ranks */
-  int64_t n_heldout;   /* held-out rows (tag 2), all ranks */
-  int64_t n_dropped;   /* rows dropped for missing values (R's na.omit), all ranks */
-  double *x;           /* [n][p] row-major */
-  double *y, *w;       /* [n] response, prior weights (1 when none) */
-  int64_t *row;        /* [n] table row index, ascending */
-  unsigned char *tag;  /* [n] 1: fit, 2: held out (from the mask) */
-  int64_t block_rows;  /* rows of the table per fixed block */
-  int nblk;            /* blocks held by this rank (whole blocks only) */
-  int64_t *blk_off;    /* [nblk + 1] row offsets of the local blocks */
-  int64_t *blk_id;     /* [nblk] global block indices, ascending */
-  char response[128];  /* deparsed response */
+  int p;              /* columns of the design matrix X */
+  char **names;       /* [p] column names as R's model.matrix names them */
+  int intercept;      /* 1 if column 0 is the intercept */
+  int nterms;         /* terms (intercept excluded) */
+  char **term_labels; /* [nterms] */
+  int *col_term;      /* [p] term of each column (-1: intercept) */
+  int has_weights;    /* weights column given */
+  int64_t n;          /* rows on this rank */
+  int64_t n_total;    /* rows to fit (tag 1), all ranks */
+  int64_t n_heldout;  /* held-out rows (tag 2), all ranks */
+  int64_t n_dropped;  /* rows dropped for missing values (R's na.omit), all ranks */
+  double *x;          /* [n][p] row-major */
+  double *y, *w;      /* [n] response, prior weights (1 when none) */
+  int64_t *row;       /* [n] table row index, ascending */
+  unsigned char *tag; /* [n] 1: fit, 2: held out (from the mask) */
+  int64_t block_rows; /* rows of the table per fixed block */
+  int nblk;           /* blocks held by this rank (whole blocks only) */
+  int64_t *blk_off;   /* [nblk + 1] row offsets of the local blocks */
+  int64_t *blk_id;    /* [nblk] global block indices, ascending */
+  char response[128]; /* deparsed response */
 } sm_frame;
 
 /* Build the frame of `formula` over `t`: evaluate the variables on this rank's rows, drop rows
@@ -71,16 +71,16 @@ void sm_frame_destroy(sm_frame **f);
 /* ---- linear models ---- */
 typedef struct {
   int p;
-  int64_t n, rdf;           /* observations (weight > 0), residual degrees of freedom */
+  int64_t n, rdf;                  /* observations (weight > 0), residual degrees of freedom */
   double *coef, *se, *tval, *pval; /* [p] */
-  double *cov_unscaled;     /* [p][p] (X'WX)^-1 */
-  double *R;                /* [(p+1)][(p+1)] column-major TSQR factor of sqrt(w)[X y] */
+  double *cov_unscaled;            /* [p][p] (X'WX)^-1 */
+  double *R;                       /* [(p+1)][(p+1)] column-major TSQR factor of sqrt(w)[X y] */
   double sigma, rss, mss, r2, adj_r2;
   double fstat, f_numdf, f_dendf, f_pval; /* fstat NaN for an intercept-only model */
   double loglik, aic, bic;
-  double resid_q[5];        /* Min, 1Q, Median, 3Q, Max of the (weighted) residuals */
-  int weighted;             /* weights not all equal: R prints "Weighted Residuals" */
-  int used_gram;            /* 1: R from the Gram matrix (well conditioned), 0: TSQR */
+  double resid_q[5]; /* Min, 1Q, Median, 3Q, Max of the (weighted) residuals */
+  int weighted;      /* weights not all equal: R prints "Weighted Residuals" */
+  int used_gram;     /* 1: R from the Gram matrix (well conditioned), 0: TSQR */
 } sm_lm;
 
 /* Fit and compute the summary. Collective. allow_gram = 0: TSQR always; 1: the Cholesky factor of
@@ -98,19 +98,19 @@ void sm_lm_print_confint(FILE *to, const sm_lm *m, const sm_frame *f, double lev
 
 /* ---- regression diagnostics ---- */
 typedef struct {
-  int64_t n;                /* local rows (same order as the frame) */
+  int64_t n;                      /* local rows (same order as the frame) */
   double *hat, *rstudent, *cooks; /* [n] */
   int nworst;
-  int64_t worst_row[10];    /* table rows of the largest Cook's distances, descending */
+  int64_t worst_row[10]; /* table rows of the largest Cook's distances, descending */
   double worst_cooks[10], worst_hat[10], worst_rstudent[10];
-  int64_t n_high_leverage;  /* hat > 2p/n */
-  int64_t n_outliers;       /* |rstudent| > 3 */
-  int64_t n_influential;    /* Cook's distance > 4/n */
+  int64_t n_high_leverage; /* hat > 2p/n */
+  int64_t n_outliers;      /* |rstudent| > 3 */
+  int64_t n_influential;   /* Cook's distance > 4/n */
   int nvif;
-  double *gvif, *gvif_adj;  /* [nterms] car::vif: GVIF and GVIF^(1/(2 Df)) */
+  double *gvif, *gvif_adj; /* [nterms] car::vif: GVIF and GVIF^(1/(2 Df)) */
   int *vif_df;
-  double bp, bp_df, bp_pval;  /* Breusch-Pagan, studentized (lmtest::bptest default) */
-  double dw;                  /* Durbin-Watson in table row order */
+  double bp, bp_df, bp_pval; /* Breusch-Pagan, studentized (lmtest::bptest default) */
+  double dw;                 /* Durbin-Watson in table row order */
 } sm_lm_diag;
 
 /* Diagnostics of a fitted model. Collective. */
@@ -151,15 +151,15 @@ typedef struct {
   int64_t max_iter; /* iterations (gd) or epochs (sgd) */
   int64_t batch;    /* global minibatch rows (sgd) */
   uint64_t seed;
-  FILE *log;        /* rank 0 writes "iteration,cost" lines here when not NULL */
+  FILE *log; /* rank 0 writes "iteration,cost" lines here when not NULL */
 } sm_gd_opts;
 
 typedef struct {
   int p;
-  double *coef;     /* [p] on the original scale of the columns */
-  int64_t iter;     /* iterations (gd) or steps (sgd) run */
+  double *coef; /* [p] on the original scale of the columns */
+  int64_t iter; /* iterations (gd) or steps (sgd) run */
   int converged;
-  double cost;      /* final penalized cost (mean loss over the rows fitted + penalties) */
+  double cost; /* final penalized cost (mean loss over the rows fitted + penalties) */
 } sm_gd_result;
 
 /* Minimize the mean (weighted) loss plus l2/2 |beta|^2 + l1 |beta|_1 over the standardized

@@ -35,9 +35,9 @@ sm_status sm_table_open(sm_ctx *ctx, const char *spec, sm_table **out);
 /* Free the table; sets *t = NULL; accepts NULL. Local. */
 void sm_table_close(sm_table **t);
 
-int64_t sm_table_nrows(const sm_table *t);  /* global row count. Local. */
-sm_range sm_table_range(const sm_table *t); /* this rank's rows [first, first+count). Local. */
-int sm_table_ncols(const sm_table *t);      /* Local. */
+int64_t sm_table_nrows(const sm_table *t);               /* global row count. Local. */
+sm_range sm_table_range(const sm_table *t);              /* this rank's rows [first, first+count). Local. */
+int sm_table_ncols(const sm_table *t);                   /* Local. */
 const char *sm_table_col_name(const sm_table *t, int j); /* borrowed. Local. */
 int sm_table_col_is_str(const sm_table *t, int j);       /* 1 for a string column. Local. */
 /* Column index by name; SM_ERR_ARG naming the column and the table and listing near matches if

@@ -28,10 +28,12 @@ static double logdet(const double *C, int q, const int *sel, int n) {
   double *a = malloc(((size_t)n * n + 1) * sizeof *a);
   if (!a) return NAN;
   for (int i = 0; i < n; i++)
-    for (int j = 0; j < n; j++) a[i + j * n] = C[sel[i] + sel[j] * q];
+    for (int j = 0; j < n; j++)
+      a[i + j * n] = C[sel[i] + sel[j] * q];
   double ld = 0;
   if (n && LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', n, a, n) != 0) ld = NAN;
-  for (int i = 0; i < n && !isnan(ld); i++) ld += 2 * log(a[i + i * n]);
+  for (int i = 0; i < n && !isnan(ld); i++)
+    ld += 2 * log(a[i + i * n]);
   free(a);
   return ld;
 }
@@ -41,7 +43,8 @@ static void vif(const sm_frame *f, const sm_lm *m, sm_lm_diag *d) {
   d->nvif = 0;
   if (!o || f->nterms < 2) return; /* car::vif needs an intercept and two terms */
   double *C = malloc(((size_t)q * q + 1) * sizeof *C);
-  int *in = malloc(((size_t)q + 1) * sizeof *in), *out = malloc(((size_t)q + 1) * sizeof *out), *all = malloc(((size_t)q + 1) * sizeof *all);
+  int *in = malloc(((size_t)q + 1) * sizeof *in), *out = malloc(((size_t)q + 1) * sizeof *out),
+      *all = malloc(((size_t)q + 1) * sizeof *all);
   d->gvif = calloc((size_t)f->nterms, sizeof *d->gvif);
   d->gvif_adj = calloc((size_t)f->nterms, sizeof *d->gvif_adj);
   d->vif_df = calloc((size_t)f->nterms, sizeof *d->vif_df);
@@ -50,13 +53,16 @@ static void vif(const sm_frame *f, const sm_lm *m, sm_lm_diag *d) {
     for (int i = 0; i < q; i++)
       for (int j = 0; j < q; j++)
         C[i + j * q] = V[(i + o) + (j + o) * p] / sqrt(V[(i + o) * (p + 1)] * V[(j + o) * (p + 1)]);
-    for (int i = 0; i < q; i++) all[i] = i;
+    for (int i = 0; i < q; i++)
+      all[i] = i;
     double ldall = logdet(C, q, all, q);
     for (int t = 0; t < f->nterms; t++) {
       int ni = 0, no = 0;
       for (int i = 0; i < q; i++) {
-        if (f->col_term[i + o] == t) in[ni++] = i;
-        else out[no++] = i;
+        if (f->col_term[i + o] == t)
+          in[ni++] = i;
+        else
+          out[no++] = i;
       }
       d->gvif[t] = exp(logdet(C, q, in, ni) + logdet(C, q, out, no) - ldall);
       d->vif_df[t] = ni;
@@ -86,7 +92,8 @@ static sm_status worst_rows(sm_ctx *ctx, const sm_frame *f, sm_lm_diag *d) {
   SM_TRY(ctx, sm_ctx_agree(ctx, all ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
   for (int k = 0; k < 10; k++) {
     mine[4 * k] = k < nt ? top[k][0] : -1;
-    for (int j = 1; j < 4; j++) mine[4 * k + j] = k < nt ? top[k][j] : 0;
+    for (int j = 1; j < 4; j++)
+      mine[4 * k + j] = k < nt ? top[k][j] : 0;
   }
   MPI_Allgather(mine, 40, MPI_DOUBLE, all, 40, MPI_DOUBLE, ctx->comm);
   d->nworst = 0;
@@ -123,8 +130,10 @@ static sm_status bp_dw(sm_ctx *ctx, const sm_frame *f, const sm_lm *m, const dou
       if (!one[i]) continue;
       double u = e2[i] - sigma2;
       pp[0] += u * u;
-      if (!first) pp[1] += (e[i] - pp[4]) * (e[i] - pp[4]);
-      else pp[3] = e[i], first = 0;
+      if (!first)
+        pp[1] += (e[i] - pp[4]) * (e[i] - pp[4]);
+      else
+        pp[3] = e[i], first = 0;
       pp[2] += e2[i];
       pp[4] = e[i]; /* last residual of the block */
     }
@@ -142,7 +151,8 @@ static sm_status bp_dw(sm_ctx *ctx, const sm_frame *f, const sm_lm *m, const dou
       if (!isnan(last)) num += (pp[3] - last) * (pp[3] - last);
       last = pp[4];
     }
-    for (int j = f->intercept; j < f->p; j++) mss += R[j + f->p * K] * R[j + f->p * K];
+    for (int j = f->intercept; j < f->p; j++)
+      mss += R[j + f->p * K] * R[j + f->p * K];
     d->bp = (double)m->n * mss / su2;
     d->bp_df = f->p - f->intercept;
     d->bp_pval = sm__pchisq_upper(d->bp, d->bp_df);
@@ -170,10 +180,12 @@ sm_status sm_lm_diagnose(sm_ctx *ctx, const sm_frame *f, const sm_lm *m, sm_lm_d
   for (int64_t i = 0; st == SM_OK && i < f->n; i++) {
     const double *xi = f->x + i * p;
     double fit = 0, h = 0;
-    for (int j = 0; j < p; j++) fit += xi[j] * m->coef[j];
+    for (int j = 0; j < p; j++)
+      fit += xi[j] * m->coef[j];
     for (int j = 0; j < p; j++) {
       double s = 0;
-      for (int k = 0; k < p; k++) s += m->cov_unscaled[j + k * p] * xi[k];
+      for (int k = 0; k < p; k++)
+        s += m->cov_unscaled[j + k * p] * xi[k];
       h += xi[j] * s;
     }
     e[i] = sqrt(f->w[i]) * (f->y[i] - fit);
@@ -188,7 +200,8 @@ sm_status sm_lm_diagnose(sm_ctx *ctx, const sm_frame *f, const sm_lm *m, sm_lm_d
     d->cooks[i] = pow(e[i] / (sqrt(s2) * (1 - h)), 2) * h / p;
     cnt[0] += h > 2.0 * p / n, cnt[1] += fabs(d->rstudent[i]) > 3, cnt[2] += d->cooks[i] > 4 / n;
   }
-  if (st == SM_OK && MPI_Allreduce(cnt, tot, 3, MPI_INT64_T, MPI_SUM, ctx->comm)) st = SM_ERR(ctx, SM_ERR_MPI, "allreduce");
+  if (st == SM_OK && MPI_Allreduce(cnt, tot, 3, MPI_INT64_T, MPI_SUM, ctx->comm))
+    st = SM_ERR(ctx, SM_ERR_MPI, "allreduce");
   if (st == SM_OK) {
     d->n_high_leverage = tot[0], d->n_outliers = tot[1], d->n_influential = tot[2];
     st = worst_rows(ctx, f, d);
@@ -219,13 +232,18 @@ void sm_lm_diag_print(FILE *to, const sm_lm_diag *d, const sm_frame *f, const sm
   if (d->nvif) {
     int multi = 0;
     double worst = 0;
-    for (int t = 0; t < d->nvif; t++) multi |= d->vif_df[t] > 1, worst = fmax(worst, d->gvif_adj[t] * d->gvif_adj[t]);
+    for (int t = 0; t < d->nvif; t++)
+      multi |= d->vif_df[t] > 1, worst = fmax(worst, d->gvif_adj[t] * d->gvif_adj[t]);
     fprintf(to, "Variance inflation factors%s:\n", multi ? " (GVIF, Df, GVIF^(1/(2 Df)))" : "");
     for (int t = 0; t < d->nvif; t++)
-      if (multi) fprintf(to, "  %-24s %10.4f %3d %10.4f\n", f->term_labels[t], d->gvif[t], d->vif_df[t], d->gvif_adj[t]);
-      else fprintf(to, "  %-24s %10.4f\n", f->term_labels[t], d->gvif[t]);
-    if (worst > 10) fprintf(to, "  -> collinear terms (VIF > 10): drop one of the collinear features or combine them\n");
-    else if (worst > 5) fprintf(to, "  -> moderate collinearity (VIF > 5): standard errors are inflated\n");
+      if (multi)
+        fprintf(to, "  %-24s %10.4f %3d %10.4f\n", f->term_labels[t], d->gvif[t], d->vif_df[t], d->gvif_adj[t]);
+      else
+        fprintf(to, "  %-24s %10.4f\n", f->term_labels[t], d->gvif[t]);
+    if (worst > 10)
+      fprintf(to, "  -> collinear terms (VIF > 10): drop one of the collinear features or combine them\n");
+    else if (worst > 5)
+      fprintf(to, "  -> moderate collinearity (VIF > 5): standard errors are inflated\n");
   }
   char pv[1][SM_RFMT_MAX];
   sm__r_format_pval(&d->bp_pval, 1, 4, pv);

@@ -143,11 +143,14 @@ double sm__pnorm_two_sided(double z) { return isnan(z) ? NAN : erfc(fabs(z) / M_
 double sm__qt(double p, double df) {
   if (p == 0.5) return 0;
   double q = p > 0.5 ? 1 - p : p, lo = 0, hi = 1;
-  while (sm__pt_upper(hi, df) > q && hi < 1e300) hi *= 2;
+  while (sm__pt_upper(hi, df) > q && hi < 1e300)
+    hi *= 2;
   for (int i = 0; i < 2000 && hi - lo > 4 * DBL_EPSILON * hi; i++) {
     double mid = 0.5 * (lo + hi);
-    if (sm__pt_upper(mid, df) > q) lo = mid;
-    else hi = mid;
+    if (sm__pt_upper(mid, df) > q)
+      lo = mid;
+    else
+      hi = mid;
   }
   double t = 0.5 * (lo + hi);
   return p > 0.5 ? t : -t;
@@ -159,8 +162,10 @@ double sm__qnorm(double p) {
   double q = p > 0.5 ? 1 - p : p, lo = 0, hi = 40;
   for (int i = 0; i < 200; i++) {
     double mid = 0.5 * (lo + hi);
-    if (0.5 * erfc(mid / M_SQRT2) > q) lo = mid;
-    else hi = mid;
+    if (0.5 * erfc(mid / M_SQRT2) > q)
+      lo = mid;
+    else
+      hi = mid;
   }
   double z = 0.5 * (lo + hi);
   return p > 0.5 ? z : -z;

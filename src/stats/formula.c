@@ -33,7 +33,8 @@ static sm_status perr(parser *ps, const char *why) {
 }
 
 static void skip(parser *ps) {
-  while (*ps->p && isspace((unsigned char)*ps->p)) ps->p++;
+  while (*ps->p && isspace((unsigned char)*ps->p))
+    ps->p++;
 }
 
 static int accept(parser *ps, char c) {
@@ -52,7 +53,8 @@ static sm__expr *node(parser *ps, sm__xkind k) {
 
 static void expr_free(sm__expr *e) {
   if (!e) return;
-  for (int i = 0; i < e->nargs; i++) expr_free(e->arg[i]);
+  for (int i = 0; i < e->nargs; i++)
+    expr_free(e->arg[i]);
   free(e);
 }
 
@@ -71,7 +73,8 @@ static int ident(parser *ps, char *out, size_t size) {
     return 1;
   }
   if (!(isalpha((unsigned char)*s) || *s == '.')) return 0;
-  while (isalnum((unsigned char)s[n]) || s[n] == '.' || s[n] == '_') n++;
+  while (isalnum((unsigned char)s[n]) || s[n] == '.' || s[n] == '_')
+    n++;
   if (n + 1 > size) return 0;
   memcpy(out, s, n);
   out[n] = '\0';
@@ -168,32 +171,53 @@ void sm__expr_deparse(const sm__expr *e, char *out, size_t size) {
   if (e->nargs > 0) sm__expr_deparse(e->arg[0], a, sizeof a);
   if (e->nargs > 1) sm__expr_deparse(e->arg[1], b, sizeof b);
   switch (e->kind) {
-  case SM__X_NUM: snprintf(out, size, "%.15g", e->num); break;
-  case SM__X_VAR: snprintf(out, size, "%s", e->name); break;
-  case SM__X_NEG: snprintf(out, size, "-%s", a); break;
-  case SM__X_PAREN: snprintf(out, size, "(%s)", a); break;
-  case SM__X_CALL: snprintf(out, size, e->nargs > 1 ? "%s(%s, %s)" : "%s(%s)", e->name, a, b); break;
+  case SM__X_NUM:
+    snprintf(out, size, "%.15g", e->num);
+    break;
+  case SM__X_VAR:
+    snprintf(out, size, "%s", e->name);
+    break;
+  case SM__X_NEG:
+    snprintf(out, size, "-%s", a);
+    break;
+  case SM__X_PAREN:
+    snprintf(out, size, "(%s)", a);
+    break;
+  case SM__X_CALL:
+    snprintf(out, size, e->nargs > 1 ? "%s(%s, %s)" : "%s(%s)", e->name, a, b);
+    break;
   case SM__X_BIN:
-    if (e->op == '^' || e->op == '/') snprintf(out, size, "%s%c%s", a, e->op, b);
-    else snprintf(out, size, "%s %c %s", a, e->op, b);
+    if (e->op == '^' || e->op == '/')
+      snprintf(out, size, "%s%c%s", a, e->op, b);
+    else
+      snprintf(out, size, "%s %c %s", a, e->op, b);
     break;
   }
 }
 
 double sm__expr_eval(const sm__expr *e, const double *const *cols, int64_t i) {
   switch (e->kind) {
-  case SM__X_NUM: return e->num;
-  case SM__X_VAR: return cols[(int)e->num][i];
-  case SM__X_NEG: return -sm__expr_eval(e->arg[0], cols, i);
-  case SM__X_PAREN: return sm__expr_eval(e->arg[0], cols, i);
+  case SM__X_NUM:
+    return e->num;
+  case SM__X_VAR:
+    return cols[(int)e->num][i];
+  case SM__X_NEG:
+    return -sm__expr_eval(e->arg[0], cols, i);
+  case SM__X_PAREN:
+    return sm__expr_eval(e->arg[0], cols, i);
   case SM__X_BIN: {
     double a = sm__expr_eval(e->arg[0], cols, i), b = sm__expr_eval(e->arg[1], cols, i);
     switch (e->op) {
-    case '+': return a + b;
-    case '-': return a - b;
-    case '*': return a * b;
-    case '/': return a / b;
-    default: return pow(a, b);
+    case '+':
+      return a + b;
+    case '-':
+      return a - b;
+    case '*':
+      return a * b;
+    case '/':
+      return a / b;
+    default:
+      return pow(a, b);
     }
   }
   case SM__X_CALL: {
@@ -220,7 +244,8 @@ static void check_expr(parser *ps, const sm__expr *e) {
   if (!e || ps->st != SM_OK) return;
   if (e->kind == SM__X_CALL) {
     int ok = 0;
-    for (int i = 0; known_calls[i]; i++) ok |= !strcmp(known_calls[i], e->name);
+    for (int i = 0; known_calls[i]; i++)
+      ok |= !strcmp(known_calls[i], e->name);
     if (!ok || (e->nargs != 1 && strcmp(e->name, "log"))) {
       char m[256];
       snprintf(m, sizeof m,
@@ -230,7 +255,8 @@ static void check_expr(parser *ps, const sm__expr *e) {
       perr(ps, m);
     }
   }
-  for (int i = 0; i < e->nargs; i++) check_expr(ps, e->arg[i]);
+  for (int i = 0; i < e->nargs; i++)
+    check_expr(ps, e->arg[i]);
 }
 
 /* ---- the formula language ---- */
@@ -317,7 +343,8 @@ static void f_colon(parser *ps, tlist *out) {
     tlist b, r = {0, {0}, -1};
     f_atom(ps, &b);
     for (int i = 0; i < out->n; i++)
-      for (int j = 0; j < b.n; j++) tl_add(&r, out->t[i] | b.t[j]);
+      for (int j = 0; j < b.n; j++)
+        tl_add(&r, out->t[i] | b.t[j]);
     *out = r;
   }
 }
@@ -327,9 +354,11 @@ static void f_prod(parser *ps, tlist *out) {
   while (ps->st == SM_OK && accept(ps, '*')) {
     tlist b, r = *out;
     f_colon(ps, &b);
-    for (int j = 0; j < b.n; j++) tl_add(&r, b.t[j]);
+    for (int j = 0; j < b.n; j++)
+      tl_add(&r, b.t[j]);
     for (int i = 0; i < out->n; i++)
-      for (int j = 0; j < b.n; j++) tl_add(&r, out->t[i] | b.t[j]);
+      for (int j = 0; j < b.n; j++)
+        tl_add(&r, out->t[i] | b.t[j]);
     if (b.one >= 0) r.one = b.one;
     *out = r;
   }
@@ -357,9 +386,12 @@ static void f_sum(parser *ps, tlist *out) {
         }
     }
     skip(ps);
-    if (*ps->p == '+') sign = 1;
-    else if (*ps->p == '-') sign = -1;
-    else return;
+    if (*ps->p == '+')
+      sign = 1;
+    else if (*ps->p == '-')
+      sign = -1;
+    else
+      return;
     ps->p++;
   }
 }
@@ -420,7 +452,8 @@ void sm_formula_destroy(sm_formula **fp) {
   if (!fp || !*fp) return;
   sm_formula *f = *fp;
   expr_free(f->lhs);
-  for (int v = 0; v < f->nvars; v++) expr_free(f->var[v].e);
+  for (int v = 0; v < f->nvars; v++)
+    expr_free(f->var[v].e);
   free(f);
   *fp = NULL;
 }
@@ -453,7 +486,8 @@ static void deparse_call(const char *in, char *out, size_t size) {
       prev_operand = 1;
     } else {
       if (*p == '`') {
-        do out[o++] = *p++;
+        do
+          out[o++] = *p++;
         while (*p && *p != '`' && o + 2 < size);
         if (*p) out[o++] = *p++;
       } else {

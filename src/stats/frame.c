@@ -18,10 +18,10 @@
 #include "internal.h"
 
 typedef struct {
-  int factor;    /* string column used as a factor */
-  int col;       /* table column of a factor or poly variable */
+  int factor; /* string column used as a factor */
+  int col;    /* table column of a factor or poly variable */
   int nlev;
-  char **lev;    /* [nlev] sorted levels */
+  char **lev;            /* [nlev] sorted levels */
   double *alpha, *norm2; /* poly: [k], [k + 2] */
 } varinfo;
 
@@ -35,8 +35,8 @@ static sm_status bind(sm_ctx *ctx, sm_table *t, sm__expr *e, int bare, int *is_s
     e->num = j;
     *is_str = sm_table_col_is_str(t, j);
     SM_CHECK(ctx, bare || !*is_str, SM_ERR_ARG,
-             "%s: column \"%s\" holds strings; it can only enter a formula on its own, as a factor",
-             sm_table_spec(t), e->name);
+             "%s: column \"%s\" holds strings; it can only enter a formula on its own, as a factor", sm_table_spec(t),
+             e->name);
     return SM_OK;
   }
   int s = 0;
@@ -58,7 +58,8 @@ static sm_status gather_levels(sm_ctx *ctx, const char **s, int64_t n, varinfo *
   int64_t m = 0, bytes = 0;
   for (int64_t i = 0; i < n; i++)
     if (!m || strcmp(u[i], u[m - 1])) u[m++] = u[i];
-  for (int64_t i = 0; i < m; i++) bytes += (int64_t)strlen(u[i]) + 1;
+  for (int64_t i = 0; i < m; i++)
+    bytes += (int64_t)strlen(u[i]) + 1;
   SM_CHECK(ctx, bytes < INT32_MAX / 4, SM_ERR_DATA, "a factor has too many distinct values (%lld)", (long long)m);
   char *buf = malloc((size_t)bytes + 1);
   int *cnt = calloc((size_t)ctx->size, sizeof *cnt), *dsp = calloc((size_t)ctx->size, sizeof *dsp);
@@ -71,25 +72,30 @@ static sm_status gather_levels(sm_ctx *ctx, const char **s, int64_t n, varinfo *
   }
   free(u);
   st = sm_ctx_agree(ctx, st);
-  if (st == SM_OK) st = MPI_Allgather(&mine, 1, MPI_INT, cnt, 1, MPI_INT, ctx->comm) ? SM_ERR(ctx, SM_ERR_MPI, "allgather") : SM_OK;
-  for (int r = 0; st == SM_OK && r < ctx->size; r++) dsp[r] = total, total += cnt[r];
+  if (st == SM_OK)
+    st = MPI_Allgather(&mine, 1, MPI_INT, cnt, 1, MPI_INT, ctx->comm) ? SM_ERR(ctx, SM_ERR_MPI, "allgather") : SM_OK;
+  for (int r = 0; st == SM_OK && r < ctx->size; r++)
+    dsp[r] = total, total += cnt[r];
   char *all = st == SM_OK ? malloc((size_t)total + 1) : NULL;
   if (st == SM_OK) st = sm_ctx_agree(ctx, all ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
   if (st == SM_OK && MPI_Allgatherv(buf, mine, MPI_CHAR, all, cnt, dsp, MPI_CHAR, ctx->comm))
     st = SM_ERR(ctx, SM_ERR_MPI, "allgatherv of factor levels failed");
   int64_t nall = 0;
-  for (int i = 0; st == SM_OK && i < total; i++) nall += all[i] == '\0';
+  for (int i = 0; st == SM_OK && i < total; i++)
+    nall += all[i] == '\0';
   char **lev = st == SM_OK ? malloc(((size_t)nall + 1) * sizeof *lev) : NULL;
   if (st == SM_OK && !lev) st = SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
   int64_t k = 0;
-  for (int i = 0; st == SM_OK && i < total; i += (int)strlen(all + i) + 1) lev[k++] = all + i;
+  for (int i = 0; st == SM_OK && i < total; i += (int)strlen(all + i) + 1)
+    lev[k++] = all + i;
   if (st == SM_OK) {
     qsort(lev, (size_t)k, sizeof *lev, cmp_str);
     int64_t d = 0;
     for (int64_t i = 0; i < k; i++)
       if (!d || strcmp(lev[i], lev[d - 1])) lev[d++] = lev[i];
     vi->lev = malloc(((size_t)d + 1) * sizeof *vi->lev);
-    for (int64_t i = 0; vi->lev && i < d; i++) vi->lev[i] = strdup(lev[i]);
+    for (int64_t i = 0; vi->lev && i < d; i++)
+      vi->lev[i] = strdup(lev[i]);
     vi->nlev = vi->lev ? (int)d : 0;
   }
   free(lev), free(all), free(buf), free(cnt), free(dsp);
@@ -101,8 +107,10 @@ static int level_of(const varinfo *vi, const char *s) {
   while (lo <= hi) {
     int mid = (lo + hi) / 2, c = strcmp(s, vi->lev[mid]);
     if (!c) return mid;
-    if (c < 0) hi = mid - 1;
-    else lo = mid + 1;
+    if (c < 0)
+      hi = mid - 1;
+    else
+      lo = mid + 1;
   }
   return -1;
 }
@@ -179,12 +187,14 @@ static sm_status poly_moments(sm_ctx *ctx, sm_frame *f, const double *x, int str
   sm_status st = (vi->alpha && vi->norm2 && z && part) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
   st = sm_ctx_agree(ctx, st);
   double *zm1 = z, *z0 = z + f->n, *z1 = z + 2 * f->n;
-  for (int64_t i = 0; st == SM_OK && i < f->n; i++) z0[i] = 1, zm1[i] = 0;
+  for (int64_t i = 0; st == SM_OK && i < f->n; i++)
+    z0[i] = 1, zm1[i] = 0;
   vi->norm2[0] = 1;
   for (int j = 0; st == SM_OK && j <= k; j++) {
     for (int b = 0; b < f->nblk; b++) {
       double s = 0, sx = 0;
-      for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++) s += z0[i] * z0[i], sx += x[i * stride] * z0[i] * z0[i];
+      for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++)
+        s += z0[i] * z0[i], sx += x[i * stride] * z0[i] * z0[i];
       part[2 * b] = s, part[2 * b + 1] = sx;
     }
     double tot[2];
@@ -207,7 +217,8 @@ static sm_status poly_moments(sm_ctx *ctx, sm_frame *f, const double *x, int str
 static int var_cols(const sm__var *v, const varinfo *vi, int dummy, double val, double *out) {
   if (vi->factor) {
     int lev = (int)val, n = dummy ? vi->nlev : vi->nlev - 1;
-    for (int l = 0; l < n; l++) out[l] = (dummy ? l : l + 1) == lev;
+    for (int l = 0; l < n; l++)
+      out[l] = (dummy ? l : l + 1) == lev;
     return n;
   }
   if (v->poly_k) {
@@ -310,13 +321,16 @@ static void design_row(const sm_formula *fm, const varinfo *vi, const uint64_t *
     double cols[8][64];
     int nc[8], nvars = 0;
     for (int v = 0; v < fm->nvars && nvars < 8; v++)
-      if (t >> v & 1) nc[nvars] = var_cols(&fm->var[v], &vi[v], (int)(dummy[ti] >> v & 1), vals[v], cols[nvars]), nvars++;
+      if (t >> v & 1)
+        nc[nvars] = var_cols(&fm->var[v], &vi[v], (int)(dummy[ti] >> v & 1), vals[v], cols[nvars]), nvars++;
     int total = 1;
-    for (int k = 0; k < nvars; k++) total *= nc[k];
+    for (int k = 0; k < nvars; k++)
+      total *= nc[k];
     for (int j = 0; j < total; j++) {
       double prod = 1;
       int rest = j;
-      for (int k = 0; k < nvars; k++) prod *= cols[k][rest % nc[k]], rest /= nc[k];
+      for (int k = 0; k < nvars; k++)
+        prod *= cols[k][rest % nc[k]], rest /= nc[k];
       x[c++] = prod;
     }
   }
@@ -324,7 +338,8 @@ static void design_row(const sm_formula *fm, const varinfo *vi, const uint64_t *
 
 static void free_varinfo(varinfo *vi, int n) {
   for (int v = 0; v < n; v++) {
-    for (int l = 0; l < vi[v].nlev; l++) free(vi[v].lev[l]);
+    for (int l = 0; l < vi[v].nlev; l++)
+      free(vi[v].lev[l]);
     free(vi[v].lev), free(vi[v].alpha), free(vi[v].norm2);
   }
   free(vi);
@@ -334,10 +349,10 @@ typedef struct {
   sm_ctx *ctx;
   sm_table *t;
   const sm_formula *fm;
-  varinfo *vi;       /* [nvars] */
-  varinfo yinfo;     /* levels of a string response */
-  int ycol_str;      /* response is a string column */
-  int wcol;          /* weights column or -1 */
+  varinfo *vi;   /* [nvars] */
+  varinfo yinfo; /* levels of a string response */
+  int ycol_str;  /* response is a string column */
+  int wcol;      /* weights column or -1 */
   const double **cols;
 } phase_a;
 
@@ -356,15 +371,21 @@ static sm_status eval_row(phase_a *a, int64_t i, double *rec, int *keep) {
   }
   for (int v = 0; v < fm->nvars; v++) {
     const sm__expr *e = fm->var[v].e;
-    if (a->vi[v].factor) rec[3 + v] = sm_table_str(a->t, a->vi[v].col)[i][0] ? 0 : NAN;
-    else rec[3 + v] = sm__expr_eval(fm->var[v].poly_k ? e->arg[0] : e, a->cols, i);
+    if (a->vi[v].factor)
+      rec[3 + v] = sm_table_str(a->t, a->vi[v].col)[i][0] ? 0 : NAN;
+    else
+      rec[3 + v] = sm__expr_eval(fm->var[v].poly_k ? e->arg[0] : e, a->cols, i);
   }
   for (int k = 1; k < 3 + fm->nvars; k++) {
-    if (isnan(rec[k])) *keep = 0;
+    if (isnan(rec[k]))
+      *keep = 0;
     else if (isinf(rec[k]))
       return SM_ERR(a->ctx, SM_ERR_DATA, "%s row %lld: %s is %s (R stops here too: NA/NaN/Inf); transform or drop it",
                     sm_table_spec(a->t), (long long)row + 1,
-                    k == 1 ? "the weight" : k == 2 ? fm->lhs_label : fm->var[k - 3].label, rec[k] > 0 ? "Inf" : "-Inf");
+                    k == 1   ? "the weight"
+                    : k == 2 ? fm->lhs_label
+                             : fm->var[k - 3].label,
+                    rec[k] > 0 ? "Inf" : "-Inf");
   }
   SM_CHECK(a->ctx, !(rec[1] < 0), SM_ERR_DATA, "%s row %lld: negative weight %g", sm_table_spec(a->t),
            (long long)row + 1, rec[1]);
@@ -404,8 +425,8 @@ static sm_status factor_codes(phase_a *a, const unsigned char *keep, double *rec
 /* Phase A over this rank's rows. Records of kept rows end in 1; with poly() terms, rows dropped
  * for other variables but with finite poly arguments are kept as records ending in 0: R computes
  * the poly basis before na.omit, so they count in its moments (stats::poly via model.frame). */
-static sm_status phase_a_run(phase_a *a, const unsigned char *mask, double **rec_out, int64_t *n_out,
-                             int64_t *kept_out, int width) {
+static sm_status phase_a_run(phase_a *a, const unsigned char *mask, double **rec_out, int64_t *n_out, int64_t *kept_out,
+                             int width) {
   sm_ctx *ctx = a->ctx;
   sm_range r = sm_table_range(a->t);
   double *rec = malloc(((size_t)r.count * (size_t)width + 1) * sizeof *rec);
@@ -461,7 +482,8 @@ static sm_status build(sm_ctx *ctx, sm_frame *f, phase_a *a, double **recp, int 
   f->w = malloc(((size_t)f->n + 1) * sizeof *f->w);
   f->tag = malloc((size_t)f->n + 1);
   sm_status st = (f->row && f->y && f->w && f->tag) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
-  for (int64_t i = 0; st == SM_OK && i < f->n; i++) f->row[i] = (int64_t)rec[i * width];
+  for (int64_t i = 0; st == SM_OK && i < f->n; i++)
+    f->row[i] = (int64_t)rec[i * width];
   if (st == SM_OK) st = find_blocks(ctx, f);
   st = sm_ctx_agree(ctx, st);
   for (int v = 0; st == SM_OK && v < fm->nvars; v++)
@@ -512,10 +534,11 @@ sm_status sm_frame_create(sm_ctx *ctx, sm_table *t, const sm_formula *fm, const 
                           const unsigned char *mask, int64_t block_rows, sm_frame **out) {
   *out = NULL;
   sm_frame *f = calloc(1, sizeof *f);
-  phase_a a = {ctx, t, fm, calloc((size_t)fm->nvars + 1, sizeof(varinfo)), {0}, 0, -1,
-               calloc((size_t)sm_table_ncols(t) + 1, sizeof(double *))};
+  phase_a a = {ctx, t, fm, calloc((size_t)fm->nvars + 1, sizeof(varinfo)),
+               {0}, 0, -1, calloc((size_t)sm_table_ncols(t) + 1, sizeof(double *))};
   sm_status st = (f && a.vi && a.cols) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
-  for (int j = 0; st == SM_OK && j < sm_table_ncols(t); j++) a.cols[j] = sm_table_num(t, j);
+  for (int j = 0; st == SM_OK && j < sm_table_ncols(t); j++)
+    a.cols[j] = sm_table_num(t, j);
   /* binding is a property of (formula, table): cached in the formula's leaves */
   int s = 0;
   if (st == SM_OK) st = bind(ctx, t, fm->lhs, 1, &s);
@@ -546,7 +569,8 @@ sm_status sm_frame_create(sm_ctx *ctx, sm_table *t, const sm_formula *fm, const 
   if (st == SM_OK) {
     int64_t fit = 0, held = 0, masked = 0, all[4];
     sm_range r = sm_table_range(t);
-    for (int64_t i = 0; i < r.count; i++) masked += !mask || mask[i];
+    for (int64_t i = 0; i < r.count; i++)
+      masked += !mask || mask[i];
     for (int64_t i = 0; i < f->n; i++) {
       double tag = rec[i * width + width - 1];
       fit += tag == 1, held += tag == 2;
@@ -561,7 +585,8 @@ sm_status sm_frame_create(sm_ctx *ctx, sm_table *t, const sm_formula *fm, const 
   if (st == SM_OK) st = build(ctx, f, &a, &rec, width);
   free(rec);
   free_varinfo(a.vi, fm->nvars);
-  for (int l = 0; l < a.yinfo.nlev; l++) free(a.yinfo.lev[l]);
+  for (int l = 0; l < a.yinfo.nlev; l++)
+    free(a.yinfo.lev[l]);
   free(a.yinfo.lev);
   free(a.cols);
   if (st != SM_OK) {
@@ -575,8 +600,10 @@ sm_status sm_frame_create(sm_ctx *ctx, sm_table *t, const sm_formula *fm, const 
 void sm_frame_destroy(sm_frame **fp) {
   if (!fp || !*fp) return;
   sm_frame *f = *fp;
-  for (int j = 0; f->names && j < f->p; j++) free(f->names[j]);
-  for (int j = 0; f->term_labels && j < f->nterms; j++) free(f->term_labels[j]);
+  for (int j = 0; f->names && j < f->p; j++)
+    free(f->names[j]);
+  for (int j = 0; f->term_labels && j < f->nterms; j++)
+    free(f->term_labels[j]);
   free(f->names), free(f->term_labels), free(f->col_term);
   free(f->x), free(f->y), free(f->w), free(f->tag), free(f->row), free(f->blk_off), free(f->blk_id);
   free(f);

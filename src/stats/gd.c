@@ -35,7 +35,8 @@ static void row_grad(const gd_state *g, int64_t i, const double *beta, double *a
   if (!(w > 0)) return;
   const double *xi = f->x + i * p;
   double z[512], eta = 0;
-  for (int j = 0; j < p; j++) z[j] = (xi[j] - g->mu[j]) / g->sc[j], eta += z[j] * beta[j];
+  for (int j = 0; j < p; j++)
+    z[j] = (xi[j] - g->mu[j]) / g->sc[j], eta += z[j] * beta[j];
   double r, loss;
   if (g->o->binomial) {
     double mu = 1 / (1 + exp(-eta));
@@ -45,7 +46,8 @@ static void row_grad(const gd_state *g, int64_t i, const double *beta, double *a
     r = eta - f->y[i];
     loss = 0.5 * r * r;
   }
-  for (int j = 0; j < p; j++) acc[j] += w * r * z[j];
+  for (int j = 0; j < p; j++)
+    acc[j] += w * r * z[j];
   acc[p] += w * loss;
   acc[p + 1] += w;
 }
@@ -59,8 +61,10 @@ static sm_status standardize(sm_ctx *ctx, gd_state *g) {
   for (int b = 0; b < f->nblk; b++) {
     double *pp = part + (size_t)b * (2 * p + 1);
     for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++)
-      for (int j = 0; j < p; j++) pp[j] += g->pw[i] * f->x[i * p + j], pp[p + j] += g->pw[i] * f->x[i * p + j] * f->x[i * p + j];
-    for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++) pp[2 * p] += g->pw[i];
+      for (int j = 0; j < p; j++)
+        pp[j] += g->pw[i] * f->x[i * p + j], pp[p + j] += g->pw[i] * f->x[i * p + j] * f->x[i * p + j];
+    for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++)
+      pp[2 * p] += g->pw[i];
   }
   sm_status st = sm__block_sum(ctx, f, 2 * p + 1, part, tot);
   for (int j = 0; st == SM_OK && j < p; j++) {
@@ -81,7 +85,8 @@ static double step(const gd_state *g, const double *acc, double lr, double *beta
   for (int j = 0; j < p; j++) {
     int pen = !(g->f->intercept && j == 0);
     double grad = acc[j] / acc[p + 1] + (pen ? g->o->l2 * beta[j] : 0), nb = beta[j] - lr * grad;
-    if (pen && g->o->l1 > 0) nb = nb > lr * g->o->l1 ? nb - lr * g->o->l1 : nb < -lr * g->o->l1 ? nb + lr * g->o->l1 : 0;
+    if (pen && g->o->l1 > 0)
+      nb = nb > lr * g->o->l1 ? nb - lr * g->o->l1 : nb < -lr * g->o->l1 ? nb + lr * g->o->l1 : 0;
     maxd = fmax(maxd, fabs(nb - beta[j]));
     beta[j] = nb;
   }
@@ -91,7 +96,8 @@ static double step(const gd_state *g, const double *acc, double lr, double *beta
 static double penalized(const gd_state *g, const double *acc, const double *beta) {
   int p = g->f->p;
   double c = acc[p] / acc[p + 1];
-  for (int j = g->f->intercept; j < p; j++) c += 0.5 * g->o->l2 * beta[j] * beta[j] + g->o->l1 * fabs(beta[j]);
+  for (int j = g->f->intercept; j < p; j++)
+    c += 0.5 * g->o->l2 * beta[j] * beta[j] + g->o->l1 * fabs(beta[j]);
   return c;
 }
 
@@ -101,7 +107,8 @@ static sm_status full_grad(sm_ctx *ctx, gd_state *g, const double *beta, double 
   int K = f->p + 2;
   memset(g->part, 0, (size_t)f->nblk * K * sizeof *g->part);
   for (int b = 0; b < f->nblk; b++)
-    for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++) row_grad(g, i, beta, g->part + (size_t)b * K);
+    for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++)
+      row_grad(g, i, beta, g->part + (size_t)b * K);
   return sm__block_sum(ctx, f, K, g->part, acc);
 }
 
@@ -113,7 +120,8 @@ static sm_status run_gd(sm_ctx *ctx, gd_state *g, double lr0, double *beta, sm_g
     r->cost = penalized(g, acc, beta);
     if (o->log && ctx->rank == 0) fprintf(o->log, "%lld,%.17g\n", (long long)r->iter, r->cost);
     double maxb = 0;
-    for (int j = 0; j < g->f->p; j++) maxb = fmax(maxb, fabs(beta[j]));
+    for (int j = 0; j < g->f->p; j++)
+      maxb = fmax(maxb, fabs(beta[j]));
     if (step(g, acc, lr0 / (1 + o->decay * (double)r->iter), beta) < o->tol * fmax(1, maxb)) {
       r->converged = 1;
       r->iter++;
@@ -149,8 +157,10 @@ static sm_status run_sgd(sm_ctx *ctx, gd_state *g, double lr0, double *beta, sm_
         int lo = 0, hi = f->nblk - 1; /* the block of row i */
         while (lo < hi) {
           int mid = (lo + hi + 1) / 2;
-          if (f->blk_off[mid] <= i) lo = mid;
-          else hi = mid - 1;
+          if (f->blk_off[mid] <= i)
+            lo = mid;
+          else
+            hi = mid - 1;
         }
         row_grad(g, i, beta, g->part + (size_t)lo * K);
       }
@@ -174,14 +184,20 @@ sm_status sm_gd_fit(sm_ctx *ctx, const sm_frame *f, const sm_gd_opts *o, sm_gd_r
   *out = NULL;
   int p = f->p;
   SM_CHECK(ctx, p <= 512, SM_ERR_UNSUPPORTED, "gradient descent handles at most 512 columns (%d)", p);
-  gd_state g = {f, o, calloc((size_t)p + 1, sizeof(double)), calloc((size_t)p + 1, sizeof(double)),
-                malloc(((size_t)f->n + 1) * sizeof(double)), malloc(((size_t)f->nblk * (p + 2) + 1) * sizeof(double))};
+  gd_state g = {f,
+                o,
+                calloc((size_t)p + 1, sizeof(double)),
+                calloc((size_t)p + 1, sizeof(double)),
+                malloc(((size_t)f->n + 1) * sizeof(double)),
+                malloc(((size_t)f->nblk * (p + 2) + 1) * sizeof(double))};
   sm_gd_result *r = calloc(1, sizeof *r);
   double *beta = calloc((size_t)p + 1, sizeof *beta);
   if (r) r->p = p, r->coef = calloc((size_t)p + 1, sizeof *r->coef);
-  sm_status st = (g.mu && g.sc && g.pw && g.part && r && r->coef && beta) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
+  sm_status st =
+      (g.mu && g.sc && g.pw && g.part && r && r->coef && beta) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
   st = sm_ctx_agree(ctx, st);
-  for (int64_t i = 0; st == SM_OK && i < f->n; i++) g.pw[i] = f->tag[i] == 1 ? f->w[i] : 0;
+  for (int64_t i = 0; st == SM_OK && i < f->n; i++)
+    g.pw[i] = f->tag[i] == 1 ? f->w[i] : 0;
   if (st == SM_OK) st = standardize(ctx, &g);
   if (st == SM_OK) {
     double L = (f->p - f->intercept) + (f->intercept ? 1 : 0);

@@ -72,7 +72,8 @@ static sm_status eval_fit(sm_ctx *ctx, const sm_frame *f, const double *pw, cons
     for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++) {
       const double *xi = f->x + i * p;
       double e = 0;
-      for (int j = 0; j < p; j++) e += xi[j] * coef[j];
+      for (int j = 0; j < p; j++)
+        e += xi[j] * coef[j];
       int clamp = e < MTHRESH || e > THRESH;
       double t = e < MTHRESH ? DBL_EPSILON : (e > THRESH ? INVEPS : exp(e)), opexp = 1 + t;
       eta[i] = e, mu[i] = t / opexp, me[i] = clamp ? DBL_EPSILON : t / (opexp * opexp);
@@ -90,7 +91,8 @@ static sm_status check_response(sm_ctx *ctx, const sm_frame *f) {
     if (f->y[i] != 0 && f->y[i] != 1) bad = i;
   sm_status st = SM_OK;
   if (bad >= 0)
-    st = SM_ERR(ctx, SM_ERR_DATA, "row %lld: response %s = %g; a binomial model needs 0/1 (or a two-level string column)",
+    st = SM_ERR(ctx, SM_ERR_DATA,
+                "row %lld: response %s = %g; a binomial model needs 0/1 (or a two-level string column)",
                 (long long)f->row[bad] + 1, f->response, f->y[bad]);
   return sm_ctx_agree(ctx, st);
 }
@@ -100,7 +102,8 @@ static sm_status null_deviance(sm_ctx *ctx, const sm_frame *f, const double *pw,
   double *part = calloc(2 * (size_t)f->nblk + 2, sizeof *part), tot[2];
   SM_TRY(ctx, sm_ctx_agree(ctx, part ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
   for (int b = 0; b < f->nblk; b++)
-    for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++) part[2 * b] += pw[i] * f->y[i], part[2 * b + 1] += pw[i];
+    for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++)
+      part[2 * b] += pw[i] * f->y[i], part[2 * b + 1] += pw[i];
   sm_status st = sm__block_sum(ctx, f, 2, part, tot);
   /* y is 0/1: each row's unit deviance is 2 w log(1/mu0) or 2 w log(1/(1 - mu0)) */
   double mu = f->intercept ? tot[0] / tot[1] : linkinv(0);
@@ -118,7 +121,8 @@ sm_status sm_glm_fit(sm_ctx *ctx, const sm_frame *f, int maxit, double epsilon, 
   /* z: working response, then the unit deviances; wt: mu.eta, then the working weights */
   double *z = malloc(((size_t)f->n + 1) * sizeof *z), *wt = malloc(((size_t)f->n + 1) * sizeof *wt);
   double *R = calloc((size_t)K * K, sizeof *R), *pw = malloc(((size_t)f->n + 1) * sizeof *pw);
-  for (int64_t i = 0; pw && i < f->n; i++) pw[i] = f->tag[i] == 1 ? f->w[i] : 0; /* held-out rows: weight 0 */
+  for (int64_t i = 0; pw && i < f->n; i++)
+    pw[i] = f->tag[i] == 1 ? f->w[i] : 0; /* held-out rows: weight 0 */
   if (m) {
     m->p = p;
     m->coef = calloc((size_t)p + 1, sizeof(double)), m->se = calloc((size_t)p + 1, sizeof(double));
@@ -152,14 +156,16 @@ sm_status sm_glm_fit(sm_ctx *ctx, const sm_frame *f, int maxit, double epsilon, 
     st = sm__fit_r(ctx, f, wt, z, allow_gram, R, NULL);
     if (st == SM_OK) {
       double dmax = 0;
-      for (int j = 0; j < p; j++) dmax = fmax(dmax, fabs(R[j + j * K]));
+      for (int j = 0; j < p; j++)
+        dmax = fmax(dmax, fabs(R[j + j * K]));
       for (int j = 0; j < p && st == SM_OK; j++)
         if (!(fabs(R[j + j * K]) > 1e-7 * dmax))
           st = SM_ERR(ctx, SM_ERR_NUMERIC, "the design is rank deficient at column %s: drop it or a collinear feature",
                       f->names[j]);
       for (int j = p - 1; st == SM_OK && j >= 0; j--) {
         double s = R[j + p * K];
-        for (int k = j + 1; k < p; k++) s -= R[j + k * K] * m->coef[k];
+        for (int k = j + 1; k < p; k++)
+          s -= R[j + k * K] * m->coef[k];
         m->coef[j] = s / R[j + j * K];
       }
     }
@@ -175,14 +181,16 @@ sm_status sm_glm_fit(sm_ctx *ctx, const sm_frame *f, int maxit, double epsilon, 
   if (m && m->iter > maxit) m->iter = maxit;
   if (st == SM_OK) {
     for (int j = 0; j < p; j++)
-      for (int i = 0; i < p; i++) m->cov[i + j * p] = i <= j ? R[i + j * K] : 0;
+      for (int i = 0; i < p; i++)
+        m->cov[i + j * p] = i <= j ? R[i + j * K] : 0;
     if (LAPACKE_dpotri(LAPACK_COL_MAJOR, 'U', p, m->cov, p) != 0)
       st = SM_ERR(ctx, SM_ERR_NUMERIC, "inverting the information matrix failed");
     st = sm_ctx_agree(ctx, st);
   }
   if (st == SM_OK) {
     for (int j = 0; j < p; j++)
-      for (int i = j + 1; i < p; i++) m->cov[i + j * p] = m->cov[j + i * p];
+      for (int i = j + 1; i < p; i++)
+        m->cov[i + j * p] = m->cov[j + i * p];
     for (int j = 0; j < p; j++) {
       m->se[j] = sqrt(m->cov[j + j * p]);
       m->zval[j] = m->coef[j] / m->se[j];
@@ -190,18 +198,22 @@ sm_status sm_glm_fit(sm_ctx *ctx, const sm_frame *f, int maxit, double epsilon, 
     }
     m->deviance = dev;
     int64_t npos = 0, N = 0;
-    for (int64_t i = 0; i < f->n; i++) npos += pw[i] > 0;
+    for (int64_t i = 0; i < f->n; i++)
+      npos += pw[i] > 0;
     MPI_Allreduce(&npos, &N, 1, MPI_INT64_T, MPI_SUM, ctx->comm);
     m->n = N;
     m->df_residual = N - p;
     m->df_null = N - f->intercept;
     st = null_deviance(ctx, f, pw, &m->null_deviance);
     int unit = 1; /* weights all 0 or 1: log dbinom(y; 1, mu) = -devi/2, so AIC = deviance + 2p */
-    for (int64_t i = 0; i < f->n; i++) unit &= pw[i] == 0 || pw[i] == 1;
+    for (int64_t i = 0; i < f->n; i++)
+      unit &= pw[i] == 0 || pw[i] == 1;
     int all_unit = 0;
     MPI_Allreduce(&unit, &all_unit, 1, MPI_INT, MPI_MIN, ctx->comm);
-    if (all_unit) m->aic = dev + 2 * p;
-    else if (st == SM_OK) st = binomial_aic(ctx, f, pw, mu, &m->aic);
+    if (all_unit)
+      m->aic = dev + 2 * p;
+    else if (st == SM_OK)
+      st = binomial_aic(ctx, f, pw, mu, &m->aic);
   }
   /* deviance residuals for their quantiles */
   if (st == SM_OK) {
@@ -239,7 +251,8 @@ void sm_glm_print(FILE *to, const sm_glm *m, const sm_frame *f, const char *call
   fprintf(to, "    Null deviance: %s  on %s  degrees of freedom\n", sd[0], sf[0]);
   fprintf(to, "Residual deviance: %s  on %s  degrees of freedom\n", sd[1], sf[1]);
   if (f->n_dropped > 0)
-    fprintf(to, "  (%lld observation%s deleted due to missingness)\n", (long long)f->n_dropped, f->n_dropped == 1 ? "" : "s");
+    fprintf(to, "  (%lld observation%s deleted due to missingness)\n", (long long)f->n_dropped,
+            f->n_dropped == 1 ? "" : "s");
   sm__rfmt_one(m->aic, 5, aic, sizeof aic);
   fprintf(to, "AIC: %s\n\nNumber of Fisher Scoring iterations: %d\n\n", aic, m->iter);
 }

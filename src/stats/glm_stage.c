@@ -38,7 +38,8 @@ static const sm_key glm_keys[] = {
 /* A uniform number in [0, 1) from a group value and the seed (FNV-1a, then SplitMix64). */
 static double group_u_bytes(const char *s, size_t n, uint64_t seed) {
   uint64_t h = 1469598103934665603ULL;
-  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
   uint64_t z = h ^ (seed * 0x9E3779B97F4A7C15ULL);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
@@ -80,8 +81,10 @@ static sm_status make_mask(sm_ctx *ctx, const sm_config *cfg, sm_table *t, int f
       snprintf(buf, sizeof buf, "%.17g", sm_table_num(t, j)[i]);
       u = group_u(buf, seed);
     }
-    if (fold >= 0) mask[i] = (int)(u * k) == fold ? 2 : 1;
-    else mask[i] = frac > 0 && u < frac ? 2 : 1;
+    if (fold >= 0)
+      mask[i] = (int)(u * k) == fold ? 2 : 1;
+    else
+      mask[i] = frac > 0 && u < frac ? 2 : 1;
   }
   return SM_OK;
 }
@@ -94,7 +97,8 @@ static sm_status balance(sm_ctx *ctx, sm_frame *f) {
   SM_MPI(ctx, MPI_Allreduce(c, g, 2, MPI_INT64_T, MPI_SUM, ctx->comm));
   SM_CHECK(ctx, g[0] > 0 && g[1] > 0, SM_ERR_DATA, "class weights: the fitted rows hold a single class");
   double n = (double)(g[0] + g[1]), w[2] = {n / (2.0 * (double)g[0]), n / (2.0 * (double)g[1])};
-  for (int64_t i = 0; i < f->n; i++) f->w[i] *= w[f->y[i] == 1];
+  for (int64_t i = 0; i < f->n; i++)
+    f->w[i] *= w[f->y[i] == 1];
   return SM_OK;
 }
 
@@ -107,7 +111,8 @@ static sm_status evaluate(sm_ctx *ctx, const sm_frame *f, const double *coef, do
   for (int64_t i = 0; i < f->n; i++) {
     if (f->tag[i] != want) continue;
     double eta = 0;
-    for (int j = 0; j < f->p; j++) eta += f->x[i * f->p + j] * coef[j];
+    for (int j = 0; j < f->p; j++)
+      eta += f->x[i * f->p + j] * coef[j];
     pr[k] = 1 / (1 + exp(-eta)), lab[k++] = f->y[i];
   }
   sm_status st = sm_class_metrics_compute(ctx, pr, lab, NULL, k, threshold, cm);
@@ -149,9 +154,11 @@ static sm_status write_json(sm_ctx *ctx, const sm_config *cfg, const sm_frame *f
     for (int j = 0; j < m->p; j++) {
       fprintf(f, "    {\"name\": ");
       sm__json_str(f, fr->names[j]);
-      const double v[6] = {m->coef[j], m->se[j], m->zval[j], m->pval[j], m->coef[j] - z * m->se[j], m->coef[j] + z * m->se[j]};
+      const double v[6] = {
+          m->coef[j], m->se[j], m->zval[j], m->pval[j], m->coef[j] - z * m->se[j], m->coef[j] + z * m->se[j]};
       static const char *k[6] = {"estimate", "std_error", "statistic", "p_value", "wald_ci_lower", "wald_ci_upper"};
-      for (int i = 0; i < 6; i++) fprintf(f, ", \"%s\": ", k[i]), sm__json_num(f, v[i]);
+      for (int i = 0; i < 6; i++)
+        fprintf(f, ", \"%s\": ", k[i]), sm__json_num(f, v[i]);
       fprintf(f, "}%s\n", j + 1 < m->p ? "," : "");
     }
     fprintf(f, "  ],\n  \"deviance\": "), sm__json_num(f, m->deviance);
@@ -179,9 +186,11 @@ static sm_status cross_validate(sm_ctx *ctx, const sm_config *cfg, sm_table *t, 
     sm_class_metrics c;
     SM_TRY(ctx, sm_ctx_agree(ctx, make_mask(ctx, cfg, t, fold, mask)));
     sm_status st = sm_frame_create(ctx, t, fm, w[0] ? w : NULL, mask, sm_config_int(cfg, "block_rows"), &fr);
-    if (st == SM_OK && !strcmp(sm_config_str(cfg, "class_weights"), "balanced")) st = sm_ctx_agree(ctx, balance(ctx, fr));
-    if (st == SM_OK) st = sm_glm_fit(ctx, fr, (int)sm_config_int(cfg, "maxit"), sm_config_float(cfg, "epsilon"),
-                                     !strcmp(sm_config_str(cfg, "method"), "auto"), &m);
+    if (st == SM_OK && !strcmp(sm_config_str(cfg, "class_weights"), "balanced"))
+      st = sm_ctx_agree(ctx, balance(ctx, fr));
+    if (st == SM_OK)
+      st = sm_glm_fit(ctx, fr, (int)sm_config_int(cfg, "maxit"), sm_config_float(cfg, "epsilon"),
+                      !strcmp(sm_config_str(cfg, "method"), "auto"), &m);
     if (st == SM_OK) st = evaluate(ctx, fr, m->coef, sm_config_float(cfg, "threshold"), &c);
     sm_glm_destroy(&m);
     sm_frame_destroy(&fr);
@@ -216,7 +225,8 @@ static sm_status glm_run(sm_ctx *ctx, const sm_config *cfg) {
     st = sm__stage_gd(ctx, cfg, fr, 1, &r);
     if (st == SM_OK) st = evaluate(ctx, fr, r->coef, sm_config_float(cfg, "threshold"), &c);
     if (st == SM_OK && ctx->rank == 0)
-      print_metrics(stdout, &c, fr->n_heldout > 0 ? "the held-out split" : "the fitted rows", sm_config_float(cfg, "threshold"));
+      print_metrics(stdout, &c, fr->n_heldout > 0 ? "the held-out split" : "the fitted rows",
+                    sm_config_float(cfg, "threshold"));
     sm_gd_result_destroy(&r);
     free(mask);
     sm_frame_destroy(&fr);
@@ -225,8 +235,9 @@ static sm_status glm_run(sm_ctx *ctx, const sm_config *cfg) {
     return st;
   }
   double t0 = sm_wtime();
-  if (st == SM_OK) st = sm_glm_fit(ctx, fr, (int)sm_config_int(cfg, "maxit"), sm_config_float(cfg, "epsilon"),
-                                     !strcmp(sm_config_str(cfg, "method"), "auto"), &m);
+  if (st == SM_OK)
+    st = sm_glm_fit(ctx, fr, (int)sm_config_int(cfg, "maxit"), sm_config_float(cfg, "epsilon"),
+                    !strcmp(sm_config_str(cfg, "method"), "auto"), &m);
   if (st == SM_OK) sm_info(ctx, "glm timing: IRLS fit + summary %.3f s (%d iterations)", sm_wtime() - t0, m->iter);
   sm_class_metrics cm, cv;
   if (st == SM_OK) st = evaluate(ctx, fr, m->coef, sm_config_float(cfg, "threshold"), &cm);
@@ -236,7 +247,8 @@ static sm_status glm_run(sm_ctx *ctx, const sm_config *cfg) {
   sm__stats_call(cfg, fm, "glm", "binomial", call, sizeof call);
   if (st == SM_OK && ctx->rank == 0) {
     sm_glm_print(stdout, m, fr, call);
-    print_metrics(stdout, &cm, fr->n_heldout > 0 ? "the held-out split" : "the fitted rows", sm_config_float(cfg, "threshold"));
+    print_metrics(stdout, &cm, fr->n_heldout > 0 ? "the held-out split" : "the fitted rows",
+                  sm_config_float(cfg, "threshold"));
     if (folds > 1) {
       char what[64];
       snprintf(what, sizeof what, "%d-fold cross-validation (pooled; AUC: mean of folds)", folds);
@@ -244,7 +256,8 @@ static sm_status glm_run(sm_ctx *ctx, const sm_config *cfg) {
     }
     fflush(stdout);
   }
-  if (st == SM_OK && sm_config_str(cfg, "output")[0]) st = write_json(ctx, cfg, fr, m, call, &cm, &cv, folds > 1 ? folds : 0);
+  if (st == SM_OK && sm_config_str(cfg, "output")[0])
+    st = write_json(ctx, cfg, fr, m, call, &cm, &cv, folds > 1 ? folds : 0);
   free(mask);
   sm_glm_destroy(&m);
   sm_frame_destroy(&fr);
@@ -253,7 +266,8 @@ static sm_status glm_run(sm_ctx *ctx, const sm_config *cfg) {
   return st;
 }
 
-const sm_stage sm_stage_glm = {"glm", "logistic regression (binomial GLM by IRLS) with R's summary.glm and held-out metrics",
+const sm_stage sm_stage_glm = {"glm",
+                               "logistic regression (binomial GLM by IRLS) with R's summary.glm and held-out metrics",
                                glm_keys, glm_run, NULL};
 const sm_stage sm_stage_logistic = {"logistic", "the glm stage with family binomial (foreshock/aftershock baselines)",
                                     glm_keys, glm_run, NULL};

@@ -70,9 +70,9 @@ sm_status sm__quantiles5(sm_ctx *ctx, const double *v, int64_t n, double q[5]);
 typedef enum { SM__X_NUM, SM__X_VAR, SM__X_CALL, SM__X_BIN, SM__X_NEG, SM__X_PAREN } sm__xkind;
 typedef struct sm__expr {
   sm__xkind kind;
-  char op;        /* + - * / ^ for SM__X_BIN */
-  double num;     /* SM__X_NUM */
-  char name[96];  /* variable or function name */
+  char op;       /* + - * / ^ for SM__X_BIN */
+  double num;    /* SM__X_NUM */
+  char name[96]; /* variable or function name */
   int nargs;
   struct sm__expr *arg[2];
 } sm__expr;
@@ -103,20 +103,21 @@ double sm__expr_eval(const sm__expr *e, const double *const *cols, int64_t i);
 
 /* ---- shared by the stages (stage.c) ---- */
 /* The solver keys of the lm and glm stages. */
-#define SM__GD_KEYS                                                                                    \
-  {"solver", SM_KEY_ENUM, "exact", 0, -1, "exact|gd|sgd",                                               \
+// clang-format off
+#define SM__GD_KEYS                                                                                        \
+  {"solver", SM_KEY_ENUM, "exact", 0, -1, "exact|gd|sgd",                                                  \
    "exact: QR/Cholesky (lm) or IRLS (glm) with R's summary; gd: batch gradient descent; sgd: minibatch SGD"}, \
-      {"lr", SM_KEY_FLOAT, "0", 0, 1e6, NULL, "gd/sgd learning rate (0 = 1/L of the standardized problem)"},     \
-      {"decay", SM_KEY_FLOAT, "0", 0, 1e6, NULL, "gd/sgd schedule: lr / (1 + decay * step)"},                  \
-      {"l2", SM_KEY_FLOAT, "0", 0, 1e12, NULL, "gd/sgd ridge penalty on the standardized coefficients"},       \
-      {"l1", SM_KEY_FLOAT, "0", 0, 1e12, NULL, "gd/sgd lasso penalty (proximal step) on the standardized coefficients"}, \
-      {"tol", SM_KEY_FLOAT, "1e-10", 0, 1, NULL, "gd: stop when the largest coefficient change is below tol"},   \
-      {"max_iter", SM_KEY_INT, "100000", 1, 1e9, NULL, "gd: iterations at most; sgd: epochs"},                 \
-      {"batch_size", SM_KEY_INT, "256", 1, 1e12, NULL, "sgd: rows per global minibatch"},                       \
-      {"seed", SM_KEY_INT, "1", 0, 9.2e18, NULL, "sgd permutation seed (and glm's group split)"},              \
-  {                                                                                                        \
-    "cost_log", SM_KEY_PATH, "", 0, -1, NULL, "gd/sgd: CSV of the cost per iteration (epoch for sgd)"           \
-  }
+  {"lr", SM_KEY_FLOAT, "0", 0, 1e6, NULL, "gd/sgd learning rate (0 = 1/L of the standardized problem)"},   \
+  {"decay", SM_KEY_FLOAT, "0", 0, 1e6, NULL, "gd/sgd schedule: lr / (1 + decay * step)"},                  \
+  {"l2", SM_KEY_FLOAT, "0", 0, 1e12, NULL, "gd/sgd ridge penalty on the standardized coefficients"},       \
+  {"l1", SM_KEY_FLOAT, "0", 0, 1e12, NULL,                                                                 \
+   "gd/sgd lasso penalty (proximal step) on the standardized coefficients"},                               \
+  {"tol", SM_KEY_FLOAT, "1e-10", 0, 1, NULL, "gd: stop when the largest coefficient change is below tol"}, \
+  {"max_iter", SM_KEY_INT, "100000", 1, 1e9, NULL, "gd: iterations at most; sgd: epochs"},                 \
+  {"batch_size", SM_KEY_INT, "256", 1, 1e12, NULL, "sgd: rows per global minibatch"},                      \
+  {"seed", SM_KEY_INT, "1", 0, 9.2e18, NULL, "sgd permutation seed (and glm's group split)"},              \
+  {"cost_log", SM_KEY_PATH, "", 0, -1, NULL, "gd/sgd: CSV of the cost per iteration (epoch for sgd)"}
+// clang-format on
 /* Run the gd/sgd solver configured by cfg on a frame, print its result on rank 0 and keep the
  * coefficients in *res. Collective. */
 sm_status sm__stage_gd(sm_ctx *ctx, const sm_config *cfg, const sm_frame *fr, int binomial, sm_gd_result **res);

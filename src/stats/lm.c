@@ -27,7 +27,8 @@ void sm_lm_destroy(sm_lm **mp) {
 static sm_status solve_r(sm_ctx *ctx, const sm_frame *f, const double *R, double *coef, double *cov) {
   int p = f->p, K = p + 1;
   double dmax = 0;
-  for (int j = 0; j < p; j++) dmax = fmax(dmax, fabs(R[j + j * K]));
+  for (int j = 0; j < p; j++)
+    dmax = fmax(dmax, fabs(R[j + j * K]));
   for (int j = 0; j < p; j++)
     SM_CHECK(ctx, fabs(R[j + j * K]) > 1e-7 * dmax && dmax > 0, SM_ERR_NUMERIC,
              "the design is rank deficient: column %s is (nearly) a linear combination of the columns before it; "
@@ -35,14 +36,17 @@ static sm_status solve_r(sm_ctx *ctx, const sm_frame *f, const double *R, double
              f->names[j]);
   for (int j = p - 1; j >= 0; j--) {
     double s = R[j + p * K];
-    for (int k = j + 1; k < p; k++) s -= R[j + k * K] * coef[k];
+    for (int k = j + 1; k < p; k++)
+      s -= R[j + k * K] * coef[k];
     coef[j] = s / R[j + j * K];
   }
   for (int j = 0; j < p; j++)
-    for (int i = 0; i < p; i++) cov[i + j * p] = i <= j ? R[i + j * K] : 0;
+    for (int i = 0; i < p; i++)
+      cov[i + j * p] = i <= j ? R[i + j * K] : 0;
   SM_CHECK(ctx, LAPACKE_dpotri(LAPACK_COL_MAJOR, 'U', p, cov, p) == 0, SM_ERR_NUMERIC, "inverting R'R failed");
   for (int j = 0; j < p; j++)
-    for (int i = j + 1; i < p; i++) cov[i + j * p] = cov[j + i * p];
+    for (int i = j + 1; i < p; i++)
+      cov[i + j * p] = cov[j + i * p];
   return SM_OK;
 }
 
@@ -94,7 +98,8 @@ sm_status sm_lm_fit(sm_ctx *ctx, const sm_frame *f, int allow_gram, sm_lm **out)
                      ? SM_OK
                      : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
   int64_t npos = 0, N = 0;
-  for (int64_t i = 0; i < f->n; i++) npos += f->w[i] > 0;
+  for (int64_t i = 0; i < f->n; i++)
+    npos += f->w[i] > 0;
   MPI_Allreduce(&npos, &N, 1, MPI_INT64_T, MPI_SUM, ctx->comm);
   if (st == SM_OK && N <= p)
     st = SM_ERR(ctx, SM_ERR_NUMERIC, "%lld usable row(s) for %d coefficient(s): no residual degrees of freedom",
@@ -107,7 +112,8 @@ sm_status sm_lm_fit(sm_ctx *ctx, const sm_frame *f, int allow_gram, sm_lm **out)
     m->rdf = N - p;
     m->rss = m->R[p + p * K] * m->R[p + p * K];
     m->mss = 0;
-    for (int j = f->intercept; j < p; j++) m->mss += m->R[j + p * K] * m->R[j + p * K];
+    for (int j = f->intercept; j < p; j++)
+      m->mss += m->R[j + p * K] * m->R[j + p * K];
     double resvar = m->rss / (double)m->rdf;
     m->sigma = sqrt(resvar);
     for (int j = 0; j < p; j++) {
@@ -159,15 +165,18 @@ void sm_lm_print(FILE *to, const sm_lm *m, const sm_frame *f, const char *call) 
   if (!isnan(m->fstat)) {
     char pv[1][SM_RFMT_MAX];
     sm__r_format_pval(&m->f_pval, 1, digits, pv);
-    fprintf(to, "Multiple R-squared:  %.4g,\tAdjusted R-squared:  %.4g \nF-statistic: %.4g on %.7g and %.7g DF,  p-value: %s\n",
-            m->r2, m->adj_r2, m->fstat, m->f_numdf, m->f_dendf, pv[0]);
+    fprintf(
+        to,
+        "Multiple R-squared:  %.4g,\tAdjusted R-squared:  %.4g \nF-statistic: %.4g on %.7g and %.7g DF,  p-value: %s\n",
+        m->r2, m->adj_r2, m->fstat, m->f_numdf, m->f_dendf, pv[0]);
   }
   fprintf(to, "\n");
 }
 
 void sm_lm_confint(const sm_lm *m, double level, double *lo, double *hi) {
   double t = sm__qt((1 + level) / 2, (double)m->rdf);
-  for (int j = 0; j < m->p; j++) lo[j] = m->coef[j] - t * m->se[j], hi[j] = m->coef[j] + t * m->se[j];
+  for (int j = 0; j < m->p; j++)
+    lo[j] = m->coef[j] - t * m->se[j], hi[j] = m->coef[j] + t * m->se[j];
 }
 
 /* print(confint(fit)): a numeric matrix, each column formatted on its own with 7 digits. */
@@ -189,9 +198,12 @@ void sm_lm_print_confint(FILE *to, const sm_lm *m, const sm_frame *f, double lev
   sm__rfmt_vec(b, p, 7, s);
   sm__rfmt_vec(b + p, p, 7, s + p);
   int rw = 0, cw[2];
-  for (int j = 0; j < p; j++) rw = (int)fmax(rw, (double)strlen(f->names[j]));
-  for (int c = 0; c < 2; c++) cw[c] = (int)fmax((double)strlen(h[c]), p ? (double)strlen(s[c * p]) : 0);
+  for (int j = 0; j < p; j++)
+    rw = (int)fmax(rw, (double)strlen(f->names[j]));
+  for (int c = 0; c < 2; c++)
+    cw[c] = (int)fmax((double)strlen(h[c]), p ? (double)strlen(s[c * p]) : 0);
   fprintf(to, "%*s %*s %*s\n", rw, "", cw[0], h[0], cw[1], h[1]);
-  for (int j = 0; j < p; j++) fprintf(to, "%-*s %*s %*s\n", rw, f->names[j], cw[0], s[j], cw[1], s[p + j]);
+  for (int j = 0; j < p; j++)
+    fprintf(to, "%-*s %*s %*s\n", rw, f->names[j], cw[0], s[j], cw[1], s[p + j]);
   free(b), free(s);
 }

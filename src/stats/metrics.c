@@ -43,7 +43,8 @@ sm_status sm_class_metrics_compute(sm_ctx *ctx, const double *prob, const double
   double rank_pos = 0, npos = 0;
   for (int64_t i = 0; i < m;) {
     int64_t j = i;
-    while (j < m && all[2 * j] == all[2 * i]) j++;
+    while (j < m && all[2 * j] == all[2 * i])
+      j++;
     double avg = 0.5 * (double)(i + 1 + j); /* average 1-based rank of the tie group */
     for (int64_t k = i; k < j; k++)
       if (all[2 * k + 1] == 1) rank_pos += avg, npos++;

@@ -15,7 +15,8 @@
 
 static long double pow10l_(int k) {
   long double p = 1.0L;
-  for (int i = 0; i < k; i++) p *= 10.0L;
+  for (int i = 0; i < k; i++)
+    p *= 10.0L;
   return p;
 }
 
@@ -31,8 +32,10 @@ static void scientific(double x, int digits, int *neg, int *kpower, int *nsig, i
   int kp = (int)floor(log10(r)) - digits + 1;
   long double r_prec = r;
   if (abs(kp) < 10) {
-    if (kp > 0) r_prec /= pow10l_(kp);
-    else if (kp < 0) r_prec *= pow10l_(-kp);
+    if (kp > 0)
+      r_prec /= pow10l_(kp);
+    else if (kp < 0)
+      r_prec *= pow10l_(-kp);
   } else if (kp <= DBL_MIN_10_EXP) {
     r_prec = (r * 1e+303) / powl(10.0L, kp + 303);
   } else {
@@ -46,8 +49,10 @@ static void scientific(double x, int digits, int *neg, int *kpower, int *nsig, i
   *nsig = digits;
   for (int j = 1; j <= digits; j++) {
     alpha /= 10.0L;
-    if (alpha == floorl(alpha)) (*nsig)--;
-    else break;
+    if (alpha == floorl(alpha))
+      (*nsig)--;
+    else
+      break;
   }
   if (*nsig == 0 && digits > 0) {
     *nsig = 1;
@@ -100,16 +105,21 @@ void sm__rfmt_params(const double *x, int n, int digits, sm__rfmt *f) {
 }
 
 void sm__rfmt_encode(double x, const sm__rfmt *f, char *out, size_t size) {
-  if (isnan(x)) snprintf(out, size, "%*s", f->w, "NA");
-  else if (isinf(x)) snprintf(out, size, "%*s", f->w, x > 0 ? "Inf" : "-Inf");
-  else if (f->e) snprintf(out, size, f->d ? "%#*.*e" : "%*.*e", f->w, f->d, x);
-  else snprintf(out, size, "%*.*f", f->w, f->d, x);
+  if (isnan(x))
+    snprintf(out, size, "%*s", f->w, "NA");
+  else if (isinf(x))
+    snprintf(out, size, "%*s", f->w, x > 0 ? "Inf" : "-Inf");
+  else if (f->e)
+    snprintf(out, size, f->d ? "%#*.*e" : "%*.*e", f->w, f->d, x);
+  else
+    snprintf(out, size, "%*.*f", f->w, f->d, x);
 }
 
 void sm__rfmt_vec(const double *x, int n, int digits, char (*out)[SM_RFMT_MAX]) {
   sm__rfmt f;
   sm__rfmt_params(x, n, digits, &f);
-  for (int i = 0; i < n; i++) sm__rfmt_encode(x[i], &f, out[i], SM_RFMT_MAX);
+  for (int i = 0; i < n; i++)
+    sm__rfmt_encode(x[i], &f, out[i], SM_RFMT_MAX);
 }
 
 void sm__rfmt_one(double x, int digits, char *out, size_t size) {
@@ -138,7 +148,8 @@ void sm__r_zapsmall(double *x, int n, int digits) {
     if (isfinite(x[i]) && fabs(x[i]) > mx) mx = fabs(x[i]);
   /* R 4.2: round(x, digits - log10(mx)), and round() takes the nearest integer digits */
   int d = mx > 0 ? (int)fmax(0, floor(digits - log10(mx) + 0.5)) : digits;
-  for (int i = 0; i < n; i++) x[i] = sm__r_round(x[i], d);
+  for (int i = 0; i < n; i++)
+    x[i] = sm__r_round(x[i], d);
 }
 
 /* R's format.pval(pv, digits, eps = .Machine$double.eps): fixed and scientific values are each
@@ -151,15 +162,19 @@ void sm__r_format_pval(const double *pv, int n, int digits, char (*out)[SM_RFMT_
   for (int i = 0; i < n; i++) {
     if (isnan(pv[i]) || pv[i] < eps) continue;
     int expo = (int)floor(log10(pv[i] > 0 ? pv[i] : 1e-50));
-    if (expo >= -3 || (expo == -4 && digits > 1)) fix[nf++] = pv[i];
-    else sci[ns++] = pv[i];
+    if (expo >= -3 || (expo == -4 && digits > 1))
+      fix[nf++] = pv[i];
+    else
+      sci[ns++] = pv[i];
   }
   sm__rfmt ff, fs;
   sm__rfmt_params(fix, nf, digits, &ff);
   sm__rfmt_params(sci, ns, digits, &fs);
   for (int i = 0; i < n; i++) {
-    if (isnan(pv[i])) snprintf(out[i], SM_RFMT_MAX, "NA");
-    else if (pv[i] < eps) n0++;
+    if (isnan(pv[i]))
+      snprintf(out[i], SM_RFMT_MAX, "NA");
+    else if (pv[i] < eps)
+      n0++;
     else {
       int expo = (int)floor(log10(pv[i] > 0 ? pv[i] : 1e-50));
       sm__rfmt_encode(pv[i], (expo >= -3 || (expo == -4 && digits > 1)) ? &ff : &fs, out[i], SM_RFMT_MAX);
@@ -221,11 +236,13 @@ void sm__r_print_coefmat(FILE *to, int k, const char *const *rows, const double 
   int digmin = isfinite(lo) ? 1 + (int)floor(log10(lo)) : 1;
   int rd = digits - digmin > 1 ? digits - digmin : 1;
   (void)hi;
-  for (int i = 0; i < k; i++) cs[i] = sm__r_round(est[i], rd), cs[k + i] = sm__r_round(se[i], rd);
+  for (int i = 0; i < k; i++)
+    cs[i] = sm__r_round(est[i], rd), cs[k + i] = sm__r_round(se[i], rd);
   char(*tmp)[SM_RFMT_MAX] = cf + 0; /* columns stored as cf[col * k + row] */
   sm__rfmt_vec(cs, 2 * k, digits, tmp);
   int dig_tst = digits - 1 < 5 ? (digits - 1 > 1 ? digits - 1 : 1) : 5;
-  for (int i = 0; i < k; i++) t3[i] = sm__r_round(tv[i], dig_tst);
+  for (int i = 0; i < k; i++)
+    t3[i] = sm__r_round(tv[i], dig_tst);
   sm__rfmt_vec(t3, k, digits, cf + 2 * k);
   /* Entries that print as zero but are not zero: formatted again with digits - 1. */
   int nz = 0;
@@ -239,19 +256,26 @@ void sm__r_print_coefmat(FILE *to, int k, const char *const *rows, const double 
     char(*z)[SM_RFMT_MAX] = calloc((size_t)nz, SM_RFMT_MAX);
     if (z) {
       sm__rfmt_vec(zv, nz, digits - 1 > 1 ? digits - 1 : 1, z);
-      for (int j = 0; j < nz; j++) memcpy(cf[zi[j]], z[j], SM_RFMT_MAX);
+      for (int j = 0; j < nz; j++)
+        memcpy(cf[zi[j]], z[j], SM_RFMT_MAX);
     }
     free(z);
   }
   free(zv), free(zi);
   sm__r_format_pval(pv, k, dig_tst, cf + 3 * k);
-  for (int c = 0; c < 4; c++) pad_right_just(cf + c * k, k);
+  for (int c = 0; c < 4; c++)
+    pad_right_just(cf + c * k, k);
   int stars = 0;
-  for (int i = 0; i < k; i++) stars |= pv[i] < 0.1;
+  for (int i = 0; i < k; i++)
+    stars |= pv[i] < 0.1;
   int sw = 0; /* format(Signif): as wide as the widest symbol present */
   for (int i = 0; i < k; i++) {
-    const char *s = isnan(pv[i]) ? "" : pv[i] <= 0.001 ? "***" : pv[i] <= 0.01 ? "**" : pv[i] <= 0.05 ? "*"
-                                       : pv[i] <= 0.1 ? "." : " ";
+    const char *s = isnan(pv[i])     ? ""
+                    : pv[i] <= 0.001 ? "***"
+                    : pv[i] <= 0.01  ? "**"
+                    : pv[i] <= 0.05  ? "*"
+                    : pv[i] <= 0.1   ? "."
+                                     : " ";
     snprintf(st[i], SM_RFMT_MAX, "%s", s);
     if ((int)strlen(s) > sw) sw = (int)strlen(s);
   }
@@ -263,12 +287,14 @@ void sm__r_print_coefmat(FILE *to, int k, const char *const *rows, const double 
     if (k && (int)strlen(cf[c * k]) > cw[c]) cw[c] = (int)strlen(cf[c * k]);
   }
   fprintf(to, "%*s", rw, "");
-  for (int c = 0; c < 4; c++) fprintf(to, " %*s", cw[c], hdr[c]);
+  for (int c = 0; c < 4; c++)
+    fprintf(to, " %*s", cw[c], hdr[c]);
   if (stars) fprintf(to, " %*s", sw, "");
   fprintf(to, "\n");
   for (int i = 0; i < k; i++) {
     fprintf(to, "%-*s", rw, rows[i]);
-    for (int c = 0; c < 4; c++) fprintf(to, " %*s", cw[c], cf[c * k + i]);
+    for (int c = 0; c < 4; c++)
+      fprintf(to, " %*s", cw[c], cf[c * k + i]);
     if (stars) fprintf(to, " %-*s", sw, st[i]);
     fprintf(to, "\n");
   }
@@ -293,9 +319,11 @@ void sm__r_print_named(FILE *to, int n, const char *const *names, const double *
   if (per < 1) per = 1;
   for (int s = 0; s < n; s += per) {
     int e = s + per < n ? s + per : n;
-    for (int i = s; i < e; i++) fprintf(to, "%*s%*s", w, names[i], gap, "");
+    for (int i = s; i < e; i++)
+      fprintf(to, "%*s%*s", w, names[i], gap, "");
     fprintf(to, "\n");
-    for (int i = s; i < e; i++) fprintf(to, "%*s%*s", w, v[i], gap, "");
+    for (int i = s; i < e; i++)
+      fprintf(to, "%*s%*s", w, v[i], gap, "");
     fprintf(to, "\n");
   }
   free(v);

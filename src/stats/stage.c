@@ -18,7 +18,8 @@ static const sm_key lm_keys[] = {
      "table: a CSV file, a sisma catalog (its /meta columns), FILE.h5:/group (1-D columns) or FILE.h5:/dataset (2-D)"},
     {"formula", SM_KEY_STR, NULL, 0, -1, NULL, "R model formula, e.g. 'y ~ x1 + log(x2) + poly(x3, 2) + site'"},
     {"weights", SM_KEY_STR, "", 0, -1, NULL, "column of prior weights (weighted least squares); empty = none"},
-    {"output", SM_KEY_PATH, "", 0, -1, NULL, "JSON result file (coefficients, tests, intervals, criteria); empty = none"},
+    {"output", SM_KEY_PATH, "", 0, -1, NULL,
+     "JSON result file (coefficients, tests, intervals, criteria); empty = none"},
     {"diagnostics", SM_KEY_BOOL, "false", 0, -1, NULL,
      "leverage, studentized residuals, Cook's distance, VIF, Breusch-Pagan, Durbin-Watson, with remedies"},
     {"id_column", SM_KEY_STR, "", 0, -1, NULL, "string column naming rows in the diagnostics (e.g. trace_name)"},
@@ -72,7 +73,8 @@ sm_status sm__stats_open(sm_ctx *ctx, const sm_config *cfg, sm_table **t, sm_for
   int nc = sm_table_ncols(*t);
   const char **names = malloc(((size_t)nc + 1) * sizeof *names);
   sm_status st = names ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
-  for (int j = 0; st == SM_OK && j < nc; j++) names[j] = sm_table_col_name(*t, j);
+  for (int j = 0; st == SM_OK && j < nc; j++)
+    names[j] = sm_table_col_name(*t, j);
   if (st == SM_OK) st = sm_formula_parse(ctx, sm_config_str(cfg, "formula"), names, nc, fm);
   free(names);
   st = sm_ctx_agree(ctx, st);
@@ -82,16 +84,21 @@ sm_status sm__stats_open(sm_ctx *ctx, const sm_config *cfg, sm_table **t, sm_for
 
 /* JSON helpers: a number (null for NaN/Inf) and a string. */
 void sm__json_num(FILE *f, double v) {
-  if (isfinite(v)) fprintf(f, "%.17g", v);
-  else fprintf(f, "null");
+  if (isfinite(v))
+    fprintf(f, "%.17g", v);
+  else
+    fprintf(f, "null");
 }
 
 void sm__json_str(FILE *f, const char *s) {
   fputc('"', f);
   for (; *s; s++) {
-    if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
-    else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
-    else fputc(*s, f);
+    if (*s == '"' || *s == '\\')
+      fprintf(f, "\\%c", *s);
+    else if ((unsigned char)*s < 0x20)
+      fprintf(f, "\\u%04x", *s);
+    else
+      fputc(*s, f);
   }
   fputc('"', f);
 }
@@ -104,7 +111,8 @@ sm_status sm__json_open(sm_ctx *ctx, const char *path, FILE **f) {
     char tmp[8192];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     st = sm_make_parent_dirs(ctx, path);
-    if (st == SM_OK && !(*f = fopen(tmp, "w"))) st = SM_ERR(ctx, SM_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+    if (st == SM_OK && !(*f = fopen(tmp, "w")))
+      st = SM_ERR(ctx, SM_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
   }
   return sm_ctx_agree(ctx, st);
 }
@@ -114,7 +122,8 @@ sm_status sm__json_close(sm_ctx *ctx, const char *path, FILE *f) {
   if (ctx->rank == 0) {
     char tmp[8192];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (fclose(f) != 0 || rename(tmp, path) != 0) st = SM_ERR(ctx, SM_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    if (fclose(f) != 0 || rename(tmp, path) != 0)
+      st = SM_ERR(ctx, SM_ERR_IO, "cannot write %s: %s", path, strerror(errno));
   }
   return sm_ctx_agree(ctx, st);
 }
@@ -127,7 +136,8 @@ static void json_coefs(FILE *f, const sm_frame *fr, const double *est, const dou
     sm__json_str(f, fr->names[j]);
     const double v[6] = {est[j], se[j], tv[j], pv[j], lo[j], hi[j]};
     static const char *k[6] = {"estimate", "std_error", "statistic", "p_value", "ci_lower", "ci_upper"};
-    for (int i = 0; i < 6; i++) fprintf(f, ", \"%s\": ", k[i]), sm__json_num(f, v[i]);
+    for (int i = 0; i < 6; i++)
+      fprintf(f, ", \"%s\": ", k[i]), sm__json_num(f, v[i]);
     fprintf(f, "}%s\n", j + 1 < fr->p ? "," : "");
   }
   fprintf(f, "  ],\n");
@@ -152,12 +162,17 @@ static sm_status write_lm_json(sm_ctx *ctx, const sm_config *cfg, const sm_frame
     const struct {
       const char *k;
       double v;
-    } s[] = {{"sigma", m->sigma}, {"df_residual", (double)m->rdf}, {"r_squared", m->r2}, {"adj_r_squared", m->adj_r2},
-             {"f_statistic", m->fstat}, {"f_numdf", m->f_numdf}, {"f_dendf", m->f_dendf}, {"f_p_value", m->f_pval},
-             {"rss", m->rss}, {"log_likelihood", m->loglik}, {"aic", m->aic}, {"bic", m->bic}};
-    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) fprintf(f, "  \"%s\": ", s[i].k), sm__json_num(f, s[i].v), fprintf(f, ",\n");
+    } s[] = {{"sigma", m->sigma},       {"df_residual", (double)m->rdf},
+             {"r_squared", m->r2},      {"adj_r_squared", m->adj_r2},
+             {"f_statistic", m->fstat}, {"f_numdf", m->f_numdf},
+             {"f_dendf", m->f_dendf},   {"f_p_value", m->f_pval},
+             {"rss", m->rss},           {"log_likelihood", m->loglik},
+             {"aic", m->aic},           {"bic", m->bic}};
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
+      fprintf(f, "  \"%s\": ", s[i].k), sm__json_num(f, s[i].v), fprintf(f, ",\n");
     fprintf(f, "  \"residual_quantiles\": [");
-    for (int i = 0; i < 5; i++) sm__json_num(f, m->resid_q[i]), fprintf(f, i < 4 ? ", " : "]");
+    for (int i = 0; i < 5; i++)
+      sm__json_num(f, m->resid_q[i]), fprintf(f, i < 4 ? ", " : "]");
     if (d) {
       fprintf(f, ",\n  \"diagnostics\": {\"breusch_pagan\": ");
       sm__json_num(f, d->bp);
@@ -174,7 +189,8 @@ static sm_status write_lm_json(sm_ctx *ctx, const sm_config *cfg, const sm_frame
       for (int i = 0; i < d->nworst; i++) {
         fprintf(f, "{\"row\": %lld, \"cooks_distance\": ", (long long)d->worst_row[i] + 1);
         sm__json_num(f, d->worst_cooks[i]), fprintf(f, ", \"hat\": "), sm__json_num(f, d->worst_hat[i]);
-        fprintf(f, ", \"rstudent\": "), sm__json_num(f, d->worst_rstudent[i]), fprintf(f, "}%s", i + 1 < d->nworst ? ", " : "");
+        fprintf(f, ", \"rstudent\": "), sm__json_num(f, d->worst_rstudent[i]),
+            fprintf(f, "}%s", i + 1 < d->nworst ? ", " : "");
       }
       fprintf(f, "]}");
     }
@@ -186,7 +202,8 @@ static sm_status write_lm_json(sm_ctx *ctx, const sm_config *cfg, const sm_frame
 
 /* Labels of the worst rows from the id column (gathered by their owners). */
 sm_status sm__row_labels(sm_ctx *ctx, sm_table *t, const char *col, int n, const int64_t *rows, char (*out)[128]) {
-  for (int i = 0; i < n; i++) snprintf(out[i], 128, "row %lld", (long long)rows[i] + 1);
+  for (int i = 0; i < n; i++)
+    snprintf(out[i], 128, "row %lld", (long long)rows[i] + 1);
   if (!col || !col[0]) return SM_OK;
   int j;
   SM_TRY(ctx, sm_ctx_agree(ctx, sm_table_find(t, col, &j)));
@@ -197,8 +214,10 @@ sm_status sm__row_labels(sm_ctx *ctx, sm_table *t, const char *col, int n, const
     MPI_Allreduce(&who, &owner, 1, MPI_INT, MPI_MIN, ctx->comm);
     if (mine && owner == ctx->rank) {
       int64_t k = rows[i] - r.first;
-      if (sm_table_col_is_str(t, j)) snprintf(buf, sizeof buf, "%s", sm_table_str(t, j)[k]);
-      else snprintf(buf, sizeof buf, "%.15g", sm_table_num(t, j)[k]);
+      if (sm_table_col_is_str(t, j))
+        snprintf(buf, sizeof buf, "%s", sm_table_str(t, j)[k]);
+      else
+        snprintf(buf, sizeof buf, "%.15g", sm_table_num(t, j)[k]);
     }
     if (owner < ctx->size) MPI_Bcast(buf, sizeof buf, MPI_CHAR, owner, ctx->comm);
     if (buf[0]) snprintf(out[i], 128, "%s", buf);
@@ -207,10 +226,17 @@ sm_status sm__row_labels(sm_ctx *ctx, sm_table *t, const char *col, int n, const
 }
 
 sm_status sm__stage_gd(sm_ctx *ctx, const sm_config *cfg, const sm_frame *fr, int binomial, sm_gd_result **res) {
-  sm_gd_opts o = {!strcmp(sm_config_str(cfg, "solver"), "sgd"), binomial, sm_config_float(cfg, "lr"),
-                  sm_config_float(cfg, "decay"), sm_config_float(cfg, "l1"), sm_config_float(cfg, "l2"),
-                  sm_config_float(cfg, "tol"), sm_config_int(cfg, "max_iter"), sm_config_int(cfg, "batch_size"),
-                  (uint64_t)sm_config_int(cfg, "seed"), NULL};
+  sm_gd_opts o = {!strcmp(sm_config_str(cfg, "solver"), "sgd"),
+                  binomial,
+                  sm_config_float(cfg, "lr"),
+                  sm_config_float(cfg, "decay"),
+                  sm_config_float(cfg, "l1"),
+                  sm_config_float(cfg, "l2"),
+                  sm_config_float(cfg, "tol"),
+                  sm_config_int(cfg, "max_iter"),
+                  sm_config_int(cfg, "batch_size"),
+                  (uint64_t)sm_config_int(cfg, "seed"),
+                  NULL};
   char path[4096] = "";
   sm_status st = SM_OK;
   if (sm_config_str(cfg, "cost_log")[0]) {
@@ -220,8 +246,10 @@ sm_status sm__stage_gd(sm_ctx *ctx, const sm_config *cfg, const sm_frame *fr, in
   }
   double t0 = sm_wtime();
   if (st == SM_OK) st = sm_gd_fit(ctx, fr, &o, res);
-  if (path[0] && st == SM_OK) st = sm__json_close(ctx, path, o.log);
-  else if (o.log) fclose(o.log);
+  if (path[0] && st == SM_OK)
+    st = sm__json_close(ctx, path, o.log);
+  else if (o.log)
+    fclose(o.log);
   if (st == SM_OK && ctx->rank == 0) {
     const sm_gd_result *r = *res;
     printf("\n%s by %s (%s loss, l2 = %g, l1 = %g): %lld %s, %s, final cost %.10g, %.3f s\n",
@@ -230,7 +258,8 @@ sm_status sm__stage_gd(sm_ctx *ctx, const sm_config *cfg, const sm_frame *fr, in
            r->converged ? (o.sgd ? "epochs done" : "converged") : "NOT converged (raise max_iter or lr)", r->cost,
            sm_wtime() - t0);
     printf("%-*s %16s\n", 24, "", "Estimate");
-    for (int j = 0; j < r->p; j++) printf("%-24s %16.8g\n", fr->names[j], r->coef[j]);
+    for (int j = 0; j < r->p; j++)
+      printf("%-24s %16.8g\n", fr->names[j], r->coef[j]);
     fflush(stdout);
   }
   return st;
@@ -252,7 +281,9 @@ static sm_status lm_run_gd(sm_ctx *ctx, const sm_config *cfg, sm_table *t, sm_fo
               sm_config_str(cfg, "solver"), (long long)r->iter);
       sm__json_num(f, r->cost);
       fprintf(f, ",\n  \"coefficients\": {");
-      for (int j = 0; j < r->p; j++) sm__json_str(f, fr->names[j]), fprintf(f, ": "), sm__json_num(f, r->coef[j]), fprintf(f, j + 1 < r->p ? ", " : "}\n}\n");
+      for (int j = 0; j < r->p; j++)
+        sm__json_str(f, fr->names[j]), fprintf(f, ": "), sm__json_num(f, r->coef[j]),
+            fprintf(f, j + 1 < r->p ? ", " : "}\n}\n");
     }
     if (st == SM_OK) st = sm__json_close(ctx, path, f);
   }
@@ -299,7 +330,8 @@ static sm_status lm_run(sm_ctx *ctx, const sm_config *cfg) {
     printf("\nlogLik: %.6g (df = %d)   AIC: %.6g   BIC: %.6g\n", m->loglik, m->p + 1, m->aic, m->bic);
     if (d) {
       const char *lp[10];
-      for (int i = 0; i < d->nworst; i++) lp[i] = labels[i];
+      for (int i = 0; i < d->nworst; i++)
+        lp[i] = labels[i];
       sm_lm_diag_print(stdout, d, fr, m, lp);
     }
     fflush(stdout);
@@ -314,5 +346,5 @@ static sm_status lm_run(sm_ctx *ctx, const sm_config *cfg) {
   return st;
 }
 
-const sm_stage sm_stage_lm = {"lm", "linear regression (OLS/WLS by TSQR) with R's summary.lm, intervals and diagnostics",
-                              lm_keys, lm_run, NULL};
+const sm_stage sm_stage_lm = {
+    "lm", "linear regression (OLS/WLS by TSQR) with R's summary.lm, intervals and diagnostics", lm_keys, lm_run, NULL};

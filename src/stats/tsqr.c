@@ -24,7 +24,8 @@ sm_status sm__gather_all(sm_ctx *ctx, const double *mine, int count, double **al
   if (st == SM_OK && MPI_Allgather(&count, 1, MPI_INT, cnt, 1, MPI_INT, ctx->comm))
     st = SM_ERR(ctx, SM_ERR_MPI, "allgather of block counts failed");
   *total = 0;
-  for (int r = 0; st == SM_OK && r < P; r++) dsp[r] = *total, *total += cnt[r];
+  for (int r = 0; st == SM_OK && r < P; r++)
+    dsp[r] = *total, *total += cnt[r];
   *all = st == SM_OK ? malloc(((size_t)*total + 1) * sizeof **all) : NULL;
   if (st == SM_OK) st = sm_ctx_agree(ctx, *all ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
   if (st == SM_OK && MPI_Allgatherv(mine, count, MPI_DOUBLE, *all, cnt, dsp, MPI_DOUBLE, ctx->comm))
@@ -45,9 +46,11 @@ sm_status sm__block_sum(sm_ctx *ctx, const sm_frame *f, int K, const double *par
   double *all = NULL;
   int n = 0;
   SM_TRY(ctx, sm__gather_all(ctx, part, f->nblk * K, &all, &n));
-  for (int k = 0; k < K; k++) total[k] = 0;
+  for (int k = 0; k < K; k++)
+    total[k] = 0;
   for (int b = 0; b < n / K; b++)
-    for (int k = 0; k < K; k++) total[k] += all[b * K + k];
+    for (int k = 0; k < K; k++)
+      total[k] += all[b * K + k];
   free(all);
   return SM_OK;
 }
@@ -58,7 +61,8 @@ static int qr_into(double *a, int m, int lda, int K, double *tau, double *R) {
   int info = m > 0 ? LAPACKE_dgeqrf_work(LAPACK_COL_MAJOR, m, K, a, lda, tau, tau + K, 64 * K) : 0;
   memset(R, 0, (size_t)K * (size_t)K * sizeof *R);
   for (int j = 0; j < K; j++)
-    for (int i = 0; i <= j && i < m; i++) R[i + j * K] = a[i + (size_t)j * lda];
+    for (int i = 0; i <= j && i < m; i++)
+      R[i + j * K] = a[i + (size_t)j * lda];
   return info;
 }
 
@@ -74,14 +78,16 @@ sm_status sm__tsqr(sm_ctx *ctx, const sm_frame *f, const double *wt, const doubl
   sm_status st = (a && tau && mine) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory for TSQR");
   for (int b = 0; st == SM_OK && b < f->nblk; b++) {
     int m = 0;
-    for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++) m += wt[i] > 0;
+    for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++)
+      m += wt[i] > 0;
     /* leading dimension off powers of two: 17 column streams 32 KiB apart alias in the cache */
     int lda = m + 3, r = 0;
     for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++) {
       if (!(wt[i] > 0)) continue;
       double s = wt[i] == 1 ? 1 : sqrt(wt[i]);
       const double *xi = f->x + i * p;
-      for (int j = 0; j < p; j++) a[r + (size_t)j * lda] = s * xi[j];
+      for (int j = 0; j < p; j++)
+        a[r + (size_t)j * lda] = s * xi[j];
       a[r + (size_t)p * lda] = s * resp[i];
       r++;
     }
@@ -107,8 +113,10 @@ sm_status sm__tsqr(sm_ctx *ctx, const sm_frame *f, const double *wt, const doubl
     if (n % 2) memmove(all + (size_t)(n / 2) * K * K, all + (size_t)(n - 1) * K * K, (size_t)K * K * sizeof *all);
   }
   if (st == SM_OK) {
-    if (L) memcpy(R, all, (size_t)K * K * sizeof *R);
-    else memset(R, 0, (size_t)K * K * sizeof *R);
+    if (L)
+      memcpy(R, all, (size_t)K * K * sizeof *R);
+    else
+      memset(R, 0, (size_t)K * K * sizeof *R);
   }
   free(a), free(tau), free(mine), free(all);
   return st;
@@ -134,7 +142,8 @@ static sm_status select_one(sm_ctx *ctx, const double *v, int64_t n, int64_t k, 
       break;
     }
     int64_t c = 0, C = 0;
-    for (int64_t i = 0; i < n; i++) c += v[i] >= lo && v[i] <= hi;
+    for (int64_t i = 0; i < n; i++)
+      c += v[i] >= lo && v[i] <= hi;
     MPI_Allreduce(&c, &C, 1, MPI_INT64_T, MPI_SUM, ctx->comm);
     if (C <= GATHER_MAX) {
       double *cand = malloc(((size_t)c + 1) * sizeof *cand), *all = NULL;
@@ -148,7 +157,8 @@ static sm_status select_one(sm_ctx *ctx, const double *v, int64_t n, int64_t k, 
         for (int i = 1; i < total; i++) {
           double x = all[i];
           int j = i - 1;
-          while (j >= 0 && all[j] > x) all[j + 1] = all[j], j--;
+          while (j >= 0 && all[j] > x)
+            all[j + 1] = all[j], j--;
           all[j + 1] = x;
         }
         *out = all[k - below];
@@ -166,7 +176,8 @@ static sm_status select_one(sm_ctx *ctx, const double *v, int64_t n, int64_t k, 
       }
     MPI_Allreduce(h, g, NBINS, MPI_INT64_T, MPI_SUM, ctx->comm);
     int j = 0;
-    while (j < NBINS - 1 && below + g[j] <= k) below += g[j++];
+    while (j < NBINS - 1 && below + g[j] <= k)
+      below += g[j++];
     double mm[2] = {INFINITY, INFINITY}, gm[2];
     for (int64_t i = 0; i < n; i++)
       if (v[i] >= lo && v[i] <= hi) {
@@ -192,22 +203,26 @@ static int bin_of(double x, double lo, double scale, int nb) {
 #define NBINS4 4096
 sm_status sm__select(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, int nk, const int64_t *k, double *out) {
   double mm[2] = {INFINITY, INFINITY}, g[2];
-  for (int64_t i = 0; i < n; i++) mm[0] = fmin(mm[0], v[i]), mm[1] = fmin(mm[1], -v[i]);
+  for (int64_t i = 0; i < n; i++)
+    mm[0] = fmin(mm[0], v[i]), mm[1] = fmin(mm[1], -v[i]);
   SM_MPI(ctx, MPI_Allreduce(mm, g, 2, MPI_DOUBLE, MPI_MIN, ctx->comm));
   double lo = g[0], hi = -g[1];
   for (int i = 0; i < nk; i++)
     SM_CHECK(ctx, k[i] >= 0 && k[i] < n_total, SM_ERR_INTERNAL, "order statistic %lld of %lld", (long long)k[i],
              (long long)n_total);
   if (lo == hi) {
-    for (int i = 0; i < nk; i++) out[i] = lo;
+    for (int i = 0; i < nk; i++)
+      out[i] = lo;
     return SM_OK;
   }
   double scale = NBINS4 / (hi - lo);
   int64_t *h = calloc(2 * NBINS4, sizeof *h);
   SM_TRY(ctx, sm_ctx_agree(ctx, h ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
   int64_t *gh = h + NBINS4;
-  for (int64_t i = 0; i < n; i++) h[bin_of(v[i], lo, scale, NBINS4)]++;
-  sm_status st = MPI_Allreduce(h, gh, NBINS4, MPI_INT64_T, MPI_SUM, ctx->comm) ? SM_ERR(ctx, SM_ERR_MPI, "allreduce") : SM_OK;
+  for (int64_t i = 0; i < n; i++)
+    h[bin_of(v[i], lo, scale, NBINS4)]++;
+  sm_status st =
+      MPI_Allreduce(h, gh, NBINS4, MPI_INT64_T, MPI_SUM, ctx->comm) ? SM_ERR(ctx, SM_ERR_MPI, "allreduce") : SM_OK;
   int bin[64];
   int64_t below[64];
   unsigned char *want = calloc(NBINS4, 1);
@@ -215,12 +230,14 @@ sm_status sm__select(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, i
   for (int i = 0; st == SM_OK && i < nk && i < 64; i++) {
     int64_t cum = 0;
     int b = 0;
-    while (b < NBINS4 - 1 && cum + gh[b] <= k[i]) cum += gh[b++];
+    while (b < NBINS4 - 1 && cum + gh[b] <= k[i])
+      cum += gh[b++];
     bin[i] = b, below[i] = cum;
     if (gh[b] <= GATHER_MAX) want[b] = 1;
   }
   int64_t m = 0;
-  for (int64_t i = 0; st == SM_OK && i < n; i++) m += want[bin_of(v[i], lo, scale, NBINS4)];
+  for (int64_t i = 0; st == SM_OK && i < n; i++)
+    m += want[bin_of(v[i], lo, scale, NBINS4)];
   double *cand = st == SM_OK ? malloc(((size_t)m + 1) * sizeof *cand) : NULL, *all = NULL;
   if (st == SM_OK) st = sm_ctx_agree(ctx, cand ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
   int total = 0;
@@ -238,7 +255,8 @@ sm_status sm__select(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, i
         continue;
       }
       int64_t j = 0;
-      while (j < total && bin_of(all[j], lo, scale, NBINS4) < bin[i]) j++;
+      while (j < total && bin_of(all[j], lo, scale, NBINS4) < bin[i])
+        j++;
       out[i] = all[j + (k[i] - below[i])];
     }
   }
@@ -250,7 +268,8 @@ sm_status sm__quantiles5(sm_ctx *ctx, const double *v, int64_t n, double q[5]) {
   int64_t N = 0;
   SM_MPI(ctx, MPI_Allreduce(&n, &N, 1, MPI_INT64_T, MPI_SUM, ctx->comm));
   if (N == 0) {
-    for (int i = 0; i < 5; i++) q[i] = NAN;
+    for (int i = 0; i < 5; i++)
+      q[i] = NAN;
     return SM_OK;
   }
   int64_t k[10];
@@ -285,11 +304,13 @@ static sm_status gram_r(sm_ctx *ctx, const sm_frame *f, const double *wt, const 
   SM_TRY(ctx, sm_ctx_agree(ctx, a && part ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
   for (int b = 0; b < f->nblk; b++) {
     int64_t o = f->blk_off[b], nb = f->blk_off[b + 1] - o, unit = 1;
-    for (int64_t i = o; i < o + nb && unit; i++) unit = wt[i] == 1;
+    for (int64_t i = o; i < o + nb && unit; i++)
+      unit = wt[i] == 1;
     if (unit) { /* unit weights: X'X, X'y, y'y straight from the frame, no copy */
       double *G = part + (size_t)b * K * K;
       cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, p, (int)nb, 1.0, f->x + o * p, p, 0.0, G, K);
-      cblas_dgemv(CblasColMajor, CblasNoTrans, p, (int)nb, 1.0, f->x + o * p, p, resp + o, 1, 0.0, G + (size_t)p * K, 1);
+      cblas_dgemv(CblasColMajor, CblasNoTrans, p, (int)nb, 1.0, f->x + o * p, p, resp + o, 1, 0.0, G + (size_t)p * K,
+                  1);
       G[p + p * K] = cblas_ddot((int)nb, resp + o, 1, resp + o, 1);
       continue;
     }
@@ -298,7 +319,8 @@ static sm_status gram_r(sm_ctx *ctx, const sm_frame *f, const double *wt, const 
       if (!(wt[i] > 0)) continue;
       double s = wt[i] == 1 ? 1 : sqrt(wt[i]), *ai = a + (size_t)m * K;
       const double *xi = f->x + i * p;
-      for (int j = 0; j < p; j++) ai[j] = s * xi[j];
+      for (int j = 0; j < p; j++)
+        ai[j] = s * xi[j];
       ai[p] = s * resp[i];
       m++;
     }
@@ -308,18 +330,21 @@ static sm_status gram_r(sm_ctx *ctx, const sm_frame *f, const double *wt, const 
   free(a), free(part);
   if (st != SM_OK) return st;
   for (int j = 0; j < K; j++)
-    for (int i = j + 1; i < K; i++) R[i + j * K] = 0;
+    for (int i = j + 1; i < K; i++)
+      R[i + j * K] = 0;
   double yy = R[p + p * K], d[SM_FORMULA_MAX_VARS * 64];
   *ok = p < (int)(sizeof d / sizeof d[0]) && LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', K, R, K) == 0;
   if (*ok) {
     double *s = malloc((size_t)p * p * sizeof *s + 8), rcond = 0;
     for (int j = 0; j < p; j++) {
       double n2 = 0;
-      for (int i = 0; i <= j; i++) n2 += R[i + j * K] * R[i + j * K];
+      for (int i = 0; i <= j; i++)
+        n2 += R[i + j * K] * R[i + j * K];
       d[j] = n2 > 0 ? 1 / sqrt(n2) : 0;
     }
     for (int j = 0; s && j < p; j++)
-      for (int i = 0; i < p; i++) s[i + j * p] = i <= j ? R[i + j * K] * d[j] : 0;
+      for (int i = 0; i < p; i++)
+        s[i + j * p] = i <= j ? R[i + j * K] * d[j] : 0;
     if (!s || LAPACKE_dtrcon(LAPACK_COL_MAJOR, '1', 'U', 'N', p, s, p, &rcond) != 0 || !(rcond * SM_GRAM_MAX_COND > 1))
       *ok = 0;
     if (!(R[p + p * K] * R[p + p * K] > 1e-8 * yy)) *ok = 0;

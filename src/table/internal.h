@@ -9,9 +9,9 @@
 typedef struct {
   char *name;
   int is_str;
-  double *num;  /* [count] when numeric */
-  char **str;   /* [count] pointers into arena when a string column */
-  char *arena;  /* string bytes */
+  double *num; /* [count] when numeric */
+  char **str;  /* [count] pointers into arena when a string column */
+  char *arena; /* string bytes */
 } sm__tcol;
 
 struct sm_table {

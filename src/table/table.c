@@ -27,8 +27,10 @@ sm_status sm__table_add(sm_table *t, const char *name, int is_str, sm__tcol **ou
   c->name = strdup(name);
   c->is_str = is_str;
   size_t n = (size_t)t->mine.count + 1;
-  if (is_str) c->str = calloc(n, sizeof *c->str);
-  else c->num = malloc(n * sizeof *c->num);
+  if (is_str)
+    c->str = calloc(n, sizeof *c->str);
+  else
+    c->num = malloc(n * sizeof *c->num);
   if (!c->name || (is_str ? !c->str : !c->num)) {
     free(c->name), free(c->str), free(c->num);
     return SM_ERR(ctx, SM_ERR_NOMEM, "out of memory for column %s of %s (%lld rows)", name, t->spec,
@@ -54,9 +56,7 @@ sm_status sm__table_fixed_strings(sm_table *t, sm__tcol *c, const char *buf, siz
 
 /* Missing-value spellings: R writes NA, pandas None/nan/NaN (numeric columns only). */
 static int na_str(const char *s) { return !s[0] || !strcmp(s, "NA"); }
-static int na_num(const char *s) {
-  return na_str(s) || !strcmp(s, "None") || !strcmp(s, "nan") || !strcmp(s, "NaN");
-}
+static int na_num(const char *s) { return na_str(s) || !strcmp(s, "None") || !strcmp(s, "nan") || !strcmp(s, "NaN"); }
 
 static int csv_numeric(const sm_csv *csv, int j) {
   for (int64_t i = 0; i < sm__csv_rows(csv); i++) {
@@ -82,7 +82,8 @@ static sm_status csv_column(sm_table *t, const sm_csv *csv, int j) {
     return SM_OK;
   }
   size_t bytes = 1;
-  for (int64_t i = 0; i < n; i++) bytes += strlen(sm__csv_str(csv, first + i, j)) + 1;
+  for (int64_t i = 0; i < n; i++)
+    bytes += strlen(sm__csv_str(csv, first + i, j)) + 1;
   c->arena = malloc(bytes);
   SM_CHECK(t->ctx, c->arena, SM_ERR_NOMEM, "out of memory for string column %s of %s", c->name, t->spec);
   char *p = c->arena;
@@ -103,7 +104,8 @@ static sm_status open_csv(sm_table *t, const char *path) {
   t->nrows = sm__csv_rows(csv);
   t->mine = sm_table_block(t->nrows, t->ctx->rank, t->ctx->size);
   sm_status st = SM_OK;
-  for (int j = 0; j < sm__csv_cols(csv) && st == SM_OK; j++) st = csv_column(t, csv, j);
+  for (int j = 0; j < sm__csv_cols(csv) && st == SM_OK; j++)
+    st = csv_column(t, csv, j);
   sm__csv_destroy(&csv);
   return st;
 }
@@ -177,10 +179,10 @@ sm_status sm_table_find(sm_table *t, const char *name, int *j) {
   const char **names = malloc(((size_t)t->ncols + 1) * sizeof *names);
   char near[256] = "";
   if (names) {
-    for (int k = 0; k < t->ncols; k++) names[k] = t->cols[k].name;
+    for (int k = 0; k < t->ncols; k++)
+      names[k] = t->cols[k].name;
     sm_near_matches(name, names, t->ncols, near, sizeof near);
     free(names);
   }
-  return SM_ERR(t->ctx, SM_ERR_ARG, "%s: no column \"%s\"%s%s", t->spec, name, near[0] ? "; did you mean " : "",
-                near);
+  return SM_ERR(t->ctx, SM_ERR_ARG, "%s: no column \"%s\"%s%s", t->spec, name, near[0] ? "; did you mean " : "", near);
 }

@@ -67,7 +67,8 @@ static sm_status read_1d(sm_table *t, h5src *s, hid_t d, const char *name, int i
     int64_t *iv = malloc((size_t)n * sizeof *iv + 1);
     sm_status st = sm_ctx_agree(ctx, iv ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory reading %s", what));
     if (st == SM_OK) st = sm__slab_io(ctx, d, H5T_NATIVE_INT64, s->dxpl, 0, first, n, 1, 8, iv, what);
-    for (int64_t i = 0; st == SM_OK && i < n; i++) c->num[i] = iv[i] == INT64_MIN ? NAN : (double)iv[i];
+    for (int64_t i = 0; st == SM_OK && i < n; i++)
+      c->num[i] = iv[i] == INT64_MIN ? NAN : (double)iv[i];
     free(iv);
     return st;
   }
@@ -89,7 +90,8 @@ static sm_status read_1d(sm_table *t, h5src *s, hid_t d, const char *name, int i
     if (rc < 0) st = SM_H5ERR(ctx, "%s: reading variable-length strings failed", what);
     char **v = (char **)buf;
     size_t bytes = 1;
-    for (int64_t i = 0; st == SM_OK && i < n; i++) bytes += (v[i] ? strlen(v[i]) : 0) + 1;
+    for (int64_t i = 0; st == SM_OK && i < n; i++)
+      bytes += (v[i] ? strlen(v[i]) : 0) + 1;
     if (st == SM_OK && !(c->arena = malloc(bytes))) st = SM_ERR(ctx, SM_ERR_NOMEM, "out of memory reading %s", what);
     for (int64_t i = 0, at = 0; st == SM_OK && i < n; i++) {
       size_t l = v[i] ? strlen(v[i]) : 0;
@@ -136,8 +138,7 @@ static sm_status group_member(sm_table *t, h5src *s, hid_t g, const char *name, 
     t->nrows = *len;
     t->mine = sm_table_block(t->nrows, ctx->rank, ctx->size);
   }
-  if (st == SM_OK)
-    st = read_1d(t, s, d, name, cls == H5T_STRING, cls == H5T_INTEGER, vlen, width);
+  if (st == SM_OK) st = read_1d(t, s, d, name, cls == H5T_STRING, cls == H5T_INTEGER, vlen, width);
   H5Dclose(d);
   return st;
 }
@@ -165,8 +166,10 @@ static sm_status open_group(sm_table *t, h5src *s, hid_t g) {
   if (st == SM_OK && l.n == 0) st = SM_ERR(t->ctx, SM_ERR_FORMAT, "%s:%s: the group is empty", s->path, s->object);
   st = sm_ctx_agree(t->ctx, st);
   int64_t len = -1;
-  for (int i = 0; i < l.n && st == SM_OK; i++) st = sm_ctx_agree(t->ctx, group_member(t, s, g, l.names[i], &len));
-  for (int i = 0; i < l.n; i++) free(l.names[i]);
+  for (int i = 0; i < l.n && st == SM_OK; i++)
+    st = sm_ctx_agree(t->ctx, group_member(t, s, g, l.names[i], &len));
+  for (int i = 0; i < l.n; i++)
+    free(l.names[i]);
   free(l.names);
   return st;
 }
@@ -200,7 +203,8 @@ static sm_status dataset_names(sm_table *t, h5src *s, hid_t d, int ncols, char *
   int k = 0;
   for (char *p = text, *save = NULL, *tok = text ? strtok_r(p, ",", &save) : NULL; tok && k < ncols;
        tok = strtok_r(NULL, ",", &save)) {
-    while (*tok == ' ') tok++;
+    while (*tok == ' ')
+      tok++;
     names[k++] = strdup(tok);
   }
   free(text);
@@ -228,7 +232,8 @@ static sm_status open_2d(sm_table *t, h5src *s, hid_t d, const hsize_t dims[2]) 
   sm_status st = sm_ctx_agree(ctx, dataset_names(t, s, d, ncols, &names));
   int64_t n = t->mine.count;
   double *buf = st == SM_OK ? malloc((size_t)n * (size_t)ncols * sizeof *buf + 8) : NULL;
-  if (st == SM_OK) st = sm_ctx_agree(ctx, buf ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory reading %s", s->object));
+  if (st == SM_OK)
+    st = sm_ctx_agree(ctx, buf ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory reading %s", s->object));
   if (st == SM_OK) {
     char what[600];
     snprintf(what, sizeof what, "%s:%s", s->path, s->object);
@@ -242,9 +247,11 @@ static sm_status open_2d(sm_table *t, h5src *s, hid_t d, const hsize_t dims[2]) 
     if (st == SM_OK) cols[j] = c->num;
   }
   for (int64_t i = 0; st == SM_OK && i < n; i++) /* [rows][cols] -> columns in one pass */
-    for (int j = 0; j < ncols; j++) cols[j][i] = buf[i * ncols + j];
+    for (int j = 0; j < ncols; j++)
+      cols[j][i] = buf[i * ncols + j];
   free(cols);
-  for (int j = 0; names && j < ncols; j++) free(names[j]);
+  for (int j = 0; names && j < ncols; j++)
+    free(names[j]);
   free(names);
   free(buf);
   return st;
@@ -276,7 +283,8 @@ static sm_status open_object(sm_table *t, h5src *s) {
     H5Sclose(sp);
     H5Tclose(ty);
   }
-  if (d < 0) st = SM_ERR(ctx, SM_ERR_FORMAT, "%s:%s is neither a group nor a dataset", s->path, s->object);
+  if (d < 0)
+    st = SM_ERR(ctx, SM_ERR_FORMAT, "%s:%s is neither a group nor a dataset", s->path, s->object);
   else if (nd != 2 || (cls != H5T_FLOAT && cls != H5T_INTEGER))
     st = SM_ERR(ctx, SM_ERR_FORMAT,
                 "%s:%s: a table dataset must be 2-D numeric [rows][columns] (this one has %d dimension(s)); "
@@ -291,8 +299,10 @@ static sm_status open_object(sm_table *t, h5src *s) {
 sm_status sm__table_open_h5(sm_table *t, const char *path, const char *object) {
   sm_ctx *ctx = t->ctx;
   sm_status st = SM_OK;
-  if (access(path, R_OK) != 0) st = SM_ERR(ctx, SM_ERR_IO, "cannot read table file %s", path);
-  else if (H5Fis_hdf5(path) <= 0) st = SM_ERR(ctx, SM_ERR_FORMAT, "%s is not an HDF5 file", path);
+  if (access(path, R_OK) != 0)
+    st = SM_ERR(ctx, SM_ERR_IO, "cannot read table file %s", path);
+  else if (H5Fis_hdf5(path) <= 0)
+    st = SM_ERR(ctx, SM_ERR_FORMAT, "%s is not an HDF5 file", path);
   SM_TRY(ctx, sm_ctx_agree(ctx, st));
   h5src s = {H5I_INVALID_HID, H5I_INVALID_HID, path, object};
   hid_t fapl = sm__fapl_mpio(ctx);

@@ -35,14 +35,13 @@ static void test_blocks(sm_ctx *ctx) {
     }
 }
 
-static const char *csv_text =
-    "id,mag,\"station, code\",depth,note\r\n"
-    "1,2.5,\"AB,\"\"X\"\"\",10,ok\r\n"
-    "2,NA,CD,,\"multi\nline\"\r\n"
-    "3,3.25,,7.5,NA\r\n"
-    "\r\n"
-    "4,-1e-3,EF,NaN,plain\r\n"
-    "5,4,GH,1,x\r\n";
+static const char *csv_text = "id,mag,\"station, code\",depth,note\r\n"
+                              "1,2.5,\"AB,\"\"X\"\"\",10,ok\r\n"
+                              "2,NA,CD,,\"multi\nline\"\r\n"
+                              "3,3.25,,7.5,NA\r\n"
+                              "\r\n"
+                              "4,-1e-3,EF,NaN,plain\r\n"
+                              "5,4,GH,1,x\r\n";
 
 static void test_csv(sm_ctx *ctx) {
   char path[512];
@@ -142,7 +141,8 @@ static void write_h5(sm_ctx *ctx, const char *path) {
       snprintf(fixed[i], 8, "s%d", i % 5);
       snprintf(vlbuf[i], 16, "ev-%d", i * 7);
       vl[i] = vlbuf[i];
-      for (int j = 0; j < 3; j++) m2[i][j] = fval(i, j);
+      for (int j = 0; j < 3; j++)
+        m2[i][j] = fval(i, j);
     }
     hid_t ft = H5Tcopy(H5T_C_S1), vt = H5Tcopy(H5T_C_S1);
     H5Tset_size(ft, 8);
@@ -151,9 +151,12 @@ static void write_h5(sm_ctx *ctx, const char *path) {
       const char *name;
       hid_t ftype, mtype, space;
       const void *buf;
-    } ds[] = {{"f64", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, s1, f64}, {"f32", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, s1, f32},
-              {"i32", H5T_STD_I32LE, H5T_NATIVE_INT32, s1, i32},   {"i64", H5T_STD_I64LE, H5T_NATIVE_INT64, s1, i64},
-              {"fixed", ft, ft, s1, fixed},                          {"vlen", vt, vt, s1, vl}};
+    } ds[] = {{"f64", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, s1, f64},
+              {"f32", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, s1, f32},
+              {"i32", H5T_STD_I32LE, H5T_NATIVE_INT32, s1, i32},
+              {"i64", H5T_STD_I64LE, H5T_NATIVE_INT64, s1, i64},
+              {"fixed", ft, ft, s1, fixed},
+              {"vlen", vt, vt, s1, vl}};
     for (size_t k = 0; k < sizeof ds / sizeof ds[0]; k++) {
       hid_t d = H5Dcreate2(g, ds[k].name, ds[k].ftype, ds[k].space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
       H5Dwrite(d, ds[k].mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, ds[k].buf);
@@ -214,8 +217,10 @@ static void test_h5_group(sm_ctx *ctx) {
     CHECK(sm_table_num(t, jf64)[i] == fval(g, 0));
     CHECK(sm_table_num(t, jf32)[i] == (double)g * 0.5);
     CHECK(sm_table_num(t, ji32)[i] == (double)-g);
-    if (g % 4 == 3) CHECK(isnan(sm_table_num(t, ji64)[i]));
-    else CHECK(sm_table_num(t, ji64)[i] == (double)g * 1e12);
+    if (g % 4 == 3)
+      CHECK(isnan(sm_table_num(t, ji64)[i]));
+    else
+      CHECK(sm_table_num(t, ji64)[i] == (double)g * 1e12);
     snprintf(want, sizeof want, "s%d", (int)(g % 5));
     CHECK_STR(sm_table_str(t, jfix)[i], want);
     snprintf(want, sizeof want, "ev-%d", (int)(g * 7));
@@ -246,7 +251,8 @@ static void test_h5_2d(sm_ctx *ctx) {
     sm_range r = sm_table_range(t);
     for (int j = 0; j < 3; j++) {
       CHECK_STR(sm_table_col_name(t, j), names[named][j]);
-      for (int64_t i = 0; i < r.count; i++) CHECK(sm_table_num(t, j)[i] == fval(r.first + i, j));
+      for (int64_t i = 0; i < r.count; i++)
+        CHECK(sm_table_num(t, j)[i] == fval(r.first + i, j));
     }
     sm_table_close(&t);
   }
@@ -256,8 +262,12 @@ static void test_catalog(sm_ctx *ctx) {
   char path[512];
   path_in(path, sizeof path, "tcat.h5");
   const int64_t n = 19;
-  sm_catalog_info in = {.n_traces = n, .n_components = 1, .n_samples = 8, .sampling_rate_hz = 100,
-                        .component_order = "Z", .chunk_traces = 4};
+  sm_catalog_info in = {.n_traces = n,
+                        .n_components = 1,
+                        .n_samples = 8,
+                        .sampling_rate_hz = 100,
+                        .component_order = "Z",
+                        .chunk_traces = 4};
   sm_catalog *cat = NULL;
   CHECK_OK(ctx, sm_catalog_create(ctx, path, &in, &cat));
   if (!cat) return;
@@ -293,10 +303,14 @@ static void test_catalog(sm_ctx *ctx) {
   for (int64_t i = 0; i < r.count; i++) {
     int64_t g = r.first + i;
     char want[16];
-    if (g % 6 == 0) CHECK(isnan(sm_table_num(t, jm)[i]));
-    else CHECK(sm_table_num(t, jm)[i] == 0.5 * (double)g);
-    if (g % 7 == 2) CHECK(isnan(sm_table_num(t, je)[i]));
-    else CHECK(sm_table_num(t, je)[i] == (double)(100 + g));
+    if (g % 6 == 0)
+      CHECK(isnan(sm_table_num(t, jm)[i]));
+    else
+      CHECK(sm_table_num(t, jm)[i] == 0.5 * (double)g);
+    if (g % 7 == 2)
+      CHECK(isnan(sm_table_num(t, je)[i]));
+    else
+      CHECK(sm_table_num(t, je)[i] == (double)(100 + g));
     snprintf(want, sizeof want, "tr%lld", (long long)g);
     CHECK_STR(sm_table_str(t, jt)[i], want);
   }
