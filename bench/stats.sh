@@ -16,11 +16,11 @@ mkdir -p "$DIR"
 mpicc -O2 -march=native bench/stats_bw.c -o "$DIR/stats_bw"
 OPENBLAS_NUM_THREADS=1 mpirun -n "$NP" "$DIR/stats_bw" "$ROWS" 16 >"$DIR/bw.json"
 
-run_sisma() { # run_sisma TAG ARGS...: one run, SISMA_LOG=info timings, per-rank peak RSS
+run_sisma() { # run_sisma TAG ARGS...: one run, SISMA_LOG=debug timings, per-rank peak RSS
   local tag=$1 t0 t1
   shift
   t0=$(date +%s.%N)
-  OPENBLAS_NUM_THREADS=1 SISMA_LOG=info mpirun -n "$NP" sh -c \
+  OPENBLAS_NUM_THREADS=1 SISMA_LOG=debug mpirun -n "$NP" sh -c \
     "/usr/bin/time -f '%M' -o $DIR/$tag.rss.\$OMPI_COMM_WORLD_RANK $BIN $*" >"$DIR/$tag.out" 2>"$DIR/$tag.err"
   t1=$(date +%s.%N)
   echo "wall $(echo "$t1 - $t0" | bc) $(grep -ho "timing: .*" "$DIR/$tag.out" "$DIR/$tag.err" | tr -d ',')" >>"$DIR/$tag.log"

@@ -238,7 +238,7 @@ static sm_status glm_run(sm_ctx *ctx, const sm_config *cfg) {
   if (st == SM_OK)
     st = sm_glm_fit(ctx, fr, (int)sm_config_int(cfg, "maxit"), sm_config_float(cfg, "epsilon"),
                     !strcmp(sm_config_str(cfg, "method"), "auto"), &m);
-  if (st == SM_OK) sm_info(ctx, "glm timing: IRLS fit + summary %.3f s (%d iterations)", sm_wtime() - t0, m->iter);
+  if (st == SM_OK) sm_debug(ctx, "glm timing: IRLS fit + summary %.3f s (%d iterations)", sm_wtime() - t0, m->iter);
   sm_class_metrics cm, cv;
   if (st == SM_OK) st = evaluate(ctx, fr, m->coef, sm_config_float(cfg, "threshold"), &cm);
   int folds = (int)sm_config_int(cfg, "folds");
