@@ -8,5 +8,7 @@
 #include "sisma/rng.h"
 #include "sisma/shard.h"
 #include "sisma/signal.h"
+#include "sisma/stats.h"
 #include "sisma/synth.h"
+#include "sisma/table.h"
 #endif

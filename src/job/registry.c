@@ -8,6 +8,7 @@ extern const sm_stage sm_stage_info;
 extern const sm_stage sm_stage_synth;
 extern const sm_stage sm_stage_import, sm_stage_export;
 extern const sm_stage sm_stage_preprocess, sm_stage_features;
+extern const sm_stage sm_stage_lm, sm_stage_glm, sm_stage_logistic;
 
 static const sm_stage *const all_stages[] = {
     &sm_stage_info,
@@ -16,6 +17,9 @@ static const sm_stage *const all_stages[] = {
     &sm_stage_export,
     &sm_stage_preprocess,
     &sm_stage_features,
+    &sm_stage_lm,
+    &sm_stage_glm,
+    &sm_stage_logistic,
     NULL,
 };
 

@@ -1,0 +1,39 @@
+/* One read-only pass over a float64 table at memory bandwidth, split over the MPI ranks as sisma
+ * splits a table: the floor for "within 3x of one pass over the data". Usage: stats_bw ROWS COLS.
+ * Prints the median time of 7 passes (after a warm-up) of the whole table across ranks. */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int cmp(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+  MPI_Init(&argc, &argv);
+  int rank, size;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  long rows = argc > 1 ? atol(argv[1]) : 1000000, cols = argc > 2 ? atol(argv[2]) : 16;
+  long n = rows / size * cols;
+  double *x = malloc((size_t)n * sizeof *x), t[8], sum = 0;
+  for (long i = 0; i < n; i++)
+    x[i] = (double)(i % 1000) * 1e-3;
+  for (int r = 0; r < 8; r++) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    double t0 = MPI_Wtime(), s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (long i = 0; i + 3 < n; i += 4)
+      s0 += x[i], s1 += x[i + 1], s2 += x[i + 2], s3 += x[i + 3];
+    sum += s0 + s1 + s2 + s3;
+    MPI_Barrier(MPI_COMM_WORLD);
+    t[r] = MPI_Wtime() - t0;
+  }
+  qsort(t + 1, 7, sizeof *t, cmp);
+  if (rank == 0)
+    printf("{\"one_pass_s\": %.6f, \"bytes\": %ld, \"gb_per_s\": %.2f, \"check\": %g}\n", t[4], rows * cols * 8,
+           (double)(rows * cols * 8) / t[4] / 1e9, sum);
+  free(x);
+  MPI_Finalize();
+  return 0;
+}

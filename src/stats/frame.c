@@ -1,0 +1,611 @@
+/* The model frame (R's model.frame + model.matrix), distributed. Four phases:
+ *   A. on each rank's table rows: evaluate the response, weights and every variable; drop rows
+ *      with a missing value (na.omit); map factor values to the global, sorted level set;
+ *   B. move the kept rows to the rank that owns their fixed block of block_rows table rows
+ *      (owner = the rank holding the block's first row), so each block lives whole on one rank;
+ *   C. poly() bases: R's three-term recurrence (stats::poly: alpha, norm2) with the moments summed
+ *      per fixed block in block order, identical at any rank count;
+ *   D. expand the terms into the design matrix, columns named as R names them.
+ * R's conventions: treatment contrasts, the first level the baseline; a factor in a term whose
+ * margin is absent from the model gets all its levels (model.matrix's rule); interaction columns
+ * vary the first variable fastest. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct {
+  int factor; /* string column used as a factor */
+  int col;    /* table column of a factor or poly variable */
+  int nlev;
+  char **lev;            /* [nlev] sorted levels */
+  double *alpha, *norm2; /* poly: [k], [k + 2] */
+} varinfo;
+
+/* Bind every variable leaf to its table column (stored in leaf->num); leaves naming string
+ * columns are allowed only as a bare factor variable. */
+static sm_status bind(sm_ctx *ctx, sm_table *t, sm__expr *e, int bare, int *is_str) {
+  if (!e) return SM_OK;
+  if (e->kind == SM__X_VAR) {
+    int j;
+    SM_TRY(ctx, sm_table_find(t, e->name, &j));
+    e->num = j;
+    *is_str = sm_table_col_is_str(t, j);
+    SM_CHECK(ctx, bare || !*is_str, SM_ERR_ARG,
+             "%s: column \"%s\" holds strings; it can only enter a formula on its own, as a factor", sm_table_spec(t),
+             e->name);
+    return SM_OK;
+  }
+  int s = 0;
+  for (int i = 0; i < e->nargs; i++) {
+    if (e->kind == SM__X_CALL && !strcmp(e->name, "poly") && i == 1) continue;
+    SM_TRY(ctx, bind(ctx, t, e->arg[i], 0, &s));
+  }
+  return SM_OK;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The sorted distinct values of the strings over all ranks (R's levels, C collation). */
+static sm_status gather_levels(sm_ctx *ctx, const char **s, int64_t n, varinfo *vi) {
+  const char **u = malloc(((size_t)n + 1) * sizeof *u);
+  SM_CHECK(ctx, u, SM_ERR_NOMEM, "out of memory");
+  memcpy(u, s, (size_t)n * sizeof *u);
+  qsort(u, (size_t)n, sizeof *u, cmp_str);
+  int64_t m = 0, bytes = 0;
+  for (int64_t i = 0; i < n; i++)
+    if (!m || strcmp(u[i], u[m - 1])) u[m++] = u[i];
+  for (int64_t i = 0; i < m; i++)
+    bytes += (int64_t)strlen(u[i]) + 1;
+  SM_CHECK(ctx, bytes < INT32_MAX / 4, SM_ERR_DATA, "a factor has too many distinct values (%lld)", (long long)m);
+  char *buf = malloc((size_t)bytes + 1);
+  int *cnt = calloc((size_t)ctx->size, sizeof *cnt), *dsp = calloc((size_t)ctx->size, sizeof *dsp);
+  int mine = (int)bytes, total = 0;
+  sm_status st = (buf && cnt && dsp) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
+  for (int64_t i = 0, at = 0; st == SM_OK && i < m; i++) {
+    size_t l = strlen(u[i]) + 1;
+    memcpy(buf + at, u[i], l);
+    at += (int64_t)l;
+  }
+  free(u);
+  st = sm_ctx_agree(ctx, st);
+  if (st == SM_OK)
+    st = MPI_Allgather(&mine, 1, MPI_INT, cnt, 1, MPI_INT, ctx->comm) ? SM_ERR(ctx, SM_ERR_MPI, "allgather") : SM_OK;
+  for (int r = 0; st == SM_OK && r < ctx->size; r++)
+    dsp[r] = total, total += cnt[r];
+  char *all = st == SM_OK ? malloc((size_t)total + 1) : NULL;
+  if (st == SM_OK) st = sm_ctx_agree(ctx, all ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
+  if (st == SM_OK && MPI_Allgatherv(buf, mine, MPI_CHAR, all, cnt, dsp, MPI_CHAR, ctx->comm))
+    st = SM_ERR(ctx, SM_ERR_MPI, "allgatherv of factor levels failed");
+  int64_t nall = 0;
+  for (int i = 0; st == SM_OK && i < total; i++)
+    nall += all[i] == '\0';
+  char **lev = st == SM_OK ? malloc(((size_t)nall + 1) * sizeof *lev) : NULL;
+  if (st == SM_OK && !lev) st = SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
+  int64_t k = 0;
+  for (int i = 0; st == SM_OK && i < total; i += (int)strlen(all + i) + 1)
+    lev[k++] = all + i;
+  if (st == SM_OK) {
+    qsort(lev, (size_t)k, sizeof *lev, cmp_str);
+    int64_t d = 0;
+    for (int64_t i = 0; i < k; i++)
+      if (!d || strcmp(lev[i], lev[d - 1])) lev[d++] = lev[i];
+    vi->lev = malloc(((size_t)d + 1) * sizeof *vi->lev);
+    for (int64_t i = 0; vi->lev && i < d; i++)
+      vi->lev[i] = strdup(lev[i]);
+    vi->nlev = vi->lev ? (int)d : 0;
+  }
+  free(lev), free(all), free(buf), free(cnt), free(dsp);
+  return sm_ctx_agree(ctx, st);
+}
+
+static int level_of(const varinfo *vi, const char *s) {
+  int lo = 0, hi = vi->nlev - 1;
+  while (lo <= hi) {
+    int mid = (lo + hi) / 2, c = strcmp(s, vi->lev[mid]);
+    if (!c) return mid;
+    if (c < 0)
+      hi = mid - 1;
+    else
+      lo = mid + 1;
+  }
+  return -1;
+}
+
+/* Owner of table row `row` under sm_table_block sharding of n rows over `size` ranks. */
+static int owner(int64_t row, int64_t n, int size) {
+  int64_t q = n / size, r = n % size;
+  if (row < r * (q + 1)) return (int)(row / (q + 1));
+  return (int)(r + (row - r * (q + 1)) / (q ? q : 1));
+}
+
+/* Phase B: records [n][width] (first field: table row) to the owners of their blocks. Only the
+ * rows of blocks that straddle a rank boundary move; the rest stay in place. Rows stay in table
+ * order: what comes from lower ranks goes before this rank's rows, from higher ranks after. */
+static sm_status move_rows(sm_ctx *ctx, int64_t nrows_table, int64_t block, double **rec, int64_t *n, int width) {
+  int P = ctx->size, me = ctx->rank;
+  if (P == 1) return SM_OK;
+  int *sc = calloc((size_t)P, sizeof *sc), *sd = calloc((size_t)P, sizeof *sd), *rc = calloc((size_t)P, sizeof *rc),
+      *rd = calloc((size_t)P, sizeof *rd);
+  sm_status st = (sc && sd && rc && rd) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
+  int64_t stay_first = -1, stay = 0;
+  for (int64_t i = 0; st == SM_OK && i < *n; i++) {
+    int64_t row = (int64_t)(*rec)[i * width];
+    int dest = owner(row / block * block, nrows_table, P);
+    if (dest == me) {
+      if (stay_first < 0) stay_first = i;
+      stay++;
+    } else {
+      sc[dest] += width;
+    }
+  }
+  st = sm_ctx_agree(ctx, st);
+  if (st == SM_OK && MPI_Alltoall(sc, 1, MPI_INT, rc, 1, MPI_INT, ctx->comm))
+    st = SM_ERR(ctx, SM_ERR_MPI, "alltoall of row counts failed");
+  int64_t before = 0, after = 0, off = 0;
+  for (int r = 0; st == SM_OK && r < P; r++) {
+    if (r < me) before += rc[r];
+    if (r > me) after += rc[r];
+  }
+  /* send displacements: rows to lower ranks come first in *rec, to higher ranks after ours */
+  for (int r = 0, at = 0; st == SM_OK && r < P; r++) {
+    if (r == me) at += (int)(stay * width); /* this rank's own rows sit between */
+    sd[r] = at;
+    at += sc[r];
+  }
+  for (int r = 0; st == SM_OK && r < P; r++) {
+    rd[r] = (int)(r < me ? off : before + stay * width + (off - before));
+    off += rc[r];
+  }
+  int64_t tot = before + stay * width + after;
+  double *out = st == SM_OK ? malloc(((size_t)tot + 1) * sizeof *out) : NULL;
+  if (st == SM_OK) st = sm_ctx_agree(ctx, out ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory moving rows"));
+  if (st == SM_OK && MPI_Alltoallv(*rec, sc, sd, MPI_DOUBLE, out, rc, rd, MPI_DOUBLE, ctx->comm))
+    st = SM_ERR(ctx, SM_ERR_MPI, "alltoallv of model frame rows failed");
+  if (st == SM_OK) {
+    if (stay) memcpy(out + before, *rec + stay_first * width, (size_t)(stay * width) * sizeof *out);
+    free(*rec);
+    *rec = out;
+    *n = tot / width;
+  } else {
+    free(out);
+  }
+  free(sc), free(sd), free(rc), free(rd);
+  return st;
+}
+
+/* Phase C: stats::poly's recurrence, Z_0 = 1, Z_1 = x - alpha_1,
+ * Z_{j+1} = (x - alpha_{j+1}) Z_j - (norm2_{j+2}/norm2_{j+1}) Z_{j-1}, alpha_j = sum(x Z_{j-1}^2)/
+ * sum(Z_{j-1}^2), columns Z_j / sqrt(norm2_{j+2}); norm2 = (1, n, sum Z_1^2, ...). */
+static sm_status poly_moments(sm_ctx *ctx, sm_frame *f, const double *x, int stride, int k, varinfo *vi) {
+  vi->alpha = calloc((size_t)k + 1, sizeof *vi->alpha);
+  vi->norm2 = calloc((size_t)k + 3, sizeof *vi->norm2);
+  double *z = calloc((size_t)(3 * f->n + 3), sizeof *z), *part = calloc((size_t)(2 * f->nblk + 2), sizeof *part);
+  sm_status st = (vi->alpha && vi->norm2 && z && part) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
+  st = sm_ctx_agree(ctx, st);
+  double *zm1 = z, *z0 = z + f->n, *z1 = z + 2 * f->n;
+  for (int64_t i = 0; st == SM_OK && i < f->n; i++)
+    z0[i] = 1, zm1[i] = 0;
+  vi->norm2[0] = 1;
+  for (int j = 0; st == SM_OK && j <= k; j++) {
+    for (int b = 0; b < f->nblk; b++) {
+      double s = 0, sx = 0;
+      for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++)
+        s += z0[i] * z0[i], sx += x[i * stride] * z0[i] * z0[i];
+      part[2 * b] = s, part[2 * b + 1] = sx;
+    }
+    double tot[2];
+    st = sm__block_sum(ctx, f, 2, part, tot);
+    if (st != SM_OK) break;
+    vi->norm2[j + 1] = tot[0];
+    if (j == k) break;
+    vi->alpha[j] = tot[1] / tot[0];
+    double ratio = vi->norm2[j + 1] / vi->norm2[j];
+    for (int64_t i = 0; i < f->n; i++) {
+      z1[i] = (x[i * stride] - vi->alpha[j]) * z0[i] - (j ? ratio : 0) * zm1[i];
+      zm1[i] = z0[i], z0[i] = z1[i];
+    }
+  }
+  free(z), free(part);
+  return st;
+}
+
+/* The columns of variable v at one row: writes its values into out, returns their count. */
+static int var_cols(const sm__var *v, const varinfo *vi, int dummy, double val, double *out) {
+  if (vi->factor) {
+    int lev = (int)val, n = dummy ? vi->nlev : vi->nlev - 1;
+    for (int l = 0; l < n; l++)
+      out[l] = (dummy ? l : l + 1) == lev;
+    return n;
+  }
+  if (v->poly_k) {
+    double zm1 = 0, z0 = 1;
+    for (int j = 0; j < v->poly_k; j++) {
+      double z1 = (val - vi->alpha[j]) * z0 - (j ? vi->norm2[j + 1] / vi->norm2[j] : 0) * zm1;
+      zm1 = z0, z0 = z1;
+      out[j] = z1 / sqrt(vi->norm2[j + 2]);
+    }
+    return v->poly_k;
+  }
+  out[0] = val;
+  return 1;
+}
+
+static int term_has(const sm_formula *fm, uint64_t t) {
+  if (!t) return fm->intercept;
+  for (int i = 0; i < fm->nterms; i++)
+    if (fm->term[i] == t) return 1;
+  return 0;
+}
+
+/* Columns of the design: names and, per term, which variables are dummy-coded. */
+static sm_status layout(sm_ctx *ctx, sm_frame *f, const sm_formula *fm, const varinfo *vi, uint64_t *dummy) {
+  int p = fm->intercept, cap = 64;
+  f->names = calloc((size_t)cap, sizeof *f->names);
+  f->col_term = calloc((size_t)cap, sizeof *f->col_term);
+  f->term_labels = calloc((size_t)fm->nterms + 1, sizeof *f->term_labels);
+  SM_CHECK(ctx, f->names && f->col_term && f->term_labels, SM_ERR_NOMEM, "out of memory");
+  if (fm->intercept) f->names[0] = strdup("(Intercept)"), f->col_term[0] = -1;
+  for (int ti = 0; ti < fm->nterms; ti++) {
+    uint64_t t = fm->term[ti];
+    dummy[ti] = 0;
+    char lab[512] = "";
+    int ncols = 1;
+    for (int v = 0; v < fm->nvars; v++) {
+      if (!(t >> v & 1)) continue;
+      size_t l = strlen(lab);
+      snprintf(lab + l, sizeof lab - l, "%s%s", l ? ":" : "", fm->var[v].label);
+      int nv = 1;
+      if (vi[v].factor) {
+        if (!term_has(fm, t & ~((uint64_t)1 << v))) dummy[ti] |= (uint64_t)1 << v;
+        nv = (dummy[ti] >> v & 1) ? vi[v].nlev : vi[v].nlev - 1;
+      } else if (fm->var[v].poly_k) {
+        nv = fm->var[v].poly_k;
+      }
+      ncols *= nv;
+    }
+    f->term_labels[ti] = strdup(lab);
+    SM_CHECK(ctx, __builtin_popcountll(t) <= 8, SM_ERR_ARG, "term %s: interactions of more than 8 variables", lab);
+    SM_CHECK(ctx, ncols > 0, SM_ERR_DATA, "term %s has no columns: its factor has a single level", lab);
+    for (int c = 0; c < ncols; c++) {
+      if (p == cap) {
+        cap *= 2;
+        char **nn = realloc(f->names, (size_t)cap * sizeof *nn);
+        int *nt = realloc(f->col_term, (size_t)cap * sizeof *nt);
+        if (nn) f->names = nn;
+        if (nt) f->col_term = nt;
+        SM_CHECK(ctx, nn && nt, SM_ERR_NOMEM, "out of memory");
+      }
+      char name[1024] = "";
+      int rest = c;
+      for (int v = 0; v < fm->nvars; v++) {
+        if (!(t >> v & 1)) continue;
+        size_t l = strlen(name);
+        const char *sep = l ? ":" : "";
+        if (vi[v].factor) {
+          int d = dummy[ti] >> v & 1, nv = d ? vi[v].nlev : vi[v].nlev - 1;
+          snprintf(name + l, sizeof name - l, "%s%s%s", sep, fm->var[v].label, vi[v].lev[rest % nv + !d]);
+          rest /= nv;
+        } else if (fm->var[v].poly_k) {
+          snprintf(name + l, sizeof name - l, "%s%s%d", sep, fm->var[v].label, rest % fm->var[v].poly_k + 1);
+          rest /= fm->var[v].poly_k;
+        } else {
+          snprintf(name + l, sizeof name - l, "%s%s", sep, fm->var[v].label);
+        }
+      }
+      f->names[p] = strdup(name);
+      f->col_term[p++] = ti;
+    }
+  }
+  f->p = p;
+  f->nterms = fm->nterms;
+  return SM_OK;
+}
+
+/* Phase D: one design row from the variable values (vals[v]). A term of one numeric variable
+ * (the common case) is a copy; others expand their variables' columns and multiply, the first
+ * variable varying fastest. */
+static void design_row(const sm_formula *fm, const varinfo *vi, const uint64_t *dummy, const int *simple,
+                       const double *vals, double *x) {
+  int c = 0;
+  if (fm->intercept) x[c++] = 1;
+  for (int ti = 0; ti < fm->nterms; ti++) {
+    if (simple[ti] >= 0) {
+      x[c++] = vals[simple[ti]];
+      continue;
+    }
+    uint64_t t = fm->term[ti];
+    double cols[8][64];
+    int nc[8], nvars = 0;
+    for (int v = 0; v < fm->nvars && nvars < 8; v++)
+      if (t >> v & 1)
+        nc[nvars] = var_cols(&fm->var[v], &vi[v], (int)(dummy[ti] >> v & 1), vals[v], cols[nvars]), nvars++;
+    int total = 1;
+    for (int k = 0; k < nvars; k++)
+      total *= nc[k];
+    for (int j = 0; j < total; j++) {
+      double prod = 1;
+      int rest = j;
+      for (int k = 0; k < nvars; k++)
+        prod *= cols[k][rest % nc[k]], rest /= nc[k];
+      x[c++] = prod;
+    }
+  }
+}
+
+static void free_varinfo(varinfo *vi, int n) {
+  for (int v = 0; v < n; v++) {
+    for (int l = 0; l < vi[v].nlev; l++)
+      free(vi[v].lev[l]);
+    free(vi[v].lev), free(vi[v].alpha), free(vi[v].norm2);
+  }
+  free(vi);
+}
+
+typedef struct {
+  sm_ctx *ctx;
+  sm_table *t;
+  const sm_formula *fm;
+  varinfo *vi;   /* [nvars] */
+  varinfo yinfo; /* levels of a string response */
+  int ycol_str;  /* response is a string column */
+  int wcol;      /* weights column or -1 */
+  const double **cols;
+} phase_a;
+
+/* Phase A for one row: the record [row, w, y, vals...] or *keep = 0 for a missing value. */
+static sm_status eval_row(phase_a *a, int64_t i, double *rec, int *keep) {
+  const sm_formula *fm = a->fm;
+  int64_t row = sm_table_range(a->t).first + i;
+  *keep = 1;
+  rec[0] = (double)row;
+  rec[1] = a->wcol >= 0 ? a->cols[a->wcol][i] : 1.0;
+  if (a->ycol_str) {
+    const char *s = sm_table_str(a->t, (int)fm->lhs->num)[i];
+    rec[2] = s[0] ? 0 : NAN;
+  } else {
+    rec[2] = sm__expr_eval(fm->lhs, a->cols, i);
+  }
+  for (int v = 0; v < fm->nvars; v++) {
+    const sm__expr *e = fm->var[v].e;
+    if (a->vi[v].factor)
+      rec[3 + v] = sm_table_str(a->t, a->vi[v].col)[i][0] ? 0 : NAN;
+    else
+      rec[3 + v] = sm__expr_eval(fm->var[v].poly_k ? e->arg[0] : e, a->cols, i);
+  }
+  for (int k = 1; k < 3 + fm->nvars; k++) {
+    if (isnan(rec[k]))
+      *keep = 0;
+    else if (isinf(rec[k]))
+      return SM_ERR(a->ctx, SM_ERR_DATA, "%s row %lld: %s is %s (R stops here too: NA/NaN/Inf); transform or drop it",
+                    sm_table_spec(a->t), (long long)row + 1,
+                    k == 1   ? "the weight"
+                    : k == 2 ? fm->lhs_label
+                             : fm->var[k - 3].label,
+                    rec[k] > 0 ? "Inf" : "-Inf");
+  }
+  SM_CHECK(a->ctx, !(rec[1] < 0), SM_ERR_DATA, "%s row %lld: negative weight %g", sm_table_spec(a->t),
+           (long long)row + 1, rec[1]);
+  return SM_OK;
+}
+
+/* Levels of each factor (and of a string response) over the kept rows, then their codes in the
+ * records of kept rows (the last field of a record is 1 for a kept row). */
+static sm_status factor_codes(phase_a *a, const unsigned char *keep, double *rec, int64_t n, int width) {
+  sm_ctx *ctx = a->ctx;
+  sm_range r = sm_table_range(a->t);
+  const char **s = malloc(((size_t)r.count + 1) * sizeof *s);
+  SM_TRY(ctx, sm_ctx_agree(ctx, s ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
+  sm_status st = SM_OK;
+  for (int v = -1; st == SM_OK && v < a->fm->nvars; v++) {
+    varinfo *vi = v < 0 ? &a->yinfo : &a->vi[v];
+    if (v < 0 ? !a->ycol_str : !vi->factor) continue;
+    const char *const *col = sm_table_str(a->t, v < 0 ? (int)a->fm->lhs->num : vi->col);
+    int64_t m = 0;
+    for (int64_t i = 0; i < r.count; i++)
+      if (keep[i]) s[m++] = col[i];
+    st = gather_levels(ctx, s, m, vi);
+    if (st == SM_OK && v >= 0 && vi->nlev > 64)
+      st = SM_ERR(ctx, SM_ERR_DATA, "factor %s has %d levels; at most 64 are supported", a->fm->var[v].label, vi->nlev);
+    if (st == SM_OK && v < 0 && vi->nlev > 2)
+      st = SM_ERR(ctx, SM_ERR_DATA, "response %s has %d levels; a binomial response has two (the first is failure)",
+                  a->fm->lhs_label, vi->nlev);
+    for (int64_t k = 0; st == SM_OK && k < n; k++) {
+      double *rk = rec + k * width;
+      if (rk[width - 1] >= 1) rk[v < 0 ? 2 : 3 + v] = level_of(vi, col[(int64_t)rk[0] - r.first]);
+    }
+  }
+  free(s);
+  return st;
+}
+
+/* Phase A over this rank's rows. Records of kept rows end in 1; with poly() terms, rows dropped
+ * for other variables but with finite poly arguments are kept as records ending in 0: R computes
+ * the poly basis before na.omit, so they count in its moments (stats::poly via model.frame). */
+static sm_status phase_a_run(phase_a *a, const unsigned char *mask, double **rec_out, int64_t *n_out, int64_t *kept_out,
+                             int width) {
+  sm_ctx *ctx = a->ctx;
+  sm_range r = sm_table_range(a->t);
+  double *rec = malloc(((size_t)r.count * (size_t)width + 1) * sizeof *rec);
+  unsigned char *keep = calloc((size_t)r.count + 1, 1);
+  sm_status st = (rec && keep) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory for the model frame");
+  int64_t n = 0, kept = 0;
+  for (int64_t i = 0; st == SM_OK && i < r.count; i++) {
+    if (mask && !mask[i]) continue;
+    int k = 0, moments = 0;
+    double *ri = rec + n * width;
+    st = eval_row(a, i, ri, &k);
+    keep[i] = (unsigned char)k;
+    for (int v = 0; !k && v < a->fm->nvars; v++)
+      if (a->fm->var[v].poly_k) moments = !isnan(ri[3 + v]);
+    for (int v = 0; moments && v < a->fm->nvars; v++)
+      if (a->fm->var[v].poly_k && isnan(ri[3 + v])) moments = 0;
+    ri[width - 1] = k ? (mask ? mask[i] : 1) : 0; /* 1 fit, 2 held out, 0 moments only */
+    if (k || moments) n++;
+    kept += k;
+  }
+  st = sm_ctx_agree(ctx, st);
+  if (st == SM_OK) st = factor_codes(a, keep, rec, n, width);
+  free(keep);
+  if (st != SM_OK) {
+    free(rec);
+    return st;
+  }
+  *rec_out = rec;
+  *n_out = n;
+  *kept_out = kept;
+  return SM_OK;
+}
+
+/* Blocks of the moved rows: runs of equal row / block_rows. */
+static sm_status find_blocks(sm_ctx *ctx, sm_frame *f) {
+  f->blk_off = calloc((size_t)f->n + 2, sizeof *f->blk_off);
+  f->blk_id = calloc((size_t)f->n + 1, sizeof *f->blk_id);
+  SM_CHECK(ctx, f->blk_off && f->blk_id, SM_ERR_NOMEM, "out of memory");
+  f->nblk = 0;
+  for (int64_t i = 0; i < f->n; i++) {
+    int64_t b = f->row[i] / f->block_rows;
+    if (!f->nblk || f->blk_id[f->nblk - 1] != b) f->blk_off[f->nblk] = i, f->blk_id[f->nblk++] = b;
+  }
+  f->blk_off[f->nblk] = f->n;
+  return SM_OK;
+}
+
+static sm_status build(sm_ctx *ctx, sm_frame *f, phase_a *a, double **recp, int width) {
+  double *rec = *recp;
+  const sm_formula *fm = a->fm;
+  f->row = malloc(((size_t)f->n + 1) * sizeof *f->row);
+  f->y = malloc(((size_t)f->n + 1) * sizeof *f->y);
+  f->w = malloc(((size_t)f->n + 1) * sizeof *f->w);
+  f->tag = malloc((size_t)f->n + 1);
+  sm_status st = (f->row && f->y && f->w && f->tag) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
+  for (int64_t i = 0; st == SM_OK && i < f->n; i++)
+    f->row[i] = (int64_t)rec[i * width];
+  if (st == SM_OK) st = find_blocks(ctx, f);
+  st = sm_ctx_agree(ctx, st);
+  for (int v = 0; st == SM_OK && v < fm->nvars; v++)
+    if (fm->var[v].poly_k) st = poly_moments(ctx, f, rec + 3 + v, width, fm->var[v].poly_k, &a->vi[v]);
+  /* drop the moment-only records */
+  int64_t n = 0;
+  for (int64_t i = 0; st == SM_OK && i < f->n; i++)
+    if (rec[i * width + width - 1] >= 1) {
+      if (n != i) memmove(rec + n * width, rec + i * width, (size_t)width * sizeof *rec);
+      n++;
+    }
+  f->n = n;
+  free(f->blk_off), free(f->blk_id);
+  f->blk_off = NULL, f->blk_id = NULL;
+  for (int64_t i = 0; st == SM_OK && i < f->n; i++)
+    f->row[i] = (int64_t)rec[i * width], f->w[i] = rec[i * width + 1], f->y[i] = rec[i * width + 2],
+    f->tag[i] = (unsigned char)rec[i * width + width - 1];
+  if (st == SM_OK) st = sm_ctx_agree(ctx, find_blocks(ctx, f));
+  uint64_t dummy[SM_FORMULA_MAX_TERMS];
+  if (st == SM_OK) st = sm_ctx_agree(ctx, layout(ctx, f, fm, a->vi, dummy));
+  /* X overwrites the records in place when a design row is no wider than a record: row i of X
+   * ends before record i + 1 starts, and record i is copied out before row i is written */
+  int in_place = f->p <= width;
+  if (st == SM_OK && !in_place) {
+    f->x = malloc(((size_t)f->n * (size_t)f->p + 1) * sizeof *f->x);
+    st = sm_ctx_agree(ctx, f->x ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory for the design matrix"));
+  }
+  st = sm_ctx_agree(ctx, st);
+  int simple[SM_FORMULA_MAX_TERMS];
+  for (int ti = 0; ti < fm->nterms; ti++) {
+    int v = __builtin_ctzll(fm->term[ti]);
+    simple[ti] = (__builtin_popcountll(fm->term[ti]) == 1 && !a->vi[v].factor && !fm->var[v].poly_k) ? v : -1;
+  }
+  double *x = in_place ? *recp : f->x, vals[SM_FORMULA_MAX_VARS];
+  for (int64_t i = 0; st == SM_OK && i < f->n; i++) {
+    memcpy(vals, rec + i * width + 3, (size_t)fm->nvars * sizeof *vals);
+    design_row(fm, a->vi, dummy, simple, vals, x + i * f->p);
+  }
+  if (st == SM_OK && in_place) {
+    double *shrunk = realloc(*recp, ((size_t)f->n * (size_t)f->p + 1) * sizeof *shrunk);
+    f->x = shrunk ? shrunk : *recp;
+    *recp = NULL; /* the frame owns it now */
+  }
+  return st;
+}
+
+sm_status sm_frame_create(sm_ctx *ctx, sm_table *t, const sm_formula *fm, const char *weights,
+                          const unsigned char *mask, int64_t block_rows, sm_frame **out) {
+  *out = NULL;
+  sm_frame *f = calloc(1, sizeof *f);
+  phase_a a = {ctx, t, fm, calloc((size_t)fm->nvars + 1, sizeof(varinfo)),
+               {0}, 0, -1, calloc((size_t)sm_table_ncols(t) + 1, sizeof(double *))};
+  sm_status st = (f && a.vi && a.cols) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
+  for (int j = 0; st == SM_OK && j < sm_table_ncols(t); j++)
+    a.cols[j] = sm_table_num(t, j);
+  /* binding is a property of (formula, table): cached in the formula's leaves */
+  int s = 0;
+  if (st == SM_OK) st = bind(ctx, t, fm->lhs, 1, &s);
+  if (st == SM_OK) a.ycol_str = s;
+  for (int v = 0; st == SM_OK && v < fm->nvars; v++) {
+    sm__expr *e = fm->var[v].e;
+    s = 0;
+    st = bind(ctx, t, e, 1, &s);
+    a.vi[v].factor = s && e->kind == SM__X_VAR;
+    a.vi[v].col = e->kind == SM__X_VAR ? (int)e->num : -1;
+  }
+  if (st == SM_OK && weights && *weights) {
+    st = sm_table_find(t, weights, &a.wcol);
+    if (st == SM_OK && sm_table_col_is_str(t, a.wcol))
+      st = SM_ERR(ctx, SM_ERR_ARG, "%s: weights column \"%s\" holds strings", sm_table_spec(t), weights);
+  }
+  st = sm_ctx_agree(ctx, st);
+  int width = 4 + fm->nvars; /* row, w, y, variables..., kept */
+  double *rec = NULL;
+  int64_t kept = 0;
+  if (st == SM_OK) {
+    f->block_rows = block_rows > 0 ? block_rows : 4096;
+    f->intercept = fm->intercept;
+    f->has_weights = a.wcol >= 0;
+    snprintf(f->response, sizeof f->response, "%s", fm->lhs_label);
+    st = phase_a_run(&a, mask, &rec, &f->n, &kept, width);
+  }
+  if (st == SM_OK) {
+    int64_t fit = 0, held = 0, masked = 0, all[4];
+    sm_range r = sm_table_range(t);
+    for (int64_t i = 0; i < r.count; i++)
+      masked += !mask || mask[i];
+    for (int64_t i = 0; i < f->n; i++) {
+      double tag = rec[i * width + width - 1];
+      fit += tag == 1, held += tag == 2;
+    }
+    int64_t mine[4] = {kept, masked, fit, held};
+    MPI_Allreduce(mine, all, 4, MPI_INT64_T, MPI_SUM, ctx->comm);
+    f->n_total = all[2];
+    f->n_heldout = all[3];
+    f->n_dropped = all[1] - all[0];
+    st = move_rows(ctx, sm_table_nrows(t), f->block_rows, &rec, &f->n, width);
+  }
+  if (st == SM_OK) st = build(ctx, f, &a, &rec, width);
+  free(rec);
+  free_varinfo(a.vi, fm->nvars);
+  for (int l = 0; l < a.yinfo.nlev; l++)
+    free(a.yinfo.lev[l]);
+  free(a.yinfo.lev);
+  free(a.cols);
+  if (st != SM_OK) {
+    sm_frame_destroy(&f);
+    return st;
+  }
+  *out = f;
+  return SM_OK;
+}
+
+void sm_frame_destroy(sm_frame **fp) {
+  if (!fp || !*fp) return;
+  sm_frame *f = *fp;
+  for (int j = 0; f->names && j < f->p; j++)
+    free(f->names[j]);
+  for (int j = 0; f->term_labels && j < f->nterms; j++)
+    free(f->term_labels[j]);
+  free(f->names), free(f->term_labels), free(f->col_term);
+  free(f->x), free(f->y), free(f->w), free(f->tag), free(f->row), free(f->blk_off), free(f->blk_id);
+  free(f);
+  *fp = NULL;
+}

@@ -1,0 +1,273 @@
+/* The `glm` stage (`sisma glm --family binomial --data T 'FORMULA'`) and its alias `logistic`:
+ * logistic regression by IRLS with R's summary.glm, class weights, and classification metrics on
+ * a held-out split (an existing split column, or a seeded split by group so that no event lies
+ * in two splits) or by k-fold cross-validation over the same groups. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "sisma/job.h"
+
+static const sm_key glm_keys[] = {
+    {"data", SM_KEY_STR, NULL, 0, -1, NULL, "table (as for lm): CSV, catalog, FILE.h5:/group or FILE.h5:/dataset"},
+    {"formula", SM_KEY_STR, NULL, 0, -1, NULL, "R model formula; the response is 0/1 or a two-level string column"},
+    {"family", SM_KEY_ENUM, "binomial", 0, -1, "binomial", "error distribution (logit link)"},
+    {"weights", SM_KEY_STR, "", 0, -1, NULL, "column of prior weights; empty = none"},
+    {"class_weights", SM_KEY_ENUM, "none", 0, -1, "none|balanced",
+     "balanced: weight each class by n / (2 n_class) over the rows fitted (unbalanced data)"},
+    {"split_column", SM_KEY_STR, "", 0, -1, NULL,
+     "existing split column: rows 'train' are fitted, rows 'test' evaluated, others ignored"},
+    {"test_fraction", SM_KEY_FLOAT, "0", 0, 0.9, NULL,
+     "hold out this fraction of the groups (seeded) for the metrics; 0 = evaluate on the fitted rows"},
+    {"group_column", SM_KEY_STR, "", 0, -1, NULL,
+     "rows sharing a value stay in one split or fold (e.g. source_id: no event in two splits); empty = by row"},
+    {"folds", SM_KEY_INT, "0", 0, 100, NULL, "k-fold cross-validation over the groups (0 = off)"},
+    {"threshold", SM_KEY_FLOAT, "0.5", 0, 1, NULL, "probability threshold of the predicted class"},
+    {"maxit", SM_KEY_INT, "25", 1, 1000, NULL, "IRLS iterations at most (R: glm.control maxit)"},
+    {"epsilon", SM_KEY_FLOAT, "1e-8", 1e-16, 1, NULL, "IRLS convergence tolerance on the relative deviance change"},
+    {"output", SM_KEY_PATH, "", 0, -1, NULL, "JSON result file; empty = none"},
+    {"block_rows", SM_KEY_INT, "4096", 1, 1e9, NULL, "table rows per fixed reduction block"},
+    {"method", SM_KEY_ENUM, "auto", 0, -1, "auto|tsqr",
+     "IRLS steps by Cholesky of the Gram matrix when well conditioned (auto), or always by TSQR"},
+    SM__GD_KEYS,
+    SM_KEYS_END,
+};
+
+/* A uniform number in [0, 1) from a group value and the seed (FNV-1a, then SplitMix64). */
+static double group_u_bytes(const char *s, size_t n, uint64_t seed) {
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+  uint64_t z = h ^ (seed * 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  z ^= z >> 31;
+  return (double)(z >> 11) * 0x1.0p-53;
+}
+
+static double group_u(const char *s, uint64_t seed) { return group_u_bytes(s, strlen(s), seed); }
+
+/* Per local table row: 1 fit, 2 held out, 0 unused. fold < 0: a single split. */
+static sm_status make_mask(sm_ctx *ctx, const sm_config *cfg, sm_table *t, int fold, unsigned char *mask) {
+  sm_range r = sm_table_range(t);
+  const char *sc = sm_config_str(cfg, "split_column"), *gc = sm_config_str(cfg, "group_column");
+  double frac = sm_config_float(cfg, "test_fraction");
+  int k = (int)sm_config_int(cfg, "folds");
+  uint64_t seed = (uint64_t)sm_config_int(cfg, "seed");
+  if (sc[0] && fold < 0) {
+    int j;
+    SM_TRY(ctx, sm_table_find(t, sc, &j));
+    SM_CHECK(ctx, sm_table_col_is_str(t, j), SM_ERR_ARG, "split column %s must hold strings (train/dev/test)", sc);
+    for (int64_t i = 0; i < r.count; i++) {
+      const char *v = sm_table_str(t, j)[i];
+      mask[i] = !strcmp(v, "train") ? 1 : !strcmp(v, "test") ? 2 : 0;
+    }
+    return SM_OK;
+  }
+  int j = -1;
+  if (gc[0]) SM_TRY(ctx, sm_table_find(t, gc, &j));
+  for (int64_t i = 0; i < r.count; i++) {
+    char buf[64];
+    double u;
+    if (j < 0) {
+      int64_t row = r.first + (int64_t)i; /* by row: the row number's bytes */
+      memcpy(buf, &row, sizeof row), buf[8] = '\0';
+      u = group_u_bytes(buf, 8, seed);
+    } else if (sm_table_col_is_str(t, j)) {
+      u = group_u(sm_table_str(t, j)[i], seed);
+    } else {
+      snprintf(buf, sizeof buf, "%.17g", sm_table_num(t, j)[i]);
+      u = group_u(buf, seed);
+    }
+    if (fold >= 0)
+      mask[i] = (int)(u * k) == fold ? 2 : 1;
+    else
+      mask[i] = frac > 0 && u < frac ? 2 : 1;
+  }
+  return SM_OK;
+}
+
+/* Class weights n / (2 n_c) over the fitted rows, multiplied into the prior weights. */
+static sm_status balance(sm_ctx *ctx, sm_frame *f) {
+  int64_t c[2] = {0, 0}, g[2];
+  for (int64_t i = 0; i < f->n; i++)
+    if (f->tag[i] == 1) c[f->y[i] == 1]++;
+  SM_MPI(ctx, MPI_Allreduce(c, g, 2, MPI_INT64_T, MPI_SUM, ctx->comm));
+  SM_CHECK(ctx, g[0] > 0 && g[1] > 0, SM_ERR_DATA, "class weights: the fitted rows hold a single class");
+  double n = (double)(g[0] + g[1]), w[2] = {n / (2.0 * (double)g[0]), n / (2.0 * (double)g[1])};
+  for (int64_t i = 0; i < f->n; i++)
+    f->w[i] *= w[f->y[i] == 1];
+  return SM_OK;
+}
+
+/* Probabilities and labels of the evaluated rows (tag 2, or tag 1 when nothing is held out). */
+static sm_status evaluate(sm_ctx *ctx, const sm_frame *f, const double *coef, double threshold, sm_class_metrics *cm) {
+  int want = f->n_heldout > 0 ? 2 : 1;
+  double *pr = malloc(((size_t)f->n + 1) * sizeof *pr), *lab = malloc(((size_t)f->n + 1) * sizeof *lab);
+  SM_TRY(ctx, sm_ctx_agree(ctx, pr && lab ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
+  int64_t k = 0;
+  for (int64_t i = 0; i < f->n; i++) {
+    if (f->tag[i] != want) continue;
+    double eta = 0;
+    for (int j = 0; j < f->p; j++)
+      eta += f->x[i * f->p + j] * coef[j];
+    pr[k] = 1 / (1 + exp(-eta)), lab[k++] = f->y[i];
+  }
+  sm_status st = sm_class_metrics_compute(ctx, pr, lab, NULL, k, threshold, cm);
+  free(pr), free(lab);
+  return st;
+}
+
+static void print_metrics(FILE *to, const sm_class_metrics *c, const char *what, double thr) {
+  fprintf(to, "Classification on %s (n = %lld, threshold %g):\n", what, (long long)c->n, thr);
+  fprintf(to, "  accuracy %.4f  precision %.4f  recall %.4f  F1 %.4f  ROC AUC %.4f\n", c->accuracy, c->precision,
+          c->recall, c->f1, c->auc);
+  fprintf(to, "  confusion matrix   predicted 0  predicted 1\n");
+  fprintf(to, "          actual 0  %11lld  %11lld\n          actual 1  %11lld  %11lld\n", (long long)c->tn,
+          (long long)c->fp, (long long)c->fn, (long long)c->tp);
+}
+
+static void json_metrics(FILE *f, const char *key, const sm_class_metrics *c) {
+  fprintf(f, "  \"%s\": {\"n\": %lld, \"accuracy\": ", key, (long long)c->n);
+  sm__json_num(f, c->accuracy), fprintf(f, ", \"precision\": "), sm__json_num(f, c->precision);
+  fprintf(f, ", \"recall\": "), sm__json_num(f, c->recall), fprintf(f, ", \"f1\": "), sm__json_num(f, c->f1);
+  fprintf(f, ", \"roc_auc\": "), sm__json_num(f, c->auc);
+  fprintf(f, ", \"confusion\": [[%lld, %lld], [%lld, %lld]]}", (long long)c->tn, (long long)c->fp, (long long)c->fn,
+          (long long)c->tp);
+}
+
+static sm_status write_json(sm_ctx *ctx, const sm_config *cfg, const sm_frame *fr, const sm_glm *m, const char *call,
+                            const sm_class_metrics *cm, const sm_class_metrics *cv, int folds) {
+  char path[4096];
+  sm_config_output_path(cfg, "output", path, sizeof path);
+  FILE *f;
+  SM_TRY(ctx, sm__json_open(ctx, path, &f));
+  if (f) {
+    fprintf(f, "{\n  \"model\": \"glm\",\n  \"family\": \"binomial\",\n  \"call\": ");
+    sm__json_str(f, call);
+    fprintf(f, ",\n  \"software\": \"sisma %s\",\n  \"ranks\": %d,\n  \"n\": %lld,\n  \"n_heldout\": %lld,\n",
+            sm_version(), ctx->size, (long long)m->n, (long long)fr->n_heldout);
+    fprintf(f, "  \"coefficients\": [\n");
+    double z = sm__qnorm(0.975);
+    for (int j = 0; j < m->p; j++) {
+      fprintf(f, "    {\"name\": ");
+      sm__json_str(f, fr->names[j]);
+      const double v[6] = {
+          m->coef[j], m->se[j], m->zval[j], m->pval[j], m->coef[j] - z * m->se[j], m->coef[j] + z * m->se[j]};
+      static const char *k[6] = {"estimate", "std_error", "statistic", "p_value", "wald_ci_lower", "wald_ci_upper"};
+      for (int i = 0; i < 6; i++)
+        fprintf(f, ", \"%s\": ", k[i]), sm__json_num(f, v[i]);
+      fprintf(f, "}%s\n", j + 1 < m->p ? "," : "");
+    }
+    fprintf(f, "  ],\n  \"deviance\": "), sm__json_num(f, m->deviance);
+    fprintf(f, ",\n  \"null_deviance\": "), sm__json_num(f, m->null_deviance);
+    fprintf(f, ",\n  \"aic\": "), sm__json_num(f, m->aic);
+    fprintf(f, ",\n  \"iterations\": %d,\n  \"converged\": %s,\n", m->iter, m->converged ? "true" : "false");
+    json_metrics(f, fr->n_heldout > 0 ? "heldout_metrics" : "training_metrics", cm);
+    if (folds > 0) fprintf(f, ",\n"), json_metrics(f, "cross_validation_pooled", cv);
+    fprintf(f, "\n}\n");
+  }
+  return sm__json_close(ctx, path, f);
+}
+
+/* k-fold cross-validation: fit k times, pool the held-out predictions' confusion counts; the
+ * AUC reported is the mean over folds. */
+static sm_status cross_validate(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const sm_formula *fm,
+                                unsigned char *mask, sm_class_metrics *pooled) {
+  int k = (int)sm_config_int(cfg, "folds");
+  memset(pooled, 0, sizeof *pooled);
+  double auc = 0;
+  const char *w = sm_config_str(cfg, "weights");
+  for (int fold = 0; fold < k; fold++) {
+    sm_frame *fr = NULL;
+    sm_glm *m = NULL;
+    sm_class_metrics c;
+    SM_TRY(ctx, sm_ctx_agree(ctx, make_mask(ctx, cfg, t, fold, mask)));
+    sm_status st = sm_frame_create(ctx, t, fm, w[0] ? w : NULL, mask, sm_config_int(cfg, "block_rows"), &fr);
+    if (st == SM_OK && !strcmp(sm_config_str(cfg, "class_weights"), "balanced"))
+      st = sm_ctx_agree(ctx, balance(ctx, fr));
+    if (st == SM_OK)
+      st = sm_glm_fit(ctx, fr, (int)sm_config_int(cfg, "maxit"), sm_config_float(cfg, "epsilon"),
+                      !strcmp(sm_config_str(cfg, "method"), "auto"), &m);
+    if (st == SM_OK) st = evaluate(ctx, fr, m->coef, sm_config_float(cfg, "threshold"), &c);
+    sm_glm_destroy(&m);
+    sm_frame_destroy(&fr);
+    SM_TRY(ctx, st);
+    pooled->tp += c.tp, pooled->fp += c.fp, pooled->tn += c.tn, pooled->fn += c.fn, pooled->n += c.n;
+    auc += c.auc / k;
+  }
+  sm_class_metrics *c = pooled;
+  c->accuracy = (double)(c->tp + c->tn) / (double)c->n;
+  c->precision = (double)c->tp / (double)(c->tp + c->fp);
+  c->recall = (double)c->tp / (double)(c->tp + c->fn);
+  c->f1 = 2 * c->precision * c->recall / (c->precision + c->recall);
+  c->auc = auc;
+  return SM_OK;
+}
+
+static sm_status glm_run(sm_ctx *ctx, const sm_config *cfg) {
+  sm_table *t = NULL;
+  sm_formula *fm = NULL;
+  sm_frame *fr = NULL;
+  sm_glm *m = NULL;
+  SM_TRY(ctx, sm__stats_open(ctx, cfg, &t, &fm));
+  unsigned char *mask = malloc((size_t)sm_table_range(t).count + 1);
+  sm_status st = sm_ctx_agree(ctx, mask ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
+  if (st == SM_OK) st = sm_ctx_agree(ctx, make_mask(ctx, cfg, t, -1, mask));
+  const char *w = sm_config_str(cfg, "weights");
+  if (st == SM_OK) st = sm_frame_create(ctx, t, fm, w[0] ? w : NULL, mask, sm_config_int(cfg, "block_rows"), &fr);
+  if (st == SM_OK && !strcmp(sm_config_str(cfg, "class_weights"), "balanced")) st = sm_ctx_agree(ctx, balance(ctx, fr));
+  if (st == SM_OK && strcmp(sm_config_str(cfg, "solver"), "exact")) { /* gradient descent */
+    sm_gd_result *r = NULL;
+    sm_class_metrics c;
+    st = sm__stage_gd(ctx, cfg, fr, 1, &r);
+    if (st == SM_OK) st = evaluate(ctx, fr, r->coef, sm_config_float(cfg, "threshold"), &c);
+    if (st == SM_OK && ctx->rank == 0)
+      print_metrics(stdout, &c, fr->n_heldout > 0 ? "the held-out split" : "the fitted rows",
+                    sm_config_float(cfg, "threshold"));
+    sm_gd_result_destroy(&r);
+    free(mask);
+    sm_frame_destroy(&fr);
+    sm_formula_destroy(&fm);
+    sm_table_close(&t);
+    return st;
+  }
+  double t0 = sm_wtime();
+  if (st == SM_OK)
+    st = sm_glm_fit(ctx, fr, (int)sm_config_int(cfg, "maxit"), sm_config_float(cfg, "epsilon"),
+                    !strcmp(sm_config_str(cfg, "method"), "auto"), &m);
+  if (st == SM_OK) sm_debug(ctx, "glm timing: IRLS fit + summary %.3f s (%d iterations)", sm_wtime() - t0, m->iter);
+  sm_class_metrics cm, cv;
+  if (st == SM_OK) st = evaluate(ctx, fr, m->coef, sm_config_float(cfg, "threshold"), &cm);
+  int folds = (int)sm_config_int(cfg, "folds");
+  if (st == SM_OK && folds > 1) st = cross_validate(ctx, cfg, t, fm, mask, &cv);
+  char call[4096];
+  sm__stats_call(cfg, fm, "glm", "binomial", call, sizeof call);
+  if (st == SM_OK && ctx->rank == 0) {
+    sm_glm_print(stdout, m, fr, call);
+    print_metrics(stdout, &cm, fr->n_heldout > 0 ? "the held-out split" : "the fitted rows",
+                  sm_config_float(cfg, "threshold"));
+    if (folds > 1) {
+      char what[64];
+      snprintf(what, sizeof what, "%d-fold cross-validation (pooled; AUC: mean of folds)", folds);
+      print_metrics(stdout, &cv, what, sm_config_float(cfg, "threshold"));
+    }
+    fflush(stdout);
+  }
+  if (st == SM_OK && sm_config_str(cfg, "output")[0])
+    st = write_json(ctx, cfg, fr, m, call, &cm, &cv, folds > 1 ? folds : 0);
+  free(mask);
+  sm_glm_destroy(&m);
+  sm_frame_destroy(&fr);
+  sm_formula_destroy(&fm);
+  sm_table_close(&t);
+  return st;
+}
+
+const sm_stage sm_stage_glm = {"glm",
+                               "logistic regression (binomial GLM by IRLS) with R's summary.glm and held-out metrics",
+                               glm_keys, glm_run, NULL};
+const sm_stage sm_stage_logistic = {"logistic", "the glm stage with family binomial (foreshock/aftershock baselines)",
+                                    glm_keys, glm_run, NULL};

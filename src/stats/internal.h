@@ -1,0 +1,130 @@
+/* Private interfaces of the statistics subsystem (src/stats): R-style number formatting
+ * (rfmt.c), distribution functions (dist.c), formulas (formula.c), the distributed model frame in
+ * fixed row blocks (frame.c), block reductions and TSQR (tsqr.c). Start with stats.h, then
+ * frame.c and tsqr.c. */
+#ifndef SISMA_STATS_INTERNAL_H
+#define SISMA_STATS_INTERNAL_H
+
+#include <stdio.h>
+
+#include "sisma/config.h"
+#include "sisma/stats.h"
+
+/* ---- R number formatting (rfmt.c) ---- */
+#define SM_RFMT_MAX 64
+typedef struct {
+  int w, d, e; /* width, digits after the point, exponent digits (0: fixed notation) */
+} sm__rfmt;
+void sm__rfmt_params(const double *x, int n, int digits, sm__rfmt *f); /* R formatReal */
+void sm__rfmt_encode(double x, const sm__rfmt *f, char *out, size_t size);
+void sm__rfmt_vec(const double *x, int n, int digits, char (*out)[SM_RFMT_MAX]); /* format(x, digits) */
+void sm__rfmt_one(double x, int digits, char *out, size_t size);
+double sm__r_round(double x, int d);
+double sm__r_signif(double x, int d);
+void sm__r_zapsmall(double *x, int n, int digits);
+void sm__r_format_pval(const double *pv, int n, int digits, char (*out)[SM_RFMT_MAX]);
+void sm__r_print_coefmat(FILE *to, int k, const char *const *rows, const double *est, const double *se,
+                         const double *tv, const double *pv, const char *const hdr[4], int digits);
+void sm__r_print_named(FILE *to, int n, const char *const *names, const double *x, int digits, int gap);
+
+/* ---- distributions (dist.c) ---- */
+double sm__pbeta(double x, double y, double a, double b, int lower);
+double sm__pt_two_sided(double t, double df);
+double sm__pt_upper(double t, double df);
+double sm__pf_upper(double f, double d1, double d2);
+double sm__pchisq_upper(double x, double df);
+double sm__pnorm_two_sided(double z);
+double sm__qt(double p, double df);
+double sm__qnorm(double p);
+
+/* ---- block reductions (tsqr.c) ---- */
+/* Allgatherv of count doubles per rank into *all (rank order; caller frees). Collective. */
+sm_status sm__gather_all(sm_ctx *ctx, const double *mine, int count, double **all, int *total);
+/* Sum K values per local block over all blocks of all ranks in global block order (rank order is
+ * block order, see frame.c), so the sum is the same at every rank count. part is [nblk][K].
+ * Collective. */
+sm_status sm__block_sum(sm_ctx *ctx, const sm_frame *f, int K, const double *part, double *total);
+/* Every block's K values, all ranks, in global block order ([nblocks][K], caller frees). Collective. */
+sm_status sm__block_gather(sm_ctx *ctx, const sm_frame *f, int K, const double *part, double **all, int *nblocks);
+/* TSQR of sqrt(wt) .* [X resp] over the frame: R is [(p+1)][(p+1)] column-major upper triangular
+ * (the last column holds Q'resp and, in its last entry, +-sqrt(residual sum of squares)). Rows
+ * with wt == 0 take no part. Per-block Householder QR (LAPACKE_dgeqrf), then the block R factors
+ * are combined pairwise in a fixed binary tree over global block indices. Collective. */
+sm_status sm__tsqr(sm_ctx *ctx, const sm_frame *f, const double *wt, const double *resp, double *R);
+/* R of sqrt(wt)[X resp] as sm__tsqr, by the block-summed Gram matrix and Cholesky when that is
+ * provably accurate (allow_gram, condition estimate, see tsqr.c), else by TSQR. *used_gram (may be
+ * NULL) tells which. Collective. */
+sm_status sm__fit_r(sm_ctx *ctx, const sm_frame *f, const double *wt, const double *resp, int allow_gram, double *R,
+                    int *used_gram);
+/* Exact order statistics (0-based ranks k[0..nk-1] of the n_total values v spread over ranks) by
+ * histogram narrowing then a gather of the few candidates. Collective. */
+sm_status sm__select(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, int nk, const int64_t *k, double *out);
+/* R's quantile(type 7) at 0, .25, .5, .75, 1 of distributed values. Collective. */
+sm_status sm__quantiles5(sm_ctx *ctx, const double *v, int64_t n, double q[5]);
+
+#endif
+
+/* ---- formulas (formula.c) ---- */
+#define SM_FORMULA_MAX_VARS 64
+#define SM_FORMULA_MAX_TERMS 256
+typedef enum { SM__X_NUM, SM__X_VAR, SM__X_CALL, SM__X_BIN, SM__X_NEG, SM__X_PAREN } sm__xkind;
+typedef struct sm__expr {
+  sm__xkind kind;
+  char op;       /* + - * / ^ for SM__X_BIN */
+  double num;    /* SM__X_NUM */
+  char name[96]; /* variable or function name */
+  int nargs;
+  struct sm__expr *arg[2];
+} sm__expr;
+
+typedef struct {
+  sm__expr *e;     /* the expression (a bare variable, a call, I(...)) */
+  char label[256]; /* R's deparse, e.g. "log(x)", "poly(x, 2)" */
+  int poly_k;      /* > 0 for poly(x, k): e->arg[0] is x */
+} sm__var;
+
+struct sm_formula {
+  char text[1024]; /* deparsed "y ~ a + b" (terms expanded) */
+  char call[1024]; /* as written, spaced as R deparses it (the Call line) */
+  sm__expr *lhs;
+  char lhs_label[256];
+  int nvars;
+  sm__var var[SM_FORMULA_MAX_VARS];
+  int nterms;
+  uint64_t term[SM_FORMULA_MAX_TERMS]; /* bit v = variable v; in R's order (by degree, then as written) */
+  int intercept;
+};
+
+/* Deparse as R does (spaces around + - *, none around / ^ :). */
+void sm__expr_deparse(const sm__expr *e, char *out, size_t size);
+/* Evaluate a numeric expression; vars[k] gives the value of variable leaf k, resolved by
+ * sm__expr_bind to table columns (leaf->num holds the column index). */
+double sm__expr_eval(const sm__expr *e, const double *const *cols, int64_t i);
+
+/* ---- shared by the stages (stage.c) ---- */
+/* The solver keys of the lm and glm stages. */
+// clang-format off
+#define SM__GD_KEYS                                                                                        \
+  {"solver", SM_KEY_ENUM, "exact", 0, -1, "exact|gd|sgd",                                                  \
+   "exact: QR/Cholesky (lm) or IRLS (glm) with R's summary; gd: batch gradient descent; sgd: minibatch SGD"}, \
+  {"lr", SM_KEY_FLOAT, "0", 0, 1e6, NULL, "gd/sgd learning rate (0 = 1/L of the standardized problem)"},   \
+  {"decay", SM_KEY_FLOAT, "0", 0, 1e6, NULL, "gd/sgd schedule: lr / (1 + decay * step)"},                  \
+  {"l2", SM_KEY_FLOAT, "0", 0, 1e12, NULL, "gd/sgd ridge penalty on the standardized coefficients"},       \
+  {"l1", SM_KEY_FLOAT, "0", 0, 1e12, NULL,                                                                 \
+   "gd/sgd lasso penalty (proximal step) on the standardized coefficients"},                               \
+  {"tol", SM_KEY_FLOAT, "1e-10", 0, 1, NULL, "gd: stop when the largest coefficient change is below tol"}, \
+  {"max_iter", SM_KEY_INT, "100000", 1, 1e9, NULL, "gd: iterations at most; sgd: epochs"},                 \
+  {"batch_size", SM_KEY_INT, "256", 1, 1e12, NULL, "sgd: rows per global minibatch"},                      \
+  {"seed", SM_KEY_INT, "1", 0, 9.2e18, NULL, "sgd permutation seed (and glm's group split)"},              \
+  {"cost_log", SM_KEY_PATH, "", 0, -1, NULL, "gd/sgd: CSV of the cost per iteration (epoch for sgd)"}
+// clang-format on
+/* Run the gd/sgd solver configured by cfg on a frame, print its result on rank 0 and keep the
+ * coefficients in *res. Collective. */
+sm_status sm__stage_gd(sm_ctx *ctx, const sm_config *cfg, const sm_frame *fr, int binomial, sm_gd_result **res);
+sm_status sm__stats_open(sm_ctx *ctx, const sm_config *cfg, sm_table **t, sm_formula **fm);
+void sm__stats_call(const sm_config *cfg, const sm_formula *fm, const char *fn, const char *family, char *out,
+                    size_t size);
+sm_status sm__json_open(sm_ctx *ctx, const char *path, FILE **f);
+sm_status sm__json_close(sm_ctx *ctx, const char *path, FILE *f);
+void sm__json_num(FILE *f, double v);
+void sm__json_str(FILE *f, const char *s);

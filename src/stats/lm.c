@@ -1,0 +1,209 @@
+/* Linear models: OLS/WLS by TSQR of sqrt(w)[X y] (tsqr.c) and the quantities of R's summary.lm,
+ * printed in its layout (print.summary.lm, R 4.2). From the K x K factor R of [X y]:
+ *   coefficients  R[0:p,0:p] b = R[0:p,p]              (back substitution)
+ *   RSS           R[p,p]^2                              (the residual norm falls out of the QR)
+ *   MSS           sum_j R[j,p]^2 over j >= 1 with an intercept in column 0 (Q'y without the mean)
+ *   (X'WX)^-1     (R'R)^-1 by LAPACKE_dpotri on R[0:p,0:p]
+ * One more pass computes the residuals for their exact quantiles (sm__quantiles5) and sum(log w)
+ * for the log-likelihood (logLik.lm). */
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+void sm_lm_destroy(sm_lm **mp) {
+  if (!mp || !*mp) return;
+  sm_lm *m = *mp;
+  free(m->coef), free(m->se), free(m->tval), free(m->pval), free(m->cov_unscaled), free(m->R);
+  free(m);
+  *mp = NULL;
+}
+
+/* Solve the triangular system and invert R'R; SM_ERR_NUMERIC names a collinear column. */
+static sm_status solve_r(sm_ctx *ctx, const sm_frame *f, const double *R, double *coef, double *cov) {
+  int p = f->p, K = p + 1;
+  double dmax = 0;
+  for (int j = 0; j < p; j++)
+    dmax = fmax(dmax, fabs(R[j + j * K]));
+  for (int j = 0; j < p; j++)
+    SM_CHECK(ctx, fabs(R[j + j * K]) > 1e-7 * dmax && dmax > 0, SM_ERR_NUMERIC,
+             "the design is rank deficient: column %s is (nearly) a linear combination of the columns before it; "
+             "drop it or a collinear feature (R would report its coefficient as NA)",
+             f->names[j]);
+  for (int j = p - 1; j >= 0; j--) {
+    double s = R[j + p * K];
+    for (int k = j + 1; k < p; k++)
+      s -= R[j + k * K] * coef[k];
+    coef[j] = s / R[j + j * K];
+  }
+  for (int j = 0; j < p; j++)
+    for (int i = 0; i < p; i++)
+      cov[i + j * p] = i <= j ? R[i + j * K] : 0;
+  SM_CHECK(ctx, LAPACKE_dpotri(LAPACK_COL_MAJOR, 'U', p, cov, p) == 0, SM_ERR_NUMERIC, "inverting R'R failed");
+  for (int j = 0; j < p; j++)
+    for (int i = j + 1; i < p; i++)
+      cov[i + j * p] = cov[j + i * p];
+  return SM_OK;
+}
+
+/* The residual pass: weighted residuals of rows with w > 0, sum log w, weight range. */
+static sm_status residual_pass(sm_ctx *ctx, const sm_frame *f, sm_lm *m) {
+  int p = f->p;
+  double *r = malloc(((size_t)f->n + 1) * sizeof *r), *part = calloc((size_t)f->nblk * 2 + 2, sizeof *part);
+  SM_TRY(ctx, sm_ctx_agree(ctx, r && part ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
+  int64_t n = 0;
+  double wr[2] = {INFINITY, INFINITY}, g[2];
+  if (f->n) { /* r = y - X b in one BLAS pass, then the weights */
+    memcpy(r, f->y, (size_t)f->n * sizeof *r);
+    cblas_dgemv(CblasColMajor, CblasTrans, p, (int)f->n, -1.0, f->x, p, m->coef, 1, 1.0, r, 1);
+  }
+  for (int b = 0; b < f->nblk; b++)
+    for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++) {
+      if (!(f->w[i] > 0)) continue;
+      r[n++] = f->w[i] == 1 ? r[i] : sqrt(f->w[i]) * r[i];
+      part[2 * b] += log(f->w[i]);
+      part[2 * b + 1] += 1;
+      wr[0] = fmin(wr[0], f->w[i]), wr[1] = fmin(wr[1], -f->w[i]);
+    }
+  double tot[2];
+  sm_status st = sm__block_sum(ctx, f, 2, part, tot);
+  if (st == SM_OK) st = sm__quantiles5(ctx, r, n, m->resid_q);
+  if (st == SM_OK && MPI_Allreduce(wr, g, 2, MPI_DOUBLE, MPI_MIN, ctx->comm)) st = SM_ERR(ctx, SM_ERR_MPI, "allreduce");
+  if (st == SM_OK) {
+    double N = tot[1];
+    m->weighted = f->has_weights && g[0] != -g[1];
+    m->loglik = 0.5 * (tot[0] - N * (log(2 * M_PI) + 1 - log(N) + log(m->rss)));
+    m->aic = -2 * m->loglik + 2 * (p + 1);
+    m->bic = -2 * m->loglik + log(N) * (p + 1);
+  }
+  free(r), free(part);
+  return st;
+}
+
+sm_status sm_lm_fit(sm_ctx *ctx, const sm_frame *f, int allow_gram, sm_lm **out) {
+  *out = NULL;
+  int p = f->p, K = p + 1;
+  sm_lm *m = calloc(1, sizeof *m);
+  if (m) {
+    m->p = p;
+    m->coef = calloc((size_t)p + 1, sizeof(double)), m->se = calloc((size_t)p + 1, sizeof(double));
+    m->tval = calloc((size_t)p + 1, sizeof(double)), m->pval = calloc((size_t)p + 1, sizeof(double));
+    m->cov_unscaled = calloc((size_t)p * p + 1, sizeof(double)), m->R = calloc((size_t)K * K, sizeof(double));
+  }
+  sm_status st = (m && m->coef && m->se && m->tval && m->pval && m->cov_unscaled && m->R)
+                     ? SM_OK
+                     : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
+  int64_t npos = 0, N = 0;
+  for (int64_t i = 0; i < f->n; i++)
+    npos += f->w[i] > 0;
+  MPI_Allreduce(&npos, &N, 1, MPI_INT64_T, MPI_SUM, ctx->comm);
+  if (st == SM_OK && N <= p)
+    st = SM_ERR(ctx, SM_ERR_NUMERIC, "%lld usable row(s) for %d coefficient(s): no residual degrees of freedom",
+                (long long)N, p);
+  st = sm_ctx_agree(ctx, st);
+  if (st == SM_OK) st = sm__fit_r(ctx, f, f->w, f->y, allow_gram, m->R, &m->used_gram);
+  if (st == SM_OK) st = sm_ctx_agree(ctx, solve_r(ctx, f, m->R, m->coef, m->cov_unscaled));
+  if (st == SM_OK) {
+    m->n = N;
+    m->rdf = N - p;
+    m->rss = m->R[p + p * K] * m->R[p + p * K];
+    m->mss = 0;
+    for (int j = f->intercept; j < p; j++)
+      m->mss += m->R[j + p * K] * m->R[j + p * K];
+    double resvar = m->rss / (double)m->rdf;
+    m->sigma = sqrt(resvar);
+    for (int j = 0; j < p; j++) {
+      m->se[j] = sqrt(m->cov_unscaled[j + j * p] * resvar);
+      m->tval[j] = m->coef[j] / m->se[j];
+      m->pval[j] = sm__pt_two_sided(m->tval[j], (double)m->rdf);
+    }
+    int df_int = f->intercept;
+    m->r2 = m->mss / (m->mss + m->rss);
+    m->adj_r2 = 1 - (1 - m->r2) * ((double)(N - df_int) / (double)m->rdf);
+    m->fstat = m->f_numdf = m->f_dendf = m->f_pval = NAN;
+    if (p != df_int) {
+      m->f_numdf = p - df_int;
+      m->f_dendf = (double)m->rdf;
+      m->fstat = (m->mss / m->f_numdf) / resvar;
+      m->f_pval = sm__pf_upper(m->fstat, m->f_numdf, m->f_dendf);
+    }
+    st = residual_pass(ctx, f, m);
+  }
+  if (st != SM_OK) {
+    sm_lm_destroy(&m);
+    return st;
+  }
+  *out = m;
+  return SM_OK;
+}
+
+static void print_missing(FILE *to, const sm_frame *f) {
+  if (f->n_dropped > 0)
+    fprintf(to, "  (%lld observation%s deleted due to missingness)\n", (long long)f->n_dropped,
+            f->n_dropped == 1 ? "" : "s");
+}
+
+void sm_lm_print(FILE *to, const sm_lm *m, const sm_frame *f, const char *call) {
+  static const char *const qn[5] = {"Min", "1Q", "Median", "3Q", "Max"};
+  static const char *const hdr[4] = {"Estimate", "Std. Error", "t value", "Pr(>|t|)"};
+  const int digits = 4; /* max(3, getOption("digits") - 3) */
+  fprintf(to, "\nCall:\n%s\n\n%sResiduals:\n", call, m->weighted ? "Weighted " : "");
+  double q[5];
+  memcpy(q, m->resid_q, sizeof q);
+  sm__r_zapsmall(q, 5, digits + 1);
+  sm__r_print_named(to, 5, qn, q, digits, 1);
+  fprintf(to, "\nCoefficients:\n");
+  sm__r_print_coefmat(to, m->p, (const char *const *)f->names, m->coef, m->se, m->tval, m->pval, hdr, digits);
+  char s[64];
+  sm__rfmt_one(sm__r_signif(m->sigma, digits), 7, s, sizeof s);
+  fprintf(to, "\nResidual standard error: %s on %lld degrees of freedom\n", s, (long long)m->rdf);
+  print_missing(to, f);
+  if (!isnan(m->fstat)) {
+    char pv[1][SM_RFMT_MAX];
+    sm__r_format_pval(&m->f_pval, 1, digits, pv);
+    fprintf(
+        to,
+        "Multiple R-squared:  %.4g,\tAdjusted R-squared:  %.4g \nF-statistic: %.4g on %.7g and %.7g DF,  p-value: %s\n",
+        m->r2, m->adj_r2, m->fstat, m->f_numdf, m->f_dendf, pv[0]);
+  }
+  fprintf(to, "\n");
+}
+
+void sm_lm_confint(const sm_lm *m, double level, double *lo, double *hi) {
+  double t = sm__qt((1 + level) / 2, (double)m->rdf);
+  for (int j = 0; j < m->p; j++)
+    lo[j] = m->coef[j] - t * m->se[j], hi[j] = m->coef[j] + t * m->se[j];
+}
+
+/* print(confint(fit)): a numeric matrix, each column formatted on its own with 7 digits. */
+void sm_lm_print_confint(FILE *to, const sm_lm *m, const sm_frame *f, double level) {
+  int p = m->p;
+  double *b = malloc(2 * ((size_t)p + 1) * sizeof *b);
+  char(*s)[SM_RFMT_MAX] = calloc(2 * ((size_t)p + 1), SM_RFMT_MAX);
+  if (!b || !s) {
+    free(b), free(s);
+    return;
+  }
+  sm_lm_confint(m, level, b, b + p);
+  char h[2][32];
+  char pa[32], pb[32];
+  sm__rfmt_one(100 * (1 - level) / 2, 3, pa, sizeof pa);
+  sm__rfmt_one(100 * (1 + level) / 2, 3, pb, sizeof pb);
+  snprintf(h[0], sizeof h[0], "%s %%", pa);
+  snprintf(h[1], sizeof h[1], "%s %%", pb);
+  sm__rfmt_vec(b, p, 7, s);
+  sm__rfmt_vec(b + p, p, 7, s + p);
+  int rw = 0, cw[2];
+  for (int j = 0; j < p; j++)
+    rw = (int)fmax(rw, (double)strlen(f->names[j]));
+  for (int c = 0; c < 2; c++)
+    cw[c] = (int)fmax((double)strlen(h[c]), p ? (double)strlen(s[c * p]) : 0);
+  fprintf(to, "%*s %*s %*s\n", rw, "", cw[0], h[0], cw[1], h[1]);
+  for (int j = 0; j < p; j++)
+    fprintf(to, "%-*s %*s %*s\n", rw, f->names[j], cw[0], s[j], cw[1], s[p + j]);
+  free(b), free(s);
+}

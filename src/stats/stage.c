@@ -1,0 +1,350 @@
+/* The `lm`, `glm` and `logistic` stages (and so `sisma lm --data T 'FORMULA'`, `sisma glm ...`):
+ * open the table, parse the formula, build the model frame, fit, print R's summary on rank 0,
+ * optionally the diagnostics, and write a JSON result (written under a temporary name by rank 0
+ * and renamed when complete). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "sisma/job.h"
+
+static const sm_key lm_keys[] = {
+    {"data", SM_KEY_STR, NULL, 0, -1, NULL,
+     "table: a CSV file, a sisma catalog (its /meta columns), FILE.h5:/group (1-D columns) or FILE.h5:/dataset (2-D)"},
+    {"formula", SM_KEY_STR, NULL, 0, -1, NULL, "R model formula, e.g. 'y ~ x1 + log(x2) + poly(x3, 2) + site'"},
+    {"weights", SM_KEY_STR, "", 0, -1, NULL, "column of prior weights (weighted least squares); empty = none"},
+    {"output", SM_KEY_PATH, "", 0, -1, NULL,
+     "JSON result file (coefficients, tests, intervals, criteria); empty = none"},
+    {"diagnostics", SM_KEY_BOOL, "false", 0, -1, NULL,
+     "leverage, studentized residuals, Cook's distance, VIF, Breusch-Pagan, Durbin-Watson, with remedies"},
+    {"id_column", SM_KEY_STR, "", 0, -1, NULL, "string column naming rows in the diagnostics (e.g. trace_name)"},
+    {"level", SM_KEY_FLOAT, "0.95", 0.5, 0.9999, NULL, "confidence level of the intervals"},
+    {"block_rows", SM_KEY_INT, "4096", 1, 1e9, NULL,
+     "table rows per fixed reduction block; results are bit-identical at any rank count for a given value"},
+    {"method", SM_KEY_ENUM, "auto", 0, -1, "auto|tsqr",
+     "auto: Cholesky of the block-summed Gram matrix when [X y] is well conditioned (estimated cond <= 1e3), "
+     "else TSQR; tsqr: always Householder TSQR"},
+    SM__GD_KEYS,
+    SM_KEYS_END,
+};
+
+/* The data spec with its file part resolved like an input path (output_dir first). */
+static void resolve_spec(const sm_config *cfg, char *out, size_t size) {
+  const char *spec = sm_config_str(cfg, "data");
+  const char *colon = strstr(spec, ":/");
+  char file[4096];
+  snprintf(file, sizeof file, "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
+  char cand[8192];
+  snprintf(cand, sizeof cand, "%s/%s", cfg->output_dir ? cfg->output_dir : ".", file);
+  int use = file[0] != '/' && cfg->output_dir && cfg->output_dir[0] && access(cand, R_OK) == 0;
+  snprintf(out, size, "%s%s", use ? cand : file, colon ? colon : "");
+}
+
+/* R names the data argument after the data frame: the file's base name without extension. */
+static void data_name(const char *spec, char *out, size_t size) {
+  const char *colon = strstr(spec, ":/"), *end = colon ? colon : spec + strlen(spec);
+  const char *base = spec;
+  for (const char *p = spec; p < end; p++)
+    if (*p == '/') base = p + 1;
+  const char *dot = NULL;
+  for (const char *p = base; p < end; p++)
+    if (*p == '.') dot = p;
+  snprintf(out, size, "%.*s", (int)((dot && dot > base ? dot : end) - base), base);
+}
+
+void sm__stats_call(const sm_config *cfg, const sm_formula *fm, const char *fn, const char *family, char *out,
+                    size_t size) {
+  char dn[256];
+  data_name(sm_config_str(cfg, "data"), dn, sizeof dn);
+  const char *w = sm_config_has_key(cfg, "weights") ? sm_config_str(cfg, "weights") : "";
+  snprintf(out, size, "%s(formula = %s, %s%s%sdata = %s%s%s)", fn, sm_formula_call_text(fm), family ? "family = " : "",
+           family ? family : "", family ? ", " : "", dn, w[0] ? ", weights = " : "", w);
+}
+
+sm_status sm__stats_open(sm_ctx *ctx, const sm_config *cfg, sm_table **t, sm_formula **fm) {
+  char spec[8192];
+  resolve_spec(cfg, spec, sizeof spec);
+  SM_TRY(ctx, sm_table_open(ctx, spec, t));
+  int nc = sm_table_ncols(*t);
+  const char **names = malloc(((size_t)nc + 1) * sizeof *names);
+  sm_status st = names ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
+  for (int j = 0; st == SM_OK && j < nc; j++)
+    names[j] = sm_table_col_name(*t, j);
+  if (st == SM_OK) st = sm_formula_parse(ctx, sm_config_str(cfg, "formula"), names, nc, fm);
+  free(names);
+  st = sm_ctx_agree(ctx, st);
+  if (st != SM_OK) sm_table_close(t);
+  return st;
+}
+
+/* JSON helpers: a number (null for NaN/Inf) and a string. */
+void sm__json_num(FILE *f, double v) {
+  if (isfinite(v))
+    fprintf(f, "%.17g", v);
+  else
+    fprintf(f, "null");
+}
+
+void sm__json_str(FILE *f, const char *s) {
+  fputc('"', f);
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\')
+      fprintf(f, "\\%c", *s);
+    else if ((unsigned char)*s < 0x20)
+      fprintf(f, "\\u%04x", *s);
+    else
+      fputc(*s, f);
+  }
+  fputc('"', f);
+}
+
+/* Open `path`.tmp on rank 0 (others get NULL); sm__json_close renames it. */
+sm_status sm__json_open(sm_ctx *ctx, const char *path, FILE **f) {
+  *f = NULL;
+  sm_status st = SM_OK;
+  if (ctx->rank == 0) {
+    char tmp[8192];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    st = sm_make_parent_dirs(ctx, path);
+    if (st == SM_OK && !(*f = fopen(tmp, "w")))
+      st = SM_ERR(ctx, SM_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+  }
+  return sm_ctx_agree(ctx, st);
+}
+
+sm_status sm__json_close(sm_ctx *ctx, const char *path, FILE *f) {
+  sm_status st = SM_OK;
+  if (ctx->rank == 0) {
+    char tmp[8192];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (fclose(f) != 0 || rename(tmp, path) != 0)
+      st = SM_ERR(ctx, SM_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+  }
+  return sm_ctx_agree(ctx, st);
+}
+
+static void json_coefs(FILE *f, const sm_frame *fr, const double *est, const double *se, const double *tv,
+                       const double *pv, const double *lo, const double *hi) {
+  fprintf(f, "  \"coefficients\": [\n");
+  for (int j = 0; j < fr->p; j++) {
+    fprintf(f, "    {\"name\": ");
+    sm__json_str(f, fr->names[j]);
+    const double v[6] = {est[j], se[j], tv[j], pv[j], lo[j], hi[j]};
+    static const char *k[6] = {"estimate", "std_error", "statistic", "p_value", "ci_lower", "ci_upper"};
+    for (int i = 0; i < 6; i++)
+      fprintf(f, ", \"%s\": ", k[i]), sm__json_num(f, v[i]);
+    fprintf(f, "}%s\n", j + 1 < fr->p ? "," : "");
+  }
+  fprintf(f, "  ],\n");
+}
+
+static sm_status write_lm_json(sm_ctx *ctx, const sm_config *cfg, const sm_frame *fr, const sm_lm *m,
+                               const sm_lm_diag *d, const char *call) {
+  char path[4096];
+  sm_config_output_path(cfg, "output", path, sizeof path);
+  FILE *f;
+  SM_TRY(ctx, sm__json_open(ctx, path, &f));
+  if (f) {
+    double *lo = calloc(2 * ((size_t)m->p + 1), sizeof *lo);
+    if (lo) sm_lm_confint(m, sm_config_float(cfg, "level"), lo, lo + m->p);
+    fprintf(f, "{\n  \"model\": \"lm\",\n  \"call\": ");
+    sm__json_str(f, call);
+    fprintf(f, ",\n  \"software\": \"sisma %s\",\n  \"ranks\": %d,\n  \"n\": %lld,\n  \"n_dropped\": %lld,\n",
+            sm_version(), ctx->size, (long long)m->n, (long long)fr->n_dropped);
+    fprintf(f, "  \"confidence_level\": %g,\n  \"algorithm\": \"%s\",\n", sm_config_float(cfg, "level"),
+            m->used_gram ? "cholesky of block-summed Gram" : "tsqr");
+    if (lo) json_coefs(f, fr, m->coef, m->se, m->tval, m->pval, lo, lo + m->p);
+    const struct {
+      const char *k;
+      double v;
+    } s[] = {{"sigma", m->sigma},       {"df_residual", (double)m->rdf},
+             {"r_squared", m->r2},      {"adj_r_squared", m->adj_r2},
+             {"f_statistic", m->fstat}, {"f_numdf", m->f_numdf},
+             {"f_dendf", m->f_dendf},   {"f_p_value", m->f_pval},
+             {"rss", m->rss},           {"log_likelihood", m->loglik},
+             {"aic", m->aic},           {"bic", m->bic}};
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
+      fprintf(f, "  \"%s\": ", s[i].k), sm__json_num(f, s[i].v), fprintf(f, ",\n");
+    fprintf(f, "  \"residual_quantiles\": [");
+    for (int i = 0; i < 5; i++)
+      sm__json_num(f, m->resid_q[i]), fprintf(f, i < 4 ? ", " : "]");
+    if (d) {
+      fprintf(f, ",\n  \"diagnostics\": {\"breusch_pagan\": ");
+      sm__json_num(f, d->bp);
+      fprintf(f, ", \"breusch_pagan_df\": "), sm__json_num(f, d->bp_df);
+      fprintf(f, ", \"breusch_pagan_p_value\": "), sm__json_num(f, d->bp_pval);
+      fprintf(f, ", \"durbin_watson\": "), sm__json_num(f, d->dw);
+      fprintf(f, ",\n    \"vif\": {");
+      for (int t = 0; t < d->nvif; t++) {
+        sm__json_str(f, fr->term_labels[t]);
+        fprintf(f, ": "), sm__json_num(f, d->gvif[t]), fprintf(f, t + 1 < d->nvif ? ", " : "");
+      }
+      fprintf(f, "},\n    \"high_leverage\": %lld, \"outliers\": %lld, \"influential\": %lld,\n    \"worst_rows\": [",
+              (long long)d->n_high_leverage, (long long)d->n_outliers, (long long)d->n_influential);
+      for (int i = 0; i < d->nworst; i++) {
+        fprintf(f, "{\"row\": %lld, \"cooks_distance\": ", (long long)d->worst_row[i] + 1);
+        sm__json_num(f, d->worst_cooks[i]), fprintf(f, ", \"hat\": "), sm__json_num(f, d->worst_hat[i]);
+        fprintf(f, ", \"rstudent\": "), sm__json_num(f, d->worst_rstudent[i]),
+            fprintf(f, "}%s", i + 1 < d->nworst ? ", " : "");
+      }
+      fprintf(f, "]}");
+    }
+    fprintf(f, "\n}\n");
+    free(lo);
+  }
+  return sm__json_close(ctx, path, f);
+}
+
+/* Labels of the worst rows from the id column (gathered by their owners). */
+sm_status sm__row_labels(sm_ctx *ctx, sm_table *t, const char *col, int n, const int64_t *rows, char (*out)[128]) {
+  for (int i = 0; i < n; i++)
+    snprintf(out[i], 128, "row %lld", (long long)rows[i] + 1);
+  if (!col || !col[0]) return SM_OK;
+  int j;
+  SM_TRY(ctx, sm_ctx_agree(ctx, sm_table_find(t, col, &j)));
+  sm_range r = sm_table_range(t);
+  for (int i = 0; i < n; i++) {
+    char buf[128] = "";
+    int mine = rows[i] >= r.first && rows[i] < r.first + r.count, who = mine ? ctx->rank : ctx->size, owner;
+    MPI_Allreduce(&who, &owner, 1, MPI_INT, MPI_MIN, ctx->comm);
+    if (mine && owner == ctx->rank) {
+      int64_t k = rows[i] - r.first;
+      if (sm_table_col_is_str(t, j))
+        snprintf(buf, sizeof buf, "%s", sm_table_str(t, j)[k]);
+      else
+        snprintf(buf, sizeof buf, "%.15g", sm_table_num(t, j)[k]);
+    }
+    if (owner < ctx->size) MPI_Bcast(buf, sizeof buf, MPI_CHAR, owner, ctx->comm);
+    if (buf[0]) snprintf(out[i], 128, "%s", buf);
+  }
+  return SM_OK;
+}
+
+sm_status sm__stage_gd(sm_ctx *ctx, const sm_config *cfg, const sm_frame *fr, int binomial, sm_gd_result **res) {
+  sm_gd_opts o = {!strcmp(sm_config_str(cfg, "solver"), "sgd"),
+                  binomial,
+                  sm_config_float(cfg, "lr"),
+                  sm_config_float(cfg, "decay"),
+                  sm_config_float(cfg, "l1"),
+                  sm_config_float(cfg, "l2"),
+                  sm_config_float(cfg, "tol"),
+                  sm_config_int(cfg, "max_iter"),
+                  sm_config_int(cfg, "batch_size"),
+                  (uint64_t)sm_config_int(cfg, "seed"),
+                  NULL};
+  char path[4096] = "";
+  sm_status st = SM_OK;
+  if (sm_config_str(cfg, "cost_log")[0]) {
+    sm_config_output_path(cfg, "cost_log", path, sizeof path);
+    st = sm__json_open(ctx, path, &o.log); /* a temporary name renamed when complete */
+    if (st == SM_OK && o.log) fprintf(o.log, "%s,cost\n", o.sgd ? "epoch" : "iteration");
+  }
+  double t0 = sm_wtime();
+  if (st == SM_OK) st = sm_gd_fit(ctx, fr, &o, res);
+  if (path[0] && st == SM_OK)
+    st = sm__json_close(ctx, path, o.log);
+  else if (o.log)
+    fclose(o.log);
+  if (st == SM_OK && ctx->rank == 0) {
+    const sm_gd_result *r = *res;
+    printf("\n%s by %s (%s loss, l2 = %g, l1 = %g): %lld %s, %s, final cost %.10g, %.3f s\n",
+           binomial ? "Logistic regression" : "Least squares", o.sgd ? "minibatch SGD" : "batch gradient descent",
+           binomial ? "logistic" : "squared", o.l2, o.l1, (long long)r->iter, o.sgd ? "steps" : "iterations",
+           r->converged ? (o.sgd ? "epochs done" : "converged") : "NOT converged (raise max_iter or lr)", r->cost,
+           sm_wtime() - t0);
+    printf("%-*s %16s\n", 24, "", "Estimate");
+    for (int j = 0; j < r->p; j++)
+      printf("%-24s %16.8g\n", fr->names[j], r->coef[j]);
+    fflush(stdout);
+  }
+  return st;
+}
+
+static sm_status lm_run_gd(sm_ctx *ctx, const sm_config *cfg, sm_table *t, sm_formula *fm) {
+  sm_frame *fr = NULL;
+  sm_gd_result *r = NULL;
+  const char *w = sm_config_str(cfg, "weights");
+  sm_status st = sm_frame_create(ctx, t, fm, w[0] ? w : NULL, NULL, sm_config_int(cfg, "block_rows"), &fr);
+  if (st == SM_OK) st = sm__stage_gd(ctx, cfg, fr, 0, &r);
+  if (st == SM_OK && sm_config_str(cfg, "output")[0]) {
+    char path[4096];
+    sm_config_output_path(cfg, "output", path, sizeof path);
+    FILE *f;
+    st = sm__json_open(ctx, path, &f);
+    if (st == SM_OK && f) {
+      fprintf(f, "{\n  \"model\": \"lm\",\n  \"solver\": \"%s\",\n  \"iterations\": %lld,\n  \"cost\": ",
+              sm_config_str(cfg, "solver"), (long long)r->iter);
+      sm__json_num(f, r->cost);
+      fprintf(f, ",\n  \"coefficients\": {");
+      for (int j = 0; j < r->p; j++)
+        sm__json_str(f, fr->names[j]), fprintf(f, ": "), sm__json_num(f, r->coef[j]),
+            fprintf(f, j + 1 < r->p ? ", " : "}\n}\n");
+    }
+    if (st == SM_OK) st = sm__json_close(ctx, path, f);
+  }
+  sm_gd_result_destroy(&r);
+  sm_frame_destroy(&fr);
+  return st;
+}
+
+static sm_status lm_run(sm_ctx *ctx, const sm_config *cfg) {
+  sm_table *t = NULL;
+  sm_formula *fm = NULL;
+  sm_frame *fr = NULL;
+  sm_lm *m = NULL;
+  sm_lm_diag *d = NULL;
+  double t0 = sm_wtime();
+  SM_TRY(ctx, sm__stats_open(ctx, cfg, &t, &fm));
+  if (strcmp(sm_config_str(cfg, "solver"), "exact")) {
+    sm_status st = lm_run_gd(ctx, cfg, t, fm);
+    sm_formula_destroy(&fm);
+    sm_table_close(&t);
+    return st;
+  }
+  double t1 = sm_wtime();
+  const char *w = sm_config_str(cfg, "weights");
+  sm_status st = sm_frame_create(ctx, t, fm, w[0] ? w : NULL, NULL, sm_config_int(cfg, "block_rows"), &fr);
+  double t2 = sm_wtime();
+  if (st == SM_OK) st = sm_lm_fit(ctx, fr, !strcmp(sm_config_str(cfg, "method"), "auto"), &m);
+  double t3 = sm_wtime();
+  if (st == SM_OK && sm_config_bool(cfg, "diagnostics")) st = sm_lm_diagnose(ctx, fr, m, &d);
+  if (st == SM_OK)
+    sm_debug(ctx, "lm timing: read table %.3f s, model frame %.3f s, fit + summary %.3f s (%s), diagnostics %.3f s",
+            t1 - t0, t2 - t1, t3 - t2, m->used_gram ? "Cholesky" : "TSQR", sm_wtime() - t3);
+  char call[4096];
+  sm__stats_call(cfg, fm, "lm", NULL, call, sizeof call);
+  char(*labels)[128] = NULL;
+  if (st == SM_OK && d) {
+    labels = calloc(10, sizeof *labels);
+    st = sm_ctx_agree(ctx, labels ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
+    if (st == SM_OK) st = sm__row_labels(ctx, t, sm_config_str(cfg, "id_column"), d->nworst, d->worst_row, labels);
+  }
+  if (st == SM_OK && ctx->rank == 0) {
+    sm_lm_print(stdout, m, fr, call);
+    sm_lm_print_confint(stdout, m, fr, sm_config_float(cfg, "level"));
+    printf("\nlogLik: %.6g (df = %d)   AIC: %.6g   BIC: %.6g\n", m->loglik, m->p + 1, m->aic, m->bic);
+    if (d) {
+      const char *lp[10];
+      for (int i = 0; i < d->nworst; i++)
+        lp[i] = labels[i];
+      sm_lm_diag_print(stdout, d, fr, m, lp);
+    }
+    fflush(stdout);
+  }
+  if (st == SM_OK && sm_config_str(cfg, "output")[0]) st = write_lm_json(ctx, cfg, fr, m, d, call);
+  free(labels);
+  sm_lm_diag_destroy(&d);
+  sm_lm_destroy(&m);
+  sm_frame_destroy(&fr);
+  sm_formula_destroy(&fm);
+  sm_table_close(&t);
+  return st;
+}
+
+const sm_stage sm_stage_lm = {
+    "lm", "linear regression (OLS/WLS by TSQR) with R's summary.lm, intervals and diagnostics", lm_keys, lm_run, NULL};

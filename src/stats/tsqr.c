@@ -1,0 +1,363 @@
+/* Reductions over the fixed row blocks of a model frame, identical at every rank count:
+ *   sm__block_sum  per-block partial sums, gathered (rank order = block order) and added in block
+ *                  order;
+ *   sm__tsqr       Householder QR of each block of sqrt(w)[X y] (LAPACKE_dgeqrf), then the K x K
+ *                  R factors combined pairwise, level by level, in a fixed binary tree over the
+ *                  ordered blocks (Demmel, Grigori, Hoemmen & Langou 2012, "Communication-optimal
+ *                  parallel and sequential QR and LU factorizations", SIAM J. Sci. Comput. 34);
+ *                  every rank evaluates the (small) tree itself, so no broadcast is needed;
+ *   sm__select     exact order statistics of distributed values by histogram narrowing. */
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Allgather of variable-length double arrays (count doubles per rank) into *all. */
+sm_status sm__gather_all(sm_ctx *ctx, const double *mine, int count, double **all, int *total) {
+  int P = ctx->size;
+  int *cnt = calloc((size_t)P, sizeof *cnt), *dsp = calloc((size_t)P, sizeof *dsp);
+  sm_status st = (cnt && dsp) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
+  st = sm_ctx_agree(ctx, st);
+  if (st == SM_OK && MPI_Allgather(&count, 1, MPI_INT, cnt, 1, MPI_INT, ctx->comm))
+    st = SM_ERR(ctx, SM_ERR_MPI, "allgather of block counts failed");
+  *total = 0;
+  for (int r = 0; st == SM_OK && r < P; r++)
+    dsp[r] = *total, *total += cnt[r];
+  *all = st == SM_OK ? malloc(((size_t)*total + 1) * sizeof **all) : NULL;
+  if (st == SM_OK) st = sm_ctx_agree(ctx, *all ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
+  if (st == SM_OK && MPI_Allgatherv(mine, count, MPI_DOUBLE, *all, cnt, dsp, MPI_DOUBLE, ctx->comm))
+    st = SM_ERR(ctx, SM_ERR_MPI, "allgatherv of block results failed");
+  free(cnt), free(dsp);
+  if (st != SM_OK) free(*all), *all = NULL;
+  return st;
+}
+
+sm_status sm__block_gather(sm_ctx *ctx, const sm_frame *f, int K, const double *part, double **all, int *nblocks) {
+  int n = 0;
+  SM_TRY(ctx, sm__gather_all(ctx, part, f->nblk * K, all, &n));
+  *nblocks = n / K;
+  return SM_OK;
+}
+
+sm_status sm__block_sum(sm_ctx *ctx, const sm_frame *f, int K, const double *part, double *total) {
+  double *all = NULL;
+  int n = 0;
+  SM_TRY(ctx, sm__gather_all(ctx, part, f->nblk * K, &all, &n));
+  for (int k = 0; k < K; k++)
+    total[k] = 0;
+  for (int b = 0; b < n / K; b++)
+    for (int k = 0; k < K; k++)
+      total[k] += all[b * K + k];
+  free(all);
+  return SM_OK;
+}
+
+/* QR of an m x K column-major matrix; the upper triangle (rows beyond m zero) goes to R. tau
+ * holds K + 64 K doubles: the reflector scales, then LAPACK's workspace (no NaN scan, no malloc). */
+static int qr_into(double *a, int m, int lda, int K, double *tau, double *R) {
+  int info = m > 0 ? LAPACKE_dgeqrf_work(LAPACK_COL_MAJOR, m, K, a, lda, tau, tau + K, 64 * K) : 0;
+  memset(R, 0, (size_t)K * (size_t)K * sizeof *R);
+  for (int j = 0; j < K; j++)
+    for (int i = 0; i <= j && i < m; i++)
+      R[i + j * K] = a[i + (size_t)j * lda];
+  return info;
+}
+
+sm_status sm__tsqr(sm_ctx *ctx, const sm_frame *f, const double *wt, const double *resp, double *R) {
+  int p = f->p, K = p + 1;
+  int64_t maxm = 0;
+  for (int b = 0; b < f->nblk; b++)
+    if (f->blk_off[b + 1] - f->blk_off[b] > maxm) maxm = f->blk_off[b + 1] - f->blk_off[b];
+  maxm += 3;
+  if (maxm < 2 * K) maxm = 2 * K;
+  double *a = malloc((size_t)maxm * K * sizeof *a), *tau = malloc((size_t)K * 65 * sizeof *tau);
+  double *mine = malloc(((size_t)f->nblk * K * K + 1) * sizeof *mine);
+  sm_status st = (a && tau && mine) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory for TSQR");
+  for (int b = 0; st == SM_OK && b < f->nblk; b++) {
+    int m = 0;
+    for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++)
+      m += wt[i] > 0;
+    /* leading dimension off powers of two: 17 column streams 32 KiB apart alias in the cache */
+    int lda = m + 3, r = 0;
+    for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++) {
+      if (!(wt[i] > 0)) continue;
+      double s = wt[i] == 1 ? 1 : sqrt(wt[i]);
+      const double *xi = f->x + i * p;
+      for (int j = 0; j < p; j++)
+        a[r + (size_t)j * lda] = s * xi[j];
+      a[r + (size_t)p * lda] = s * resp[i];
+      r++;
+    }
+    if (qr_into(a, m, lda, K, tau, mine + (size_t)b * K * K))
+      st = SM_ERR(ctx, SM_ERR_NUMERIC, "LAPACK dgeqrf failed on block %lld", (long long)f->blk_id[b]);
+  }
+  st = sm_ctx_agree(ctx, st);
+  double *all = NULL;
+  int total = 0;
+  if (st == SM_OK) st = sm__gather_all(ctx, mine, f->nblk * K * K, &all, &total);
+  int L = total / (K * K);
+  /* the fixed tree: level by level, node 2i and 2i+1 -> i; an odd last node moves up as is */
+  for (int n = L; st == SM_OK && n > 1; n = (n + 1) / 2) {
+    for (int i = 0; i < n / 2; i++) {
+      double *r0 = all + (size_t)(2 * i) * K * K, *r1 = r0 + (size_t)K * K;
+      for (int j = 0; j < K; j++) {
+        memcpy(a + (size_t)j * 2 * K, r0 + (size_t)j * K, (size_t)K * sizeof *a);
+        memcpy(a + (size_t)j * 2 * K + K, r1 + (size_t)j * K, (size_t)K * sizeof *a);
+      }
+      if (qr_into(a, 2 * K, 2 * K, K, tau, all + (size_t)i * K * K))
+        st = SM_ERR(ctx, SM_ERR_NUMERIC, "LAPACK dgeqrf failed in the TSQR tree");
+    }
+    if (n % 2) memmove(all + (size_t)(n / 2) * K * K, all + (size_t)(n - 1) * K * K, (size_t)K * K * sizeof *all);
+  }
+  if (st == SM_OK) {
+    if (L)
+      memcpy(R, all, (size_t)K * K * sizeof *R);
+    else
+      memset(R, 0, (size_t)K * K * sizeof *R);
+  }
+  free(a), free(tau), free(mine), free(all);
+  return st;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+#define NBINS 1024
+#define GATHER_MAX 8192
+
+/* One order statistic: the k-th smallest (0-based) of the distributed values. */
+static sm_status select_one(sm_ctx *ctx, const double *v, int64_t n, int64_t k, double lo, double hi, double *out) {
+  int64_t below = 0;
+  int64_t *cnt = malloc(2 * NBINS * sizeof *cnt);
+  SM_TRY(ctx, sm_ctx_agree(ctx, cnt ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
+  sm_status st = SM_OK;
+  for (;;) {
+    if (lo == hi) {
+      *out = lo;
+      break;
+    }
+    int64_t c = 0, C = 0;
+    for (int64_t i = 0; i < n; i++)
+      c += v[i] >= lo && v[i] <= hi;
+    MPI_Allreduce(&c, &C, 1, MPI_INT64_T, MPI_SUM, ctx->comm);
+    if (C <= GATHER_MAX) {
+      double *cand = malloc(((size_t)c + 1) * sizeof *cand), *all = NULL;
+      int m = 0, total = 0;
+      for (int64_t i = 0; cand && i < n; i++)
+        if (v[i] >= lo && v[i] <= hi) cand[m++] = v[i];
+      st = sm_ctx_agree(ctx, cand ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
+      if (st == SM_OK) st = sm__gather_all(ctx, cand, m, &all, &total);
+      if (st == SM_OK) {
+        /* partial selection would do; the candidates are few */
+        for (int i = 1; i < total; i++) {
+          double x = all[i];
+          int j = i - 1;
+          while (j >= 0 && all[j] > x)
+            all[j + 1] = all[j], j--;
+          all[j + 1] = x;
+        }
+        *out = all[k - below];
+      }
+      free(cand), free(all);
+      break;
+    }
+    double scale = NBINS / (hi - lo);
+    int64_t *h = cnt, *g = cnt + NBINS;
+    memset(h, 0, NBINS * sizeof *h);
+    for (int64_t i = 0; i < n; i++)
+      if (v[i] >= lo && v[i] <= hi) {
+        int b = (int)((v[i] - lo) * scale);
+        h[b < NBINS ? b : NBINS - 1]++;
+      }
+    MPI_Allreduce(h, g, NBINS, MPI_INT64_T, MPI_SUM, ctx->comm);
+    int j = 0;
+    while (j < NBINS - 1 && below + g[j] <= k)
+      below += g[j++];
+    double mm[2] = {INFINITY, INFINITY}, gm[2];
+    for (int64_t i = 0; i < n; i++)
+      if (v[i] >= lo && v[i] <= hi) {
+        int b = (int)((v[i] - lo) * scale);
+        if ((b < NBINS ? b : NBINS - 1) == j) mm[0] = fmin(mm[0], v[i]), mm[1] = fmin(mm[1], -v[i]);
+      }
+    MPI_Allreduce(mm, gm, 2, MPI_DOUBLE, MPI_MIN, ctx->comm);
+    lo = gm[0], hi = -gm[1];
+  }
+  free(cnt);
+  return st;
+}
+
+static int bin_of(double x, double lo, double scale, int nb) {
+  int b = (int)((x - lo) * scale);
+  return b < nb ? b : nb - 1;
+}
+
+/* All order statistics at once: one histogram of NBINS4 bins over [min, max] (monotone binning:
+ * each bin holds a contiguous range of the sorted values), then the values of the bins holding a
+ * wanted rank are gathered and sorted. A bin too full to gather (heavy ties, outliers) falls
+ * back to the iterative narrowing of select_one. */
+#define NBINS4 4096
+sm_status sm__select(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, int nk, const int64_t *k, double *out) {
+  double mm[2] = {INFINITY, INFINITY}, g[2];
+  for (int64_t i = 0; i < n; i++)
+    mm[0] = fmin(mm[0], v[i]), mm[1] = fmin(mm[1], -v[i]);
+  SM_MPI(ctx, MPI_Allreduce(mm, g, 2, MPI_DOUBLE, MPI_MIN, ctx->comm));
+  double lo = g[0], hi = -g[1];
+  for (int i = 0; i < nk; i++)
+    SM_CHECK(ctx, k[i] >= 0 && k[i] < n_total, SM_ERR_INTERNAL, "order statistic %lld of %lld", (long long)k[i],
+             (long long)n_total);
+  if (lo == hi) {
+    for (int i = 0; i < nk; i++)
+      out[i] = lo;
+    return SM_OK;
+  }
+  double scale = NBINS4 / (hi - lo);
+  int64_t *h = calloc(2 * NBINS4, sizeof *h);
+  SM_TRY(ctx, sm_ctx_agree(ctx, h ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
+  int64_t *gh = h + NBINS4;
+  for (int64_t i = 0; i < n; i++)
+    h[bin_of(v[i], lo, scale, NBINS4)]++;
+  sm_status st =
+      MPI_Allreduce(h, gh, NBINS4, MPI_INT64_T, MPI_SUM, ctx->comm) ? SM_ERR(ctx, SM_ERR_MPI, "allreduce") : SM_OK;
+  int bin[64];
+  int64_t below[64];
+  unsigned char *want = calloc(NBINS4, 1);
+  st = sm_ctx_agree(ctx, st == SM_OK && !want ? SM_ERR(ctx, SM_ERR_NOMEM, "out of memory") : st);
+  for (int i = 0; st == SM_OK && i < nk && i < 64; i++) {
+    int64_t cum = 0;
+    int b = 0;
+    while (b < NBINS4 - 1 && cum + gh[b] <= k[i])
+      cum += gh[b++];
+    bin[i] = b, below[i] = cum;
+    if (gh[b] <= GATHER_MAX) want[b] = 1;
+  }
+  int64_t m = 0;
+  for (int64_t i = 0; st == SM_OK && i < n; i++)
+    m += want[bin_of(v[i], lo, scale, NBINS4)];
+  double *cand = st == SM_OK ? malloc(((size_t)m + 1) * sizeof *cand) : NULL, *all = NULL;
+  if (st == SM_OK) st = sm_ctx_agree(ctx, cand ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
+  int total = 0;
+  if (st == SM_OK) {
+    int64_t c = 0;
+    for (int64_t i = 0; i < n; i++)
+      if (want[bin_of(v[i], lo, scale, NBINS4)]) cand[c++] = v[i];
+    st = sm__gather_all(ctx, cand, (int)m, &all, &total);
+  }
+  if (st == SM_OK) {
+    qsort(all, (size_t)total, sizeof *all, cmp_double); /* sorted, so each bin is a contiguous run */
+    for (int i = 0; st == SM_OK && i < nk && i < 64; i++) {
+      if (!want[bin[i]]) {
+        st = select_one(ctx, v, n, k[i], lo, hi, &out[i]);
+        continue;
+      }
+      int64_t j = 0;
+      while (j < total && bin_of(all[j], lo, scale, NBINS4) < bin[i])
+        j++;
+      out[i] = all[j + (k[i] - below[i])];
+    }
+  }
+  free(h), free(want), free(cand), free(all);
+  return st;
+}
+
+sm_status sm__quantiles5(sm_ctx *ctx, const double *v, int64_t n, double q[5]) {
+  int64_t N = 0;
+  SM_MPI(ctx, MPI_Allreduce(&n, &N, 1, MPI_INT64_T, MPI_SUM, ctx->comm));
+  if (N == 0) {
+    for (int i = 0; i < 5; i++)
+      q[i] = NAN;
+    return SM_OK;
+  }
+  int64_t k[10];
+  double idx[5], x[10];
+  for (int i = 0; i < 5; i++) {
+    idx[i] = 1 + (double)(N - 1) * (0.25 * i); /* R quantile type 7, 1-based index */
+    k[2 * i] = (int64_t)floor(idx[i]) - 1;
+    k[2 * i + 1] = (int64_t)ceil(idx[i]) - 1;
+  }
+  SM_TRY(ctx, sm__select(ctx, v, n, N, 10, k, x));
+  for (int i = 0; i < 5; i++) {
+    double lo = x[2 * i], hi = x[2 * i + 1], h = idx[i] - floor(idx[i]);
+    q[i] = (h > 0 && hi != lo) ? (1 - h) * lo + h * hi : lo;
+  }
+  return SM_OK;
+}
+
+/* The Cholesky route: per-block Gram matrices of sqrt(wt)[X resp] (BLAS-3 dsyrk on a contiguous
+ * row-major copy), summed in block order, then R from dpotrf. Exact in exact arithmetic (the
+ * Cholesky factor of [X y]'W[X y] is TSQR's R up to signs), and half the flops of Householder, but
+ * it squares the condition number: the result is kept only when the column-equilibrated R has an
+ * estimated condition number below SM_GRAM_MAX_COND (relative error below ~ cond^2 eps = 2e-10)
+ * and the residual sum of squares is not a cancellation (> 1e-8 of y'Wy); otherwise *ok = 0 and
+ * the caller runs TSQR. Collective; the decision is made on identical values on every rank. */
+#define SM_GRAM_MAX_COND 1e3
+static sm_status gram_r(sm_ctx *ctx, const sm_frame *f, const double *wt, const double *resp, double *R, int *ok) {
+  int p = f->p, K = p + 1;
+  int64_t maxm = 0;
+  for (int b = 0; b < f->nblk; b++)
+    if (f->blk_off[b + 1] - f->blk_off[b] > maxm) maxm = f->blk_off[b + 1] - f->blk_off[b];
+  double *a = malloc(((size_t)maxm * K + 1) * sizeof *a), *part = calloc((size_t)f->nblk * K * K + 1, sizeof *part);
+  SM_TRY(ctx, sm_ctx_agree(ctx, a && part ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
+  for (int b = 0; b < f->nblk; b++) {
+    int64_t o = f->blk_off[b], nb = f->blk_off[b + 1] - o, unit = 1;
+    for (int64_t i = o; i < o + nb && unit; i++)
+      unit = wt[i] == 1;
+    if (unit) { /* unit weights: X'X, X'y, y'y straight from the frame, no copy */
+      double *G = part + (size_t)b * K * K;
+      cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, p, (int)nb, 1.0, f->x + o * p, p, 0.0, G, K);
+      cblas_dgemv(CblasColMajor, CblasNoTrans, p, (int)nb, 1.0, f->x + o * p, p, resp + o, 1, 0.0, G + (size_t)p * K,
+                  1);
+      G[p + p * K] = cblas_ddot((int)nb, resp + o, 1, resp + o, 1);
+      continue;
+    }
+    int m = 0;
+    for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++) {
+      if (!(wt[i] > 0)) continue;
+      double s = wt[i] == 1 ? 1 : sqrt(wt[i]), *ai = a + (size_t)m * K;
+      const double *xi = f->x + i * p;
+      for (int j = 0; j < p; j++)
+        ai[j] = s * xi[j];
+      ai[p] = s * resp[i];
+      m++;
+    }
+    if (m) cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, K, m, 1.0, a, K, 0.0, part + (size_t)b * K * K, K);
+  }
+  sm_status st = sm__block_sum(ctx, f, K * K, part, R);
+  free(a), free(part);
+  if (st != SM_OK) return st;
+  for (int j = 0; j < K; j++)
+    for (int i = j + 1; i < K; i++)
+      R[i + j * K] = 0;
+  double yy = R[p + p * K], d[SM_FORMULA_MAX_VARS * 64];
+  *ok = p < (int)(sizeof d / sizeof d[0]) && LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', K, R, K) == 0;
+  if (*ok) {
+    double *s = malloc((size_t)p * p * sizeof *s + 8), rcond = 0;
+    for (int j = 0; j < p; j++) {
+      double n2 = 0;
+      for (int i = 0; i <= j; i++)
+        n2 += R[i + j * K] * R[i + j * K];
+      d[j] = n2 > 0 ? 1 / sqrt(n2) : 0;
+    }
+    for (int j = 0; s && j < p; j++)
+      for (int i = 0; i < p; i++)
+        s[i + j * p] = i <= j ? R[i + j * K] * d[j] : 0;
+    if (!s || LAPACKE_dtrcon(LAPACK_COL_MAJOR, '1', 'U', 'N', p, s, p, &rcond) != 0 || !(rcond * SM_GRAM_MAX_COND > 1))
+      *ok = 0;
+    if (!(R[p + p * K] * R[p + p * K] > 1e-8 * yy)) *ok = 0;
+    free(s);
+  }
+  return SM_OK;
+}
+
+sm_status sm__fit_r(sm_ctx *ctx, const sm_frame *f, const double *wt, const double *resp, int allow_gram, double *R,
+                    int *used_gram) {
+  int ok = 0;
+  if (allow_gram) SM_TRY(ctx, gram_r(ctx, f, wt, resp, R, &ok));
+  if (used_gram) *used_gram = ok;
+  if (ok) return SM_OK;
+  return sm__tsqr(ctx, f, wt, resp, R);
+}
