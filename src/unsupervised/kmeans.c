@@ -1,0 +1,292 @@
+/* k-means by Lloyd's algorithm, as scikit-learn's KMeans(algorithm="lloyd") runs it:
+ *   E-step: label_i = argmin_j ||x_i - c_j||^2, computed block by block as a GEMM
+ *           (||c_j||^2 - 2 x_i . c_j; ||x_i||^2 does not change the argmin; ties -> lowest j),
+ *           then the exact squared distance to the chosen centre (inertia, outputs);
+ *   M-step: c_j = mean of its rows, from per-cluster sums and counts reduced over the block tree;
+ *   empty clusters: take the rows farthest from their centre (largest distance first, lowest
+ *           row index on ties) as the new centres of the empty clusters in increasing order, and
+ *           remove them from their old clusters' sums (scikit-learn's rule);
+ *   stop:   labels unchanged ("strict convergence"), or sum_j ||c_j' - c_j||^2 <= tol * mean of
+ *           the column variances, or max_iter; then one more E-step with the final centres.
+ * The n x k distance matrix is never formed: one block of rows at a time. */
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmeans_internal.h"
+
+void sm_kmeans_opts_default(sm_kmeans_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->k = 8;
+  o->init = SM_KMEANS_INIT_PLUSPLUS;
+  o->n_init = 1;
+  o->max_iter = 300;
+  o->tol = 1e-4;
+  o->seed = 0;
+  o->silhouette_sample = 1000;
+}
+
+void sm_kmeans_result_fini(sm_kmeans_result *r) {
+  free(r->centers), free(r->sizes), free(r->labels), free(r->distance);
+  memset(r, 0, sizeof *r);
+}
+
+/* One E-step over the aligned rows; the tree value is [k][d] sums, [k] counts, inertia. */
+typedef struct {
+  const sm__blocks *bk;
+  int k;
+  int64_t d;
+  const double *c;  /* [k][d] centres */
+  double *cnorm;    /* [k] */
+  int32_t *label;   /* [a1 - a0] */
+  double *d2;       /* [a1 - a0] */
+  double *dots;     /* [B][k] */
+  int64_t changed;  /* rows whose label changed (this rank) */
+} estep;
+
+static sm_status estep_leaf(void *u, int64_t b, double *out) {
+  estep *e = u;
+  int64_t rows, d = e->d, k = e->k;
+  const double *x = sm__block_rows(e->bk, b, &rows);
+  memset(out, 0, (size_t)(k * d + k + 1) * sizeof *out);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)k, (int)d, 1.0, x, (int)d, e->c, (int)d, 0.0,
+              e->dots, (int)k);
+  int64_t at = b * e->bk->B - e->bk->a0;
+  for (int64_t i = 0; i < rows; i++) {
+    const double *dot = e->dots + i * k;
+    int best = 0;
+    double bv = e->cnorm[0] - 2 * dot[0];
+    for (int j = 1; j < k; j++) {
+      double v = e->cnorm[j] - 2 * dot[j];
+      if (v < bv) bv = v, best = j;
+    }
+    const double *xi = x + i * d;
+    double dist = sm__sqdist(xi, e->c + best * d, d);
+    e->changed += e->label[at + i] != best;
+    e->label[at + i] = best;
+    e->d2[at + i] = dist;
+    double *s = out + best * d;
+    for (int64_t j = 0; j < d; j++) s[j] += xi[j];
+    out[k * d + best] += 1;
+    out[k * d + k] += dist;
+  }
+  return SM_OK;
+}
+
+static sm_status run_estep(sm_ctx *ctx, estep *e, double *acc, int64_t *changed) {
+  for (int j = 0; j < e->k; j++) {
+    const double *c = e->c + j * e->d;
+    double s = 0;
+    for (int64_t t = 0; t < e->d; t++) s += c[t] * c[t];
+    e->cnorm[j] = s;
+  }
+  e->changed = 0;
+  sm__tree_op op = {e->k * e->d + e->k + 1, estep_leaf, sm__tree_add, e};
+  SM_TRY(ctx, sm__tree_reduce(ctx, e->bk, &op, acc));
+  *changed = e->changed;
+  SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, changed, 1, MPI_INT64_T, MPI_SUM, ctx->comm));
+  return SM_OK;
+}
+
+typedef struct {
+  double d2;
+  int64_t row;
+  int64_t label;
+} far_row;
+
+static int far_cmp(const void *a, const void *b) {
+  const far_row *x = a, *y = b;
+  if (x->d2 != y->d2) return x->d2 < y->d2 ? 1 : -1;
+  return (x->row > y->row) - (x->row < y->row);
+}
+
+/* scikit-learn's empty-cluster rule on the reduced sums (acc: [k][d] sums, [k] counts). */
+static sm_status relocate_empty(sm_ctx *ctx, const estep *e, double *acc) {
+  int k = e->k, m = 0;
+  int64_t d = e->d;
+  double *cnt = acc + k * d;
+  for (int j = 0; j < k; j++) m += cnt[j] == 0;
+  if (!m) return SM_OK;
+  /* this rank's m farthest rows, then everyone's, merged in a fixed order */
+  int64_t na = e->bk->a1 - e->bk->a0;
+  far_row *loc = NULL, *all = NULL;
+  SM_TRY(ctx, SM_ALLOC(ctx, loc, m));
+  for (int t = 0; t < m; t++) loc[t] = (far_row){-1, INT64_MAX, -1};
+  for (int64_t i = 0; i < na; i++) {
+    far_row f = {e->d2[i], e->bk->a0 + i, e->label[i]};
+    if (far_cmp(&f, &loc[m - 1]) < 0) {
+      loc[m - 1] = f;
+      qsort(loc, (size_t)m, sizeof *loc, far_cmp);
+    }
+  }
+  sm_status st = SM_ALLOC(ctx, all, (size_t)m * ctx->size);
+  st = sm_ctx_agree(ctx, st);
+  if (st == SM_OK) {
+    int rc = MPI_Allgather(loc, m * (int)sizeof *loc, MPI_BYTE, all, m * (int)sizeof *loc, MPI_BYTE, ctx->comm);
+    if (rc != MPI_SUCCESS) st = sm__mpi_error(ctx, rc, "MPI_Allgather", __FILE__, __LINE__);
+  }
+  int64_t *idx = NULL;
+  double *rows = NULL;
+  if (st == SM_OK) {
+    qsort(all, (size_t)m * ctx->size, sizeof *all, far_cmp);
+    st = SM_ALLOC(ctx, idx, m);
+    if (st == SM_OK) st = SM_ALLOC(ctx, rows, (size_t)m * d);
+    st = sm_ctx_agree(ctx, st);
+  }
+  if (st == SM_OK) {
+    for (int t = 0; t < m; t++) idx[t] = all[t].row;
+    st = sm__blocks_fetch(ctx, e->bk, m, idx, rows);
+  }
+  for (int j = 0, t = 0; st == SM_OK && j < k && t < m; j++) {
+    if (cnt[j] != 0) continue;
+    const double *x = rows + t * d;
+    int64_t old = all[t].label;
+    for (int64_t c = 0; c < d; c++) acc[old * d + c] -= x[c], acc[j * d + c] = x[c];
+    cnt[old] -= 1;
+    cnt[j] = 1;
+    t++;
+  }
+  free(loc), free(all), free(idx), free(rows);
+  return st;
+}
+
+typedef struct {
+  double *centers; /* [k][d] */
+  double inertia;
+  int n_iter, converged;
+} lloyd_out;
+
+/* Lloyd iterations from `init`; leaves the final labels and distances in e. Collective. */
+static sm_status lloyd(sm_ctx *ctx, estep *e, const sm_kmeans_opts *o, double tol_abs, double *acc, lloyd_out *out) {
+  int k = e->k;
+  int64_t d = e->d, changed = 0, na = e->bk->a1 - e->bk->a0;
+  double *c = out->centers, *cnew = NULL;
+  SM_TRY(ctx, SM_ALLOC(ctx, cnew, (size_t)k * d));
+  for (int64_t i = 0; i < na; i++) e->label[i] = -1;
+  int strict = 0, it;
+  sm_status st = SM_OK;
+  out->converged = 0;
+  for (it = 0; it < o->max_iter && st == SM_OK; it++) {
+    e->c = c;
+    st = run_estep(ctx, e, acc, &changed);
+    if (st != SM_OK) break;
+    if (o->verbose && ctx->rank == 0) {
+      printf("iteration %02d (inertia: %.2f)\n", it + 1, acc[k * d + k]);
+      fflush(stdout);
+    }
+    st = relocate_empty(ctx, e, acc);
+    if (st != SM_OK) break;
+    double shift = 0;
+    for (int j = 0; j < k; j++) {
+      double n = acc[k * d + j];
+      for (int64_t t = 0; t < d; t++) {
+        double v = n > 0 ? acc[j * d + t] / n : c[j * d + t];
+        double s = v - c[j * d + t];
+        shift += s * s;
+        cnew[j * d + t] = v;
+      }
+    }
+    memcpy(c, cnew, (size_t)(k * d) * sizeof *c);
+    if (changed == 0) {
+      strict = 1;
+      out->converged = 1;
+      it++;
+      break;
+    }
+    if (shift <= tol_abs) {
+      out->converged = 1;
+      it++;
+      break;
+    }
+  }
+  out->n_iter = it;
+  /* labels that match the final centres (scikit-learn skips this after strict convergence,
+   * where it cannot change them) */
+  if (st == SM_OK) {
+    e->c = c;
+    st = run_estep(ctx, e, acc, &changed);
+  }
+  out->inertia = acc[k * d + k];
+  (void)strict;
+  free(cnew);
+  return st;
+}
+
+sm_status sm_kmeans_fit(sm_ctx *ctx, const sm_rows *x, const sm_kmeans_opts *o, sm_kmeans_result *res) {
+  memset(res, 0, sizeof *res);
+  int k = o->k;
+  int64_t d = x->d;
+  SM_CHECK(ctx, x->n >= 1 && d >= 1, SM_ERR_ARG, "k-means needs at least one row and one column (got %lld x %lld)",
+           (long long)x->n, (long long)d);
+  SM_CHECK(ctx, k >= 1 && k <= x->n, SM_ERR_ARG, "k = %d clusters for %lld rows: k must be in 1..%lld", k,
+           (long long)x->n, (long long)x->n);
+  SM_CHECK(ctx, o->n_init >= 1 && o->max_iter >= 1, SM_ERR_ARG, "n_init and max_iter must be >= 1");
+  SM_CHECK(ctx, o->init != SM_KMEANS_INIT_GIVEN || o->init_centers, SM_ERR_ARG, "init from centres: none given");
+  SM_TRY(ctx, sm__check_finite(ctx, x));
+  sm__blocks bk;
+  SM_TRY(ctx, sm__blocks_init(ctx, x, &bk));
+  int64_t na = bk.a1 - bk.a0, len = k * d + k + 1;
+  estep e = {.bk = &bk, .k = k, .d = d};
+  double *mean = NULL, *var = NULL, *acc = NULL, *best_acc = NULL;
+  lloyd_out run = {0}, best = {0};
+  int32_t *best_label = NULL;
+  double *best_d2 = NULL;
+  sm_status st = SM_ALLOC(ctx, e.cnorm, k);
+  if (st == SM_OK) st = SM_ALLOC(ctx, e.label, na + 1);
+  if (st == SM_OK) st = SM_ALLOC(ctx, e.d2, na + 1);
+  if (st == SM_OK) st = SM_ALLOC(ctx, e.dots, bk.B * k);
+  if (st == SM_OK) st = SM_ALLOC(ctx, mean, d);
+  if (st == SM_OK) st = SM_ALLOC(ctx, var, d);
+  if (st == SM_OK) st = SM_ALLOC(ctx, acc, len);
+  if (st == SM_OK) st = SM_ALLOC(ctx, best_acc, len);
+  if (st == SM_OK) st = SM_ALLOC(ctx, run.centers, (size_t)k * d);
+  if (st == SM_OK) st = SM_ALLOC(ctx, best.centers, (size_t)k * d);
+  if (st == SM_OK) st = SM_ALLOC(ctx, best_label, na + 1);
+  if (st == SM_OK) st = SM_ALLOC(ctx, best_d2, na + 1);
+  st = sm_ctx_agree(ctx, st);
+  if (st == SM_OK) st = sm__column_moments(ctx, &bk, mean, var);
+  double tol_abs = 0;
+  for (int64_t j = 0; st == SM_OK && j < d; j++) tol_abs += var[j];
+  tol_abs = tol_abs / (double)d * o->tol;
+  int n_init = o->init == SM_KMEANS_INIT_GIVEN ? 1 : o->n_init;
+  for (int r = 0; st == SM_OK && r < n_init; r++) {
+    st = sm__kmeans_init(ctx, &bk, o, r, run.centers);
+    if (st == SM_OK) st = lloyd(ctx, &e, o, tol_abs, acc, &run);
+    if (st == SM_OK && (r == 0 || run.inertia < best.inertia)) {
+      double *c = best.centers;
+      best = run;
+      best.centers = c;
+      memcpy(best.centers, run.centers, (size_t)(k * d) * sizeof *c);
+      memcpy(best_acc, acc, (size_t)len * sizeof *acc);
+      memcpy(best_label, e.label, (size_t)na * sizeof *best_label);
+      memcpy(best_d2, e.d2, (size_t)na * sizeof *best_d2);
+      res->best_init = r;
+    }
+    if (st == SM_OK && o->verbose && n_init > 1 && ctx->rank == 0)
+      printf("init %d: inertia %.6g after %d iteration(s)%s\n", r + 1, run.inertia, run.n_iter,
+             run.converged ? "" : " (not converged)");
+  }
+  if (st == SM_OK) {
+    res->k = k, res->d = d, res->inertia = best.inertia, res->n_iter = best.n_iter, res->converged = best.converged;
+    res->centers = best.centers, best.centers = NULL;
+    st = SM_ALLOC(ctx, res->sizes, k);
+    if (st == SM_OK) st = SM_ALLOC(ctx, res->labels, x->count + 1);
+    if (st == SM_OK) st = SM_ALLOC(ctx, res->distance, x->count + 1);
+    st = sm_ctx_agree(ctx, st);
+  }
+  if (st == SM_OK) {
+    for (int j = 0; j < k; j++) res->sizes[j] = (int64_t)best_acc[k * d + j];
+    for (int64_t i = 0; i < na; i++) best_d2[i] = sqrt(best_d2[i]);
+    st = sm__blocks_return(ctx, &bk, best_label, res->labels, sizeof *best_label);
+    if (st == SM_OK) st = sm__blocks_return(ctx, &bk, best_d2, res->distance, sizeof *best_d2);
+  }
+  if (st == SM_OK)
+    st = sm__kmeans_metrics(ctx, &bk, o, best_label, best_acc, res->sizes, k, &res->silhouette, &res->davies_bouldin);
+  free(e.cnorm), free(e.label), free(e.d2), free(e.dots), free(mean), free(var), free(acc), free(best_acc);
+  free(run.centers), free(best.centers), free(best_label), free(best_d2);
+  sm__blocks_fini(&bk);
+  if (st != SM_OK) sm_kmeans_result_fini(res);
+  return st;
+}
