@@ -7,10 +7,12 @@
 
 #include "internal.h"
 
-/* Rows per block: a power of two near n / 256, within [16, 512]. Depends on n only. */
-static int64_t block_rows(int64_t n) {
+/* Rows per block: a power of two near n / 256, within [16, 512], and at least min_rows. Depends
+ * on the shape only, never on the rank count. */
+static int64_t block_rows(int64_t n, int64_t min_rows) {
   int64_t b = 16;
   while (b < 512 && b * 256 < n) b *= 2;
+  while (b < min_rows) b *= 2;
   return b;
 }
 
@@ -19,10 +21,8 @@ static int64_t overlap(int64_t a0, int64_t a1, int64_t b0, int64_t b1) {
   return hi > lo ? hi - lo : 0;
 }
 
-/* Send, for every rank r, rows need_r ∩ have_s of a row-major buffer to r: a general exchange of
- * row ranges (rows of `width` bytes). have[s] / need[r]: [first, count) pairs. Collective. */
-static sm_status exchange_rows(sm_ctx *ctx, const int64_t *have, const int64_t *need, const char *src, char *dst,
-                               size_t width) {
+sm_status sm__exchange_rows(sm_ctx *ctx, const int64_t *have, const int64_t *need, const void *src, void *dst,
+                            size_t width) {
   int p = ctx->size, me = ctx->rank;
   int *sc = calloc((size_t)p * 4, sizeof *sc);
   if (!sc) return SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
@@ -46,7 +46,7 @@ static sm_status exchange_rows(sm_ctx *ctx, const int64_t *have, const int64_t *
   return SM_OK;
 }
 
-sm_status sm__blocks_init(sm_ctx *ctx, const sm_rows *x, sm__blocks *bk) {
+sm_status sm__blocks_init(sm_ctx *ctx, const sm_rows *x, int64_t min_rows, sm__blocks *bk) {
   memset(bk, 0, sizeof *bk);
   bk->x = x;
   int p = ctx->size;
@@ -64,7 +64,7 @@ sm_status sm__blocks_init(sm_ctx *ctx, const sm_rows *x, sm__blocks *bk) {
   }
   SM_CHECK(ctx, at == x->n, SM_ERR_ARG, "the ranks hold %lld rows in all, expected %lld", (long long)at,
            (long long)x->n);
-  bk->B = block_rows(x->n);
+  bk->B = block_rows(x->n, min_rows);
   bk->nb = (x->n + bk->B - 1) / bk->B;
   for (int r = 0; r < p; r++) {
     int64_t f = bk->ranges[2 * r], e = f + bk->ranges[2 * r + 1];
@@ -95,7 +95,7 @@ sm_status sm__blocks_init(sm_ctx *ctx, const sm_rows *x, sm__blocks *bk) {
   }
   st = sm_ctx_agree(ctx, st);
   if (st == SM_OK)
-    st = exchange_rows(ctx, bk->ranges, need, (const char *)x->x,
+    st = sm__exchange_rows(ctx, bk->ranges, need, (const char *)x->x,
                        bk->edge ? (char *)(bk->edge + (end - bk->edge_first) * x->d) : NULL, w);
   free(need);
   return st;
@@ -115,7 +115,7 @@ const double *sm__block_rows(const sm__blocks *bk, int64_t b, int64_t *rows) {
 }
 
 sm_status sm__blocks_return(sm_ctx *ctx, const sm__blocks *bk, const void *aligned, void *mine, size_t width) {
-  return exchange_rows(ctx, bk->aligned, bk->ranges, aligned, mine, width);
+  return sm__exchange_rows(ctx, bk->aligned, bk->ranges, aligned, mine, width);
 }
 
 sm_status sm__blocks_fetch(sm_ctx *ctx, const sm__blocks *bk, int m, const int64_t *idx, double *out) {

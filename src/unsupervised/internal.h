@@ -34,14 +34,19 @@ static inline sm_status sm__mpi_check(sm_ctx *ctx, int rc, const char *call, con
 }
 #define SM_MPI_STATUS(ctx, call) sm__mpi_check((ctx), (call), #call, __FILE__, __LINE__)
 
-/* Set up the blocks of x (collective: gathers the ranges, fetches the edge rows). */
-sm_status sm__blocks_init(sm_ctx *ctx, const sm_rows *x, sm__blocks *bk);
+/* Set up the blocks of x with at least min_rows rows per block (a function of the shape only;
+ * collective: gathers the ranges, fetches the edge rows). */
+sm_status sm__blocks_init(sm_ctx *ctx, const sm_rows *x, int64_t min_rows, sm__blocks *bk);
 void sm__blocks_fini(sm__blocks *bk);
 /* Rows of block b (held by this rank): pointer to [*rows][d]. Local. */
 const double *sm__block_rows(const sm__blocks *bk, int64_t b, int64_t *rows);
 /* Move per-row values computed in the aligned layout (aligned [a1 - a0][width] bytes) back to the
  * rows' owners (mine [count][width] bytes). Collective. */
 sm_status sm__blocks_return(sm_ctx *ctx, const sm__blocks *bk, const void *aligned, void *mine, size_t width);
+/* Send rows need[r] (pairs first, count) of a row-sharded buffer (have[s]: the rows rank s holds,
+ * `width` bytes each) to every rank r: a general exchange of row ranges. Collective. */
+sm_status sm__exchange_rows(sm_ctx *ctx, const int64_t *have, const int64_t *need, const void *src, void *dst,
+                            size_t width);
 /* Rows idx[0..m) (global) of the matrix, replicated into out [m][d] (each held row sent by the
  * rank that holds it in the aligned layout). Collective. */
 sm_status sm__blocks_fetch(sm_ctx *ctx, const sm__blocks *bk, int m, const int64_t *idx, double *out);

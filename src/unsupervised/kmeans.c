@@ -226,7 +226,7 @@ sm_status sm_kmeans_fit(sm_ctx *ctx, const sm_rows *x, const sm_kmeans_opts *o, 
   SM_CHECK(ctx, o->init != SM_KMEANS_INIT_GIVEN || o->init_centers, SM_ERR_ARG, "init from centres: none given");
   SM_TRY(ctx, sm__check_finite(ctx, x));
   sm__blocks bk;
-  SM_TRY(ctx, sm__blocks_init(ctx, x, &bk));
+  SM_TRY(ctx, sm__blocks_init(ctx, x, 0, &bk));
   int64_t na = bk.a1 - bk.a0, len = k * d + k + 1;
   estep e = {.bk = &bk, .k = k, .d = d};
   double *mean = NULL, *var = NULL, *acc = NULL, *best_acc = NULL;
