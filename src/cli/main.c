@@ -106,7 +106,7 @@ static int cmd_stage(sm_ctx *ctx, const sm_stage *s, int argc, char **argv) {
       for (char *p = key; *p; p++)
         if (*p == '-') *p = '_'; /* --sampling-rate-hz == --sampling_rate_hz */
       val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
-      if (!eq && is_bool_key(s, key) && (!val || !strncmp(val, "--", 2))) { /* a bare flag: --center */
+      if (!eq && is_bool_key(s, key) && (!val || val[0] == '-')) { /* a bare flag: --center */
         if (val) i--;
         val = "true";
       }

@@ -191,6 +191,17 @@ static sm_status to_local_km(sm_ctx *ctx, sm__dataset *ds) {
   return SM_OK;
 }
 
+/* Divide each row by its peak |value| or its RMS (rows of zeros stay as they are). */
+static void normalize_rows(sm__dataset *ds, const char *how) {
+  if (!strcmp(how, "none")) return;
+  for (int64_t i = 0; i < ds->count; i++) {
+    double *r = ds->x + i * ds->d, s = 0;
+    for (int64_t j = 0; j < ds->d; j++) s = how[0] == 'p' ? fmax(s, fabs(r[j])) : s + r[j] * r[j];
+    if (how[0] == 'r') s = sqrt(s / (double)ds->d);
+    for (int64_t j = 0; s > 0 && j < ds->d; j++) r[j] /= s;
+  }
+}
+
 sm_status sm__dataset_load(sm_ctx *ctx, const sm_config *cfg, sm__dataset *ds) {
   memset(ds, 0, sizeof *ds);
   char spec[8192];
@@ -203,12 +214,15 @@ sm_status sm__dataset_load(sm_ctx *ctx, const sm_config *cfg, sm__dataset *ds) {
              "(or name metadata columns in columns)",
              spec);
     sm_status st = load_waveforms(ctx, cfg, spec, ds);
+    if (st == SM_OK) normalize_rows(ds, sm_config_str(cfg, "normalize_rows"));
     if (st != SM_OK) sm__dataset_fini(ds);
     return st;
   }
   sm_table *t = NULL;
   SM_TRY(ctx, sm_table_open(ctx, spec, &t));
-  sm_status st = sm_ctx_agree(ctx, select_rows(ctx, cfg, t, ds));
+  sm_status st = select_rows(ctx, cfg, t, ds);
+  if (st == SM_OK) st = sm_fault_point(ctx, "unsupervised_load");
+  st = sm_ctx_agree(ctx, st);
   sm_table_close(&t);
   if (st == SM_OK) {
     st = SM_MPI_STATUS(ctx, MPI_Exscan(&ds->count, &ds->first, 1, MPI_INT64_T, MPI_SUM, ctx->comm));
@@ -217,6 +231,7 @@ sm_status sm__dataset_load(sm_ctx *ctx, const sm_config *cfg, sm__dataset *ds) {
   if (st == SM_OK) st = SM_MPI_STATUS(ctx, MPI_Allreduce(&ds->count, &ds->n, 1, MPI_INT64_T, MPI_SUM, ctx->comm));
   if (st == SM_OK && ds->n == 0) st = SM_ERR(ctx, SM_ERR_DATA, "%s: no rows left after the filter", spec);
   if (st == SM_OK && sm_config_bool(cfg, "geographic")) st = to_local_km(ctx, ds);
+  if (st == SM_OK) normalize_rows(ds, sm_config_str(cfg, "normalize_rows"));
   if (st != SM_OK) sm__dataset_fini(ds);
   return st;
 }

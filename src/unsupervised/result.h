@@ -30,7 +30,7 @@ void sm__result_close(sm__result **r);
 
 /* ---- input of the pca / kmeans stages ---- */
 
-/* The keys every unsupervised stage shares (data, columns, filter, geographic). */
+/* The keys every unsupervised stage shares (data, columns, filter, geographic, normalize_rows). */
 #define SM__DATA_KEYS                                                                                  \
   {"data", SM_KEY_PATH, NULL, 0, -1, NULL,                                                             \
    "input: a table (x.csv, cat.h5 metadata, x.h5:/group, x.h5:/dataset) or a catalog whose whole "    \
@@ -43,7 +43,10 @@ void sm__result_close(sm__result **r);
        "missing filter value are dropped"},                                                           \
       {"geographic", SM_KEY_BOOL, "false", 0, -1, NULL,                                                \
        "the 3 columns are latitude (deg), longitude (deg), depth (km): convert to east, north, down km " \
-       "about the mean epicentre (local equirectangular projection, R = 6371 km)"}
+       "about the mean epicentre (local equirectangular projection, R = 6371 km)"},                     \
+      {"normalize_rows", SM_KEY_ENUM, "none", 0, -1, "none|peak|rms",                                   \
+       "divide each row by its largest |value| or its root mean square (waveforms: compare shapes, not " \
+       "magnitudes)"}
 
 typedef struct {
   int64_t n, first, count, d;
