@@ -73,7 +73,7 @@ void sm_kmeans_result_fini(sm_kmeans_result *res);
 /* ---------------------------------------------------------------- PCA */
 
 typedef enum {
-  SM_PCA_AUTO = 0,   /* tsqr when d <= 1024, otherwise exact (randomized when k <= d / 20 and d > 4096) */
+  SM_PCA_AUTO = 0,   /* tsqr when d <= 64; randomized when k <= d / 20 and d > 4096; else exact */
   SM_PCA_EXACT,      /* ScaLAPACK: pdgesvd of the data (n <= 4 d) or pdsyevd of the covariance (n > 4 d) */
   SM_PCA_TSQR,       /* tall-skinny QR over the block tree, then the SVD of the d x d factor R */
   SM_PCA_RANDOMIZED, /* Halko-Martinsson-Tropp randomized SVD with power iterations */

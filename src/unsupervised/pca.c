@@ -145,9 +145,8 @@ static sm_status flip_signs(sm_ctx *ctx, const sm_rows *x, sm_pca_result *p) {
 
 static sm_pca_method choose(const sm_pca_opts *o, int64_t n, int64_t d) {
   if (o->method != SM_PCA_AUTO) return o->method;
-  if (d <= 1024) return SM_PCA_TSQR;
-  if (o->k <= d / 20 && d > 4096) return SM_PCA_RANDOMIZED;
-  (void)n;
+  if (d <= 64) return SM_PCA_TSQR; /* most accurate, and cheap at this width */
+  if (o->k <= d / 20 && d > 4096 && n > 4 * o->k) return SM_PCA_RANDOMIZED;
   return SM_PCA_EXACT;
 }
 
@@ -178,7 +177,7 @@ sm_status sm_pca_fit(sm_ctx *ctx, const sm_rows *x, const sm_pca_opts *o, sm_pca
   sm__blocks bk;
   int have_bk = 0;
   if (st == SM_OK) {
-    st = sm__blocks_init(ctx, x, r->method == SM_PCA_TSQR ? 2 * d : 0, &bk);
+    st = sm__blocks_init(ctx, x, r->method == SM_PCA_TSQR ? 4 * d : 0, &bk); /* TSQR: tall leaves */
     have_bk = st == SM_OK;
   }
   if (st == SM_OK) st = sm__column_moments(ctx, &bk, r->mean, var);

@@ -14,7 +14,7 @@ static const sm_key pca_keys[] = {
     {"output", SM_KEY_PATH, NULL, 0, -1, NULL, "result file (.h5): components, variances, mean, scores per row"},
     {"components", SM_KEY_INT, "2", 1, 1e6, NULL, "principal components to keep"},
     {"method", SM_KEY_ENUM, "auto", 0, -1, "auto|exact|tsqr|randomized",
-     "auto: tsqr for d <= 1024, randomized for k <= d/20 and d > 4096, else exact (ScaLAPACK)"},
+     "auto: tsqr for d <= 64, randomized for k <= d/20 and d > 4096, else exact (ScaLAPACK)"},
     {"center", SM_KEY_BOOL, "true", 0, -1, NULL, "subtract the column means"},
     {"scale", SM_KEY_BOOL, "false", 0, -1, NULL, "divide columns by their standard deviation (ddof 0)"},
     {"whiten", SM_KEY_BOOL, "false", 0, -1, NULL, "scores divided by the square root of the explained variance"},
