@@ -62,6 +62,7 @@ typedef struct {
   double *distance;      /* [count] Euclidean distance of each row to its centre */
   double silhouette;     /* mean silhouette over the sample (NaN if not computed) */
   double davies_bouldin; /* Davies-Bouldin index (NaN if k < 2) */
+  double iter_seconds;   /* wall time of the best run's Lloyd iterations (no set-up, no final E-step) */
 } sm_kmeans_result;
 
 /* Fit k-means to the rows. Collective. Fills res (free with sm_kmeans_result_fini). Returns

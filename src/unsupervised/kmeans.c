@@ -10,6 +10,9 @@
  *           the column variances, or max_iter; then one more E-step with the final centres.
  * The n x k distance matrix is never formed: one block of rows at a time. */
 #include <cblas.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +56,9 @@ typedef struct {
   double *d2;       /* [a1 - a0] */
   double *dots;     /* [B][k] */
   float *dotsf;     /* [B][k] */
+  float *ct, *bias; /* fused kernel: [d][kp] -2 c^T and [kp] ||c||^2 (+inf padding), or NULL */
+  int kp;           /* k rounded up to 16 */
+  int32_t *blab;    /* [B] fused kernel labels */
   int64_t changed;  /* rows whose label changed (this rank) */
 } estep;
 
@@ -75,12 +81,94 @@ static inline void add_f64(double *restrict s, const double *restrict x, int64_t
   for (int64_t j = 0; j < d; j++) s[j] += x[j];
 }
 
+/* The fused float32 E-step kernel for small k x d (the centres fit in L1): per row, 16 centres at a
+ * time, v_j = ||c_j||^2 + sum_t x_t (-2 c_jt) accumulated in registers, then the lowest v_j (lowest
+ * j on ties). Each row is computed alone, so its label does not depend on the blocking. AVX2 +
+ * FMA (8-wide) on CPUs that have them, else the sgemm path. */
+#define SM__KMEANS_FUSED_MAX 8192 /* d x padded k floats */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SM__KMEANS_FUSED 1
+__attribute__((target("avx2,fma"))) static void fused_rows(const float *x, int64_t rows, int64_t d, int kp,
+                                                           const float *ct, const float *bias, int32_t *lab,
+                                                           float *val) {
+  for (int64_t i = 0; i < rows; i++) {
+    const float *xi = x + i * d;
+    float best = INFINITY;
+    int bi = 0;
+    for (int c0 = 0; c0 < kp; c0 += 16) {
+      /* four independent pairs of accumulators (t mod 4): the adds are not one latency chain */
+      __m256 a[8];
+      a[0] = _mm256_loadu_ps(bias + c0), a[1] = _mm256_loadu_ps(bias + c0 + 8);
+      for (int q = 2; q < 8; q++) a[q] = _mm256_setzero_ps();
+      int64_t t = 0;
+      for (; t + 4 <= d; t += 4)
+        for (int q = 0; q < 4; q++) {
+          const float *ctt = ct + (t + q) * kp + c0;
+          __m256 xv = _mm256_broadcast_ss(xi + t + q);
+          a[2 * q] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(ctt), a[2 * q]);
+          a[2 * q + 1] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(ctt + 8), a[2 * q + 1]);
+        }
+      for (; t < d; t++) {
+        const float *ctt = ct + t * kp + c0;
+        __m256 xv = _mm256_broadcast_ss(xi + t);
+        a[0] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(ctt), a[0]);
+        a[1] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(ctt + 8), a[1]);
+      }
+      __m256 lo = _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[4], a[6]));
+      __m256 hi = _mm256_add_ps(_mm256_add_ps(a[1], a[3]), _mm256_add_ps(a[5], a[7]));
+      /* horizontal minimum, then the lowest lane holding it */
+      __m256 m = _mm256_min_ps(lo, hi);
+      m = _mm256_min_ps(m, _mm256_permute2f128_ps(m, m, 1));
+      m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(1, 0, 3, 2)));
+      m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(2, 3, 0, 1)));
+      float mn = _mm256_cvtss_f32(m);
+      if (mn < best) {
+        unsigned bits = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(lo, m, _CMP_EQ_OQ)) |
+                        (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(hi, m, _CMP_EQ_OQ)) << 8;
+        best = mn, bi = c0 + __builtin_ctz(bits);
+      }
+    }
+    lab[i] = bi;
+    val[i] = best;
+  }
+}
+#else
+#define SM__KMEANS_FUSED 0
+static void fused_rows(const float *x, int64_t rows, int64_t d, int kp, const float *ct, const float *bias,
+                       int32_t *lab, float *val) {
+  (void)x, (void)rows, (void)d, (void)kp, (void)ct, (void)bias, (void)lab, (void)val;
+}
+#endif
+
+static int fused_available(void) {
+#if SM__KMEANS_FUSED
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return 0;
+#endif
+}
+
 static sm_status estep_leaf(void *u, int64_t b, double *out) {
   estep *e = u;
   int64_t rows, d = e->d, k = e->k, at = b * e->bk->B - e->bk->a0;
   const double *x = sm__block_rows(e->bk, b, &rows);
   const float *xf = e->xf && !e->exact ? e->xf + at * d : NULL;
   memset(out, 0, (size_t)(k * d + k + 1) * sizeof *out);
+  if (xf && e->ct) {
+    fused_rows(xf, rows, d, e->kp, e->ct, e->bias, e->blab, e->dotsf);
+    for (int64_t i = 0; i < rows; i++) {
+      int best = e->blab[i];
+      double dist = fmax(e->xnorm[at + i] + (double)e->dotsf[i], 0.0);
+      e->changed += e->label[at + i] != best;
+      e->label[at + i] = best;
+      e->d2[at + i] = dist;
+      add_f32(out + best * d, xf + i * d, d);
+      out[k * d + best] += 1;
+      out[k * d + k] += dist;
+    }
+    return SM_OK;
+  }
   if (xf)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)k, (int)d, 1.0f, xf, (int)d, e->cf, (int)d,
                 0.0f, e->dotsf, (int)k);
@@ -135,6 +223,13 @@ static sm_status prepare_rows(sm_ctx *ctx, estep *e, double **xnorm, float **xf)
   sm_status st = sm_ctx_agree(ctx, SM_ALLOC(ctx, *xf, na * d + 1));
   if (st == SM_OK && !e->cf) st = sm_ctx_agree(ctx, SM_ALLOC(ctx, e->cf, (size_t)e->k * d));
   if (st == SM_OK && !e->dotsf) st = sm_ctx_agree(ctx, SM_ALLOC(ctx, e->dotsf, bk->B * e->k));
+  e->kp = (e->k + 15) / 16 * 16;
+  if (st == SM_OK && d * e->kp <= SM__KMEANS_FUSED_MAX && fused_available()) {
+    st = SM_ALLOC(ctx, e->ct, d * e->kp);
+    if (st == SM_OK) st = SM_ALLOC(ctx, e->bias, e->kp);
+    if (st == SM_OK) st = SM_ALLOC(ctx, e->blab, bk->B);
+    st = sm_ctx_agree(ctx, st);
+  }
   for (int64_t i = bk->a0; st == SM_OK && i < bk->a1; i++) {
     const double *r = sm__aligned_row(bk, i);
     for (int64_t j = 0; j < d; j++) (*xf)[(i - bk->a0) * d + j] = (float)r[j];
@@ -150,6 +245,12 @@ static sm_status run_estep(sm_ctx *ctx, estep *e, double *acc, int64_t *changed)
     for (int64_t t = 0; t < e->d; t++) s += c[t] * c[t];
     e->cnorm[j] = s;
     for (int64_t t = 0; e->cf && t < e->d; t++) e->cf[j * e->d + t] = (float)c[t];
+    for (int64_t t = 0; e->ct && t < e->d; t++) e->ct[t * e->kp + j] = -2.0f * (float)c[t];
+    if (e->bias) e->bias[j] = (float)s;
+  }
+  for (int j = e->k; e->bias && j < e->kp; j++) {
+    e->bias[j] = INFINITY;
+    for (int64_t t = 0; t < e->d; t++) e->ct[t * e->kp + j] = 0;
   }
   e->changed = 0;
   sm__tree_op op = {e->k * e->d + e->k + 1, estep_leaf, sm__tree_add, e};
@@ -223,7 +324,7 @@ static sm_status relocate_empty(sm_ctx *ctx, const estep *e, double *acc) {
 
 typedef struct {
   double *centers; /* [k][d] */
-  double inertia;
+  double inertia, seconds;
   int n_iter, converged;
 } lloyd_out;
 
@@ -236,6 +337,7 @@ static sm_status lloyd(sm_ctx *ctx, estep *e, const sm_kmeans_opts *o, double to
   for (int64_t i = 0; i < na; i++) e->label[i] = -1;
   int strict = 0, it;
   sm_status st = SM_OK;
+  double t0 = sm_wtime();
   out->converged = 0;
   for (it = 0; it < o->max_iter && st == SM_OK; it++) {
     e->c = c;
@@ -271,6 +373,7 @@ static sm_status lloyd(sm_ctx *ctx, estep *e, const sm_kmeans_opts *o, double to
     }
   }
   out->n_iter = it;
+  out->seconds = sm_wtime() - t0;
   /* labels that match the final centres (scikit-learn skips this after strict convergence,
    * where it cannot change them) */
   if (st == SM_OK) {
@@ -321,10 +424,10 @@ sm_status sm_kmeans_fit(sm_ctx *ctx, const sm_rows *x, const sm_kmeans_opts *o, 
   float *xf = NULL;
   if (st == SM_OK) st = prepare_rows(ctx, &e, &xnorm, &xf);
   e.xnorm = xnorm, e.xf = xf;
-  if (st == SM_OK) st = sm__column_moments(ctx, &bk, mean, var);
+  if (st == SM_OK && o->tol > 0) st = sm__column_moments(ctx, &bk, mean, var); /* tol 0 needs no variance */
   double tol_abs = 0;
-  for (int64_t j = 0; st == SM_OK && j < d; j++) tol_abs += var[j];
-  tol_abs = tol_abs / (double)d * o->tol;
+  for (int64_t j = 0; st == SM_OK && o->tol > 0 && j < d; j++) tol_abs += var[j];
+  tol_abs = o->tol > 0 ? tol_abs / (double)d * o->tol : 0;
   int n_init = o->init == SM_KMEANS_INIT_GIVEN ? 1 : o->n_init;
   for (int r = 0; st == SM_OK && r < n_init; r++) {
     st = sm__kmeans_init(ctx, &bk, o, r, run.centers);
@@ -345,6 +448,7 @@ sm_status sm_kmeans_fit(sm_ctx *ctx, const sm_rows *x, const sm_kmeans_opts *o, 
   }
   if (st == SM_OK) {
     res->k = k, res->d = d, res->inertia = best.inertia, res->n_iter = best.n_iter, res->converged = best.converged;
+    res->iter_seconds = best.seconds;
     res->centers = best.centers, best.centers = NULL;
     st = SM_ALLOC(ctx, res->sizes, k);
     if (st == SM_OK) st = SM_ALLOC(ctx, res->labels, x->count + 1);
@@ -360,7 +464,7 @@ sm_status sm_kmeans_fit(sm_ctx *ctx, const sm_rows *x, const sm_kmeans_opts *o, 
   if (st == SM_OK)
     st = sm__kmeans_metrics(ctx, &bk, o, best_label, best_acc, res->sizes, k, &res->silhouette, &res->davies_bouldin);
   free(e.cnorm), free(e.label), free(e.d2), free(e.dots), free(mean), free(var), free(acc), free(best_acc);
-  free(e.cf), free(e.dotsf), free(xnorm), free(xf);
+  free(e.cf), free(e.dotsf), free(e.ct), free(e.bias), free(e.blab), free(xnorm), free(xf);
   free(run.centers), free(best.centers), free(best_label), free(best_d2);
   sm__blocks_fini(&bk);
   if (st != SM_OK) sm_kmeans_result_fini(res);

@@ -30,8 +30,13 @@ void sm_pca_result_fini(sm_pca_result *r) {
 }
 
 void sm__pca_block(const double *x, int64_t rows, int64_t d, const double *mean, const double *scale, double *z) {
+  int unit = 1;
+  for (int64_t j = 0; j < d; j++) unit &= scale[j] == 1.0;
   for (int64_t i = 0; i < rows; i++)
-    for (int64_t j = 0; j < d; j++) z[i * d + j] = (x[i * d + j] - mean[j]) / scale[j];
+    if (unit)
+      for (int64_t j = 0; j < d; j++) z[i * d + j] = x[i * d + j] - mean[j];
+    else
+      for (int64_t j = 0; j < d; j++) z[i * d + j] = (x[i * d + j] - mean[j]) / scale[j];
 }
 
 /* Scores of one row: z = (x - mean) / scale, s = V z (V: [k][d]); whitened: s / sqrt(ev). */
@@ -177,10 +182,18 @@ sm_status sm_pca_fit(sm_ctx *ctx, const sm_rows *x, const sm_pca_opts *o, sm_pca
   sm__blocks bk;
   int have_bk = 0;
   if (st == SM_OK) {
-    st = sm__blocks_init(ctx, x, r->method == SM_PCA_TSQR ? 4 * d : 0, &bk); /* TSQR: tall leaves */
+    /* TSQR and the Gram matrix want tall leaves (fewer, larger QRs and rank-k updates) */
+    int64_t min_rows = r->method == SM_PCA_TSQR ? 4 * d : r->method == SM_PCA_EXACT && n > 4 * d ? 4096 : 0;
+    st = sm__blocks_init(ctx, x, min_rows, &bk);
     have_bk = st == SM_OK;
   }
-  if (st == SM_OK) st = sm__column_moments(ctx, &bk, r->mean, var);
+  /* the tall ScaLAPACK path gets means, variances and the Gram matrix in one pass */
+  int gram_path = r->method == SM_PCA_EXACT && n > 4 * d;
+  double t0 = sm_wtime(), t1 = t0;
+  double *C = NULL;
+  if (st == SM_OK && gram_path) st = sm_ctx_agree(ctx, SM_ALLOC(ctx, C, d * d));
+  if (st == SM_OK && gram_path) st = sm__pca_gram(ctx, &bk, o->center, r->mean, var, C);
+  else if (st == SM_OK) st = sm__column_moments(ctx, &bk, r->mean, var);
   if (st == SM_OK) {
     r->total_variance = 0;
     for (int64_t j = 0; j < d; j++) {
@@ -190,10 +203,13 @@ sm_status sm_pca_fit(sm_ctx *ctx, const sm_rows *x, const sm_pca_opts *o, sm_pca
       if (!o->center) r->mean[j] = 0;
       r->total_variance += v / (s * s) * (double)n / (double)(n - 1);
     }
+    t1 = sm_wtime();
+    for (int64_t i = 0; gram_path && i < d; i++) /* Gram of Z = D^-1 C D^-1 */
+      for (int64_t j = 0; j < d; j++) C[i * d + j] /= r->scale[i] * r->scale[j];
     switch (r->method) {
     case SM_PCA_TSQR: st = sm__pca_tsqr(ctx, &bk, r); break;
     case SM_PCA_RANDOMIZED: st = sm__pca_randomized(ctx, &bk, o, r); break;
-    default: st = sm__pca_scalapack(ctx, &bk, o, r); break;
+    default: st = sm__pca_scalapack(ctx, &bk, o, r, C); break;
     }
   }
   if (st == SM_OK) {
@@ -204,9 +220,11 @@ sm_status sm_pca_fit(sm_ctx *ctx, const sm_rows *x, const sm_pca_opts *o, sm_pca
       cum += r->explained_variance_ratio[j];
       r->cumulative_ratio[j] = cum;
     }
+    double t2 = sm_wtime();
     st = flip_signs(ctx, x, r);
+    sm_debug(ctx, "pca: moments %.3f s, solver %.3f s, signs %.3f s", t1 - t0, t2 - t1, sm_wtime() - t2);
   }
-  free(var);
+  free(var), free(C);
   if (have_bk) sm__blocks_fini(&bk);
   if (st != SM_OK) sm_pca_result_fini(r);
   return st;

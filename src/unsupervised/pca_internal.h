@@ -10,7 +10,13 @@ void sm__pca_block(const double *x, int64_t rows, int64_t d, const double *mean,
 
 sm_status sm__pca_tsqr(sm_ctx *ctx, const sm__blocks *bk, sm_pca_result *r);
 sm_status sm__pca_randomized(sm_ctx *ctx, const sm__blocks *bk, const sm_pca_opts *o, sm_pca_result *r);
-sm_status sm__pca_scalapack(sm_ctx *ctx, const sm__blocks *bk, const sm_pca_opts *o, sm_pca_result *r);
+/* gram_z: the d x d Gram matrix Z^T Z (tall data: pdsyevd) or NULL (pdgesvd of Z). */
+sm_status sm__pca_scalapack(sm_ctx *ctx, const sm__blocks *bk, const sm_pca_opts *o, sm_pca_result *r,
+                            const double *gram_z);
+/* One pass: column means, variances (ddof 0) and the d x d Gram matrix C of the centred data
+ * (center) or of the raw data, from sums of (x - x0) with x0 = row 0 (the shifted-data algorithm:
+ * C = sum (x - x0)(x - x0)^T - S S^T / n, no cancellation against a large mean). Collective. */
+sm_status sm__pca_gram(sm_ctx *ctx, const sm__blocks *bk, int center, double *mean, double *var, double *C);
 
 /* R factor (upper triangular, [c][c] row-major) of the QR factorisation of the distributed
  * matrix whose block b rows are produced by rows_fn (rows x c). Tree of QRs (TSQR, Demmel et al.

@@ -56,9 +56,13 @@ typedef struct {
   int handle, ctxt, pr, pc, myrow, mycol, in_grid, nb;
 } grid;
 
-static sm_status grid_open(sm_ctx *ctx, const sm_pca_opts *o, grid *g) {
+/* The grid: as asked, else the squarest grid of all ranks -- except for a matrix under 1000^2
+ * values, whose factorisation is faster on one process than spread over a grid (measured: a
+ * 256 x 256 pdsyevd takes longer on 1x2 than on 1x1). */
+static sm_status grid_open(sm_ctx *ctx, const sm_pca_opts *o, double elements, grid *g) {
   memset(g, 0, sizeof *g);
   g->pr = o->grid_rows, g->pc = o->grid_cols;
+  if ((g->pr <= 0 || g->pc <= 0) && elements < 1e6) g->pr = g->pc = 1;
   if (g->pr <= 0 || g->pc <= 0) {
     g->pr = (int)sqrt((double)ctx->size);
     while (ctx->size % g->pr) g->pr--;
@@ -122,34 +126,64 @@ static sm_status gather_vectors(sm_ctx *ctx, const grid *g, const dmat *a, int n
 
 typedef struct {
   const sm__blocks *bk;
-  const sm_pca_result *r;
-  double *zb;
+  const double *x0; /* [d] shift */
+  double *zb;       /* [B][d] */
 } gram;
 
+/* [d][d] sum of (x - x0)(x - x0)^T and [d] sum of (x - x0) over one block. */
 static sm_status gram_leaf(void *u, int64_t b, double *out) {
   gram *g = u;
-  int64_t rows, d = g->r->d;
+  int64_t rows, d = g->bk->x->d;
   const double *x = sm__block_rows(g->bk, b, &rows);
-  sm__pca_block(x, rows, d, g->r->mean, g->r->scale, g->zb);
+  double *sum = out + d * d;
+  memset(sum, 0, (size_t)d * sizeof *sum);
+  for (int64_t i = 0; i < rows; i++)
+    for (int64_t j = 0; j < d; j++) {
+      double v = x[i * d + j] - g->x0[j];
+      g->zb[i * d + j] = v;
+      sum[j] += v;
+    }
   cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)rows, 1.0, g->zb, (int)d, 0.0, out, (int)d);
   for (int64_t i = 0; i < d; i++)
     for (int64_t j = 0; j < i; j++) out[i * d + j] = out[j * d + i];
   return SM_OK;
 }
 
-static sm_status by_syevd(sm_ctx *ctx, const sm__blocks *bk, grid *g, sm_pca_result *r) {
+sm_status sm__pca_gram(sm_ctx *ctx, const sm__blocks *bk, int center, double *mean, double *var, double *C) {
+  int64_t d = bk->x->d, n = bk->x->n;
+  double *acc = NULL, *x0 = NULL;
+  gram g = {bk, NULL, NULL};
+  sm_status st = SM_ALLOC(ctx, acc, d * d + d);
+  if (st == SM_OK) st = SM_ALLOC(ctx, x0, d);
+  if (st == SM_OK) st = SM_ALLOC(ctx, g.zb, bk->B * d);
+  st = sm_ctx_agree(ctx, st);
+  int64_t first = 0;
+  if (st == SM_OK && center) st = sm__blocks_fetch(ctx, bk, 1, &first, x0);
+  else if (st == SM_OK) memset(x0, 0, (size_t)d * sizeof *x0);
+  g.x0 = x0;
+  sm__tree_op op = {d * d + d, gram_leaf, sm__tree_add, &g};
+  if (st == SM_OK) st = sm__tree_reduce(ctx, bk, &op, acc);
+  if (st == SM_OK) {
+    const double *S = acc + d * d;
+    for (int64_t j = 0; j < d; j++) mean[j] = x0[j] + S[j] / (double)n;
+    for (int64_t i = 0; i < d; i++)
+      for (int64_t j = 0; j < d; j++) {
+        double cc = acc[i * d + j] - S[i] * S[j] / (double)n; /* centred */
+        C[i * d + j] = center ? cc : acc[i * d + j];
+        if (i == j) var[i] = cc / (double)n;
+      }
+  }
+  free(acc), free(x0), free(g.zb);
+  return st;
+}
+
+static sm_status by_syevd(sm_ctx *ctx, grid *g, sm_pca_result *r, const double *c) {
   int d = (int)r->d;
-  double *c = NULL, *w = NULL, *work = NULL;
+  double *w = NULL, *work = NULL;
   int *iwork = NULL;
   dmat a, z;
   memset(&a, 0, sizeof a), memset(&z, 0, sizeof z);
-  gram gu = {bk, r, NULL};
-  sm_status st = SM_ALLOC(ctx, c, (size_t)d * d);
-  if (st == SM_OK) st = SM_ALLOC(ctx, w, d);
-  if (st == SM_OK) st = SM_ALLOC(ctx, gu.zb, bk->B * d);
-  st = sm_ctx_agree(ctx, st);
-  sm__tree_op op = {(int64_t)d * d, gram_leaf, sm__tree_add, &gu};
-  if (st == SM_OK) st = sm__tree_reduce(ctx, bk, &op, c);
+  sm_status st = SM_ALLOC(ctx, w, d);
   if (st == SM_OK) st = dmat_init(ctx, g, d, d, g->nb, g->nb, g->ctxt, g->pr, g->pc, g->myrow, g->mycol, &a);
   if (st == SM_OK) st = dmat_init(ctx, g, d, d, g->nb, g->nb, g->ctxt, g->pr, g->pc, g->myrow, g->mycol, &z);
   st = sm_ctx_agree(ctx, st);
@@ -179,7 +213,7 @@ static sm_status by_syevd(sm_ctx *ctx, const sm__blocks *bk, grid *g, sm_pca_res
     for (int j = 0; j < r->k; j++) r->singular_values[j] = sqrt(fmax(w[d - 1 - j], 0.0));
     snprintf(r->solver, sizeof r->solver, "pdsyevd of Z^T Z on a %dx%d grid, block %d", g->pr, g->pc, g->nb);
   }
-  free(c), free(w), free(gu.zb), free(work), free(iwork), free(a.a), free(z.a);
+  free(w), free(work), free(iwork), free(a.a), free(z.a);
   return st;
 }
 
@@ -248,13 +282,14 @@ static sm_status by_gesvd(sm_ctx *ctx, const sm__blocks *bk, grid *g, sm_pca_res
   return st;
 }
 
-sm_status sm__pca_scalapack(sm_ctx *ctx, const sm__blocks *bk, const sm_pca_opts *o, sm_pca_result *r) {
+sm_status sm__pca_scalapack(sm_ctx *ctx, const sm__blocks *bk, const sm_pca_opts *o, sm_pca_result *r,
+                            const double *gram_z) {
   SM_CHECK(ctx, r->d < 46000 && r->n < INT32_MAX, SM_ERR_UNSUPPORTED,
            "exact PCA of %lld x %lld: too large for 32-bit ScaLAPACK indices (use method randomized)",
            (long long)r->n, (long long)r->d);
   grid g;
-  SM_TRY(ctx, grid_open(ctx, o, &g));
-  sm_status st = r->n > 4 * r->d ? by_syevd(ctx, bk, &g, r) : by_gesvd(ctx, bk, &g, r);
+  SM_TRY(ctx, grid_open(ctx, o, gram_z ? (double)r->d * r->d : (double)r->n * r->d, &g));
+  sm_status st = gram_z ? by_syevd(ctx, &g, r, gram_z) : by_gesvd(ctx, bk, &g, r);
   grid_close(&g);
   return st;
 }
