@@ -71,6 +71,27 @@ typedef struct {
 sm_status sm_kmeans_fit(sm_ctx *ctx, const sm_rows *x, const sm_kmeans_opts *opts, sm_kmeans_result *res);
 void sm_kmeans_result_fini(sm_kmeans_result *res);
 
+/* Rows that are not held in memory (a catalog larger than the ranks' memory): read rows
+ * idx[0..m) (global, ascending, all inside this rank's range [first, first + count)) into
+ * out [m][d]. Collective: every rank calls it the same number of times, m may be 0. */
+typedef sm_status (*sm_rows_read_fn)(void *u, int64_t m, const int64_t *idx, double *out);
+typedef struct {
+  int64_t n, first, count, d;
+  sm_rows_read_fn read;
+  void *u;
+} sm_row_source;
+
+/* Mini-batch k-means (Sculley 2010; scikit-learn's MiniBatchKMeans update without its random
+ * reassignment of small clusters): centres from k-means on a sample of 3 x batch_size rows (at
+ * least 3k; opts->init, n_init), then max_iter epochs of global batches of batch_size rows drawn
+ * by a seeded permutation (sisma/shard.h batches), c_j <- (W_j c_j + S_j) / (W_j + b_j) with the
+ * batch's per-cluster sums S_j (64-bit fixed point: exact, so identical for every rank count) and
+ * counts b_j, W_j += b_j; then one streamed pass for labels, distances, sizes and inertia. Only
+ * one batch and one chunk of rows are in memory at a time. silhouette and davies_bouldin are NaN.
+ * Collective. */
+sm_status sm_kmeans_minibatch(sm_ctx *ctx, const sm_row_source *src, const sm_kmeans_opts *opts, int64_t batch_size,
+                              sm_kmeans_result *res);
+
 /* ---------------------------------------------------------------- PCA */
 
 typedef enum {

@@ -20,7 +20,16 @@
 #include "sisma/shard.h"
 #include "sisma/table.h"
 
+typedef struct {
+  sm_catalog *cat;
+  float *buf;
+  int64_t cap, d;
+  char norm[8];
+} stream;
+
 void sm__dataset_fini(sm__dataset *ds) {
+  stream *s = ds->stream;
+  if (s) sm_catalog_close(&s->cat), free(s->buf), free(s);
   free(ds->x), free(ds->source_row);
   memset(ds, 0, sizeof *ds);
 }
@@ -47,6 +56,79 @@ static void resolve(const sm_config *cfg, const char *spec, char *out, size_t si
 static int ends_with(const char *s, const char *tail) {
   size_t a = strlen(s), b = strlen(tail);
   return a >= b && !strcmp(s + a - b, tail);
+}
+
+/* Divide a row by its peak |value| or its RMS (a row of zeros stays as it is). */
+static void normalize(double *r, int64_t d, const char *how) {
+  if (!strcmp(how, "none")) return;
+  double s = 0;
+  for (int64_t j = 0; j < d; j++) s = how[0] == 'p' ? fmax(s, fabs(r[j])) : s + r[j] * r[j];
+  if (how[0] == 'r') s = sqrt(s / (double)d);
+  for (int64_t j = 0; s > 0 && j < d; j++) r[j] /= s;
+}
+
+static void normalize_rows(sm__dataset *ds, const char *how) {
+  for (int64_t i = 0; i < ds->count; i++) normalize(ds->x + i * ds->d, ds->d, how);
+}
+
+static sm_status stream_read(void *u, int64_t m, const int64_t *idx, double *out);
+
+/* sm_row_source over rows already in memory */
+static sm_status memory_read(void *u, int64_t m, const int64_t *idx, double *out) {
+  const sm__dataset *ds = u;
+  for (int64_t i = 0; i < m; i++)
+    memcpy(out + i * ds->d, ds->x + (idx[i] - ds->first) * ds->d, (size_t)ds->d * sizeof *out);
+  return SM_OK;
+}
+
+sm_status sm__dataset_stream(sm_ctx *ctx, const sm_config *cfg, sm__dataset *ds, sm_row_source *src) {
+  char spec[8192];
+  resolve(cfg, sm_config_str(cfg, "data"), spec, sizeof spec);
+  int catalog = !sm_config_str(cfg, "columns")[0] && !strstr(spec, ":/") &&
+                (ends_with(spec, ".h5") || ends_with(spec, ".hdf5"));
+  if (!catalog) {
+    SM_TRY(ctx, sm__dataset_load(ctx, cfg, ds));
+    *src = (sm_row_source){ds->n, ds->first, ds->count, ds->d, memory_read, ds};
+    return SM_OK;
+  }
+  memset(ds, 0, sizeof *ds);
+  stream *s = calloc(1, sizeof *s);
+  SM_CHECK(ctx, s, SM_ERR_NOMEM, "out of memory");
+  ds->stream = s;
+  snprintf(s->norm, sizeof s->norm, "%s", sm_config_str(cfg, "normalize_rows"));
+  sm_status st = sm_catalog_open(ctx, spec, &s->cat);
+  if (st != SM_OK) return st;
+  const sm_catalog_info *in = sm_catalog_get_info(s->cat);
+  sm_range r = sm_catalog_shard(s->cat, ctx->rank, ctx->size);
+  ds->n = in->n_traces, ds->first = r.first, ds->count = r.count, s->d = ds->d = in->n_components * in->n_samples;
+  ds->waveforms = 1;
+  snprintf(ds->names, sizeof ds->names, "waveform [%d components x %lld samples]", in->n_components,
+           (long long)in->n_samples);
+  st = sm_ctx_agree(ctx, SM_ALLOC(ctx, ds->source_row, r.count + 1));
+  for (int64_t i = 0; st == SM_OK && i < r.count; i++) ds->source_row[i] = r.first + i;
+  *src = (sm_row_source){ds->n, ds->first, ds->count, ds->d, stream_read, s};
+  return st;
+}
+
+static void normalize(double *r, int64_t d, const char *how);
+
+static sm_status stream_read(void *u, int64_t m, const int64_t *idx, double *out) {
+  stream *s = u;
+  sm_ctx *ctx = sm_catalog_ctx(s->cat);
+  if (m > s->cap) {
+    free(s->buf);
+    s->buf = NULL, s->cap = 0;
+  }
+  sm_status st = SM_OK;
+  if (!s->buf) {
+    s->cap = m > 1 ? m : 1;
+    st = SM_ALLOC(ctx, s->buf, s->cap * s->d);
+  }
+  st = sm_ctx_agree(ctx, st);
+  if (st == SM_OK) st = sm_catalog_read_trace_list(s->cat, m, idx, s->buf);
+  for (int64_t i = 0; st == SM_OK && i < m * s->d; i++) out[i] = s->buf[i];
+  for (int64_t i = 0; st == SM_OK && i < m; i++) normalize(out + i * s->d, s->d, s->norm);
+  return st;
 }
 
 static sm_status load_waveforms(sm_ctx *ctx, const sm_config *cfg, const char *path, sm__dataset *ds) {
@@ -189,17 +271,6 @@ static sm_status to_local_km(sm_ctx *ctx, sm__dataset *ds) {
   }
   snprintf(ds->names, sizeof ds->names, "east_km,north_km,down_km");
   return SM_OK;
-}
-
-/* Divide each row by its peak |value| or its RMS (rows of zeros stay as they are). */
-static void normalize_rows(sm__dataset *ds, const char *how) {
-  if (!strcmp(how, "none")) return;
-  for (int64_t i = 0; i < ds->count; i++) {
-    double *r = ds->x + i * ds->d, s = 0;
-    for (int64_t j = 0; j < ds->d; j++) s = how[0] == 'p' ? fmax(s, fabs(r[j])) : s + r[j] * r[j];
-    if (how[0] == 'r') s = sqrt(s / (double)ds->d);
-    for (int64_t j = 0; s > 0 && j < ds->d; j++) r[j] /= s;
-  }
 }
 
 sm_status sm__dataset_load(sm_ctx *ctx, const sm_config *cfg, sm__dataset *ds) {

@@ -56,10 +56,14 @@ typedef struct {
   int geographic;
   double lat0, lon0;   /* projection origin (deg) when geographic */
   int waveforms;       /* rows are whole waveforms of a catalog */
+  void *stream;        /* streamed catalog (sm__dataset_stream), or NULL */
 } sm__dataset;
 
 /* Load the rows selected by the stage's data keys. Collective. */
 sm_status sm__dataset_load(sm_ctx *ctx, const sm_config *cfg, sm__dataset *ds);
 void sm__dataset_fini(sm__dataset *ds);
+/* The rows as a source read on demand: a catalog's waveforms are streamed (never all in memory;
+ * x stays NULL), a table is loaded as by sm__dataset_load. Collective. */
+sm_status sm__dataset_stream(sm_ctx *ctx, const sm_config *cfg, sm__dataset *ds, sm_row_source *src);
 
 #endif

@@ -25,6 +25,9 @@ static const sm_key kmeans_keys[] = {
     {"oversampling", SM_KEY_INT, "2", 1, 1000, NULL, "k-means||: candidates per round = oversampling x k"},
     {"rounds", SM_KEY_INT, "5", 1, 100, NULL, "k-means||: sampling rounds"},
     {"silhouette_sample", SM_KEY_INT, "1000", 0, 1e6, NULL, "rows drawn for the silhouette (0: skip)"},
+    {"batch_size", SM_KEY_INT, "0", 0, 1e9, NULL,
+     "0: Lloyd on rows held in memory; > 0: mini-batch k-means with batches of this many rows, max_iter "
+     "epochs, a catalog's waveforms streamed (never all in memory)"},
     SM_KEYS_END,
 };
 
@@ -117,8 +120,11 @@ static sm_status kmeans_run(sm_ctx *ctx, const sm_config *cfg) {
   const char *init = sm_config_str(cfg, "init");
   o.init = !strcmp(init, "k-means++") ? SM_KMEANS_INIT_PLUSPLUS : !strcmp(init, "k-means||") ? SM_KMEANS_INIT_PARALLEL
            : !strcmp(init, "random") ? SM_KMEANS_INIT_RANDOM : SM_KMEANS_INIT_GIVEN;
+  int64_t batch = sm_config_int(cfg, "batch_size");
   sm__dataset ds;
-  SM_TRY(ctx, sm__dataset_load(ctx, cfg, &ds));
+  sm_row_source src;
+  if (batch > 0) SM_TRY(ctx, sm__dataset_stream(ctx, cfg, &ds, &src));
+  else SM_TRY(ctx, sm__dataset_load(ctx, cfg, &ds));
   double *c0 = NULL;
   sm_status st = SM_OK;
   if (o.init == SM_KMEANS_INIT_GIVEN) {
@@ -129,7 +135,7 @@ static sm_status kmeans_run(sm_ctx *ctx, const sm_config *cfg) {
   sm_rows x = {ds.n, ds.first, ds.count, ds.d, ds.x};
   sm_kmeans_result km;
   double t0 = sm_wtime();
-  if (st == SM_OK) st = sm_kmeans_fit(ctx, &x, &o, &km);
+  if (st == SM_OK) st = batch > 0 ? sm_kmeans_minibatch(ctx, &src, &o, batch, &km) : sm_kmeans_fit(ctx, &x, &o, &km);
   if (st == SM_OK) {
     report(ctx, &ds, &km, sm_wtime() - t0);
     st = write_result(ctx, cfg, &ds, &km);

@@ -107,7 +107,49 @@ static void test_errors(sm_ctx *ctx) {
   CHECK(strstr(ctx->err_msg, "row 2, column 2") != NULL);
 }
 
+/* A row source over an in-memory matrix (as a catalog reader would be). */
+static sm_status read_rows(void *u, int64_t m, const int64_t *idx, double *out) {
+  const sm_rows *x = u;
+  for (int64_t i = 0; i < m; i++) memcpy(out + i * x->d, x->x + (idx[i] - x->first) * x->d, x->d * sizeof *out);
+  return SM_OK;
+}
+
+/* Mini-batch: the same centres and labels at every rank count, and close to the Lloyd optimum. */
+static void test_minibatch(sm_ctx *ctx) {
+  golden g;
+  CHECK(golden_load("kmeans_blobs.txt", &g) == 0);
+  const golden_item *gx = golden_get(&g, "x");
+  sm_rows x = split_rows(ctx, gx->rows, gx->cols, gx->v);
+  sm_row_source src = {x.n, x.first, x.count, x.d, read_rows, &x};
+  sm_kmeans_opts o;
+  sm_kmeans_opts_default(&o);
+  o.k = 4, o.max_iter = 20, o.seed = 5;
+  sm_kmeans_result r, s;
+  sm_status st = sm_kmeans_minibatch(ctx, &src, &o, 32, &r);
+  CHECK_OK(ctx, st);
+  if (st != SM_OK) return;
+  double opt = golden_get(&g, "inertia")->v[0];
+  CHECK(r.inertia >= opt * (1 - 1e-9) && r.inertia <= opt * 1.01);
+  int32_t *all = malloc(gx->rows * sizeof *all);
+  gather_labels(ctx, &x, r.labels, all);
+  sm_ctx *solo = solo_ctx(ctx);
+  if (solo) {
+    sm_rows whole = {gx->rows, 0, gx->rows, gx->cols, gx->v};
+    sm_row_source ws = {whole.n, 0, whole.n, whole.d, read_rows, &whole};
+    CHECK_OK(solo, sm_kmeans_minibatch(solo, &ws, &o, 32, &s));
+    CHECK(memcmp(r.centers, s.centers, 4 * gx->cols * sizeof(double)) == 0);
+    CHECK(memcmp(all, s.labels, gx->rows * sizeof *all) == 0);
+    for (int j = 0; j < 4; j++) CHECK_EQ_I64(r.sizes[j], s.sizes[j]);
+    CHECK_NEAR(r.inertia, s.inertia, 1e-12);
+    sm_kmeans_result_fini(&s);
+    sm_ctx_destroy(&solo);
+  }
+  free(all);
+  sm_kmeans_result_fini(&r);
+  golden_free(&g);
+}
+
 int main(int argc, char **argv) {
   return SM_TEST_MAIN(argc, argv, test_golden_blobs, test_golden_empty_cluster, test_plusplus_identical,
-                      test_parallel_identical, test_random_identical, test_errors);
+                      test_parallel_identical, test_random_identical, test_errors, test_minibatch);
 }

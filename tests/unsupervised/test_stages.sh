@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The pca and kmeans stages end to end at NP ranks: jobs/norcia.yaml (fault plane of the Norcia
-# hypocentres, k-means of the day's events) and a tiny twin of jobs/waveforms-pca-kmeans.yaml,
+# hypocentres, k-means of the day's events) and a tiny twin of jobs/waveforms-pca-kmeans.yaml
+# (plus mini-batch k-means streaming the catalog),
 # with results identical to a 1-rank run; errors that name the column; an injected failure on one
 # rank that every rank survives with no result file left behind.
 set -uo pipefail
@@ -42,12 +43,15 @@ stages:
   - synth: {output: wf.h5, traces: 60, samples: 400, rate: 100, seed: 3}
   - pca: {data: wf.h5, normalize_rows: peak, components: 4, method: randomized, output: wf-pca.h5}
   - kmeans: {data: wf-pca.h5:/scores, k: 3, init: "k-means||", n_init: 2, output: wf-km.h5}
+  - kmeans: {data: wf.h5, normalize_rows: peak, k: 3, batch_size: 16, max_iter: 4, output: wf-mb.h5}
 YAML
 check "waveform pipeline runs" $RUN run wf.yaml
 sed 's/output_dir: out/output_dir: out1/' wf.yaml > wf1.yaml
 $ONE run wf1.yaml >/dev/null 2>&1
 check "waveform scores identical to 1 rank" same out/wf-pca.h5 out1/wf-pca.h5 /scores
 check "waveform labels identical to 1 rank" same out/wf-km.h5 out1/wf-km.h5 /labels
+check "streamed mini-batch centres identical to 1 rank" same out/wf-mb.h5 out1/wf-mb.h5 /centers
+check "streamed mini-batch labels identical to 1 rank" same out/wf-mb.h5 out1/wf-mb.h5 /labels
 
 # sub-commands with bare flags, exact PCA on a grid, initial centres from a file
 check "sisma pca --whiten on a 1x1 grid" $RUN pca --data "$CSV" --columns "latitude,longitude,z(km)" \
