@@ -20,6 +20,7 @@ PY=/usr/bin/python3
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_pml=ob1
 export OMPI_MCA_hwloc_base_binding_policy=none OMPI_MCA_rmaps_base_oversubscribe=1
 export OMPI_MCA_btl_base_warn_component_unused=0 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+export OMPI_MCA_mpi_yield_when_idle=1   # the machine is shared: waiting ranks must not spin
 [ -f "$BUILD/libsisma.so" ] || { echo "build first: $BUILD/libsisma.so not found" >&2; exit 1; }
 mkdir -p "$DIR/logs"
 UB="$DIR/unsupervised_bench"
@@ -27,7 +28,7 @@ mpicc -O2 -std=gnu11 -Wall -Wextra -Werror -I include -I/usr/include/hdf5/openmp
   -o "$UB" -L"$BUILD" -lsisma -Wl,-rpath,"$(cd "$BUILD" && pwd)"
 [ -f "$DIR/kmeans.h5" ] && [ -f "$DIR/pca.h5" ] || $PY bench/unsupervised_peer.py gen "$DIR"
 OUT="$DIR/results.txt"; : > "$OUT"
-echo "# $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg); nproc=$(nproc); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "# $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg); nproc=$(nproc --all); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 
 # sisma NP TAG ARGS...: one run under mpirun, each rank under /usr/bin/time -v
 sisma() {
@@ -58,7 +59,7 @@ med = lambda xs: statistics.median(xs)
 def pick(**kv):
     return [r for r in rows if all(r.get(k) == v for k, v in kv.items())]
 def cores(r): return r.get("ranks") or r.get("threads")
-print("\n## k-means 1e6 x 32, k = 16, 50 iterations (median of %d)" % len([r for r in rows if r["kind"] == "kmeans"][:1] or [0]))
+print("\n## k-means 1e6 x 32, k = 16, 50 iterations (median of %d runs)" % len(pick(kind="kmeans", tool="sisma", ranks="1")))
 print("| cores | sisma ms/iter (Lloyd) | sisma ms/iter (whole fit) | sklearn ms/iter (whole fit) | ratio (whole fit) | ratio (Lloyd) | sisma RSS/rank MiB | sklearn RSS MiB |")
 print("|---|---|---|---|---|---|---|---|")
 base = {}
