@@ -66,6 +66,12 @@ static void stage_help(const sm_stage *s) {
            k->def ? ")" : "");
 }
 
+static int is_bool_key(const sm_stage *s, const char *key) {
+  for (const sm_key *k = s->keys; k->name; k++)
+    if (!strcmp(k->name, key)) return k->type == SM_KEY_BOOL;
+  return 0;
+}
+
 /* The job-level memory budget, accepted by every sub-command as --memory-budget-mb MiB. */
 static sm_status set_budget(sm_ctx *ctx, sm_config *cfg, const char *val) {
   char *end;
@@ -100,6 +106,10 @@ static int cmd_stage(sm_ctx *ctx, const sm_stage *s, int argc, char **argv) {
       for (char *p = key; *p; p++)
         if (*p == '-') *p = '_'; /* --sampling-rate-hz == --sampling_rate_hz */
       val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+      if (!eq && is_bool_key(s, key) && (!val || val[0] == '-')) { /* a bare flag: --center */
+        if (val) i--;
+        val = "true";
+      }
     } else if (pos) {
       snprintf(key, sizeof key, "%s", pos);
       val = a;

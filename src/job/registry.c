@@ -9,6 +9,7 @@ extern const sm_stage sm_stage_synth;
 extern const sm_stage sm_stage_import, sm_stage_export;
 extern const sm_stage sm_stage_preprocess, sm_stage_features;
 extern const sm_stage sm_stage_lm, sm_stage_glm, sm_stage_logistic;
+extern const sm_stage sm_stage_pca, sm_stage_kmeans;
 
 static const sm_stage *const all_stages[] = {
     &sm_stage_info,
@@ -20,6 +21,7 @@ static const sm_stage *const all_stages[] = {
     &sm_stage_lm,
     &sm_stage_glm,
     &sm_stage_logistic,
+    &sm_stage_pca, &sm_stage_kmeans,
     NULL,
 };
 

@@ -1,0 +1,472 @@
+/* k-means by Lloyd's algorithm, as scikit-learn's KMeans(algorithm="lloyd") runs it:
+ *   E-step: label_i = argmin_j ||x_i - c_j||^2, computed block by block as a GEMM
+ *           (||c_j||^2 - 2 x_i . c_j; ||x_i||^2 does not change the argmin; ties -> lowest j),
+ *           then the exact squared distance to the chosen centre (inertia, outputs);
+ *   M-step: c_j = mean of its rows, from per-cluster sums and counts reduced over the block tree;
+ *   empty clusters: take the rows farthest from their centre (largest distance first, lowest
+ *           row index on ties) as the new centres of the empty clusters in increasing order, and
+ *           remove them from their old clusters' sums (scikit-learn's rule);
+ *   stop:   labels unchanged ("strict convergence"), or sum_j ||c_j' - c_j||^2 <= tol * mean of
+ *           the column variances, or max_iter; then one more E-step with the final centres.
+ * The n x k distance matrix is never formed: one block of rows at a time. */
+#include <cblas.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmeans_internal.h"
+
+void sm_kmeans_opts_default(sm_kmeans_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->k = 8;
+  o->init = SM_KMEANS_INIT_PLUSPLUS;
+  o->n_init = 1;
+  o->max_iter = 300;
+  o->tol = 1e-4;
+  o->seed = 0;
+  o->silhouette_sample = 1000;
+}
+
+void sm_kmeans_result_fini(sm_kmeans_result *r) {
+  free(r->centers), free(r->sizes), free(r->labels), free(r->distance);
+  memset(r, 0, sizeof *r);
+}
+
+/* One E-step over the aligned rows; the tree value is [k][d] sums, [k] counts, inertia.
+ * Two kernels: float64 rows with dgemm, or -- when every value of the matrix is exactly a float32
+ * (as waveforms and most feature tables are) -- a float32 mirror of the rows with sgemm, half the
+ * memory traffic and twice the GEMM rate; the sums are accumulated in float64 from the same exact
+ * values either way. During the iterations the squared distance is ||x||^2 + ||c||^2 - 2 x.c
+ * (clamped at 0); the final E-step (exact = 1) recomputes it as sum (x - c)^2 in float64. */
+typedef struct {
+  const sm__blocks *bk;
+  int k;
+  int64_t d;
+  const double *c;  /* [k][d] centres */
+  float *cf;        /* [k][d] centres as float32 (float kernel) */
+  double *cnorm;    /* [k] */
+  const float *xf;  /* [a1 - a0][d] float32 mirror of the aligned rows, or NULL */
+  const double *xnorm; /* [a1 - a0] ||x||^2 */
+  int exact;        /* final pass: exact distances from the float64 rows */
+  int32_t *label;   /* [a1 - a0] */
+  double *d2;       /* [a1 - a0] */
+  double *dots;     /* [B][k] */
+  float *dotsf;     /* [B][k] */
+  float *ct, *bias; /* fused kernel: [d][kp] -2 c^T and [kp] ||c||^2 (+inf padding), or NULL */
+  int kp;           /* k rounded up to 16 */
+  int32_t *blab;    /* [B] fused kernel labels */
+  int64_t changed;  /* rows whose label changed (this rank) */
+} estep;
+
+/* Lowest v[j], lowest j on ties. */
+#define SM__KMEANS_KCHUNK 64
+static inline double argmin(const double *v, int m, int *at) {
+  double b = v[0];
+  int ix = 0;
+  for (int j = 1; j < m; j++)
+    if (v[j] < b) b = v[j], ix = j;
+  *at = ix;
+  return b;
+}
+
+static inline void add_f32(double *restrict s, const float *restrict x, int64_t d) {
+  for (int64_t j = 0; j < d; j++) s[j] += (double)x[j];
+}
+
+static inline void add_f64(double *restrict s, const double *restrict x, int64_t d) {
+  for (int64_t j = 0; j < d; j++) s[j] += x[j];
+}
+
+/* The fused float32 E-step kernel for small k x d (the centres fit in L1): per row, 16 centres at a
+ * time, v_j = ||c_j||^2 + sum_t x_t (-2 c_jt) accumulated in registers, then the lowest v_j (lowest
+ * j on ties). Each row is computed alone, so its label does not depend on the blocking. AVX2 +
+ * FMA (8-wide) on CPUs that have them, else the sgemm path. */
+#define SM__KMEANS_FUSED_MAX 8192 /* d x padded k floats */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SM__KMEANS_FUSED 1
+__attribute__((target("avx2,fma"))) static void fused_rows(const float *x, int64_t rows, int64_t d, int kp,
+                                                           const float *ct, const float *bias, int32_t *lab,
+                                                           float *val) {
+  for (int64_t i = 0; i < rows; i++) {
+    const float *xi = x + i * d;
+    float best = INFINITY;
+    int bi = 0;
+    for (int c0 = 0; c0 < kp; c0 += 16) {
+      /* four independent pairs of accumulators (t mod 4): the adds are not one latency chain */
+      __m256 a[8];
+      a[0] = _mm256_loadu_ps(bias + c0), a[1] = _mm256_loadu_ps(bias + c0 + 8);
+      for (int q = 2; q < 8; q++) a[q] = _mm256_setzero_ps();
+      int64_t t = 0;
+      for (; t + 4 <= d; t += 4)
+        for (int q = 0; q < 4; q++) {
+          const float *ctt = ct + (t + q) * kp + c0;
+          __m256 xv = _mm256_broadcast_ss(xi + t + q);
+          a[2 * q] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(ctt), a[2 * q]);
+          a[2 * q + 1] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(ctt + 8), a[2 * q + 1]);
+        }
+      for (; t < d; t++) {
+        const float *ctt = ct + t * kp + c0;
+        __m256 xv = _mm256_broadcast_ss(xi + t);
+        a[0] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(ctt), a[0]);
+        a[1] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(ctt + 8), a[1]);
+      }
+      __m256 lo = _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[4], a[6]));
+      __m256 hi = _mm256_add_ps(_mm256_add_ps(a[1], a[3]), _mm256_add_ps(a[5], a[7]));
+      /* horizontal minimum, then the lowest lane holding it */
+      __m256 m = _mm256_min_ps(lo, hi);
+      m = _mm256_min_ps(m, _mm256_permute2f128_ps(m, m, 1));
+      m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(1, 0, 3, 2)));
+      m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(2, 3, 0, 1)));
+      float mn = _mm256_cvtss_f32(m);
+      if (mn < best) {
+        unsigned bits = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(lo, m, _CMP_EQ_OQ)) |
+                        (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(hi, m, _CMP_EQ_OQ)) << 8;
+        best = mn, bi = c0 + __builtin_ctz(bits);
+      }
+    }
+    lab[i] = bi;
+    val[i] = best;
+  }
+}
+#else
+#define SM__KMEANS_FUSED 0
+static void fused_rows(const float *x, int64_t rows, int64_t d, int kp, const float *ct, const float *bias,
+                       int32_t *lab, float *val) {
+  (void)x, (void)rows, (void)d, (void)kp, (void)ct, (void)bias, (void)lab, (void)val;
+}
+#endif
+
+static int fused_available(void) {
+#if SM__KMEANS_FUSED
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return 0;
+#endif
+}
+
+static sm_status estep_leaf(void *u, int64_t b, double *out) {
+  estep *e = u;
+  int64_t rows, d = e->d, k = e->k, at = b * e->bk->B - e->bk->a0;
+  const double *x = sm__block_rows(e->bk, b, &rows);
+  const float *xf = e->xf && !e->exact ? e->xf + at * d : NULL;
+  memset(out, 0, (size_t)(k * d + k + 1) * sizeof *out);
+  if (xf && e->ct) {
+    fused_rows(xf, rows, d, e->kp, e->ct, e->bias, e->blab, e->dotsf);
+    for (int64_t i = 0; i < rows; i++) {
+      int best = e->blab[i];
+      double dist = fmax(e->xnorm[at + i] + (double)e->dotsf[i], 0.0);
+      e->changed += e->label[at + i] != best;
+      e->label[at + i] = best;
+      e->d2[at + i] = dist;
+      add_f32(out + best * d, xf + i * d, d);
+      out[k * d + best] += 1;
+      out[k * d + k] += dist;
+    }
+    return SM_OK;
+  }
+  if (xf)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)k, (int)d, 1.0f, xf, (int)d, e->cf, (int)d,
+                0.0f, e->dotsf, (int)k);
+  else
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)k, (int)d, 1.0, x, (int)d, e->c, (int)d, 0.0,
+                e->dots, (int)k);
+  for (int64_t i = 0; i < rows; i++) {
+    double v[SM__KMEANS_KCHUNK];
+    int best = 0;
+    double bv = INFINITY;
+    for (int j0 = 0; j0 < k; j0 += SM__KMEANS_KCHUNK) {
+      int m = k - j0 < SM__KMEANS_KCHUNK ? (int)(k - j0) : SM__KMEANS_KCHUNK;
+      if (xf)
+        for (int j = 0; j < m; j++) v[j] = e->cnorm[j0 + j] - 2.0 * (double)e->dotsf[i * k + j0 + j];
+      else
+        for (int j = 0; j < m; j++) v[j] = e->cnorm[j0 + j] - 2.0 * e->dots[i * k + j0 + j];
+      int j;
+      double bvv = argmin(v, m, &j);
+      if (bvv < bv) bv = bvv, best = j0 + j;
+    }
+    double dist = e->exact ? sm__sqdist(x + i * d, e->c + best * d, d) : fmax(e->xnorm[at + i] + bv, 0.0);
+    e->changed += e->label[at + i] != best;
+    e->label[at + i] = best;
+    e->d2[at + i] = dist;
+    if (xf) add_f32(out + best * d, xf + i * d, d);
+    else add_f64(out + best * d, x + i * d, d);
+    out[k * d + best] += 1;
+    out[k * d + k] += dist;
+  }
+  return SM_OK;
+}
+
+/* ||x||^2 of the aligned rows, and the float32 mirror when every value of the matrix is exactly
+ * a float32 (decided over all ranks, so every rank count takes the same kernel). Collective. */
+static sm_status prepare_rows(sm_ctx *ctx, estep *e, double **xnorm, float **xf) {
+  const sm__blocks *bk = e->bk;
+  int64_t na = bk->a1 - bk->a0, d = e->d;
+  int exact_f32 = 1;
+  SM_TRY(ctx, SM_ALLOC(ctx, *xnorm, na + 1));
+  for (int64_t i = bk->a0; i < bk->a1; i++) {
+    const double *r = sm__aligned_row(bk, i);
+    double s = 0;
+    for (int64_t j = 0; j < d; j++) {
+      s += r[j] * r[j];
+      exact_f32 &= (double)(float)r[j] == r[j];
+    }
+    (*xnorm)[i - bk->a0] = s;
+  }
+  SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, &exact_f32, 1, MPI_INT, MPI_LAND, ctx->comm));
+  *xf = NULL;
+  if (!exact_f32) return SM_OK;
+  sm_status st = sm_ctx_agree(ctx, SM_ALLOC(ctx, *xf, na * d + 1));
+  if (st == SM_OK && !e->cf) st = sm_ctx_agree(ctx, SM_ALLOC(ctx, e->cf, (size_t)e->k * d));
+  if (st == SM_OK && !e->dotsf) st = sm_ctx_agree(ctx, SM_ALLOC(ctx, e->dotsf, bk->B * e->k));
+  e->kp = (e->k + 15) / 16 * 16;
+  if (st == SM_OK && d * e->kp <= SM__KMEANS_FUSED_MAX && fused_available()) {
+    st = SM_ALLOC(ctx, e->ct, d * e->kp);
+    if (st == SM_OK) st = SM_ALLOC(ctx, e->bias, e->kp);
+    if (st == SM_OK) st = SM_ALLOC(ctx, e->blab, bk->B);
+    st = sm_ctx_agree(ctx, st);
+  }
+  for (int64_t i = bk->a0; st == SM_OK && i < bk->a1; i++) {
+    const double *r = sm__aligned_row(bk, i);
+    for (int64_t j = 0; j < d; j++) (*xf)[(i - bk->a0) * d + j] = (float)r[j];
+  }
+  if (st != SM_OK) free(*xf), *xf = NULL;
+  return st;
+}
+
+static sm_status run_estep(sm_ctx *ctx, estep *e, double *acc, int64_t *changed) {
+  for (int j = 0; j < e->k; j++) {
+    const double *c = e->c + j * e->d;
+    double s = 0;
+    for (int64_t t = 0; t < e->d; t++) s += c[t] * c[t];
+    e->cnorm[j] = s;
+    for (int64_t t = 0; e->cf && t < e->d; t++) e->cf[j * e->d + t] = (float)c[t];
+    for (int64_t t = 0; e->ct && t < e->d; t++) e->ct[t * e->kp + j] = -2.0f * (float)c[t];
+    if (e->bias) e->bias[j] = (float)s;
+  }
+  for (int j = e->k; e->bias && j < e->kp; j++) {
+    e->bias[j] = INFINITY;
+    for (int64_t t = 0; t < e->d; t++) e->ct[t * e->kp + j] = 0;
+  }
+  e->changed = 0;
+  sm__tree_op op = {e->k * e->d + e->k + 1, estep_leaf, sm__tree_add, e};
+  SM_TRY(ctx, sm__tree_reduce(ctx, e->bk, &op, acc));
+  *changed = e->changed;
+  SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, changed, 1, MPI_INT64_T, MPI_SUM, ctx->comm));
+  return SM_OK;
+}
+
+typedef struct {
+  double d2;
+  int64_t row;
+  int64_t label;
+} far_row;
+
+static int far_cmp(const void *a, const void *b) {
+  const far_row *x = a, *y = b;
+  if (x->d2 != y->d2) return x->d2 < y->d2 ? 1 : -1;
+  return (x->row > y->row) - (x->row < y->row);
+}
+
+/* scikit-learn's empty-cluster rule on the reduced sums (acc: [k][d] sums, [k] counts). */
+static sm_status relocate_empty(sm_ctx *ctx, const estep *e, double *acc) {
+  int k = e->k, m = 0;
+  int64_t d = e->d;
+  double *cnt = acc + k * d;
+  for (int j = 0; j < k; j++) m += cnt[j] == 0;
+  if (!m) return SM_OK;
+  /* this rank's m farthest rows, then everyone's, merged in a fixed order */
+  int64_t na = e->bk->a1 - e->bk->a0;
+  far_row *loc = NULL, *all = NULL;
+  SM_TRY(ctx, SM_ALLOC(ctx, loc, m));
+  for (int t = 0; t < m; t++) loc[t] = (far_row){-1, INT64_MAX, -1};
+  for (int64_t i = 0; i < na; i++) {
+    far_row f = {e->d2[i], e->bk->a0 + i, e->label[i]};
+    if (far_cmp(&f, &loc[m - 1]) < 0) {
+      loc[m - 1] = f;
+      qsort(loc, (size_t)m, sizeof *loc, far_cmp);
+    }
+  }
+  sm_status st = SM_ALLOC(ctx, all, (size_t)m * ctx->size);
+  st = sm_ctx_agree(ctx, st);
+  if (st == SM_OK) {
+    int rc = MPI_Allgather(loc, m * (int)sizeof *loc, MPI_BYTE, all, m * (int)sizeof *loc, MPI_BYTE, ctx->comm);
+    if (rc != MPI_SUCCESS) st = sm__mpi_error(ctx, rc, "MPI_Allgather", __FILE__, __LINE__);
+  }
+  int64_t *idx = NULL;
+  double *rows = NULL;
+  if (st == SM_OK) {
+    qsort(all, (size_t)m * ctx->size, sizeof *all, far_cmp);
+    st = SM_ALLOC(ctx, idx, m);
+    if (st == SM_OK) st = SM_ALLOC(ctx, rows, (size_t)m * d);
+    st = sm_ctx_agree(ctx, st);
+  }
+  if (st == SM_OK) {
+    for (int t = 0; t < m; t++) idx[t] = all[t].row;
+    st = sm__blocks_fetch(ctx, e->bk, m, idx, rows);
+  }
+  for (int j = 0, t = 0; st == SM_OK && j < k && t < m; j++) {
+    if (cnt[j] != 0) continue;
+    const double *x = rows + t * d;
+    int64_t old = all[t].label;
+    for (int64_t c = 0; c < d; c++) acc[old * d + c] -= x[c], acc[j * d + c] = x[c];
+    cnt[old] -= 1;
+    cnt[j] = 1;
+    t++;
+  }
+  free(loc), free(all), free(idx), free(rows);
+  return st;
+}
+
+typedef struct {
+  double *centers; /* [k][d] */
+  double inertia, seconds;
+  int n_iter, converged;
+} lloyd_out;
+
+/* Lloyd iterations from `init`; leaves the final labels and distances in e. Collective. */
+static sm_status lloyd(sm_ctx *ctx, estep *e, const sm_kmeans_opts *o, double tol_abs, double *acc, lloyd_out *out) {
+  int k = e->k;
+  int64_t d = e->d, changed = 0, na = e->bk->a1 - e->bk->a0;
+  double *c = out->centers, *cnew = NULL;
+  SM_TRY(ctx, SM_ALLOC(ctx, cnew, (size_t)k * d));
+  for (int64_t i = 0; i < na; i++) e->label[i] = -1;
+  int strict = 0, it;
+  sm_status st = SM_OK;
+  double t0 = sm_wtime();
+  out->converged = 0;
+  for (it = 0; it < o->max_iter && st == SM_OK; it++) {
+    e->c = c;
+    st = run_estep(ctx, e, acc, &changed);
+    if (st != SM_OK) break;
+    if (o->verbose && ctx->rank == 0) {
+      printf("iteration %02d (inertia: %.2f)\n", it + 1, acc[k * d + k]);
+      fflush(stdout);
+    }
+    st = relocate_empty(ctx, e, acc);
+    if (st != SM_OK) break;
+    double shift = 0;
+    for (int j = 0; j < k; j++) {
+      double n = acc[k * d + j];
+      for (int64_t t = 0; t < d; t++) {
+        double v = n > 0 ? acc[j * d + t] / n : c[j * d + t];
+        double s = v - c[j * d + t];
+        shift += s * s;
+        cnew[j * d + t] = v;
+      }
+    }
+    memcpy(c, cnew, (size_t)(k * d) * sizeof *c);
+    if (changed == 0) {
+      strict = 1;
+      out->converged = 1;
+      it++;
+      break;
+    }
+    if (shift <= tol_abs) {
+      out->converged = 1;
+      it++;
+      break;
+    }
+  }
+  out->n_iter = it;
+  out->seconds = sm_wtime() - t0;
+  /* labels that match the final centres (scikit-learn skips this after strict convergence,
+   * where it cannot change them) */
+  if (st == SM_OK) {
+    e->c = c;
+    e->exact = 1;
+    st = run_estep(ctx, e, acc, &changed);
+    e->exact = 0;
+  }
+  out->inertia = acc[k * d + k];
+  (void)strict;
+  free(cnew);
+  return st;
+}
+
+sm_status sm_kmeans_fit(sm_ctx *ctx, const sm_rows *x, const sm_kmeans_opts *o, sm_kmeans_result *res) {
+  memset(res, 0, sizeof *res);
+  int k = o->k;
+  int64_t d = x->d;
+  SM_CHECK(ctx, x->n >= 1 && d >= 1, SM_ERR_ARG, "k-means needs at least one row and one column (got %lld x %lld)",
+           (long long)x->n, (long long)d);
+  SM_CHECK(ctx, k >= 1 && k <= x->n, SM_ERR_ARG, "k = %d clusters for %lld rows: k must be in 1..%lld", k,
+           (long long)x->n, (long long)x->n);
+  SM_CHECK(ctx, o->n_init >= 1 && o->max_iter >= 1, SM_ERR_ARG, "n_init and max_iter must be >= 1");
+  SM_CHECK(ctx, o->init != SM_KMEANS_INIT_GIVEN || o->init_centers, SM_ERR_ARG, "init from centres: none given");
+  SM_TRY(ctx, sm__check_finite(ctx, x));
+  sm__blocks bk;
+  SM_TRY(ctx, sm__blocks_init(ctx, x, 0, &bk));
+  int64_t na = bk.a1 - bk.a0, len = k * d + k + 1;
+  estep e = {.bk = &bk, .k = k, .d = d};
+  double *mean = NULL, *var = NULL, *acc = NULL, *best_acc = NULL;
+  lloyd_out run = {0}, best = {0};
+  int32_t *best_label = NULL;
+  double *best_d2 = NULL;
+  sm_status st = SM_ALLOC(ctx, e.cnorm, k);
+  if (st == SM_OK) st = SM_ALLOC(ctx, e.label, na + 1);
+  if (st == SM_OK) st = SM_ALLOC(ctx, e.d2, na + 1);
+  if (st == SM_OK) st = SM_ALLOC(ctx, e.dots, bk.B * k);
+  if (st == SM_OK) st = SM_ALLOC(ctx, mean, d);
+  if (st == SM_OK) st = SM_ALLOC(ctx, var, d);
+  if (st == SM_OK) st = SM_ALLOC(ctx, acc, len);
+  if (st == SM_OK) st = SM_ALLOC(ctx, best_acc, len);
+  if (st == SM_OK) st = SM_ALLOC(ctx, run.centers, (size_t)k * d);
+  if (st == SM_OK) st = SM_ALLOC(ctx, best.centers, (size_t)k * d);
+  if (st == SM_OK) st = SM_ALLOC(ctx, best_label, na + 1);
+  if (st == SM_OK) st = SM_ALLOC(ctx, best_d2, na + 1);
+  st = sm_ctx_agree(ctx, st);
+  double *xnorm = NULL;
+  float *xf = NULL;
+  if (st == SM_OK) st = prepare_rows(ctx, &e, &xnorm, &xf);
+  e.xnorm = xnorm, e.xf = xf;
+  if (st == SM_OK && o->tol > 0) st = sm__column_moments(ctx, &bk, mean, var); /* tol 0 needs no variance */
+  double tol_abs = 0;
+  for (int64_t j = 0; st == SM_OK && o->tol > 0 && j < d; j++) tol_abs += var[j];
+  tol_abs = o->tol > 0 ? tol_abs / (double)d * o->tol : 0;
+  int n_init = o->init == SM_KMEANS_INIT_GIVEN ? 1 : o->n_init;
+  for (int r = 0; st == SM_OK && r < n_init; r++) {
+    st = sm__kmeans_init(ctx, &bk, o, r, run.centers);
+    if (st == SM_OK) st = lloyd(ctx, &e, o, tol_abs, acc, &run);
+    if (st == SM_OK && (r == 0 || run.inertia < best.inertia)) {
+      double *c = best.centers;
+      best = run;
+      best.centers = c;
+      memcpy(best.centers, run.centers, (size_t)(k * d) * sizeof *c);
+      memcpy(best_acc, acc, (size_t)len * sizeof *acc);
+      memcpy(best_label, e.label, (size_t)na * sizeof *best_label);
+      memcpy(best_d2, e.d2, (size_t)na * sizeof *best_d2);
+      res->best_init = r;
+    }
+    if (st == SM_OK && o->verbose && n_init > 1 && ctx->rank == 0)
+      printf("init %d: inertia %.6g after %d iteration(s)%s\n", r + 1, run.inertia, run.n_iter,
+             run.converged ? "" : " (not converged)");
+  }
+  if (st == SM_OK) {
+    res->k = k, res->d = d, res->inertia = best.inertia, res->n_iter = best.n_iter, res->converged = best.converged;
+    res->iter_seconds = best.seconds;
+    res->centers = best.centers, best.centers = NULL;
+    st = SM_ALLOC(ctx, res->sizes, k);
+    if (st == SM_OK) st = SM_ALLOC(ctx, res->labels, x->count + 1);
+    if (st == SM_OK) st = SM_ALLOC(ctx, res->distance, x->count + 1);
+    st = sm_ctx_agree(ctx, st);
+  }
+  if (st == SM_OK) {
+    for (int j = 0; j < k; j++) res->sizes[j] = (int64_t)best_acc[k * d + j];
+    for (int64_t i = 0; i < na; i++) best_d2[i] = sqrt(best_d2[i]);
+    st = sm__blocks_return(ctx, &bk, best_label, res->labels, sizeof *best_label);
+    if (st == SM_OK) st = sm__blocks_return(ctx, &bk, best_d2, res->distance, sizeof *best_d2);
+  }
+  if (st == SM_OK)
+    st = sm__kmeans_metrics(ctx, &bk, o, best_label, best_acc, res->sizes, k, &res->silhouette, &res->davies_bouldin);
+  free(e.cnorm), free(e.label), free(e.d2), free(e.dots), free(mean), free(var), free(acc), free(best_acc);
+  free(e.cf), free(e.dotsf), free(e.ct), free(e.bias), free(e.blab), free(xnorm), free(xf);
+  free(run.centers), free(best.centers), free(best_label), free(best_d2);
+  sm__blocks_fini(&bk);
+  if (st != SM_OK) sm_kmeans_result_fini(res);
+  return st;
+}

@@ -1,0 +1,182 @@
+/* Mini-batch k-means for rows that do not fit in memory (see sm_kmeans_minibatch in
+ * sisma/unsupervised.h). Reproducibility: batches are global (a seeded permutation cut into
+ * batches, each rank reading the members in its own rows), and the batch sums are accumulated in
+ * 64-bit fixed point -- each value x becomes llrint(x 2^s) with 2^s chosen from the batch's
+ * largest |x| so that no sum can overflow -- which is exact, hence independent of the order and
+ * of the rank count. The centre update is then the same floating-point arithmetic on every rank.
+ * The final inertia is a float64 sum over ranks (it may differ in the last bits between rank
+ * counts; labels, distances, sizes and centres do not). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmeans_internal.h"
+#include "sisma/rng.h"
+#include "sisma/shard.h"
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+static int nearest(const double *x, const double *c, int k, int64_t d, double *d2) {
+  int best = 0;
+  double bv = INFINITY;
+  for (int j = 0; j < k; j++) {
+    double v = sm__sqdist(x, c + j * d, d);
+    if (v < bv) bv = v, best = j;
+  }
+  *d2 = bv;
+  return best;
+}
+
+/* Initial centres: k-means (opts) on a seeded sample of m rows, read into memory. */
+static sm_status init_centers(sm_ctx *ctx, const sm_row_source *src, const sm_kmeans_opts *o, int64_t m,
+                              double *centers) {
+  int64_t n = src->n, d = src->d, *idx = NULL, mine = 0;
+  double *rows = NULL;
+  sm_status st = SM_ALLOC(ctx, idx, m);
+  st = sm_ctx_agree(ctx, st);
+  if (st != SM_OK) return st;
+  sm_perm perm;
+  sm_perm_init(&perm, n, o->seed, SM_RNG_STREAM_INIT + 4);
+  for (int64_t i = 0; i < m; i++) idx[i] = m == n ? i : sm_perm_at(&perm, i);
+  qsort(idx, (size_t)m, sizeof *idx, cmp_i64);
+  int64_t lo = 0;
+  while (lo < m && idx[lo] < src->first) lo++;
+  while (lo + mine < m && idx[lo + mine] < src->first + src->count) mine++;
+  st = sm_ctx_agree(ctx, SM_ALLOC(ctx, rows, mine * d + 1));
+  if (st == SM_OK) st = src->read(src->u, mine, idx + lo, rows);
+  if (st == SM_OK) {
+    sm_rows x = {m, lo, mine, d, rows};
+    sm_kmeans_opts so = *o;
+    so.silhouette_sample = 0, so.verbose = 0;
+    sm_kmeans_result r;
+    st = sm_kmeans_fit(ctx, &x, &so, &r);
+    if (st == SM_OK) memcpy(centers, r.centers, (size_t)(o->k * d) * sizeof *centers);
+    if (st == SM_OK) sm_kmeans_result_fini(&r);
+  }
+  free(idx), free(rows);
+  return st;
+}
+
+/* One batch step: labels of this rank's members, exact fixed-point sums, the update. */
+static sm_status batch_step(sm_ctx *ctx, const sm_row_source *src, int k, const int64_t *idx, int64_t m,
+                            int64_t batch, double *x, int64_t *q, double *centers, double *weight, double *inertia) {
+  int64_t d = src->d;
+  SM_TRY(ctx, src->read(src->u, m, idx, x));
+  double mx = 0;
+  for (int64_t i = 0; i < m * d; i++) mx = fmax(mx, fabs(x[i]));
+  SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, &mx, 1, MPI_DOUBLE, MPI_MAX, ctx->comm));
+  int e = 0, bits = 1;
+  frexp(mx > 0 ? mx : 1.0, &e);             /* mx < 2^e */
+  while (((int64_t)1 << bits) <= batch) bits++; /* batch < 2^bits */
+  double scale = ldexp(1.0, 62 - bits - e);   /* |x| 2^s < 2^(62 - bits): sums fit */
+  memset(q, 0, (size_t)(k * d + k) * sizeof *q);
+  double in = 0;
+  for (int64_t i = 0; i < m; i++) {
+    double d2;
+    int j = nearest(x + i * d, centers, k, d, &d2);
+    in += d2;
+    for (int64_t t = 0; t < d; t++) q[j * d + t] += llrint(x[i * d + t] * scale);
+    q[k * d + j]++;
+  }
+  SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, q, (int)(k * d + k), MPI_INT64_T, MPI_SUM, ctx->comm));
+  SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, &in, 1, MPI_DOUBLE, MPI_SUM, ctx->comm));
+  *inertia += in;
+  for (int j = 0; j < k; j++) {
+    int64_t b = q[k * d + j];
+    if (!b) continue;
+    for (int64_t t = 0; t < d; t++)
+      centers[j * d + t] = (centers[j * d + t] * weight[j] + (double)q[j * d + t] / scale) / (weight[j] + (double)b);
+    weight[j] += (double)b;
+  }
+  return SM_OK;
+}
+
+/* Labels, distances, sizes and inertia of all rows, streamed in chunks. Collective. */
+static sm_status final_pass(sm_ctx *ctx, const sm_row_source *src, int64_t chunk, sm_kmeans_result *r) {
+  int64_t d = src->d, nch = (src->count + chunk - 1) / chunk, *idx = NULL;
+  double *x = NULL, in = 0;
+  SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, &nch, 1, MPI_INT64_T, MPI_MAX, ctx->comm));
+  sm_status st = SM_ALLOC(ctx, idx, chunk);
+  if (st == SM_OK) st = SM_ALLOC(ctx, x, chunk * d);
+  st = sm_ctx_agree(ctx, st);
+  memset(r->sizes, 0, (size_t)r->k * sizeof *r->sizes);
+  for (int64_t c = 0; st == SM_OK && c < nch; c++) {
+    int64_t lo = c * chunk, m = src->count - lo < chunk ? src->count - lo : chunk;
+    if (m < 0) m = 0;
+    for (int64_t i = 0; i < m; i++) idx[i] = src->first + lo + i;
+    st = src->read(src->u, m, idx, x);
+    for (int64_t i = 0; st == SM_OK && i < m; i++) {
+      double d2;
+      int j = nearest(x + i * d, r->centers, r->k, d, &d2);
+      r->labels[lo + i] = j, r->distance[lo + i] = sqrt(d2);
+      r->sizes[j]++;
+      in += d2;
+    }
+  }
+  free(idx), free(x);
+  SM_TRY(ctx, st);
+  SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, r->sizes, r->k, MPI_INT64_T, MPI_SUM, ctx->comm));
+  SM_MPI(ctx, MPI_Allreduce(&in, &r->inertia, 1, MPI_DOUBLE, MPI_SUM, ctx->comm));
+  return SM_OK;
+}
+
+sm_status sm_kmeans_minibatch(sm_ctx *ctx, const sm_row_source *src, const sm_kmeans_opts *o, int64_t batch,
+                              sm_kmeans_result *r) {
+  memset(r, 0, sizeof *r);
+  int k = o->k;
+  int64_t n = src->n, d = src->d;
+  SM_CHECK(ctx, k >= 1 && k <= n && d >= 1, SM_ERR_ARG, "mini-batch k-means: k = %d for %lld rows x %lld columns", k,
+           (long long)n, (long long)d);
+  SM_CHECK(ctx, batch >= 1, SM_ERR_ARG, "mini-batch k-means: batch_size must be >= 1");
+  int64_t m0 = 3 * batch > 3 * k ? 3 * batch : 3 * k;
+  if (m0 > n) m0 = n;
+  r->k = k, r->d = d, r->silhouette = r->davies_bouldin = NAN;
+  double *weight = NULL, *x = NULL;
+  int64_t *q = NULL, *idx = NULL;
+  sm_status st = SM_ALLOC(ctx, r->centers, (size_t)k * d);
+  if (st == SM_OK) st = SM_ALLOC(ctx, r->sizes, k);
+  if (st == SM_OK) st = SM_ALLOC(ctx, r->labels, src->count + 1);
+  if (st == SM_OK) st = SM_ALLOC(ctx, r->distance, src->count + 1);
+  if (st == SM_OK) st = SM_ALLOC(ctx, weight, k);
+  if (st == SM_OK) st = SM_ALLOC(ctx, q, (size_t)k * d + k);
+  if (st == SM_OK) st = SM_ALLOC(ctx, x, batch * d);
+  if (st == SM_OK) st = SM_ALLOC(ctx, idx, batch);
+  st = sm_ctx_agree(ctx, st);
+  if (st == SM_OK && o->init == SM_KMEANS_INIT_GIVEN)
+    memcpy(r->centers, o->init_centers, (size_t)(k * d) * sizeof *r->centers);
+  else if (st == SM_OK)
+    st = init_centers(ctx, src, o, m0, r->centers);
+  if (st == SM_OK) memset(weight, 0, (size_t)k * sizeof *weight);
+  sm_range mine = {src->first, src->count};
+  double t0 = sm_wtime();
+  for (int ep = 0; st == SM_OK && ep < o->max_iter; ep++) {
+    sm_batches *b = NULL;
+    st = sm_ctx_agree(ctx, sm_batches_create(ctx, n, batch, o->seed, (uint64_t)ep, 1, mine, &b));
+    double inertia = 0;
+    for (int64_t s = 0; st == SM_OK && s < sm_batches_count(b); s++) {
+      const int64_t *mem;
+      int64_t nl, ng;
+      st = sm_batches_get(b, s, &mem, &nl, &ng);
+      if (st == SM_OK) {
+        memcpy(idx, mem, (size_t)nl * sizeof *idx);
+        qsort(idx, (size_t)nl, sizeof *idx, cmp_i64);
+        st = batch_step(ctx, src, k, idx, nl, batch, x, q, r->centers, weight, &inertia);
+      }
+    }
+    sm_batches_destroy(&b);
+    if (st == SM_OK && o->verbose && ctx->rank == 0) {
+      printf("iteration %02d (inertia: %.2f)\n", ep + 1, inertia); /* summed over the epoch's batches */
+      fflush(stdout);
+    }
+    r->n_iter = ep + 1;
+  }
+  r->iter_seconds = sm_wtime() - t0;
+  if (st == SM_OK) st = final_pass(ctx, src, batch, r);
+  free(weight), free(q), free(x), free(idx);
+  if (st != SM_OK) sm_kmeans_result_fini(r);
+  return st;
+}
