@@ -13,12 +13,18 @@ static int64_t seg_at(const sm_nn_batch *b, int g) { return b->seg ? b->seg[g] :
 static int nseg(const sm_nn_batch *b) { return b->seg ? b->nseg : 1; }
 
 /* ---- dense ---- */
-void sm__dense_fwd(const sm_layer *l, const float *w, int64_t n, const float *x, float *y) {
+/* GEMMs run per segment so that a sample's result never depends on how many other samples share
+ * its call (the deterministic mode's segments are the same at every rank count). */
+void sm__dense_fwd(const sm_layer *l, const float *w, const sm_nn_batch *b, const float *x, float *y) {
   int64_t in = sm__size(l->in), out = l->out.c;
   const float *bias = w + out * in;
-  for (int64_t s = 0; s < n; s++) memcpy(y + s * out, bias, (size_t)out * sizeof *y);
-  if (n) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)out, (int)in, 1.f, x, (int)in, w, (int)in,
-                     1.f, y, (int)out);
+  for (int64_t s = 0; s < b->n; s++) memcpy(y + s * out, bias, (size_t)out * sizeof *y);
+  for (int g = 0; g < nseg(b) && b->n; g++) {
+    int64_t s0 = seg_at(b, g), ns = seg_at(b, g + 1) - s0;
+    if (ns)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ns, (int)out, (int)in, 1.f, x + s0 * in, (int)in, w,
+                  (int)in, 1.f, y + s0 * out, (int)out);
+  }
 }
 
 void sm__dense_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstride, const sm_nn_batch *b,
@@ -33,10 +39,10 @@ void sm__dense_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstri
                 x + s0 * in, (int)in, 0.f, dw, (int)in);
     for (int64_t s = s0; s < s0 + ns; s++)
       for (int64_t o = 0; o < out; o++) db[o] += dy[s * out + o];
+    if (dx)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)ns, (int)in, (int)out, 1.f, dy + s0 * out, (int)out,
+                  w, (int)in, 1.f, dx + s0 * in, (int)in);
   }
-  if (dx && b->n)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)b->n, (int)in, (int)out, 1.f, dy, (int)out, w, (int)in,
-                1.f, dx, (int)in);
 }
 
 /* ---- im2col / col2im over one sample: col[c*k + j][t] = x[c][t*stride - pad + j*dil] ---- */

@@ -339,7 +339,7 @@ sm_status sm_model_forward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, const
     const float *in = m->act[i], *w = m->param + l->off_param;
     float *o = (float *)m->act[i + 1];
     switch (l->kind) {
-    case SM_LAYER_DENSE: sm__dense_fwd(l, w, b->n, in, o); break;
+    case SM_LAYER_DENSE: sm__dense_fwd(l, w, b, in, o); break;
     case SM_LAYER_CONV: sm__conv_fwd(l, w, b->n, in, o, m->col); break;
     case SM_LAYER_CONVT: sm__convt_fwd(l, w, b->n, in, o, m->col); break;
     case SM_LAYER_MAXPOOL: case SM_LAYER_AVGPOOL: case SM_LAYER_GAP: case SM_LAYER_UPSAMPLE:
