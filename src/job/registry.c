@@ -7,12 +7,14 @@
 extern const sm_stage sm_stage_info;
 extern const sm_stage sm_stage_synth;
 extern const sm_stage sm_stage_import, sm_stage_export;
+extern const sm_stage sm_stage_train;
 
 static const sm_stage *const all_stages[] = {
     &sm_stage_info,
     &sm_stage_synth,
     &sm_stage_import,
     &sm_stage_export,
+    &sm_stage_train,
     NULL,
 };
 
