@@ -7,7 +7,7 @@
 extern const sm_stage sm_stage_info;
 extern const sm_stage sm_stage_synth;
 extern const sm_stage sm_stage_import, sm_stage_export;
-extern const sm_stage sm_stage_train;
+extern const sm_stage sm_stage_train, sm_stage_predict;
 
 static const sm_stage *const all_stages[] = {
     &sm_stage_info,
@@ -15,6 +15,7 @@ static const sm_stage *const all_stages[] = {
     &sm_stage_import,
     &sm_stage_export,
     &sm_stage_train,
+    &sm_stage_predict,
     NULL,
 };
 
