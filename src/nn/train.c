@@ -538,9 +538,12 @@ static sm_status train_loop(trainer *tr) {
         SM_TRY(ctx, end_epoch(tr, &es));
       }
       SM_TRY(ctx, save_checkpoint(tr));
-      if (tr->stopped == 2) return SM_ERR(ctx, SM_ERR_INTERRUPTED, "train: stopped by a signal at step %lld; checkpoint written, continue with --resume", (long long)tr->step);
-      sm_info(ctx, "train: stopped after max_steps = %lld; checkpoint written, continue with --resume", (long long)max_steps);
-      return SM_OK;
+      /* the job is not complete: later stages must not run on a half-trained model */
+      if (tr->stopped == 2)
+        return SM_ERR(ctx, SM_ERR_INTERRUPTED, "train: stopped by a signal at step %lld; checkpoint written, continue with --resume",
+                      (long long)tr->step);
+      return SM_ERR(ctx, SM_ERR_INTERRUPTED, "train: stopped after max_steps = %lld; checkpoint written, continue with --resume",
+                    (long long)max_steps);
     }
     int es = 0;
     SM_TRY(ctx, end_epoch(tr, &es));
