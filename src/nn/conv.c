@@ -76,6 +76,13 @@ static void col2im_add(const float *col, int64_t C, int64_t T, int64_t k, int64_
       const float *row = col + (c * k + j) * To;
       float *xc = x + c * T;
       int64_t off = j * dil - pad;
+      if (stride == 1) { /* valid t: 0 <= t + off < T, one vectorizable run */
+        int64_t lo = off < 0 ? -off : 0, hi = T - off < To ? T - off : To;
+        float *restrict xo = xc + off;
+        const float *restrict r = row;
+        for (int64_t t = lo; t < hi; t++) xo[t] += r[t];
+        continue;
+      }
       for (int64_t t = 0; t < To; t++) {
         int64_t i = t * stride + off;
         if (i >= 0 && i < T) xc[i] += row[t];

@@ -48,10 +48,12 @@ int64_t sm__conv_col_size(const sm_layer *l);
 
 void sm__pool_fwd(const sm_layer *l, int64_t n, const float *x, float *y, float *aux);
 void sm__pool_bwd(const sm_layer *l, int64_t n, const float *dy, float *dx, const float *aux);
-void sm__act_fwd(const sm_layer *l, int64_t n, const float *x, float *y);
-void sm__act_bwd(const sm_layer *l, int64_t n, const float *x, const float *y, const float *dy, float *dx);
+void sm__act_fwd(const sm_layer *l, int64_t n, const float *restrict x, float *restrict y);
+void sm__act_bwd(const sm_layer *l, int64_t n, const float *restrict x, const float *restrict y,
+                 const float *restrict dy, float *restrict dx);
 void sm__dropout_fwd(const sm_layer *l, int li, const sm_nn_batch *b, const float *x, float *y, float *aux);
-void sm__dropout_bwd(const sm_layer *l, int64_t n, const float *dy, float *dx, const float *aux);
+void sm__dropout_bwd(const sm_layer *l, int64_t n, const float *restrict dy, float *restrict dx,
+                     const float *restrict aux);
 
 sm_status sm__norm_fwd(sm_ctx *ctx, sm_model *m, int li, const sm_nn_batch *b, const float *x, float *y);
 sm_status sm__norm_bwd(sm_ctx *ctx, sm_model *m, int li, const sm_nn_batch *b, const float *dy, float *dx);

@@ -9,6 +9,22 @@
 #include "internal.h"
 #include "sisma/rng.h"
 
+/* Max over windows of k with stride st; a[t] = index of the maximum (a float, exact below 2^24).
+ * j outer, t inner and branch-free, so the loop over t vectorizes (random data would mispredict
+ * a compare-and-branch half the time). A NaN propagates, as in torch. */
+static inline __attribute__((always_inline)) void maxrow(const float *restrict x, float *restrict y,
+                                                         float *restrict a, int64_t To64, int k, int st) {
+  const int To = (int)To64; /* 32-bit indices: SSE2/AVX2 convert int32, not int64, to float */
+  for (int t = 0; t < To; t++) y[t] = x[t * st], a[t] = (float)(t * st);
+  for (int j = 1; j < k; j++)
+    for (int t = 0; t < To; t++) {
+      float cand = x[t * st + j], cur = y[t];
+      int take = (cand > cur) | (cand != cand); /* bitwise: no branch */
+      y[t] = take ? cand : cur;
+      a[t] = take ? (float)(t * st + j) : a[t];
+    }
+}
+
 void sm__pool_fwd(const sm_layer *l, int64_t n, const float *x, float *y, float *aux) {
   int64_t C = l->in.c, T = l->in.t, To = l->out.t;
   for (int64_t s = 0; s < n; s++)
@@ -18,13 +34,9 @@ void sm__pool_fwd(const sm_layer *l, int64_t n, const float *x, float *y, float 
       switch (l->kind) {
       case SM_LAYER_MAXPOOL: {
         float *ac = aux + (s * C + c) * To;
-        for (int64_t t = 0; t < To; t++) {
-          int64_t i0 = t * l->stride, best = i0;
-          for (int64_t i = i0 + 1; i < i0 + l->k; i++)
-            if (xc[i] > xc[best] || isnan(xc[i])) best = i;
-          yc[t] = xc[best];
-          ac[t] = (float)best;
-        }
+        if (l->k == 4 && l->stride == 4) maxrow(xc, yc, ac, To, 4, 4); /* constants let the loop vectorize */
+        else if (l->k == 2 && l->stride == 2) maxrow(xc, yc, ac, To, 2, 2);
+        else maxrow(xc, yc, ac, To, (int)l->k, (int)l->stride);
         break;
       }
       case SM_LAYER_AVGPOOL:
@@ -77,7 +89,7 @@ void sm__pool_bwd(const sm_layer *l, int64_t n, const float *dy, float *dx, cons
 
 static inline float sigmoidf(float v) { return 1.f / (1.f + expf(-v)); }
 
-void sm__act_fwd(const sm_layer *l, int64_t n, const float *x, float *y) {
+void sm__act_fwd(const sm_layer *l, int64_t n, const float *restrict x, float *restrict y) {
   int64_t m = n * sm__size(l->in);
   float a = (float)l->alpha;
   switch (l->kind) {
@@ -101,15 +113,19 @@ void sm__act_fwd(const sm_layer *l, int64_t n, const float *x, float *y) {
   }
 }
 
-void sm__act_bwd(const sm_layer *l, int64_t n, const float *x, const float *y, const float *dy, float *dx) {
+void sm__act_bwd(const sm_layer *l, int64_t n, const float *restrict x, const float *restrict y,
+                 const float *restrict dy, float *restrict dx) {
   int64_t m = n * sm__size(l->in);
   float a = (float)l->alpha;
   switch (l->kind) {
   case SM_LAYER_RELU:
-    for (int64_t i = 0; i < m; i++) dx[i] += x[i] > 0.f ? dy[i] : 0.f;
+    for (int64_t i = 0; i < m; i++) { /* both loads unconditional, so the loop vectorizes */
+      float g = dy[i];
+      dx[i] += x[i] > 0.f ? g : 0.f;
+    }
     break;
   case SM_LAYER_LEAKY:
-    for (int64_t i = 0; i < m; i++) dx[i] += x[i] > 0.f ? dy[i] : a * dy[i];
+    for (int64_t i = 0; i < m; i++) dx[i] += dy[i] * (x[i] > 0.f ? 1.f : a);
     break;
   case SM_LAYER_GELU: { /* d/dx x Phi(x) = Phi(x) + x phi(x) */
     const float k = (float)(0.5 * M_2_SQRTPI * M_SQRT1_2);
@@ -152,6 +168,7 @@ void sm__dropout_fwd(const sm_layer *l, int li, const sm_nn_batch *b, const floa
   }
 }
 
-void sm__dropout_bwd(const sm_layer *l, int64_t n, const float *dy, float *dx, const float *aux) {
+void sm__dropout_bwd(const sm_layer *l, int64_t n, const float *restrict dy, float *restrict dx,
+                     const float *restrict aux) {
   for (int64_t i = 0; i < n * sm__size(l->in); i++) dx[i] += dy[i] * aux[i];
 }
