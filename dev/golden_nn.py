@@ -51,6 +51,18 @@ def run(mods, x):
     return x
 
 
+class Seq(nn.Module):
+    """gru/lstm H [last=1] on [N][C][T]: torch's batch_first recurrent layer over the time axis."""
+
+    def __init__(self, rnn, last=False):
+        super().__init__()
+        self.rnn, self.last = rnn, last
+
+    def forward(self, x):
+        out = self.rnn(x.permute(0, 2, 1))[0]  # [N][T][H]
+        return out[:, -1:, :].permute(0, 2, 1) if self.last else out.permute(0, 2, 1)
+
+
 class Flat(nn.Module):
     def __init__(self, lin):
         super().__init__()
@@ -76,6 +88,9 @@ LAYER_CASES = [
               nn.LayerNorm([6, 20]), nn.Tanh(), nn.Conv1d(6, 2, 1), nn.Sigmoid()]),
     ("mlp", 6, 1, 5, "dense 8, relu, dense 8, tanh, dense 2",
      lambda: [Flat(nn.Linear(6, 8)), nn.ReLU(), Flat(nn.Linear(8, 8)), nn.Tanh(), Flat(nn.Linear(8, 2))]),
+    ("rnn", 3, 7, 3, "gru 5, lstm 4 last=1, dense 2",
+     lambda: [Seq(nn.GRU(3, 5, batch_first=True)), Seq(nn.LSTM(5, 4, batch_first=True), last=True),
+              Flat(nn.Linear(4, 2))]),
 ]
 
 
@@ -88,7 +103,7 @@ def layer_cases():
         mods = make()
         for m in mods:  # non-trivial affine parameters for the norms
             for p in m.parameters():
-                if p.dim() == 1 or isinstance(m, nn.LayerNorm):
+                if (p.dim() == 1 or isinstance(m, nn.LayerNorm)) and not isinstance(m, (nn.GRU, nn.LSTM)):
                     with torch.no_grad():
                         p.normal_(0.5 if p is getattr(m, "weight", None) else 0.0, 0.3)
         lines.append("model %s %d %d %d %s" % (name, c, t, n, desc))

@@ -43,6 +43,8 @@ typedef enum {
   SM_LAYER_GROUPNORM, /* per sample over groups of C/g channels and T, affine per channel */
   SM_LAYER_DROPOUT,   /* inverted dropout, mask from the counter-based generator */
   SM_LAYER_CONCAT,    /* channels of the input, then of the output of named layer `from` */
+  SM_LAYER_GRU,       /* hidden size H over the time axis; last=1 keeps only the final state */
+  SM_LAYER_LSTM,      /* as GRU */
   SM_LAYER_KIND_COUNT
 } sm_layer_kind;
 
@@ -55,7 +57,7 @@ typedef struct {
   sm_layer_kind kind;
   char name[32];        /* user name (`name=`) or "<kind><index>" */
   sm_shape in, out;     /* per sample */
-  int64_t k, stride, pad, dil, groups; /* conv/pool geometry; groups for group norm */
+  int64_t k, stride, pad, dil, groups; /* conv/pool geometry; groups (group norm), hidden size (rnn) */
   double alpha, p, eps, momentum;       /* leaky slope, dropout rate, norm eps, bn momentum */
   int from;             /* concat: index of the layer whose output is appended */
   int64_t off_param, n_param; /* view into the parameter/gradient slabs */
@@ -88,7 +90,8 @@ typedef struct sm_model sm_model;
  *   "conv 16 k=7, relu, maxpool 4, conv 32 k=7, relu, gap, dense 2"
  * Kinds: dense N | conv N k= stride= pad= dil= | convt N k= stride= pad= | maxpool K stride= |
  * avgpool K stride= | gap | upsample F | relu | leaky alpha= | gelu | silu | tanh | sigmoid |
- * batchnorm eps= momentum= | layernorm eps= | groupnorm G eps= | dropout P | concat from=NAME;
+ * batchnorm eps= momentum= | layernorm eps= | groupnorm G eps= | dropout P | concat from=NAME |
+ * gru H last= | lstm H last=;
  * any layer takes name=NAME. Shapes are inferred; an inconsistency is SM_ERR_CONFIG naming the
  * layer ("layer 3 (maxpool 4): input has 2 time samples, fewer than k = 4"). Parameters are
  * initialised by sm_model_init. Local. */

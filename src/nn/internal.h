@@ -55,6 +55,14 @@ void sm__dropout_fwd(const sm_layer *l, int li, const sm_nn_batch *b, const floa
 void sm__dropout_bwd(const sm_layer *l, int64_t n, const float *restrict dy, float *restrict dx,
                      const float *restrict aux);
 
+int64_t sm__rnn_gates(const sm_layer *l);
+int64_t sm__rnn_state(const sm_layer *l);
+int64_t sm__rnn_scratch(const sm_layer *l, int64_t n);
+void sm__rnn_fwd(const sm_layer *l, const float *w, const sm_nn_batch *b, const float *x, float *y, float *aux,
+                 float *scratch);
+void sm__rnn_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstride, const sm_nn_batch *b, const float *x,
+                 const float *dy, float *dx, const float *aux, float *scratch);
+
 sm_status sm__norm_fwd(sm_ctx *ctx, sm_model *m, int li, const sm_nn_batch *b, const float *x, float *y);
 sm_status sm__norm_bwd(sm_ctx *ctx, sm_model *m, int li, const sm_nn_batch *b, const float *dy, float *dx);
 

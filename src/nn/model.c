@@ -14,7 +14,7 @@
 
 static const char *const kind_names[SM_LAYER_KIND_COUNT] = {
     "dense", "conv", "convt", "maxpool", "avgpool", "gap", "upsample", "relu", "leaky", "gelu",
-    "silu",  "tanh", "sigmoid", "batchnorm", "layernorm", "groupnorm", "dropout", "concat"};
+    "silu",  "tanh", "sigmoid", "batchnorm", "layernorm", "groupnorm", "dropout", "concat", "gru", "lstm"};
 
 #define MAX_LAYERS 128
 
@@ -73,10 +73,11 @@ static sm_status parse_layer(sm_ctx *ctx, char *text, where w, sm_layer *l, char
     else if (!strcmp(key, "eps")) l->eps = v;
     else if (!strcmp(key, "momentum")) l->momentum = v;
     else if (!strcmp(key, "p")) l->p = v;
+    else if (!strcmp(key, "last")) l->from = v != 0 ? -2 : -1; /* rnn: keep the last state only */
     else {
-      static const char *const keys[] = {"k", "stride", "pad", "dil", "alpha", "eps", "momentum", "p", "name", "from"};
+      static const char *const keys[] = {"k", "stride", "pad", "dil", "alpha", "eps", "momentum", "p", "name", "from", "last"};
       char near[256];
-      sm_near_matches(key, keys, 10, near, sizeof near);
+      sm_near_matches(key, keys, 11, near, sizeof near);
       return bad(ctx, w, "unknown key; did you mean: ", near);
     }
     if ((v < 0 || v != floor(v)) && strcmp(key, "alpha") && strcmp(key, "eps") && strcmp(key, "momentum") &&
@@ -85,14 +86,14 @@ static sm_status parse_layer(sm_ctx *ctx, char *text, where w, sm_layer *l, char
   }
   switch (l->kind) {
   case SM_LAYER_DENSE: case SM_LAYER_CONV: case SM_LAYER_CONVT: case SM_LAYER_UPSAMPLE: case SM_LAYER_GROUPNORM:
-  case SM_LAYER_MAXPOOL: case SM_LAYER_AVGPOOL:
+  case SM_LAYER_MAXPOOL: case SM_LAYER_AVGPOOL: case SM_LAYER_GRU: case SM_LAYER_LSTM:
     if (pos < 1) return bad(ctx, w, "needs a size (e.g. `dense 64`, `conv 16 k=7`, `maxpool 4`)", "");
     break;
   default:
     if (pos >= 0) return bad(ctx, w, "takes no size", "");
   }
   if (l->kind == SM_LAYER_MAXPOOL || l->kind == SM_LAYER_AVGPOOL || l->kind == SM_LAYER_UPSAMPLE) l->k = pos;
-  else if (l->kind == SM_LAYER_GROUPNORM) l->groups = pos;
+  else if (l->kind == SM_LAYER_GROUPNORM || l->kind == SM_LAYER_GRU || l->kind == SM_LAYER_LSTM) l->groups = pos;
   else if (pos > 0) l->out.c = pos;
   if (l->kind == SM_LAYER_MAXPOOL || l->kind == SM_LAYER_AVGPOOL) l->stride = stride > 0 ? stride : l->k;
   else if (stride > 0) l->stride = stride;
@@ -158,6 +159,14 @@ static sm_status infer(sm_ctx *ctx, where w, sm_layer *l, const sm_layer *from) 
     }
     l->out = (sm_shape){in.c + from->out.c, in.t};
     break;
+  case SM_LAYER_GRU: case SM_LAYER_LSTM: {
+    int64_t H = l->groups, G = sm__rnn_gates(l);
+    l->out = (sm_shape){H, l->from == -2 ? 1 : in.t};
+    l->from = -1;
+    l->n_param = G * in.c + G * H + 2 * G;
+    l->n_aux = in.t * sm__rnn_state(l);
+    break;
+  }
   default: l->out = in; /* activations */
   }
   return SM_OK;
@@ -250,7 +259,12 @@ sm_status sm_model_init(sm_ctx *ctx, sm_model *m, const char *scheme, uint64_t s
     if (l->kind == SM_LAYER_DENSE) nw = l->n_param - l->out.c, fan_in = sm__size(l->in), fan_out = l->out.c;
     if (l->kind == SM_LAYER_CONV) nw = l->n_param - l->out.c, fan_in = l->in.c * l->k, fan_out = l->out.c * l->k;
     if (l->kind == SM_LAYER_CONVT) nw = l->n_param - l->out.c, fan_in = l->out.c * l->k, fan_out = l->in.c * l->k;
-    if (nw) {
+    if (l->kind == SM_LAYER_GRU || l->kind == SM_LAYER_LSTM) { /* torch: U(-1/sqrt(H), 1/sqrt(H)) weights */
+      int64_t G = sm__rnn_gates(l), nwr = G * (l->in.c + l->groups);
+      double bound = 1.0 / sqrt((double)l->groups);
+      for (int64_t j = 0; j < nwr; j++) p[j] = (float)(bound * (2 * sm_rng_uniform(&r) - 1));
+      memset(p + nwr, 0, (size_t)(l->n_param - nwr) * sizeof *p);
+    } else if (nw) {
       double sd = sqrt(2.0 / (double)fan_in), bound = sqrt(6.0 / (double)(fan_in + fan_out));
       for (int64_t j = 0; j < nw; j++)
         p[j] = (float)(xavier ? bound * (2 * sm_rng_uniform(&r) - 1) : sd * sm_rng_normal(&r));
@@ -294,6 +308,8 @@ sm_status sm_model_reserve(sm_ctx *ctx, sm_model *m, int64_t nmax, int segmax) {
     if (l->kind == SM_LAYER_CONV || l->kind == SM_LAYER_CONVT)
       ncol = 2 * sm__conv_col_size(l) > ncol ? 2 * sm__conv_col_size(l) : ncol;
     if (l->kind == SM_LAYER_BATCHNORM && 1 + 2 * l->in.c > nred) nred = 1 + 2 * l->in.c;
+    if ((l->kind == SM_LAYER_GRU || l->kind == SM_LAYER_LSTM) && sm__rnn_scratch(l, nmax) > ncol)
+      ncol = sm__rnn_scratch(l, nmax);
   }
   m->ncol = ncol, m->nred = nred;
   sm_status st = SM_ALLOC(ctx, m->act, m->n + 1);
@@ -349,6 +365,7 @@ sm_status sm_model_forward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, const
       SM_TRY(ctx, sm__norm_fwd(ctx, m, i, b, in, o));
       break;
     case SM_LAYER_DROPOUT: sm__dropout_fwd(l, i, b, in, o, m->aux[i]); break;
+    case SM_LAYER_GRU: case SM_LAYER_LSTM: sm__rnn_fwd(l, w, b, in, o, m->aux[i], m->col); break;
     case SM_LAYER_CONCAT: {
       int64_t a = sm__size(l->in), c = sm__size(m->L[l->from].out);
       for (int64_t s = 0; s < b->n; s++) {
@@ -387,6 +404,7 @@ sm_status sm_model_backward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, cons
       SM_TRY(ctx, sm__norm_bwd(ctx, m, i, b, d, m->dact[i]));
       break;
     case SM_LAYER_DROPOUT: sm__dropout_bwd(l, b->n, d, m->dact[i], m->aux[i]); break;
+    case SM_LAYER_GRU: case SM_LAYER_LSTM: sm__rnn_bwd(l, w, g, m->n_param, b, x, d, dxi, m->aux[i], m->col); break;
     case SM_LAYER_CONCAT: {
       int64_t a = sm__size(l->in), c = sm__size(m->L[l->from].out);
       for (int64_t s = 0; s < b->n; s++)

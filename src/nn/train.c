@@ -99,7 +99,7 @@ typedef struct {
   double best_dev;
   int64_t best_epoch, bad_epochs, n_curve;
   double *curve;    /* [epochs][NCURVE] */
-  float *best;      /* [n_param] weights at the best dev loss */
+  float *best;      /* [n_param + n_buf] weights and running statistics at the best dev loss */
   int stopped;      /* 1: max_steps or a signal ended the run early */
   double t_allreduce, t_step;
 } trainer;
@@ -264,13 +264,13 @@ static void ckpt_path(const trainer *tr, char *out, size_t n) {
   }
 }
 
-static sm_status write_common(trainer *tr, sm__nn_h5 *h) {
+static sm_status write_common(trainer *tr, sm__nn_h5 *h, const float *buffers) {
   sm_ctx *ctx = tr->ctx;
   sm_model *m = tr->model;
   SM_TRY(ctx, sm__nn_h5_attr_str(ctx, h, "model", sm_config_str(tr->cfg, "model")));
   SM_TRY(ctx, sm__nn_h5_attr_str(ctx, h, "software", sm_version()));
   SM_TRY(ctx, sm__nn_h5_attr_str(ctx, h, "job_config", tr->cfg->job_yaml ? tr->cfg->job_yaml : ""));
-  SM_TRY(ctx, sm__nn_h5_write(ctx, h, "buffers", 'f', sm_model_buffer_count(m), 0, sm_model_buffers(m)));
+  SM_TRY(ctx, sm__nn_h5_write(ctx, h, "buffers", 'f', sm_model_buffer_count(m), 0, buffers));
   SM_TRY(ctx, sm__nn_h5_write(ctx, h, "curves", 'd', tr->n_curve, NCURVE, tr->curve));
   return SM_OK;
 }
@@ -287,10 +287,10 @@ static sm_status save_checkpoint(trainer *tr) {
                       tr->ep_sum[1], tr->ep_sum[2], tr->best_dev, (double)tr->best_epoch, (double)tr->bad_epochs,
                       (double)tr->n_curve, (double)np};
     st = sm__nn_h5_create(ctx, path, &h);
-    if (st == SM_OK) st = write_common(tr, &h);
+    if (st == SM_OK) st = write_common(tr, &h, sm_model_buffers(tr->model));
     if (st == SM_OK) st = sm__nn_h5_write(ctx, &h, "params", 'f', np, 0, sm_model_params(tr->model));
     if (st == SM_OK) st = sm__nn_h5_write(ctx, &h, "optimizer_state", 'f', 2 * np, 0, tr->opt.state);
-    if (st == SM_OK) st = sm__nn_h5_write(ctx, &h, "best_params", 'f', np, 0, tr->best);
+    if (st == SM_OK) st = sm__nn_h5_write(ctx, &h, "best", 'f', np + sm_model_buffer_count(tr->model), 0, tr->best);
     if (st == SM_OK) st = sm__nn_h5_write(ctx, &h, "position", 'd', 12, 0, pos);
     if (st == SM_OK) st = sm__nn_h5_attr_str(ctx, &h, "position_fields",
                                              "epoch batch step optimizer_steps epoch_loss_sum epoch_metric_sum "
@@ -326,7 +326,7 @@ static sm_status load_checkpoint(trainer *tr, int *found) {
     if (st == SM_OK) st = sm__nn_h5_read(ctx, &h, "params", 'f', np, sm_model_params(tr->model));
     if (st == SM_OK) st = sm__nn_h5_read(ctx, &h, "buffers", 'f', nb, sm_model_buffers(tr->model));
     if (st == SM_OK) st = sm__nn_h5_read(ctx, &h, "optimizer_state", 'f', 2 * np, tr->opt.state);
-    if (st == SM_OK) st = sm__nn_h5_read(ctx, &h, "best_params", 'f', np, tr->best);
+    if (st == SM_OK) st = sm__nn_h5_read(ctx, &h, "best", 'f', np + nb, tr->best);
     if (st == SM_OK) st = sm__nn_h5_read(ctx, &h, "curves", 'd', (int64_t)pos[10] * NCURVE, tr->curve);
     sm__nn_h5_close(ctx, &h, 0);
   }
@@ -338,7 +338,7 @@ static sm_status load_checkpoint(trainer *tr, int *found) {
   SM_MPI(ctx, MPI_Bcast(sm_model_params(tr->model), (int)np, MPI_FLOAT, 0, ctx->comm));
   SM_MPI(ctx, MPI_Bcast(sm_model_buffers(tr->model), (int)nb, MPI_FLOAT, 0, ctx->comm));
   SM_MPI(ctx, MPI_Bcast(tr->opt.state, (int)(2 * np), MPI_FLOAT, 0, ctx->comm));
-  SM_MPI(ctx, MPI_Bcast(tr->best, (int)np, MPI_FLOAT, 0, ctx->comm));
+  SM_MPI(ctx, MPI_Bcast(tr->best, (int)(np + nb), MPI_FLOAT, 0, ctx->comm));
   SM_MPI(ctx, MPI_Bcast(tr->curve, (int)(tr->epochs * NCURVE), MPI_DOUBLE, 0, ctx->comm));
   tr->epoch = (int64_t)pos[0], tr->batch = (int64_t)pos[1], tr->step = (int64_t)pos[2], tr->opt.t = (int64_t)pos[3];
   tr->ep_sum[0] = pos[4], tr->ep_sum[1] = pos[5], tr->ep_sum[2] = pos[6], tr->best_dev = pos[7];
@@ -357,8 +357,9 @@ static sm_status save_model(trainer *tr) {
     sm__nn_h5 h = {.f = -1};
     const sm_config *c = tr->cfg;
     int use_best = tr->n_dev > 0 && tr->best_epoch >= 0;
+    int64_t np = sm_model_param_count(tr->model);
     st = sm__nn_h5_create(ctx, path, &h);
-    if (st == SM_OK) st = write_common(tr, &h);
+    if (st == SM_OK) st = write_common(tr, &h, use_best ? tr->best + np : sm_model_buffers(tr->model));
     if (st == SM_OK)
       st = sm__nn_h5_write(ctx, &h, "params", 'f', sm_model_param_count(tr->model), 0,
                            use_best ? tr->best : sm_model_params(tr->model));
@@ -375,6 +376,13 @@ static sm_status save_model(trainer *tr) {
     if (st == SM_OK) st = cs;
   }
   return sm_ctx_agree(ctx, st);
+}
+
+/* Keep the weights and running statistics of the best epoch (the model file gets both). */
+static void snapshot_best(trainer *tr) {
+  int64_t np = sm_model_param_count(tr->model), nb = sm_model_buffer_count(tr->model);
+  memcpy(tr->best, sm_model_params(tr->model), (size_t)np * sizeof *tr->best);
+  memcpy(tr->best + np, sm_model_buffers(tr->model), (size_t)nb * sizeof *tr->best);
 }
 
 /* ---- setup ---- */
@@ -452,12 +460,12 @@ static sm_status setup(trainer *tr) {
   SM_TRY(ctx, SM_ALLOC(ctx, tr->t, B + 1));
   SM_TRY(ctx, SM_ALLOC(ctx, tr->dy, B * tr->nk + 1));
   SM_TRY(ctx, SM_ALLOC(ctx, tr->gsum, np + 1));
-  SM_TRY(ctx, SM_ALLOC(ctx, tr->best, np + 1));
+  SM_TRY(ctx, SM_ALLOC(ctx, tr->best, np + sm_model_buffer_count(tr->model) + 1));
   SM_TRY(ctx, SM_ALLOC(ctx, tr->rows, 2 * B + 1));
   SM_TRY(ctx, SM_ALLOC(ctx, tr->seg, B + 2));
   SM_TRY(ctx, SM_ALLOC(ctx, tr->part, 3 * (B + 1)));
   SM_TRY(ctx, SM_ALLOC(ctx, tr->curve, tr->epochs * NCURVE + 1));
-  memcpy(tr->best, sm_model_params(tr->model), (size_t)np * sizeof *tr->best);
+  snapshot_best(tr);
   return setup_optim(tr);
 }
 
@@ -494,7 +502,7 @@ static sm_status end_epoch(trainer *tr, int *stop) {
   if (tr->n_dev) {
     if (tr->best_epoch < 0 || row[3] < tr->best_dev) {
       tr->best_dev = row[3], tr->best_epoch = tr->epoch, tr->bad_epochs = 0;
-      memcpy(tr->best, sm_model_params(tr->model), (size_t)sm_model_param_count(tr->model) * sizeof *tr->best);
+      snapshot_best(tr);
     } else if (++tr->bad_epochs >= sm_config_int(tr->cfg, "patience") && sm_config_int(tr->cfg, "patience") > 0) {
       sm_info(tr->ctx, "train: early stop: dev loss has not improved for %lld epochs (best %.4f at epoch %lld)",
               (long long)tr->bad_epochs, tr->best_dev, (long long)tr->best_epoch + 1);

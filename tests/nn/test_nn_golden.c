@@ -1,7 +1,7 @@
 /* sisma layers, losses and optimisers against PyTorch (tests/nn/golden/nn.txt from
  * dev/golden_nn.py, torch 1.13): forward outputs, input and parameter gradients, batch-norm
  * running statistics and eval-mode outputs of three models covering every layer kind; the value
- * and gradient of every loss; and 20 training steps from the same initial weights on the same
+ * and gradient of every loss (the models cover every layer kind, GRU and LSTM included); and 20 training steps from the same initial weights on the same
  * batches (Adam + batch norm, SGD Nesterov + weight decay + step schedule, AdamW + cosine with
  * warm-up + gradient clipping). Tolerances (relative to the largest reference value): forward
  * 1e-5, gradients 1e-4, loss curve 1e-4 per step, weights after 20 steps 1e-3. */
@@ -77,6 +77,7 @@ static void layer_case(sm_ctx *ctx, const char *name) {
 static void test_convnet(sm_ctx *ctx) { layer_case(ctx, "convnet"); }
 static void test_decoder(sm_ctx *ctx) { layer_case(ctx, "decoder"); }
 static void test_mlp(sm_ctx *ctx) { layer_case(ctx, "mlp"); }
+static void test_rnn(sm_ctx *ctx) { layer_case(ctx, "rnn"); }
 
 static void test_losses(sm_ctx *ctx) {
   const char *kinds[] = {"mse", "l1", "huber", "ce", "bce"};
@@ -183,6 +184,6 @@ static void test_train_nesterov(sm_ctx *ctx) { train_case(ctx, "train/mlp_nester
 static void test_train_adamw(sm_ctx *ctx) { train_case(ctx, "train/cnn_adamw"); }
 
 int main(int argc, char **argv) {
-  return SM_TEST_MAIN(argc, argv, test_convnet, test_decoder, test_mlp, test_losses, test_train_adam,
+  return SM_TEST_MAIN(argc, argv, test_convnet, test_decoder, test_mlp, test_rnn, test_losses, test_train_adam,
                       test_train_nesterov, test_train_adamw);
 }

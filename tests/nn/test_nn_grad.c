@@ -101,6 +101,13 @@ static void test_norm(sm_ctx *ctx) {
   gradcheck(ctx, "layernorm", 3, 5, 2);
   gradcheck(ctx, "groupnorm 2", 4, 5, 2);
 }
+static void test_rnn(sm_ctx *ctx) {
+  gradcheck(ctx, "gru 4", 3, 6, 3);
+  gradcheck(ctx, "lstm 3", 2, 5, 3);
+  gradcheck(ctx, "gru 3 last=1, dense 2", 2, 7, 2);
+  gradcheck(ctx, "conv 3 k=3, lstm 4 last=1", 2, 9, 2);
+}
+
 static void test_dropout_concat(sm_ctx *ctx) {
   gradcheck(ctx, "dropout 0.3", 3, 8, 2);
   gradcheck(ctx, "conv 3 k=3 pad=1 name=skip, tanh, conv 2 k=3 pad=1, concat from=skip, conv 2 k=1", 2, 8, 2);
@@ -145,5 +152,5 @@ static void test_shape_errors(sm_ctx *ctx) {
 
 int main(int argc, char **argv) {
   return SM_TEST_MAIN(argc, argv, test_dense, test_conv, test_convt, test_pool, test_act, test_norm,
-                      test_dropout_concat, test_losses, test_shape_errors);
+                      test_dropout_concat, test_rnn, test_losses, test_shape_errors);
 }

@@ -63,6 +63,15 @@ mine=$(paste <(h5dump -y -w 1 -d /label out/pred.h5 | grep -E '^ *[0-9]' | tr -d
 check "accuracy attribute ($acc) matches labels vs predictions ($mine)" \
   awk -v a="$acc" -v b="$mine" 'BEGIN {exit !((a - b) ^ 2 < 1e-12)}'
 
+# the model file holds the best epoch's weights *and* batch-norm statistics: predicting the dev
+# split reproduces the dev accuracy of that epoch in the learning curve
+check "predict on the dev split at $NP ranks" $RUN run job.yaml --set predict.split=dev --set predict.output=dev.h5
+best=$(h5dump -a /best_epoch out/cnn.h5 | awk '/\(0\)/{print $2}')
+curve_acc=$(h5dump -y -w 200 -d /curves out/cnn.h5 | grep -E '^ *[0-9]' | sed -n "${best}p" | tr -d ',' | awk '{print $5}')
+dev_acc=$(h5dump -a /accuracy out/dev.h5 | awk '/\(0\)/{print $2}')
+check "dev accuracy of the saved model ($dev_acc) = best epoch's curve ($curve_acc)" \
+  awk -v a="$dev_acc" -v b="$curve_acc" 'BEGIN {exit !((a - b) ^ 2 < 1e-10)}'
+
 # stop after 10 steps at NP ranks, resume at another rank count: same weights as uninterrupted
 rm -f out/cnn.h5 out/cnn.h5.ckpt
 expect_fail "run stopped by max_steps at $NP ranks asks for --resume" 'stopped after max_steps = 10; checkpoint written' \
