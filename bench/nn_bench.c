@@ -65,8 +65,11 @@ int main(int argc, char **argv) {
     t_wait += bk.t_wait;
     sm_optim_step(&o, sm_model_params(m), sm_model_grads(m, 0), oc.lr);
   }
-  double t = sm_wtime() - t0, c = cpu_seconds() - c0, wmax = 0;
+  double t = sm_wtime() - t0, c = cpu_seconds() - c0, wmax = 0, cmax = 0;
   MPI_Allreduce(&t_wait, &wmax, 1, MPI_DOUBLE, MPI_MAX, ctx->comm);
+  MPI_Allreduce(&c, &cmax, 1, MPI_DOUBLE, MPI_MAX, ctx->comm);
+  MPI_Allreduce(MPI_IN_PLACE, &loss, 1, MPI_DOUBLE, MPI_SUM, ctx->comm); /* last step, whole batch */
+  c = cmax;
   if (ctx->rank == 0)
     printf("sisma %s ranks=%d steps=%lld batch=%lld time=%.3f s cpu=%.3f s samples/s=%.0f cpu_samples/s=%.0f "
            "allreduce_wait=%.2f%% loss=%.4f\n",
