@@ -63,6 +63,19 @@ class Seq(nn.Module):
         return out[:, -1:, :].permute(0, 2, 1) if self.last else out.permute(0, 2, 1)
 
 
+class Embed(nn.Module):
+    """embed D: sinusoidal embedding of the scalar input [N][1][1] -> [N][D][1] (cos half, sin half)."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.h = d // 2
+
+    def forward(self, x):
+        f = torch.exp(-math.log(10000.0) * torch.arange(self.h, dtype=torch.float64) / self.h)
+        a = x.reshape(-1, 1).double() * f
+        return torch.cat([torch.cos(a), torch.sin(a)], dim=1).float().unsqueeze(-1)
+
+
 class Flat(nn.Module):
     def __init__(self, lin):
         super().__init__()
@@ -91,6 +104,8 @@ LAYER_CASES = [
     ("rnn", 3, 7, 3, "gru 5, lstm 4 last=1, dense 2",
      lambda: [Seq(nn.GRU(3, 5, batch_first=True)), Seq(nn.LSTM(5, 4, batch_first=True), last=True),
               Flat(nn.Linear(4, 2))]),
+    ("embed", 1, 1, 4, "embed 16, dense 8, silu, dense 3",
+     lambda: [Embed(16), Flat(nn.Linear(16, 8)), nn.SiLU(), Flat(nn.Linear(8, 3))]),
 ]
 
 
@@ -107,7 +122,7 @@ def layer_cases():
                     with torch.no_grad():
                         p.normal_(0.5 if p is getattr(m, "weight", None) else 0.0, 0.3)
         lines.append("model %s %d %d %d %s" % (name, c, t, n, desc))
-        x = torch.round(torch.randn(n, c, t), decimals=3).requires_grad_(True)
+        x = torch.round(torch.randn(n, c, t) * (30 if name == "embed" else 1), decimals=3).requires_grad_(True)
         ps = params_of(mods)
         vec(name + "/x", x)
         vec(name + "/params", torch.cat([p.reshape(-1) for p in ps]))

@@ -45,6 +45,7 @@ typedef enum {
   SM_LAYER_CONCAT,    /* channels of the input, then of the output of named layer `from` */
   SM_LAYER_GRU,       /* hidden size H over the time axis; last=1 keeps only the final state */
   SM_LAYER_LSTM,      /* as GRU */
+  SM_LAYER_EMBED,     /* sinusoidal embedding of a scalar [1][1] -> [D][1] (diffusion time steps) */
   SM_LAYER_KIND_COUNT
 } sm_layer_kind;
 
@@ -91,7 +92,7 @@ typedef struct sm_model sm_model;
  * Kinds: dense N | conv N k= stride= pad= dil= | convt N k= stride= pad= | maxpool K stride= |
  * avgpool K stride= | gap | upsample F | relu | leaky alpha= | gelu | silu | tanh | sigmoid |
  * batchnorm eps= momentum= | layernorm eps= | groupnorm G eps= | dropout P | concat from=NAME |
- * gru H last= | lstm H last=;
+ * gru H last= | lstm H last= | embed D;
  * any layer takes name=NAME. Shapes are inferred; an inconsistency is SM_ERR_CONFIG naming the
  * layer ("layer 3 (maxpool 4): input has 2 time samples, fewer than k = 4"). Parameters are
  * initialised by sm_model_init. Local. */

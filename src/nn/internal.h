@@ -51,6 +51,8 @@ void sm__pool_bwd(const sm_layer *l, int64_t n, const float *dy, float *dx, cons
 void sm__act_fwd(const sm_layer *l, int64_t n, const float *restrict x, float *restrict y);
 void sm__act_bwd(const sm_layer *l, int64_t n, const float *restrict x, const float *restrict y,
                  const float *restrict dy, float *restrict dx);
+void sm__embed_fwd(const sm_layer *l, int64_t n, const float *x, float *y);
+void sm__embed_bwd(const sm_layer *l, int64_t n, const float *x, const float *dy, float *dx);
 void sm__dropout_fwd(const sm_layer *l, int li, const sm_nn_batch *b, const float *x, float *y, float *aux);
 void sm__dropout_bwd(const sm_layer *l, int64_t n, const float *restrict dy, float *restrict dx,
                      const float *restrict aux);

@@ -149,6 +149,29 @@ void sm__act_bwd(const sm_layer *l, int64_t n, const float *restrict x, const fl
   }
 }
 
+/* Sinusoidal embedding of a scalar t (Vaswani et al. 2017; Ho et al. 2020 for diffusion steps):
+ * y = [cos(t f_0) .. cos(t f_{h-1}), sin(t f_0) .. sin(t f_{h-1})], f_i = 10000^(-i/h), h = D/2. */
+void sm__embed_fwd(const sm_layer *l, int64_t n, const float *x, float *y) {
+  int64_t h = l->out.c / 2;
+  for (int64_t s = 0; s < n; s++)
+    for (int64_t i = 0; i < h; i++) {
+      double a = (double)x[s] * exp(-log(10000.0) * (double)i / (double)h);
+      y[s * 2 * h + i] = (float)cos(a), y[s * 2 * h + h + i] = (float)sin(a);
+    }
+}
+
+void sm__embed_bwd(const sm_layer *l, int64_t n, const float *x, const float *dy, float *dx) {
+  int64_t h = l->out.c / 2;
+  for (int64_t s = 0; s < n; s++) {
+    double g = 0;
+    for (int64_t i = 0; i < h; i++) {
+      double f = exp(-log(10000.0) * (double)i / (double)h), a = (double)x[s] * f;
+      g += f * (-sin(a) * dy[s * 2 * h + i] + cos(a) * dy[s * 2 * h + h + i]);
+    }
+    dx[s] += (float)g;
+  }
+}
+
 void sm__dropout_fwd(const sm_layer *l, int li, const sm_nn_batch *b, const float *x, float *y, float *aux) {
   int64_t m = sm__size(l->in);
   if (!b->train || l->p <= 0.0) {

@@ -14,7 +14,7 @@
 
 static const char *const kind_names[SM_LAYER_KIND_COUNT] = {
     "dense", "conv", "convt", "maxpool", "avgpool", "gap", "upsample", "relu", "leaky", "gelu",
-    "silu",  "tanh", "sigmoid", "batchnorm", "layernorm", "groupnorm", "dropout", "concat", "gru", "lstm"};
+    "silu",  "tanh", "sigmoid", "batchnorm", "layernorm", "groupnorm", "dropout", "concat", "gru", "lstm", "embed"};
 
 #define MAX_LAYERS 128
 
@@ -86,7 +86,7 @@ static sm_status parse_layer(sm_ctx *ctx, char *text, where w, sm_layer *l, char
   }
   switch (l->kind) {
   case SM_LAYER_DENSE: case SM_LAYER_CONV: case SM_LAYER_CONVT: case SM_LAYER_UPSAMPLE: case SM_LAYER_GROUPNORM:
-  case SM_LAYER_MAXPOOL: case SM_LAYER_AVGPOOL: case SM_LAYER_GRU: case SM_LAYER_LSTM:
+  case SM_LAYER_MAXPOOL: case SM_LAYER_AVGPOOL: case SM_LAYER_GRU: case SM_LAYER_LSTM: case SM_LAYER_EMBED:
     if (pos < 1) return bad(ctx, w, "needs a size (e.g. `dense 64`, `conv 16 k=7`, `maxpool 4`)", "");
     break;
   default:
@@ -167,6 +167,14 @@ static sm_status infer(sm_ctx *ctx, where w, sm_layer *l, const sm_layer *from) 
     l->n_aux = in.t * sm__rnn_state(l);
     break;
   }
+  case SM_LAYER_EMBED:
+    if (in.c * in.t != 1 || l->out.c % 2) {
+      snprintf(d, sizeof d, "embeds one scalar into an even size; input is %lldx%lld, size %lld", (long long)in.c,
+               (long long)in.t, (long long)l->out.c);
+      return bad(ctx, w, d, "");
+    }
+    l->out.t = 1;
+    break;
   default: l->out = in; /* activations */
   }
   return SM_OK;
@@ -366,6 +374,7 @@ sm_status sm_model_forward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, const
       break;
     case SM_LAYER_DROPOUT: sm__dropout_fwd(l, i, b, in, o, m->aux[i]); break;
     case SM_LAYER_GRU: case SM_LAYER_LSTM: sm__rnn_fwd(l, w, b, in, o, m->aux[i], m->col); break;
+    case SM_LAYER_EMBED: sm__embed_fwd(l, b->n, in, o); break;
     case SM_LAYER_CONCAT: {
       int64_t a = sm__size(l->in), c = sm__size(m->L[l->from].out);
       for (int64_t s = 0; s < b->n; s++) {
@@ -405,6 +414,7 @@ sm_status sm_model_backward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, cons
       break;
     case SM_LAYER_DROPOUT: sm__dropout_bwd(l, b->n, d, m->dact[i], m->aux[i]); break;
     case SM_LAYER_GRU: case SM_LAYER_LSTM: sm__rnn_bwd(l, w, g, m->n_param, b, x, d, dxi, m->aux[i], m->col); break;
+    case SM_LAYER_EMBED: sm__embed_bwd(l, b->n, x, d, m->dact[i]); break;
     case SM_LAYER_CONCAT: {
       int64_t a = sm__size(l->in), c = sm__size(m->L[l->from].out);
       for (int64_t s = 0; s < b->n; s++)

@@ -78,6 +78,7 @@ static void test_convnet(sm_ctx *ctx) { layer_case(ctx, "convnet"); }
 static void test_decoder(sm_ctx *ctx) { layer_case(ctx, "decoder"); }
 static void test_mlp(sm_ctx *ctx) { layer_case(ctx, "mlp"); }
 static void test_rnn(sm_ctx *ctx) { layer_case(ctx, "rnn"); }
+static void test_embed(sm_ctx *ctx) { layer_case(ctx, "embed"); }
 
 static void test_losses(sm_ctx *ctx) {
   const char *kinds[] = {"mse", "l1", "huber", "ce", "bce"};
@@ -184,6 +185,6 @@ static void test_train_nesterov(sm_ctx *ctx) { train_case(ctx, "train/mlp_nester
 static void test_train_adamw(sm_ctx *ctx) { train_case(ctx, "train/cnn_adamw"); }
 
 int main(int argc, char **argv) {
-  return SM_TEST_MAIN(argc, argv, test_convnet, test_decoder, test_mlp, test_rnn, test_losses, test_train_adam,
+  return SM_TEST_MAIN(argc, argv, test_convnet, test_decoder, test_mlp, test_rnn, test_embed, test_losses, test_train_adam,
                       test_train_nesterov, test_train_adamw);
 }

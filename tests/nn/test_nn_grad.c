@@ -106,6 +106,7 @@ static void test_rnn(sm_ctx *ctx) {
   gradcheck(ctx, "lstm 3", 2, 5, 3);
   gradcheck(ctx, "gru 3 last=1, dense 2", 2, 7, 2);
   gradcheck(ctx, "conv 3 k=3, lstm 4 last=1", 2, 9, 2);
+  gradcheck(ctx, "embed 8, dense 3", 1, 1, 3); /* time-step embedding */
 }
 
 static void test_dropout_concat(sm_ctx *ctx) {
