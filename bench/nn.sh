@@ -34,7 +34,7 @@ run() { # run LABEL COMMAND...: one line "LABEL samples/s cpu_samples/s allreduc
   local sps cps ar rss
   sps=$(grep -o 'samples/s=[0-9]*' <<<"$out" | head -1 | cut -d= -f2)
   cps=$(grep -o 'cpu_samples/s=[0-9]*' <<<"$out" | head -1 | cut -d= -f2)
-  ar=$(grep -o 'allreduce_wait=[0-9.]*' <<<"$out" | head -1 | cut -d= -f2); ar=${ar:-0}
+  ar=$(grep -o 'allreduce_wait=[0-9.]*' <<<"$out" | head -1 | cut -d= -f2 || true); ar=${ar:-0}
   rss=$(grep 'Maximum resident' <<<"$out" | awk '{print $NF}' | sort -n | tail -1)
   echo "$1 $sps $cps $ar $rss"
 }

@@ -121,11 +121,7 @@ void sm__conv_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstrid
       im2col(x + s * Ci * T, Ci, T, l->k, l->stride, l->pad, l->dil, To, col);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Co, (int)K, (int)To, 1.f, dys, (int)To, col, (int)To,
                   1.f, dw, (int)K);
-      for (int64_t o = 0; o < Co; o++) {
-        float acc = 0.f;
-        for (int64_t t = 0; t < To; t++) acc += dys[o * To + t];
-        db[o] += acc;
-      }
+      for (int64_t o = 0; o < Co; o++) db[o] += sm__sum(dys + o * To, To);
       if (dx) {
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)To, (int)Co, 1.f, w, (int)K, dys, (int)To,
                     0.f, dcol, (int)To);
@@ -160,11 +156,7 @@ void sm__convt_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstri
       im2col(dys, Co, To, l->k, l->stride, l->pad, l->dil, T, col); /* [Co*k][T] */
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Ci, (int)K, (int)T, 1.f, x + s * Ci * T, (int)T, col,
                   (int)T, 1.f, dw, (int)K);
-      for (int64_t o = 0; o < Co; o++) {
-        float acc = 0.f;
-        for (int64_t t = 0; t < To; t++) acc += dys[o * To + t];
-        db[o] += acc;
-      }
+      for (int64_t o = 0; o < Co; o++) db[o] += sm__sum(dys + o * To, To);
       if (dx)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Ci, (int)T, (int)K, 1.f, w, (int)K, col, (int)T, 1.f,
                     dx + s * Ci * T, (int)T);

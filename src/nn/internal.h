@@ -31,6 +31,17 @@ struct sm_model {
 
 static inline int64_t sm__size(sm_shape s) { return s.c * s.t; }
 
+/* Sum of v[0..n) with eight interleaved partial sums in a fixed order: vectorizes without
+ * -ffast-math (a single float accumulator is a serial chain of dependent additions). */
+static inline float sm__sum(const float *restrict v, int64_t n) {
+  float a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, r = 0.f;
+  int64_t t = 0;
+  for (; t + 8 <= n; t += 8)
+    for (int j = 0; j < 8; j++) a[j] += v[t + j];
+  for (; t < n; t++) r += v[t];
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])) + r;
+}
+
 /* Sum segment partials through the batch's reducer (or locally in order). */
 sm_status sm__nn_reduce(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, int64_t n, double *out);
 

@@ -46,12 +46,7 @@ void sm__pool_fwd(const sm_layer *l, int64_t n, const float *x, float *y, float 
           yc[t] = acc / (float)l->k;
         }
         break;
-      case SM_LAYER_GAP: {
-        float acc = 0.f;
-        for (int64_t i = 0; i < T; i++) acc += xc[i];
-        yc[0] = acc / (float)T;
-        break;
-      }
+      case SM_LAYER_GAP: yc[0] = sm__sum(xc, T) / (float)T; break;
       default: /* upsample */
         for (int64_t t = 0; t < To; t++) yc[t] = xc[t / l->k];
       }
