@@ -147,7 +147,7 @@ static double auc(double *sl, int64_t n) {
 /* Metrics from every rank's predictions (gathered on rank 0, then broadcast). Collective. */
 static sm_status compute_metrics(sm_ctx *ctx, int classify, int64_t K, int64_t n, const float *out, const float *label,
                                  metrics *mt) {
-  int64_t ncol = classify ? 2 : 2, total = 0;
+  int64_t ncol = 2, total = 0; /* (score, label) pairs */
   double *mine = NULL, *all = NULL;
   SM_TRY(ctx, SM_ALLOC(ctx, mine, ncol * n + 1));
   for (int64_t i = 0; i < n; i++) {
@@ -323,7 +323,7 @@ static sm_status predict_run(sm_ctx *ctx, const sm_config *cfg) {
   memset(&d, 0, sizeof d);
   if (st == SM_OK && *split && sm__nn_split_code(split) < 0)
     st = SM_ERR(ctx, SM_ERR_CONFIG, "predict.split = \"%s\": expected train, dev, test or empty", split);
-  if (st == SM_OK && d.C == 0) {
+  if (st == SM_OK) { /* the catalog must give the model's input shape */
     const sm_catalog_info *ci = sm_catalog_get_info(cat);
     int64_t w = dc.window ? dc.window : ci->n_samples;
     if (ci->n_components != (int64_t)mm.num[0] || w != (int64_t)mm.num[1])

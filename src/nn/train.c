@@ -125,7 +125,7 @@ static int make_segments(trainer *tr, int64_t n) {
 }
 
 /* Loss, correct predictions and count per segment into tr->part; dy gets the scaled gradient. */
-static void eval_loss(trainer *tr, const float *y, int64_t n, int nseg, double scale, float *dy) {
+static void eval_loss(trainer *tr, const float *y, int nseg, double scale, float *dy) {
   for (int g = 0; g < nseg; g++) {
     int64_t s0 = tr->seg[g], ns = tr->seg[g + 1] - s0;
     double *p = tr->part + 3 * g;
@@ -144,7 +144,6 @@ static void eval_loss(trainer *tr, const float *y, int64_t n, int nseg, double s
       p[1] += arg == (int64_t)tr->t[s];
     }
   }
-  (void)n;
 }
 
 /* Sum [nseg][k] doubles over all ranks: ordered fold (deterministic) or allreduce. */
@@ -185,7 +184,7 @@ static sm_status train_step(trainer *tr, sm_batches *bat) {
     SM_TRY(ctx, reduce_part(tr, ns, 1, &sw));
     scale = 1.0 / sw;
   }
-  eval_loss(tr, y, nl, nseg, scale, tr->dy);
+  eval_loss(tr, y, nseg, scale, tr->dy);
   int64_t np = sm_model_param_count(tr->model);
   sm__nn_buckets bk;
   if (!tr->det) sm__nn_buckets_begin(&bk, ctx, sm_model_grads(tr->model, 0), np,
@@ -230,7 +229,7 @@ static sm_status evaluate(trainer *tr, int split, double out[3]) {
       sm_nn_batch b = {.n = nb, .nseg = 1, .seg = tr->seg, .train = 0};
       st = sm_model_forward(ctx, tr->model, &b, tr->x, &y);
       if (st == SM_OK) {
-        eval_loss(tr, y, nb, 1, 1.0, NULL);
+        eval_loss(tr, y, 1, 1.0, NULL);
         for (int j = 0; j < 3; j++) acc[3 * (nc - 1) + j] += tr->part[j];
       }
       nb = 0;
