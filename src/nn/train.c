@@ -441,7 +441,7 @@ static sm_status setup(trainer *tr) {
            "train.loss bce needs 2 classes, classes names %d", nclass);
   SM_TRY(ctx, parse_weights(tr));
   int64_t n_local = 0, n_dev = 0;
-  SM_TRY(ctx, SM_ALLOC(ctx, tr->trows, d->n + 1));
+  SM_TRY(ctx, sm_ctx_agree(ctx, SM_ALLOC(ctx, tr->trows, d->n + 1))); /* agreed: collectives follow */
   for (int64_t r = 0; r < d->n; r++) {
     if (d->split[r] == 0) tr->trows[n_local++] = r;
     n_dev += d->split[r] == 1;
