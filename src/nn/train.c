@@ -295,6 +295,7 @@ static sm_status save_checkpoint(trainer *tr) {
                                              "epoch batch step optimizer_steps epoch_loss_sum epoch_metric_sum "
                                              "epoch_count best_dev_loss best_epoch bad_epochs curve_rows n_param");
     if (st == SM_OK) st = sm__nn_h5_attr_f64(ctx, &h, "seed", (double)tr->seed);
+    if (st == SM_OK) st = sm_fault_point(ctx, "checkpoint_write"); /* a job killed while writing */
     sm_status cs = sm__nn_h5_close(ctx, &h, st == SM_OK);
     if (st == SM_OK) st = cs;
   }

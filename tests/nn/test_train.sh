@@ -77,6 +77,12 @@ rm -f out/cnn.h5 out/cnn.h5.ckpt
 expect_fail "run stopped by max_steps at $NP ranks asks for --resume" 'stopped after max_steps = 10; checkpoint written' \
   $RUN run job.yaml --set train.max_steps=10
 check "no model written by a stopped run" test ! -e out/cnn.h5
+step_of() { h5dump -y -w 400 -d /position out/cnn.h5.ckpt | grep -E '^ *[0-9]' | tr -d ',' | awk '{print $3}'; }
+check "the checkpoint holds step 10" test "$(step_of)" = 10
+expect_fail "a checkpoint write that fails stops the job" 'injected fault at checkpoint_write' \
+  env SISMA_FAULT=checkpoint_write:0 $RUN run job.yaml --resume
+check "the previous checkpoint survives a failed write, no temporary left" \
+  bash -c "test \"\$(h5dump -y -w 400 -d /position out/cnn.h5.ckpt | grep -E '^ *[0-9]' | tr -d ',' | awk '{print \$3}')\" = 10 && ! ls out | grep -q tmp"
 check "resume at $OTHER ranks" $RUN_OTHER run job.yaml --resume
 check "resumed weights bit-identical to the uninterrupted run" test "$(params out/cnn.h5 res.bin)" = "$ref"
 expect_fail "resume refuses a checkpoint of another model" 'was written for model' \
@@ -97,7 +103,7 @@ expect_fail "class outside the list names the trace" 'trace [0-9]+: label = "(fo
 expect_fail "model outputs must match the classes" 'classes names 2 classes but the model has 3 outputs' \
   $RUN run job.yaml --set "train.model=conv 6 k=7, gap, dense 3"
 rm -f out/cnn.h5 out/cnn.h5.ckpt
-expect_fail "a failure on rank 0 stops every rank" 'injected fault at train_step' \
+expect_fail "a failure on the last rank stops every rank" 'injected fault at train_step' \
   env SISMA_FAULT=train_step:$(( NP - 1 )) $RUN run job.yaml
 check "no model after the failure" test ! -e out/cnn.h5
 echo "$fails failure(s)"
