@@ -43,8 +43,10 @@ int main(int argc, char **argv) {
   float *dy = malloc((size_t)(nb * k) * sizeof *dy);
   sm_rng r;
   sm_rng_init(&r, 1, (uint64_t)ctx->rank);
-  for (int64_t i = 0; i < steps * nb * in; i++) x[i] = (float)(sm_rng_u32(&r) >> 8) * 0x1p-23f - 1.f; /* U(-1, 1) */
-  for (int64_t i = 0; i < steps * nb; i++) y[i] = cnn ? (float)(sm_rng_u32(&r) & 1) : x[i * in] * x[i * in + 1];
+  for (int64_t i = 0; i < steps * nb * in; i++)
+    x[i] = (float)(sm_rng_u32(&r) >> 8) * 0x1p-23f - 1.f; /* U(-1, 1) */
+  for (int64_t i = 0; i < steps * nb; i++)
+    y[i] = cnn ? (float)(sm_rng_u32(&r) & 1) : x[i * in] * x[i * in + 1];
   sm_optim o;
   sm_optim_conf oc = cnn ? (sm_optim_conf){.kind = SM_OPT_ADAM, .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8}
                          : (sm_optim_conf){.kind = SM_OPT_SGD, .lr = 1e-2, .momentum = 0.9};

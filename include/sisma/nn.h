@@ -26,15 +26,15 @@ extern "C" {
 
 typedef enum {
   SM_LAYER_DENSE,
-  SM_LAYER_CONV,      /* conv1d: out k stride pad dil */
-  SM_LAYER_CONVT,     /* transposed conv1d: out k stride pad */
-  SM_LAYER_MAXPOOL,   /* k stride */
-  SM_LAYER_AVGPOOL,   /* k stride */
-  SM_LAYER_GAP,       /* global average pool over time */
-  SM_LAYER_UPSAMPLE,  /* nearest, integer factor */
+  SM_LAYER_CONV,     /* conv1d: out k stride pad dil */
+  SM_LAYER_CONVT,    /* transposed conv1d: out k stride pad */
+  SM_LAYER_MAXPOOL,  /* k stride */
+  SM_LAYER_AVGPOOL,  /* k stride */
+  SM_LAYER_GAP,      /* global average pool over time */
+  SM_LAYER_UPSAMPLE, /* nearest, integer factor */
   SM_LAYER_RELU,
-  SM_LAYER_LEAKY,     /* leaky ReLU, slope alpha */
-  SM_LAYER_GELU,      /* exact erf form (torch default) */
+  SM_LAYER_LEAKY, /* leaky ReLU, slope alpha */
+  SM_LAYER_GELU,  /* exact erf form (torch default) */
   SM_LAYER_SILU,
   SM_LAYER_TANH,
   SM_LAYER_SIGMOID,
@@ -56,15 +56,15 @@ typedef struct {
 
 typedef struct {
   sm_layer_kind kind;
-  char name[32];        /* user name (`name=`) or "<kind><index>" */
-  sm_shape in, out;     /* per sample */
+  char name[32];                       /* user name (`name=`) or "<kind><index>" */
+  sm_shape in, out;                    /* per sample */
   int64_t k, stride, pad, dil, groups; /* conv/pool geometry; groups (group norm), hidden size (rnn) */
-  double alpha, p, eps, momentum;       /* leaky slope, dropout rate, norm eps, bn momentum */
-  int from;             /* concat: index of the layer whose output is appended */
-  int64_t off_param, n_param; /* view into the parameter/gradient slabs */
-  int64_t off_buf, n_buf;     /* view into the buffer slab (bn running mean, var) */
-  int64_t n_aux;        /* floats of per-sample saved state (argmax, xhat, mask ...) */
-  int64_t n_stat;       /* floats of per-batch saved state (bn mean, invstd) */
+  double alpha, p, eps, momentum;      /* leaky slope, dropout rate, norm eps, bn momentum */
+  int from;                            /* concat: index of the layer whose output is appended */
+  int64_t off_param, n_param;          /* view into the parameter/gradient slabs */
+  int64_t off_buf, n_buf;              /* view into the buffer slab (bn running mean, var) */
+  int64_t n_aux;                       /* floats of per-sample saved state (argmax, xhat, mask ...) */
+  int64_t n_stat;                      /* floats of per-batch saved state (bn mean, invstd) */
 } sm_layer;
 
 /* How the caller wants batch reductions done (batch-norm statistics): `reduce` sums `n` doubles
@@ -74,12 +74,12 @@ typedef sm_status (*sm_nn_reduce_fn)(void *ud, const double *part, int nseg, int
 
 /* One batch as the model sees it. */
 typedef struct {
-  int64_t n;            /* samples on this rank (may be 0) */
-  int nseg;             /* segments (>= 1 when n > 0) */
-  const int64_t *seg;   /* [nseg + 1] sample offsets, seg[0] = 0, seg[nseg] = n; NULL = one */
-  const int64_t *id;    /* [n] global sample ids (dropout mask streams); NULL = 0..n-1 */
-  uint64_t seed, step;  /* dropout draws are f(seed, step, id, layer, element) */
-  int train;            /* 1: batch statistics, dropout; 0: running statistics, identity */
+  int64_t n;           /* samples on this rank (may be 0) */
+  int nseg;            /* segments (>= 1 when n > 0) */
+  const int64_t *seg;  /* [nseg + 1] sample offsets, seg[0] = 0, seg[nseg] = n; NULL = one */
+  const int64_t *id;   /* [n] global sample ids (dropout mask streams); NULL = 0..n-1 */
+  uint64_t seed, step; /* dropout draws are f(seed, step, id, layer, element) */
+  int train;           /* 1: batch statistics, dropout; 0: running statistics, identity */
   sm_nn_reduce_fn reduce;
   void *reduce_ud;
 } sm_nn_batch;
@@ -109,9 +109,9 @@ int sm_model_layer_count(const sm_model *m);
 const sm_layer *sm_model_layer(const sm_model *m, int i);
 sm_shape sm_model_out_shape(const sm_model *m);
 int64_t sm_model_param_count(const sm_model *m);
-float *sm_model_params(sm_model *m);   /* [n_param] */
+float *sm_model_params(sm_model *m); /* [n_param] */
 int64_t sm_model_buffer_count(const sm_model *m);
-float *sm_model_buffers(sm_model *m);  /* [n_buf] */
+float *sm_model_buffers(sm_model *m); /* [n_buf] */
 /* Gradient slab of segment g (after sm_model_backward): [n_param]. */
 float *sm_model_grads(sm_model *m, int g);
 /* One line per layer: name, kind, output shape, parameters. Local. */
@@ -161,9 +161,9 @@ typedef struct {
 } sm_optim_conf;
 typedef struct {
   sm_optim_conf c;
-  int64_t n;      /* parameters */
-  int64_t t;      /* steps taken */
-  float *state;   /* [2][n]: SGD momentum buffer | Adam m, v */
+  int64_t n;    /* parameters */
+  int64_t t;    /* steps taken */
+  float *state; /* [2][n]: SGD momentum buffer | Adam m, v */
 } sm_optim;
 sm_status sm_optim_init(sm_ctx *ctx, sm_optim *o, const sm_optim_conf *c, int64_t n);
 void sm_optim_fini(sm_optim *o);

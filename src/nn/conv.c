@@ -18,7 +18,8 @@ static int nseg(const sm_nn_batch *b) { return b->seg ? b->nseg : 1; }
 void sm__dense_fwd(const sm_layer *l, const float *w, const sm_nn_batch *b, const float *x, float *y) {
   int64_t in = sm__size(l->in), out = l->out.c;
   const float *bias = w + out * in;
-  for (int64_t s = 0; s < b->n; s++) memcpy(y + s * out, bias, (size_t)out * sizeof *y);
+  for (int64_t s = 0; s < b->n; s++)
+    memcpy(y + s * out, bias, (size_t)out * sizeof *y);
   for (int g = 0; g < nseg(b) && b->n; g++) {
     int64_t s0 = seg_at(b, g), ns = seg_at(b, g + 1) - s0;
     if (ns)
@@ -38,7 +39,8 @@ void sm__dense_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstri
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out, (int)in, (int)ns, 1.f, dy + s0 * out, (int)out,
                 x + s0 * in, (int)in, 0.f, dw, (int)in);
     for (int64_t s = s0; s < s0 + ns; s++)
-      for (int64_t o = 0; o < out; o++) db[o] += dy[s * out + o];
+      for (int64_t o = 0; o < out; o++)
+        db[o] += dy[s * out + o];
     if (dx)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)ns, (int)in, (int)out, 1.f, dy + s0 * out, (int)out,
                   w, (int)in, 1.f, dx + s0 * in, (int)in);
@@ -80,7 +82,8 @@ static void col2im_add(const float *col, int64_t C, int64_t T, int64_t k, int64_
         int64_t lo = off < 0 ? -off : 0, hi = T - off < To ? T - off : To;
         float *restrict xo = xc + off;
         const float *restrict r = row;
-        for (int64_t t = lo; t < hi; t++) xo[t] += r[t];
+        for (int64_t t = lo; t < hi; t++)
+          xo[t] += r[t];
         continue;
       }
       for (int64_t t = 0; t < To; t++) {
@@ -102,15 +105,16 @@ void sm__conv_fwd(const sm_layer *l, const float *w, int64_t n, const float *x, 
   for (int64_t s = 0; s < n; s++) {
     float *ys = y + s * Co * To;
     for (int64_t o = 0; o < Co; o++)
-      for (int64_t t = 0; t < To; t++) ys[o * To + t] = bias[o];
+      for (int64_t t = 0; t < To; t++)
+        ys[o * To + t] = bias[o];
     im2col(x + s * Ci * T, Ci, T, l->k, l->stride, l->pad, l->dil, To, col);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Co, (int)To, (int)K, 1.f, w, (int)K, col, (int)To, 1.f,
                 ys, (int)To);
   }
 }
 
-void sm__conv_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstride, const sm_nn_batch *b,
-                  const float *x, const float *dy, float *dx, float *col) {
+void sm__conv_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstride, const sm_nn_batch *b, const float *x,
+                  const float *dy, float *dx, float *col) {
   int64_t Ci = l->in.c, T = l->in.t, Co = l->out.c, To = l->out.t, K = Ci * l->k;
   float *dcol = col + K * To;
   for (int g = 0; g < nseg(b); g++) {
@@ -121,7 +125,8 @@ void sm__conv_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstrid
       im2col(x + s * Ci * T, Ci, T, l->k, l->stride, l->pad, l->dil, To, col);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Co, (int)K, (int)To, 1.f, dys, (int)To, col, (int)To,
                   1.f, dw, (int)K);
-      for (int64_t o = 0; o < Co; o++) db[o] += sm__sum(dys + o * To, To);
+      for (int64_t o = 0; o < Co; o++)
+        db[o] += sm__sum(dys + o * To, To);
       if (dx) {
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)To, (int)Co, 1.f, w, (int)K, dys, (int)To,
                     0.f, dcol, (int)To);
@@ -138,9 +143,10 @@ void sm__convt_fwd(const sm_layer *l, const float *w, int64_t n, const float *x,
   for (int64_t s = 0; s < n; s++) {
     float *ys = y + s * Co * To;
     for (int64_t o = 0; o < Co; o++)
-      for (int64_t t = 0; t < To; t++) ys[o * To + t] = bias[o];
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)T, (int)Ci, 1.f, w, (int)K, x + s * Ci * T, (int)T,
-                0.f, col, (int)T);
+      for (int64_t t = 0; t < To; t++)
+        ys[o * To + t] = bias[o];
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)T, (int)Ci, 1.f, w, (int)K, x + s * Ci * T,
+                (int)T, 0.f, col, (int)T);
     col2im_add(col, Co, To, l->k, l->stride, l->pad, l->dil, T, ys);
   }
 }
@@ -156,10 +162,11 @@ void sm__convt_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstri
       im2col(dys, Co, To, l->k, l->stride, l->pad, l->dil, T, col); /* [Co*k][T] */
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Ci, (int)K, (int)T, 1.f, x + s * Ci * T, (int)T, col,
                   (int)T, 1.f, dw, (int)K);
-      for (int64_t o = 0; o < Co; o++) db[o] += sm__sum(dys + o * To, To);
+      for (int64_t o = 0; o < Co; o++)
+        db[o] += sm__sum(dys + o * To, To);
       if (dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Ci, (int)T, (int)K, 1.f, w, (int)K, col, (int)T, 1.f,
-                    dx + s * Ci * T, (int)T);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Ci, (int)T, (int)K, 1.f, w, (int)K, col, (int)T,
+                    1.f, dx + s * Ci * T, (int)T);
     }
   }
 }

@@ -36,7 +36,8 @@ static int class_index(const char *classes, const char *value) {
 int sm__nn_class_count(const char *classes) {
   if (!*classes) return 0;
   int n = 1;
-  for (const char *p = classes; *p; p++) n += *p == ',';
+  for (const char *p = classes; *p; p++)
+    n += *p == ',';
   return n;
 }
 
@@ -105,7 +106,8 @@ static sm_status read_split(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_conf
 /* Window starts (first sample of the stored window, margin included) from the P column. */
 static sm_status read_starts(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_conf *c, sm__nn_data *d, int64_t *start) {
   if (!c->window) {
-    for (int64_t i = 0; i < d->n; i++) start[i] = -d->S;
+    for (int64_t i = 0; i < d->n; i++)
+      start[i] = -d->S;
     return SM_OK;
   }
   double *p = NULL;
@@ -152,7 +154,8 @@ sm_status sm__nn_data_load(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_conf 
       for (int64_t ch = 0; ch < d->C; ch++) {
         const float *src = tr + (i * d->C + ch) * d->T;
         float *dst = d->x + (row * d->C + ch) * d->L;
-        for (int64_t t = 0; t < d->L; t++) dst[t] = s0 + t >= 0 && s0 + t < d->T ? src[s0 + t] : 0.f;
+        for (int64_t t = 0; t < d->L; t++)
+          dst[t] = s0 + t >= 0 && s0 + t < d->T ? src[s0 + t] : 0.f;
       }
     }
   }
@@ -182,27 +185,34 @@ static void make_sample(const sm__nn_data *d, const sm__nn_aug *a, int64_t row, 
   for (int64_t ch = 0; ch < d->C; ch++) {
     float keep = aug && a->channel_dropout > 0 && sm_rng_uniform(&r) < a->channel_dropout ? 0.f : 1.f;
     const float *s = src + ch * d->L + shift;
-    for (int64_t t = 0; t < d->W; t++) out[ch * d->W + t] = s[t] * scale * flip * keep;
+    for (int64_t t = 0; t < d->W; t++)
+      out[ch * d->W + t] = s[t] * scale * flip * keep;
   }
   int64_t m = d->C * d->W;
   if (aug && a->noise > 0) { /* additive white noise, std = noise x the sample's std */
     double ss = 0;
-    for (int64_t i = 0; i < m; i++) ss += (double)out[i] * out[i];
+    for (int64_t i = 0; i < m; i++)
+      ss += (double)out[i] * out[i];
     float sd = (float)(a->noise * sqrt(ss / (double)m));
-    for (int64_t i = 0; i < m; i++) out[i] += sd * (float)sm_rng_normal(&r);
+    for (int64_t i = 0; i < m; i++)
+      out[i] += sd * (float)sm_rng_normal(&r);
   }
   if (a->normalize == SM_NN_NORM_NONE) return;
   double v = 0, mean = 0;
   if (a->normalize == SM_NN_NORM_MAX) {
-    for (int64_t i = 0; i < m; i++) v = fmax(v, fabs(out[i]));
+    for (int64_t i = 0; i < m; i++)
+      v = fmax(v, fabs(out[i]));
   } else {
-    for (int64_t i = 0; i < m; i++) mean += out[i];
+    for (int64_t i = 0; i < m; i++)
+      mean += out[i];
     mean /= (double)m;
-    for (int64_t i = 0; i < m; i++) v += (out[i] - mean) * (out[i] - mean);
+    for (int64_t i = 0; i < m; i++)
+      v += (out[i] - mean) * (out[i] - mean);
     v = sqrt(v / (double)m);
   }
   float inv = v > 0 ? (float)(1.0 / v) : 0.f;
-  for (int64_t i = 0; i < m; i++) out[i] = (float)(out[i] - mean) * inv;
+  for (int64_t i = 0; i < m; i++)
+    out[i] = (float)(out[i] - mean) * inv;
 }
 
 void sm__nn_data_batch(const sm__nn_data *d, const sm__nn_aug *a, const int64_t *rows, int64_t nb, uint64_t seed,

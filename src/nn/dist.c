@@ -20,17 +20,21 @@ static sm_status fold(sm_ctx *ctx, const void *part, int nseg, int64_t n, void *
   int dbl = type == MPI_DOUBLE;
   size_t es = dbl ? sizeof(double) : sizeof(float);
   SM_CHECK(ctx, n <= INT32_MAX, SM_ERR_UNSUPPORTED, "ordered fold of %lld values: more than 2^31", (long long)n);
-  if (ctx->rank > 0) SM_MPI(ctx, MPI_Recv(out, (int)n, type, ctx->rank - 1, FOLD_TAG, ctx->comm, MPI_STATUS_IGNORE));
-  else memset(out, 0, (size_t)n * es);
+  if (ctx->rank > 0)
+    SM_MPI(ctx, MPI_Recv(out, (int)n, type, ctx->rank - 1, FOLD_TAG, ctx->comm, MPI_STATUS_IGNORE));
+  else
+    memset(out, 0, (size_t)n * es);
   for (int g = 0; g < nseg; g++) {
     if (dbl) {
       double *o = out;
       const double *p = (const double *)part + (int64_t)g * n;
-      for (int64_t i = 0; i < n; i++) o[i] += p[i];
+      for (int64_t i = 0; i < n; i++)
+        o[i] += p[i];
     } else {
       float *o = out;
       const float *p = (const float *)part + (int64_t)g * n;
-      for (int64_t i = 0; i < n; i++) o[i] += p[i];
+      for (int64_t i = 0; i < n; i++)
+        o[i] += p[i];
     }
   }
   if (ctx->rank + 1 < ctx->size) SM_MPI(ctx, MPI_Send(out, (int)n, type, ctx->rank + 1, FOLD_TAG, ctx->comm));
@@ -54,7 +58,8 @@ sm_status sm__nn_reduce_allreduce(void *ud, const double *part, int nseg, int64_
   sm_ctx *ctx = ud;
   memset(out, 0, (size_t)n * sizeof *out);
   for (int g = 0; g < nseg; g++)
-    for (int64_t i = 0; i < n; i++) out[i] += part[(int64_t)g * n + i];
+    for (int64_t i = 0; i < n; i++)
+      out[i] += part[(int64_t)g * n + i];
   SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, out, (int)n, MPI_DOUBLE, MPI_SUM, ctx->comm));
   return SM_OK;
 }
@@ -74,8 +79,10 @@ static void launch(sm__nn_buckets *bk) {
     bk->nreq = 0;
   }
   int rc = MPI_Iallreduce(MPI_IN_PLACE, bk->grad + lo, (int)len, MPI_FLOAT, MPI_SUM, bk->ctx->comm, &bk->req[bk->nreq]);
-  if (rc != MPI_SUCCESS) bk->status = SM_ERR(bk->ctx, SM_ERR_MPI, "MPI_Iallreduce of gradient bucket failed (%d)", rc);
-  else bk->nreq++;
+  if (rc != MPI_SUCCESS)
+    bk->status = SM_ERR(bk->ctx, SM_ERR_MPI, "MPI_Iallreduce of gradient bucket failed (%d)", rc);
+  else
+    bk->nreq++;
   bk->sent = lo;
 }
 
@@ -83,7 +90,8 @@ void sm__nn_buckets_ready(void *ud, int64_t off, int64_t n) {
   sm__nn_buckets *bk = ud;
   (void)n;
   bk->ready = off; /* layers finish in reverse order: [off, n_param) is final */
-  if (bk->sent - bk->ready >= bk->bucket) launch(bk);
+  if (bk->sent - bk->ready >= bk->bucket)
+    launch(bk);
   else if (bk->nreq) { /* let MPI progress the buckets in flight */
     int flag;
     MPI_Testall(bk->nreq, bk->req, &flag, MPI_STATUSES_IGNORE);

@@ -49,7 +49,9 @@ sm_status sm__nn_h5_write(sm_ctx *ctx, sm__nn_h5 *h, const char *name, char type
   hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
   H5Pset_create_intermediate_group(lcpl, 1);
   hid_t ds = H5Dcreate2(h->f, name, mem_type(type), sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t e = ds < 0 ? -1 : rows * (cols ? cols : 1) != 0 ? H5Dwrite(ds, mem_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : 0;
+  herr_t e = ds < 0                          ? -1
+             : rows * (cols ? cols : 1) != 0 ? H5Dwrite(ds, mem_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, data)
+                                             : 0;
   if (ds >= 0) H5Dclose(ds);
   H5Pclose(lcpl), H5Sclose(sp);
   if (ds < 0 || e < 0) return SM_H5ERR(ctx, "%s: cannot write dataset %s", h->tmp, name);
@@ -65,8 +67,8 @@ sm_status sm__nn_h5_read(sm_ctx *ctx, sm__nn_h5 *h, const char *name, char type,
   H5Sclose(sp);
   herr_t e = have == n ? (n ? H5Dread(ds, mem_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : 0) : -2;
   H5Dclose(ds);
-  SM_CHECK(ctx, e != -2, SM_ERR_FORMAT, "%s: dataset %s has %lld values, expected %lld", h->path, name,
-           (long long)have, (long long)n);
+  SM_CHECK(ctx, e != -2, SM_ERR_FORMAT, "%s: dataset %s has %lld values, expected %lld", h->path, name, (long long)have,
+           (long long)n);
   if (e < 0) return SM_H5ERR(ctx, "%s: cannot read %s", h->path, name);
   return SM_OK;
 }

@@ -9,24 +9,24 @@
 #include "sisma/nn.h"
 
 struct sm_model {
-  int n;                /* layers */
-  sm_layer *L;          /* [n] */
-  sm_shape in;          /* per-sample input shape */
+  int n;       /* layers */
+  sm_layer *L; /* [n] */
+  sm_shape in; /* per-sample input shape */
   int64_t n_param, n_buf;
-  float *param;         /* [n_param] trainable parameters, layer by layer */
-  float *buf;           /* [n_buf] running statistics */
+  float *param; /* [n_param] trainable parameters, layer by layer */
+  float *buf;   /* [n_buf] running statistics */
   int segmax;
-  float *grad;          /* [segmax][n_param] */
-  int64_t nmax;         /* samples the workspace holds */
-  const float **act;    /* [n+1] act[0] = input (borrowed), act[i+1] = output of layer i */
-  float **dact;         /* [n+1] gradients of the same */
-  float **aux;          /* [n] per-sample saved state [nmax][n_aux] */
-  float **stat;         /* [n] per-batch saved state [n_stat] */
-  float *col;           /* im2col scratch, ncol floats */
+  float *grad;       /* [segmax][n_param] */
+  int64_t nmax;      /* samples the workspace holds */
+  const float **act; /* [n+1] act[0] = input (borrowed), act[i+1] = output of layer i */
+  float **dact;      /* [n+1] gradients of the same */
+  float **aux;       /* [n] per-sample saved state [nmax][n_aux] */
+  float **stat;      /* [n] per-batch saved state [n_stat] */
+  float *col;        /* im2col scratch, ncol floats */
   int64_t ncol;
-  double *red;          /* reduction scratch [segmax + 1][nred] */
+  double *red; /* reduction scratch [segmax + 1][nred] */
   int64_t nred;
-  int64_t last_n;       /* samples of the last forward */
+  int64_t last_n; /* samples of the last forward */
 };
 
 static inline int64_t sm__size(sm_shape s) { return s.c * s.t; }
@@ -37,8 +37,10 @@ static inline float sm__sum(const float *restrict v, int64_t n) {
   float a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, r = 0.f;
   int64_t t = 0;
   for (; t + 8 <= n; t += 8)
-    for (int j = 0; j < 8; j++) a[j] += v[t + j];
-  for (; t < n; t++) r += v[t];
+    for (int j = 0; j < 8; j++)
+      a[j] += v[t + j];
+  for (; t < n; t++)
+    r += v[t];
   return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])) + r;
 }
 
@@ -50,8 +52,8 @@ void sm__dense_fwd(const sm_layer *l, const float *w, const sm_nn_batch *b, cons
 void sm__dense_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstride, const sm_nn_batch *b,
                    const float *x, const float *dy, float *dx);
 void sm__conv_fwd(const sm_layer *l, const float *w, int64_t n, const float *x, float *y, float *col);
-void sm__conv_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstride, const sm_nn_batch *b,
-                  const float *x, const float *dy, float *dx, float *col);
+void sm__conv_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstride, const sm_nn_batch *b, const float *x,
+                  const float *dy, float *dx, float *col);
 void sm__convt_fwd(const sm_layer *l, const float *w, int64_t n, const float *x, float *y, float *col);
 void sm__convt_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstride, const sm_nn_batch *b,
                    const float *x, const float *dy, float *dx, float *col);
@@ -105,20 +107,20 @@ sm_status sm__nn_buckets_end(sm__nn_buckets *bk);
 
 /* ---- training data (data.c) ---- */
 typedef struct {
-  const char *target;       /* column ("" = none) */
-  int classify;             /* 1: class indices, 0: regression values */
-  const char *classes;      /* comma list for text targets */
-  const char *split_column; /* "" = every trace is train */
+  const char *target;              /* column ("" = none) */
+  int classify;                    /* 1: class indices, 0: regression values */
+  const char *classes;             /* comma list for text targets */
+  const char *split_column;        /* "" = every trace is train */
   int64_t window, p_offset, shift; /* samples; window 0 = whole trace */
 } sm__nn_data_conf;
 
 typedef struct {
-  int64_t first, n;     /* this rank's shard of the catalog */
+  int64_t first, n; /* this rank's shard of the catalog */
   int64_t n_total, chunk;
   int64_t C, T, W, S, L; /* components, trace samples, window, shift margin, L = W + 2S */
-  float *x;             /* [n][C][L] */
-  float *target;        /* [n] class index or value */
-  signed char *split;   /* [n] 0 train, 1 dev, 2 test, -1 other */
+  float *x;              /* [n][C][L] */
+  float *target;         /* [n] class index or value */
+  signed char *split;    /* [n] 0 train, 1 dev, 2 test, -1 other */
 } sm__nn_data;
 
 enum { SM_NN_NORM_NONE, SM_NN_NORM_MAX, SM_NN_NORM_STD };

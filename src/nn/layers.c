@@ -12,10 +12,11 @@
 /* Max over windows of k with stride st; a[t] = index of the maximum (a float, exact below 2^24).
  * j outer, t inner and branch-free, so the loop over t vectorizes (random data would mispredict
  * a compare-and-branch half the time). A NaN propagates, as in torch. */
-static inline __attribute__((always_inline)) void maxrow(const float *restrict x, float *restrict y,
-                                                         float *restrict a, int64_t To64, int k, int st) {
+static inline __attribute__((always_inline)) void maxrow(const float *restrict x, float *restrict y, float *restrict a,
+                                                         int64_t To64, int k, int st) {
   const int To = (int)To64; /* 32-bit indices: SSE2/AVX2 convert int32, not int64, to float */
-  for (int t = 0; t < To; t++) y[t] = x[t * st], a[t] = (float)(t * st);
+  for (int t = 0; t < To; t++)
+    y[t] = x[t * st], a[t] = (float)(t * st);
   for (int j = 1; j < k; j++)
     for (int t = 0; t < To; t++) {
       float cand = x[t * st + j], cur = y[t];
@@ -34,21 +35,28 @@ void sm__pool_fwd(const sm_layer *l, int64_t n, const float *x, float *y, float 
       switch (l->kind) {
       case SM_LAYER_MAXPOOL: {
         float *ac = aux + (s * C + c) * To;
-        if (l->k == 4 && l->stride == 4) maxrow(xc, yc, ac, To, 4, 4); /* constants let the loop vectorize */
-        else if (l->k == 2 && l->stride == 2) maxrow(xc, yc, ac, To, 2, 2);
-        else maxrow(xc, yc, ac, To, (int)l->k, (int)l->stride);
+        if (l->k == 4 && l->stride == 4)
+          maxrow(xc, yc, ac, To, 4, 4); /* constants let the loop vectorize */
+        else if (l->k == 2 && l->stride == 2)
+          maxrow(xc, yc, ac, To, 2, 2);
+        else
+          maxrow(xc, yc, ac, To, (int)l->k, (int)l->stride);
         break;
       }
       case SM_LAYER_AVGPOOL:
         for (int64_t t = 0; t < To; t++) {
           float acc = 0.f;
-          for (int64_t i = t * l->stride; i < t * l->stride + l->k; i++) acc += xc[i];
+          for (int64_t i = t * l->stride; i < t * l->stride + l->k; i++)
+            acc += xc[i];
           yc[t] = acc / (float)l->k;
         }
         break;
-      case SM_LAYER_GAP: yc[0] = sm__sum(xc, T) / (float)T; break;
+      case SM_LAYER_GAP:
+        yc[0] = sm__sum(xc, T) / (float)T;
+        break;
       default: /* upsample */
-        for (int64_t t = 0; t < To; t++) yc[t] = xc[t / l->k];
+        for (int64_t t = 0; t < To; t++)
+          yc[t] = xc[t / l->k];
       }
     }
 }
@@ -62,22 +70,26 @@ void sm__pool_bwd(const sm_layer *l, int64_t n, const float *dy, float *dx, cons
       switch (l->kind) {
       case SM_LAYER_MAXPOOL: {
         const float *ac = aux + (s * C + c) * To;
-        for (int64_t t = 0; t < To; t++) dxc[(int64_t)ac[t]] += dyc[t];
+        for (int64_t t = 0; t < To; t++)
+          dxc[(int64_t)ac[t]] += dyc[t];
         break;
       }
       case SM_LAYER_AVGPOOL:
         for (int64_t t = 0; t < To; t++) {
           float g = dyc[t] / (float)l->k;
-          for (int64_t i = t * l->stride; i < t * l->stride + l->k; i++) dxc[i] += g;
+          for (int64_t i = t * l->stride; i < t * l->stride + l->k; i++)
+            dxc[i] += g;
         }
         break;
       case SM_LAYER_GAP: {
         float g = dyc[0] / (float)T;
-        for (int64_t i = 0; i < T; i++) dxc[i] += g;
+        for (int64_t i = 0; i < T; i++)
+          dxc[i] += g;
         break;
       }
       default:
-        for (int64_t t = 0; t < To; t++) dxc[t / l->k] += dyc[t];
+        for (int64_t t = 0; t < To; t++)
+          dxc[t / l->k] += dyc[t];
       }
     }
 }
@@ -89,22 +101,28 @@ void sm__act_fwd(const sm_layer *l, int64_t n, const float *restrict x, float *r
   float a = (float)l->alpha;
   switch (l->kind) {
   case SM_LAYER_RELU:
-    for (int64_t i = 0; i < m; i++) y[i] = x[i] > 0.f ? x[i] : 0.f;
+    for (int64_t i = 0; i < m; i++)
+      y[i] = x[i] > 0.f ? x[i] : 0.f;
     break;
   case SM_LAYER_LEAKY:
-    for (int64_t i = 0; i < m; i++) y[i] = x[i] > 0.f ? x[i] : a * x[i];
+    for (int64_t i = 0; i < m; i++)
+      y[i] = x[i] > 0.f ? x[i] : a * x[i];
     break;
   case SM_LAYER_GELU: /* x Phi(x) with the exact erf (torch approximate='none') */
-    for (int64_t i = 0; i < m; i++) y[i] = 0.5f * x[i] * (1.f + erff(x[i] * (float)M_SQRT1_2));
+    for (int64_t i = 0; i < m; i++)
+      y[i] = 0.5f * x[i] * (1.f + erff(x[i] * (float)M_SQRT1_2));
     break;
   case SM_LAYER_SILU:
-    for (int64_t i = 0; i < m; i++) y[i] = x[i] * sigmoidf(x[i]);
+    for (int64_t i = 0; i < m; i++)
+      y[i] = x[i] * sigmoidf(x[i]);
     break;
   case SM_LAYER_TANH:
-    for (int64_t i = 0; i < m; i++) y[i] = tanhf(x[i]);
+    for (int64_t i = 0; i < m; i++)
+      y[i] = tanhf(x[i]);
     break;
   default: /* sigmoid */
-    for (int64_t i = 0; i < m; i++) y[i] = sigmoidf(x[i]);
+    for (int64_t i = 0; i < m; i++)
+      y[i] = sigmoidf(x[i]);
   }
 }
 
@@ -120,7 +138,8 @@ void sm__act_bwd(const sm_layer *l, int64_t n, const float *restrict x, const fl
     }
     break;
   case SM_LAYER_LEAKY:
-    for (int64_t i = 0; i < m; i++) dx[i] += dy[i] * (x[i] > 0.f ? 1.f : a);
+    for (int64_t i = 0; i < m; i++)
+      dx[i] += dy[i] * (x[i] > 0.f ? 1.f : a);
     break;
   case SM_LAYER_GELU: { /* d/dx x Phi(x) = Phi(x) + x phi(x) */
     const float k = (float)(0.5 * M_2_SQRTPI * M_SQRT1_2);
@@ -137,10 +156,12 @@ void sm__act_bwd(const sm_layer *l, int64_t n, const float *restrict x, const fl
     }
     break;
   case SM_LAYER_TANH:
-    for (int64_t i = 0; i < m; i++) dx[i] += dy[i] * (1.f - y[i] * y[i]);
+    for (int64_t i = 0; i < m; i++)
+      dx[i] += dy[i] * (1.f - y[i] * y[i]);
     break;
   default:
-    for (int64_t i = 0; i < m; i++) dx[i] += dy[i] * y[i] * (1.f - y[i]);
+    for (int64_t i = 0; i < m; i++)
+      dx[i] += dy[i] * y[i] * (1.f - y[i]);
   }
 }
 
@@ -171,7 +192,8 @@ void sm__dropout_fwd(const sm_layer *l, int li, const sm_nn_batch *b, const floa
   int64_t m = sm__size(l->in);
   if (!b->train || l->p <= 0.0) {
     memcpy(y, x, (size_t)(b->n * m) * sizeof *y);
-    for (int64_t i = 0; i < b->n * m; i++) aux[i] = 1.f;
+    for (int64_t i = 0; i < b->n * m; i++)
+      aux[i] = 1.f;
     return;
   }
   float keep = (float)(1.0 / (1.0 - l->p));
@@ -188,5 +210,6 @@ void sm__dropout_fwd(const sm_layer *l, int li, const sm_nn_batch *b, const floa
 
 void sm__dropout_bwd(const sm_layer *l, int64_t n, const float *restrict dy, float *restrict dx,
                      const float *restrict aux) {
-  for (int64_t i = 0; i < n * sm__size(l->in); i++) dx[i] += dy[i] * aux[i];
+  for (int64_t i = 0; i < n * sm__size(l->in); i++)
+    dx[i] += dy[i] * aux[i];
 }

@@ -21,12 +21,15 @@ sm_status sm_loss_parse(sm_ctx *ctx, const char *name, sm_loss_kind *kind) {
 
 static double ce_sample(const float *z, int64_t k, int64_t y, double w, double scale, float *g) {
   double mx = z[0];
-  for (int64_t j = 1; j < k; j++) mx = fmax(mx, z[j]);
+  for (int64_t j = 1; j < k; j++)
+    mx = fmax(mx, z[j]);
   double se = 0;
-  for (int64_t j = 0; j < k; j++) se += exp(z[j] - mx);
+  for (int64_t j = 0; j < k; j++)
+    se += exp(z[j] - mx);
   double lse = mx + log(se);
   if (g)
-    for (int64_t j = 0; j < k; j++) g[j] = (float)(scale * w * (exp(z[j] - lse) - (j == y)));
+    for (int64_t j = 0; j < k; j++)
+      g[j] = (float)(scale * w * (exp(z[j] - lse) - (j == y)));
   return w * (lse - z[y]);
 }
 
@@ -46,11 +49,17 @@ double sm_loss_eval(const sm_loss *L, int64_t n, int64_t k, const float *pred, c
     for (int64_t j = 0; j < k; j++) {
       double d = (double)z[j] - t[j], v, dv;
       switch (L->kind) {
-      case SM_LOSS_MSE: v = d * d, dv = 2 * d; break;
-      case SM_LOSS_L1: v = fabs(d), dv = (d > 0) - (d < 0); break;
+      case SM_LOSS_MSE:
+        v = d * d, dv = 2 * d;
+        break;
+      case SM_LOSS_L1:
+        v = fabs(d), dv = (d > 0) - (d < 0);
+        break;
       case SM_LOSS_HUBER:
-        if (fabs(d) < L->delta) v = 0.5 * d * d, dv = d;
-        else v = L->delta * (fabs(d) - 0.5 * L->delta), dv = L->delta * ((d > 0) - (d < 0));
+        if (fabs(d) < L->delta)
+          v = 0.5 * d * d, dv = d;
+        else
+          v = L->delta * (fabs(d) - 0.5 * L->delta), dv = L->delta * ((d > 0) - (d < 0));
         break;
       default: /* bce with logits, stable form */
         v = fmax(z[j], 0.0) - (double)z[j] * t[j] + log1p(exp(-fabs(z[j])));

@@ -13,8 +13,8 @@
 #include "sisma/rng.h"
 
 static const char *const kind_names[SM_LAYER_KIND_COUNT] = {
-    "dense", "conv", "convt", "maxpool", "avgpool", "gap", "upsample", "relu", "leaky", "gelu",
-    "silu",  "tanh", "sigmoid", "batchnorm", "layernorm", "groupnorm", "dropout", "concat", "gru", "lstm", "embed"};
+    "dense", "conv",    "convt",     "maxpool",   "avgpool",   "gap",     "upsample", "relu", "leaky", "gelu", "silu",
+    "tanh",  "sigmoid", "batchnorm", "layernorm", "groupnorm", "dropout", "concat",   "gru",  "lstm",  "embed"};
 
 #define MAX_LAYERS 128
 
@@ -31,7 +31,8 @@ static sm_status bad(sm_ctx *ctx, where w, const char *fmt, const char *detail) 
 static sm_status parse_layer(sm_ctx *ctx, char *text, where w, sm_layer *l, char *from) {
   char *save = NULL, *tok = strtok_r(text, " \t", &save);
   int k = 0;
-  while (k < SM_LAYER_KIND_COUNT && strcmp(tok, kind_names[k])) k++;
+  while (k < SM_LAYER_KIND_COUNT && strcmp(tok, kind_names[k]))
+    k++;
   if (k == SM_LAYER_KIND_COUNT) {
     char near[256];
     sm_near_matches(tok, kind_names, SM_LAYER_KIND_COUNT, near, sizeof near);
@@ -48,9 +49,12 @@ static sm_status parse_layer(sm_ctx *ctx, char *text, where w, sm_layer *l, char
     if (!eq) {
       double v = strtod(tok, &end);
       if (*end || pos >= 0) return bad(ctx, w, "expected one number then key=value, found ", tok);
-      if (l->kind == SM_LAYER_DROPOUT) l->p = v;
-      else pos = (int64_t)v;
-      if (l->kind != SM_LAYER_DROPOUT && (v != floor(v) || v < 1)) return bad(ctx, w, "size must be a positive integer: ", tok);
+      if (l->kind == SM_LAYER_DROPOUT)
+        l->p = v;
+      else
+        pos = (int64_t)v;
+      if (l->kind != SM_LAYER_DROPOUT && (v != floor(v) || v < 1))
+        return bad(ctx, w, "size must be a positive integer: ", tok);
       continue;
     }
     *eq = '\0';
@@ -65,17 +69,27 @@ static sm_status parse_layer(sm_ctx *ctx, char *text, where w, sm_layer *l, char
     }
     double v = strtod(val, &end);
     if (*end || !*val) return bad(ctx, w, "value is not a number: ", val);
-    if (!strcmp(key, "k")) l->k = (int64_t)v;
-    else if (!strcmp(key, "stride")) stride = (int64_t)v;
-    else if (!strcmp(key, "pad")) l->pad = (int64_t)v;
-    else if (!strcmp(key, "dil")) l->dil = (int64_t)v;
-    else if (!strcmp(key, "alpha")) l->alpha = v;
-    else if (!strcmp(key, "eps")) l->eps = v;
-    else if (!strcmp(key, "momentum")) l->momentum = v;
-    else if (!strcmp(key, "p")) l->p = v;
-    else if (!strcmp(key, "last")) l->from = v != 0 ? -2 : -1; /* rnn: keep the last state only */
+    if (!strcmp(key, "k"))
+      l->k = (int64_t)v;
+    else if (!strcmp(key, "stride"))
+      stride = (int64_t)v;
+    else if (!strcmp(key, "pad"))
+      l->pad = (int64_t)v;
+    else if (!strcmp(key, "dil"))
+      l->dil = (int64_t)v;
+    else if (!strcmp(key, "alpha"))
+      l->alpha = v;
+    else if (!strcmp(key, "eps"))
+      l->eps = v;
+    else if (!strcmp(key, "momentum"))
+      l->momentum = v;
+    else if (!strcmp(key, "p"))
+      l->p = v;
+    else if (!strcmp(key, "last"))
+      l->from = v != 0 ? -2 : -1; /* rnn: keep the last state only */
     else {
-      static const char *const keys[] = {"k", "stride", "pad", "dil", "alpha", "eps", "momentum", "p", "name", "from", "last"};
+      static const char *const keys[] = {"k",        "stride", "pad",  "dil",  "alpha", "eps",
+                                         "momentum", "p",      "name", "from", "last"};
       char near[256];
       sm_near_matches(key, keys, 11, near, sizeof near);
       return bad(ctx, w, "unknown key; did you mean: ", near);
@@ -85,18 +99,31 @@ static sm_status parse_layer(sm_ctx *ctx, char *text, where w, sm_layer *l, char
       return bad(ctx, w, "must be a non-negative integer: ", key);
   }
   switch (l->kind) {
-  case SM_LAYER_DENSE: case SM_LAYER_CONV: case SM_LAYER_CONVT: case SM_LAYER_UPSAMPLE: case SM_LAYER_GROUPNORM:
-  case SM_LAYER_MAXPOOL: case SM_LAYER_AVGPOOL: case SM_LAYER_GRU: case SM_LAYER_LSTM: case SM_LAYER_EMBED:
+  case SM_LAYER_DENSE:
+  case SM_LAYER_CONV:
+  case SM_LAYER_CONVT:
+  case SM_LAYER_UPSAMPLE:
+  case SM_LAYER_GROUPNORM:
+  case SM_LAYER_MAXPOOL:
+  case SM_LAYER_AVGPOOL:
+  case SM_LAYER_GRU:
+  case SM_LAYER_LSTM:
+  case SM_LAYER_EMBED:
     if (pos < 1) return bad(ctx, w, "needs a size (e.g. `dense 64`, `conv 16 k=7`, `maxpool 4`)", "");
     break;
   default:
     if (pos >= 0) return bad(ctx, w, "takes no size", "");
   }
-  if (l->kind == SM_LAYER_MAXPOOL || l->kind == SM_LAYER_AVGPOOL || l->kind == SM_LAYER_UPSAMPLE) l->k = pos;
-  else if (l->kind == SM_LAYER_GROUPNORM || l->kind == SM_LAYER_GRU || l->kind == SM_LAYER_LSTM) l->groups = pos;
-  else if (pos > 0) l->out.c = pos;
-  if (l->kind == SM_LAYER_MAXPOOL || l->kind == SM_LAYER_AVGPOOL) l->stride = stride > 0 ? stride : l->k;
-  else if (stride > 0) l->stride = stride;
+  if (l->kind == SM_LAYER_MAXPOOL || l->kind == SM_LAYER_AVGPOOL || l->kind == SM_LAYER_UPSAMPLE)
+    l->k = pos;
+  else if (l->kind == SM_LAYER_GROUPNORM || l->kind == SM_LAYER_GRU || l->kind == SM_LAYER_LSTM)
+    l->groups = pos;
+  else if (pos > 0)
+    l->out.c = pos;
+  if (l->kind == SM_LAYER_MAXPOOL || l->kind == SM_LAYER_AVGPOOL)
+    l->stride = stride > 0 ? stride : l->k;
+  else if (stride > 0)
+    l->stride = stride;
   if (stride == 0 || l->k < 1 || l->dil < 1) return bad(ctx, w, "k, stride and dil must be >= 1", "");
   if (l->kind == SM_LAYER_DROPOUT && !(l->p >= 0 && l->p < 1)) return bad(ctx, w, "dropout rate must be in [0, 1)", "");
   if (l->kind == SM_LAYER_CONVT && l->dil != 1) return bad(ctx, w, "transposed convolution supports dil=1 only", "");
@@ -128,7 +155,8 @@ static sm_status infer(sm_ctx *ctx, where w, sm_layer *l, const sm_layer *from) 
     if (l->out.t < 1) return bad(ctx, w, "output would have no time samples (pad too large)", "");
     l->n_param = in.c * l->out.c * l->k + l->out.c;
     break;
-  case SM_LAYER_MAXPOOL: case SM_LAYER_AVGPOOL:
+  case SM_LAYER_MAXPOOL:
+  case SM_LAYER_AVGPOOL:
     if (in.t < l->k) {
       snprintf(d, sizeof d, "input has %lld time samples, fewer than k = %lld", (long long)in.t, (long long)l->k);
       return bad(ctx, w, d, "");
@@ -136,12 +164,18 @@ static sm_status infer(sm_ctx *ctx, where w, sm_layer *l, const sm_layer *from) 
     l->out = (sm_shape){in.c, (in.t - l->k) / l->stride + 1};
     if (l->kind == SM_LAYER_MAXPOOL) l->n_aux = l->out.c * l->out.t;
     break;
-  case SM_LAYER_GAP: l->out = (sm_shape){in.c, 1}; break;
-  case SM_LAYER_UPSAMPLE: l->out = (sm_shape){in.c, in.t * l->k}; break;
+  case SM_LAYER_GAP:
+    l->out = (sm_shape){in.c, 1};
+    break;
+  case SM_LAYER_UPSAMPLE:
+    l->out = (sm_shape){in.c, in.t * l->k};
+    break;
   case SM_LAYER_BATCHNORM:
     l->out = in, l->n_param = 2 * in.c, l->n_buf = 2 * in.c, l->n_aux = in.c * in.t, l->n_stat = 2 * in.c + 1;
     break;
-  case SM_LAYER_LAYERNORM: l->out = in, l->n_param = 2 * in.c * in.t, l->n_aux = in.c * in.t + 1; break;
+  case SM_LAYER_LAYERNORM:
+    l->out = in, l->n_param = 2 * in.c * in.t, l->n_aux = in.c * in.t + 1;
+    break;
   case SM_LAYER_GROUPNORM:
     if (in.c % l->groups) {
       snprintf(d, sizeof d, "%lld channels are not divisible into %lld groups", (long long)in.c, (long long)l->groups);
@@ -149,7 +183,9 @@ static sm_status infer(sm_ctx *ctx, where w, sm_layer *l, const sm_layer *from) 
     }
     l->out = in, l->n_param = 2 * in.c, l->n_aux = in.c * in.t + l->groups;
     break;
-  case SM_LAYER_DROPOUT: l->out = in, l->n_aux = in.c * in.t; break;
+  case SM_LAYER_DROPOUT:
+    l->out = in, l->n_aux = in.c * in.t;
+    break;
   case SM_LAYER_CONCAT:
     if (!from) return bad(ctx, w, "needs from=NAME, the name of an earlier layer", "");
     if (from->out.t != in.t) {
@@ -159,7 +195,8 @@ static sm_status infer(sm_ctx *ctx, where w, sm_layer *l, const sm_layer *from) 
     }
     l->out = (sm_shape){in.c + from->out.c, in.t};
     break;
-  case SM_LAYER_GRU: case SM_LAYER_LSTM: {
+  case SM_LAYER_GRU:
+  case SM_LAYER_LSTM: {
     int64_t H = l->groups, G = sm__rnn_gates(l);
     l->out = (sm_shape){H, l->from == -2 ? 1 : in.t};
     l->from = -1;
@@ -175,7 +212,8 @@ static sm_status infer(sm_ctx *ctx, where w, sm_layer *l, const sm_layer *from) 
     }
     l->out.t = 1;
     break;
-  default: l->out = in; /* activations */
+  default:
+    l->out = in; /* activations */
   }
   return SM_OK;
 }
@@ -194,7 +232,8 @@ sm_status sm_model_parse(sm_ctx *ctx, const char *desc, sm_shape in, sm_model **
   sm_shape cur = in;
   for (char *spec = st == SM_OK ? strtok_r(text, ",;\n", &save) : NULL; spec && st == SM_OK;
        spec = strtok_r(NULL, ",;\n", &save)) {
-    while (isspace((unsigned char)*spec)) spec++;
+    while (isspace((unsigned char)*spec))
+      spec++;
     if (!*spec) continue;
     if (m->n == MAX_LAYERS) {
       st = SM_ERR(ctx, SM_ERR_CONFIG, "model: more than %d layers", MAX_LAYERS);
@@ -270,7 +309,8 @@ sm_status sm_model_init(sm_ctx *ctx, sm_model *m, const char *scheme, uint64_t s
     if (l->kind == SM_LAYER_GRU || l->kind == SM_LAYER_LSTM) { /* torch: U(-1/sqrt(H), 1/sqrt(H)) weights */
       int64_t G = sm__rnn_gates(l), nwr = G * (l->in.c + l->groups);
       double bound = 1.0 / sqrt((double)l->groups);
-      for (int64_t j = 0; j < nwr; j++) p[j] = (float)(bound * (2 * sm_rng_uniform(&r) - 1));
+      for (int64_t j = 0; j < nwr; j++)
+        p[j] = (float)(bound * (2 * sm_rng_uniform(&r) - 1));
       memset(p + nwr, 0, (size_t)(l->n_param - nwr) * sizeof *p);
     } else if (nw) {
       double sd = sqrt(2.0 / (double)fan_in), bound = sqrt(6.0 / (double)(fan_in + fan_out));
@@ -278,9 +318,11 @@ sm_status sm_model_init(sm_ctx *ctx, sm_model *m, const char *scheme, uint64_t s
         p[j] = (float)(xavier ? bound * (2 * sm_rng_uniform(&r) - 1) : sd * sm_rng_normal(&r));
       memset(p + nw, 0, (size_t)(l->n_param - nw) * sizeof *p);
     } else if (l->n_param) { /* norms: scale 1, shift 0 */
-      for (int64_t j = 0; j < l->n_param; j++) p[j] = j < l->n_param / 2 ? 1.f : 0.f;
+      for (int64_t j = 0; j < l->n_param; j++)
+        p[j] = j < l->n_param / 2 ? 1.f : 0.f;
     }
-    for (int64_t j = 0; j < l->n_buf; j++) b[j] = j < l->n_buf / 2 ? 0.f : 1.f;
+    for (int64_t j = 0; j < l->n_buf; j++)
+      b[j] = j < l->n_buf / 2 ? 0.f : 1.f;
   }
   return SM_OK;
 }
@@ -348,7 +390,8 @@ sm_status sm__nn_reduce(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, int64_t 
   if (b->reduce) return b->reduce(b->reduce_ud, m->red, nseg, n, out);
   memset(out, 0, (size_t)n * sizeof *out);
   for (int g = 0; g < nseg; g++)
-    for (int64_t j = 0; j < n; j++) out[j] += m->red[g * n + j];
+    for (int64_t j = 0; j < n; j++)
+      out[j] += m->red[g * n + j];
   return SM_OK;
 }
 
@@ -363,18 +406,36 @@ sm_status sm_model_forward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, const
     const float *in = m->act[i], *w = m->param + l->off_param;
     float *o = (float *)m->act[i + 1];
     switch (l->kind) {
-    case SM_LAYER_DENSE: sm__dense_fwd(l, w, b, in, o); break;
-    case SM_LAYER_CONV: sm__conv_fwd(l, w, b->n, in, o, m->col); break;
-    case SM_LAYER_CONVT: sm__convt_fwd(l, w, b->n, in, o, m->col); break;
-    case SM_LAYER_MAXPOOL: case SM_LAYER_AVGPOOL: case SM_LAYER_GAP: case SM_LAYER_UPSAMPLE:
+    case SM_LAYER_DENSE:
+      sm__dense_fwd(l, w, b, in, o);
+      break;
+    case SM_LAYER_CONV:
+      sm__conv_fwd(l, w, b->n, in, o, m->col);
+      break;
+    case SM_LAYER_CONVT:
+      sm__convt_fwd(l, w, b->n, in, o, m->col);
+      break;
+    case SM_LAYER_MAXPOOL:
+    case SM_LAYER_AVGPOOL:
+    case SM_LAYER_GAP:
+    case SM_LAYER_UPSAMPLE:
       sm__pool_fwd(l, b->n, in, o, m->aux[i]);
       break;
-    case SM_LAYER_BATCHNORM: case SM_LAYER_LAYERNORM: case SM_LAYER_GROUPNORM:
+    case SM_LAYER_BATCHNORM:
+    case SM_LAYER_LAYERNORM:
+    case SM_LAYER_GROUPNORM:
       SM_TRY(ctx, sm__norm_fwd(ctx, m, i, b, in, o));
       break;
-    case SM_LAYER_DROPOUT: sm__dropout_fwd(l, i, b, in, o, m->aux[i]); break;
-    case SM_LAYER_GRU: case SM_LAYER_LSTM: sm__rnn_fwd(l, w, b, in, o, m->aux[i], m->col); break;
-    case SM_LAYER_EMBED: sm__embed_fwd(l, b->n, in, o); break;
+    case SM_LAYER_DROPOUT:
+      sm__dropout_fwd(l, i, b, in, o, m->aux[i]);
+      break;
+    case SM_LAYER_GRU:
+    case SM_LAYER_LSTM:
+      sm__rnn_fwd(l, w, b, in, o, m->aux[i], m->col);
+      break;
+    case SM_LAYER_EMBED:
+      sm__embed_fwd(l, b->n, in, o);
+      break;
     case SM_LAYER_CONCAT: {
       int64_t a = sm__size(l->in), c = sm__size(m->L[l->from].out);
       for (int64_t s = 0; s < b->n; s++) {
@@ -383,7 +444,8 @@ sm_status sm_model_forward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, const
       }
       break;
     }
-    default: sm__act_fwd(l, b->n, in, o);
+    default:
+      sm__act_fwd(l, b->n, in, o);
     }
   }
   *y = m->act[m->n];
@@ -392,9 +454,10 @@ sm_status sm_model_forward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, const
 
 sm_status sm_model_backward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, const float *dy, float *dx,
                             sm_nn_grad_ready_fn ready, void *ready_ud) {
-  SM_CHECK(ctx, b->n == m->last_n, SM_ERR_INTERNAL, "backward of %lld samples after a forward of %lld",
-           (long long)b->n, (long long)m->last_n);
-  for (int i = 0; i <= m->n; i++) memset(m->dact[i], 0, (size_t)(b->n * sm__size(i ? m->L[i - 1].out : m->in)) * 4);
+  SM_CHECK(ctx, b->n == m->last_n, SM_ERR_INTERNAL, "backward of %lld samples after a forward of %lld", (long long)b->n,
+           (long long)m->last_n);
+  for (int i = 0; i <= m->n; i++)
+    memset(m->dact[i], 0, (size_t)(b->n * sm__size(i ? m->L[i - 1].out : m->in)) * 4);
   memcpy(m->dact[m->n], dy, (size_t)(b->n * sm__size(sm_model_out_shape(m))) * sizeof *dy);
   int nseg = b->seg ? b->nseg : 1;
   if (b->n == 0) memset(m->grad, 0, (size_t)(nseg * m->n_param) * sizeof *m->grad);
@@ -403,28 +466,49 @@ sm_status sm_model_backward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, cons
     const float *x = m->act[i], *yv = m->act[i + 1], *d = m->dact[i + 1], *w = m->param + l->off_param;
     float *dxi = i == 0 && !dx ? NULL : m->dact[i], *g = m->grad + l->off_param;
     switch (l->kind) {
-    case SM_LAYER_DENSE: sm__dense_bwd(l, w, g, m->n_param, b, x, d, dxi); break;
-    case SM_LAYER_CONV: sm__conv_bwd(l, w, g, m->n_param, b, x, d, dxi, m->col); break;
-    case SM_LAYER_CONVT: sm__convt_bwd(l, w, g, m->n_param, b, x, d, dxi, m->col); break;
-    case SM_LAYER_MAXPOOL: case SM_LAYER_AVGPOOL: case SM_LAYER_GAP: case SM_LAYER_UPSAMPLE:
+    case SM_LAYER_DENSE:
+      sm__dense_bwd(l, w, g, m->n_param, b, x, d, dxi);
+      break;
+    case SM_LAYER_CONV:
+      sm__conv_bwd(l, w, g, m->n_param, b, x, d, dxi, m->col);
+      break;
+    case SM_LAYER_CONVT:
+      sm__convt_bwd(l, w, g, m->n_param, b, x, d, dxi, m->col);
+      break;
+    case SM_LAYER_MAXPOOL:
+    case SM_LAYER_AVGPOOL:
+    case SM_LAYER_GAP:
+    case SM_LAYER_UPSAMPLE:
       sm__pool_bwd(l, b->n, d, m->dact[i], m->aux[i]);
       break;
-    case SM_LAYER_BATCHNORM: case SM_LAYER_LAYERNORM: case SM_LAYER_GROUPNORM:
+    case SM_LAYER_BATCHNORM:
+    case SM_LAYER_LAYERNORM:
+    case SM_LAYER_GROUPNORM:
       SM_TRY(ctx, sm__norm_bwd(ctx, m, i, b, d, m->dact[i]));
       break;
-    case SM_LAYER_DROPOUT: sm__dropout_bwd(l, b->n, d, m->dact[i], m->aux[i]); break;
-    case SM_LAYER_GRU: case SM_LAYER_LSTM: sm__rnn_bwd(l, w, g, m->n_param, b, x, d, dxi, m->aux[i], m->col); break;
-    case SM_LAYER_EMBED: sm__embed_bwd(l, b->n, x, d, m->dact[i]); break;
+    case SM_LAYER_DROPOUT:
+      sm__dropout_bwd(l, b->n, d, m->dact[i], m->aux[i]);
+      break;
+    case SM_LAYER_GRU:
+    case SM_LAYER_LSTM:
+      sm__rnn_bwd(l, w, g, m->n_param, b, x, d, dxi, m->aux[i], m->col);
+      break;
+    case SM_LAYER_EMBED:
+      sm__embed_bwd(l, b->n, x, d, m->dact[i]);
+      break;
     case SM_LAYER_CONCAT: {
       int64_t a = sm__size(l->in), c = sm__size(m->L[l->from].out);
       for (int64_t s = 0; s < b->n; s++)
         for (int64_t j = 0; j < a + c; j++) {
-          if (j < a) m->dact[i][s * a + j] += d[s * (a + c) + j];
-          else m->dact[l->from + 1][s * c + j - a] += d[s * (a + c) + j];
+          if (j < a)
+            m->dact[i][s * a + j] += d[s * (a + c) + j];
+          else
+            m->dact[l->from + 1][s * c + j - a] += d[s * (a + c) + j];
         }
       break;
     }
-    default: sm__act_bwd(l, b->n, x, yv, d, m->dact[i]);
+    default:
+      sm__act_bwd(l, b->n, x, yv, d, m->dact[i]);
     }
     if (ready && l->n_param) ready(ready_ud, l->off_param, l->n_param);
   }

@@ -31,7 +31,8 @@ static sm_status bn_fwd(sm_ctx *ctx, sm_model *m, int li, const sm_nn_batch *b, 
         for (int64_t c = 0; c < C; c++) {
           const float *xc = x + (s * C + c) * T;
           double s1 = 0, s2 = 0;
-          for (int64_t t = 0; t < T; t++) s1 += xc[t], s2 += (double)xc[t] * xc[t];
+          for (int64_t t = 0; t < T; t++)
+            s1 += xc[t], s2 += (double)xc[t] * xc[t];
           p[1 + c] += s1, p[1 + C + c] += s2;
         }
     }
@@ -49,7 +50,8 @@ static sm_status bn_fwd(sm_ctx *ctx, sm_model *m, int li, const sm_nn_batch *b, 
       rvar[c] = (float)((1 - l->momentum) * rvar[c] + l->momentum * unbiased);
     }
   } else {
-    for (int64_t c = 0; c < C; c++) mean[c] = rmean[c], invstd[c] = (float)(1.0 / sqrt((double)rvar[c] + l->eps));
+    for (int64_t c = 0; c < C; c++)
+      mean[c] = rmean[c], invstd[c] = (float)(1.0 / sqrt((double)rvar[c] + l->eps));
   }
   for (int64_t s = 0; s < b->n; s++)
     for (int64_t c = 0; c < C; c++)
@@ -72,14 +74,17 @@ static sm_status bn_bwd(sm_ctx *ctx, sm_model *m, int li, const sm_nn_batch *b, 
       for (int64_t c = 0; c < C; c++) {
         const float *d = dy + (s * C + c) * T, *xh = xhat + (s * C + c) * T;
         double s1 = 0, s2 = 0;
-        for (int64_t t = 0; t < T; t++) s1 += d[t], s2 += (double)d[t] * xh[t];
+        for (int64_t t = 0; t < T; t++)
+          s1 += d[t], s2 += (double)d[t] * xh[t];
         p[c] += s1, p[C + c] += s2;
       }
     float *dg = m->grad + (int64_t)g * m->n_param + l->off_param;
-    for (int64_t c = 0; c < C; c++) dg[c] = (float)p[C + c], dg[C + c] = (float)p[c];
+    for (int64_t c = 0; c < C; c++)
+      dg[c] = (float)p[C + c], dg[C + c] = (float)p[c];
   }
   if (!b->train) {
-    for (int64_t i = 0; i < b->n * C * T; i++) dx[i] += dy[i] * gamma[(i / T) % C] * invstd[(i / T) % C];
+    for (int64_t i = 0; i < b->n * C * T; i++)
+      dx[i] += dy[i] * gamma[(i / T) % C] * invstd[(i / T) % C];
     return SM_OK;
   }
   double *tot = m->red + (int64_t)m->segmax * (1 + 2 * C);
@@ -105,12 +110,15 @@ static void gn_fwd(const sm_layer *l, const float *gamma, const float *beta, int
     for (int64_t g = 0; g < G; g++) {
       const float *xg = x + s * C * T + g * M;
       double s1 = 0, s2 = 0;
-      for (int64_t i = 0; i < M; i++) s1 += xg[i];
+      for (int64_t i = 0; i < M; i++)
+        s1 += xg[i];
       double mu = s1 / (double)M;
-      for (int64_t i = 0; i < M; i++) s2 += (xg[i] - mu) * (xg[i] - mu);
+      for (int64_t i = 0; i < M; i++)
+        s2 += (xg[i] - mu) * (xg[i] - mu);
       float is = (float)(1.0 / sqrt(s2 / (double)M + l->eps));
       inv[g] = is;
-      for (int64_t i = 0; i < M; i++) xhat[g * M + i] = (float)((xg[i] - mu) * is);
+      for (int64_t i = 0; i < M; i++)
+        xhat[g * M + i] = (float)((xg[i] - mu) * is);
     }
     for (int64_t i = 0; i < C * T; i++) {
       int64_t a = l->kind == SM_LAYER_LAYERNORM ? i : i / T;

@@ -45,8 +45,10 @@ static void adam(sm_optim *o, float *p, const float *g, float lr) {
   float *m = o->state, *v = o->state + o->n;
   for (int64_t i = 0; i < o->n; i++) {
     float d = g[i];
-    if (decoupled) p[i] *= 1.f - lr * wd;
-    else d += wd * p[i];
+    if (decoupled)
+      p[i] *= 1.f - lr * wd;
+    else
+      d += wd * p[i];
     m[i] = m[i] * b1 + (1.f - b1) * d;
     v[i] = v[i] * b2 + (1.f - b2) * d * d;
     p[i] -= step * m[i] / (sqrtf(v[i]) / sbc2 + eps);
@@ -55,16 +57,20 @@ static void adam(sm_optim *o, float *p, const float *g, float lr) {
 
 void sm_optim_step(sm_optim *o, float *p, const float *g, double lr) {
   o->t++;
-  if (o->c.kind == SM_OPT_SGD) sgd(o, p, g, (float)lr);
-  else adam(o, p, g, (float)lr);
+  if (o->c.kind == SM_OPT_SGD)
+    sgd(o, p, g, (float)lr);
+  else
+    adam(o, p, g, (float)lr);
 }
 
 double sm_clip_grad_norm(float *g, int64_t n, double max_norm) {
   double ss = 0;
-  for (int64_t i = 0; i < n; i++) ss += (double)g[i] * g[i];
+  for (int64_t i = 0; i < n; i++)
+    ss += (double)g[i] * g[i];
   double norm = sqrt(ss), coef = max_norm / (norm + 1e-6);
   if (coef < 1.0)
-    for (int64_t i = 0; i < n; i++) g[i] *= (float)coef;
+    for (int64_t i = 0; i < n; i++)
+      g[i] *= (float)coef;
   return norm;
 }
 

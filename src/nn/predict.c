@@ -43,9 +43,11 @@ static sm_status load_model(sm_ctx *ctx, const char *path, model_meta *mm, sm_mo
     if (st == SM_OK) st = sm__nn_h5_get_str(ctx, &h, "target", mm->target, sizeof mm->target);
     if (st == SM_OK) st = sm__nn_h5_get_str(ctx, &h, "classes", mm->classes, sizeof mm->classes);
     if (st == SM_OK) st = sm__nn_h5_get_str(ctx, &h, "normalize", mm->normalize, sizeof mm->normalize);
-    for (int i = 0; st == SM_OK && i < 5; i++) st = sm__nn_h5_get_f64(ctx, &h, names[i], &mm->num[i]);
+    for (int i = 0; st == SM_OK && i < 5; i++)
+      st = sm__nn_h5_get_f64(ctx, &h, names[i], &mm->num[i]);
     np = st == SM_OK ? sm__nn_h5_count(&h, "params") : 0, nb = st == SM_OK ? sm__nn_h5_count(&h, "buffers") : 0;
-    if (st == SM_OK && (np < 0 || nb < 0)) st = SM_ERR(ctx, SM_ERR_FORMAT, "%s: no /params or /buffers: not a sisma model file", path);
+    if (st == SM_OK && (np < 0 || nb < 0))
+      st = SM_ERR(ctx, SM_ERR_FORMAT, "%s: no /params or /buffers: not a sisma model file", path);
     if (st == SM_OK) st = SM_ALLOC(ctx, p, np + 1);
     if (st == SM_OK) st = SM_ALLOC(ctx, b, nb + 1);
     if (st == SM_OK) st = sm__nn_h5_read(ctx, &h, "params", 'f', np, p);
@@ -54,7 +56,8 @@ static sm_status load_model(sm_ctx *ctx, const char *path, model_meta *mm, sm_mo
   }
   st = sm_ctx_agree(ctx, st);
   if (st == SM_OK) SM_MPI(ctx, MPI_Bcast(mm, (int)sizeof *mm, MPI_BYTE, 0, ctx->comm));
-  if (st == SM_OK) st = sm_ctx_agree(ctx, sm_model_parse(ctx, mm->desc, (sm_shape){(int64_t)mm->num[0], (int64_t)mm->num[1]}, out));
+  if (st == SM_OK)
+    st = sm_ctx_agree(ctx, sm_model_parse(ctx, mm->desc, (sm_shape){(int64_t)mm->num[0], (int64_t)mm->num[1]}, out));
   if (st == SM_OK) {
     int64_t want[2] = {sm_model_param_count(*out), sm_model_buffer_count(*out)}, have[2] = {np, nb};
     SM_MPI(ctx, MPI_Bcast(have, 2, MPI_INT64_T, 0, ctx->comm));
@@ -66,8 +69,10 @@ static sm_status load_model(sm_ctx *ctx, const char *path, model_meta *mm, sm_mo
     memcpy(sm_model_params(*out), p, (size_t)np * sizeof *p);
     memcpy(sm_model_buffers(*out), b, (size_t)nb * sizeof *b);
   }
-  if (st == SM_OK) SM_MPI(ctx, MPI_Bcast(sm_model_params(*out), (int)sm_model_param_count(*out), MPI_FLOAT, 0, ctx->comm));
-  if (st == SM_OK) SM_MPI(ctx, MPI_Bcast(sm_model_buffers(*out), (int)sm_model_buffer_count(*out), MPI_FLOAT, 0, ctx->comm));
+  if (st == SM_OK)
+    SM_MPI(ctx, MPI_Bcast(sm_model_params(*out), (int)sm_model_param_count(*out), MPI_FLOAT, 0, ctx->comm));
+  if (st == SM_OK)
+    SM_MPI(ctx, MPI_Bcast(sm_model_buffers(*out), (int)sm_model_buffer_count(*out), MPI_FLOAT, 0, ctx->comm));
   free(p), free(b);
   if (st != SM_OK) sm_model_destroy(out);
   return st;
@@ -91,7 +96,8 @@ static sm_status run_model(sm_ctx *ctx, sm_model *m, const sm__nn_data *d, const
   if (st == SM_OK) st = sm_model_reserve(ctx, m, B, 1);
   for (int64_t i = 0; st == SM_OK && i < n;) {
     int64_t nb = 0, ch = (d->first + rows[i]) / d->chunk;
-    while (i + nb < n && nb < B && (d->first + rows[i + nb]) / d->chunk == ch) nb++;
+    while (i + nb < n && nb < B && (d->first + rows[i + nb]) / d->chunk == ch)
+      nb++;
     sm__nn_data_batch(d, aug, rows + i, nb, 0, 0, 0, x, t);
     int64_t seg[2] = {0, nb};
     sm_nn_batch b = {.n = nb, .nseg = 1, .seg = seg, .train = 0};
@@ -106,9 +112,12 @@ static sm_status run_model(sm_ctx *ctx, sm_model *m, const sm__nn_data *d, const
         o[1] = (float)(1.0 / (1.0 + exp(-(double)z[0]))), o[0] = 1.f - o[1];
       } else { /* softmax */
         double mx = z[0], se = 0;
-        for (int64_t j = 1; j < nk; j++) mx = fmax(mx, z[j]);
-        for (int64_t j = 0; j < nk; j++) se += exp(z[j] - mx);
-        for (int64_t j = 0; j < nk; j++) o[j] = (float)(exp(z[j] - mx) / se);
+        for (int64_t j = 1; j < nk; j++)
+          mx = fmax(mx, z[j]);
+        for (int64_t j = 0; j < nk; j++)
+          se += exp(z[j] - mx);
+        for (int64_t j = 0; j < nk; j++)
+          o[j] = (float)(exp(z[j] - mx) / se);
       }
     }
     i += nb;
@@ -118,7 +127,7 @@ static sm_status run_model(sm_ctx *ctx, sm_model *m, const sm__nn_data *d, const
 }
 
 typedef struct {
-  double v[8]; /* classify: accuracy, macro F1, AUC, n; regress: MAE, RMSE, R2, n */
+  double v[8];        /* classify: accuracy, macro F1, AUC, n; regress: MAE, RMSE, R2, n */
   int64_t *confusion; /* [K][K] rows: true class, columns: predicted */
   double *prf;        /* [K][3] precision, recall, F1 */
 } metrics;
@@ -134,7 +143,8 @@ static double auc(double *sl, int64_t n) {
   double rank_sum = 0, n1 = 0;
   for (int64_t i = 0; i < n;) {
     int64_t j = i;
-    while (j < n && sl[2 * j] == sl[2 * i]) j++;
+    while (j < n && sl[2 * j] == sl[2 * i])
+      j++;
     double mid = 0.5 * (double)(i + j + 1); /* average 1-based rank of the tie group */
     for (int64_t k = i; k < j; k++)
       if (sl[2 * k + 1] > 0.5) rank_sum += mid, n1++;
@@ -159,10 +169,10 @@ static sm_status compute_metrics(sm_ctx *ctx, int classify, int64_t K, int64_t n
   sm_status st = SM_ALLOC(ctx, counts, ctx->size);
   if (st == SM_OK) st = SM_ALLOC(ctx, displs, ctx->size);
   if (st == SM_OK) SM_MPI(ctx, MPI_Gather(&cnt, 1, MPI_INT, counts, 1, MPI_INT, 0, ctx->comm));
-  for (int r = 0; st == SM_OK && ctx->rank == 0 && r < ctx->size; r++) displs[r] = (int)total, total += counts[r];
+  for (int r = 0; st == SM_OK && ctx->rank == 0 && r < ctx->size; r++)
+    displs[r] = (int)total, total += counts[r];
   if (st == SM_OK) st = SM_ALLOC(ctx, all, total + 1);
-  if (st == SM_OK)
-    SM_MPI(ctx, MPI_Gatherv(mine, cnt, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0, ctx->comm));
+  if (st == SM_OK) SM_MPI(ctx, MPI_Gatherv(mine, cnt, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0, ctx->comm));
   /* confusion counts are exact integers: a plain allreduce */
   for (int64_t i = 0; classify && i < n; i++) {
     int64_t arg = 0;
@@ -178,7 +188,8 @@ static sm_status compute_metrics(sm_ctx *ctx, int classify, int64_t K, int64_t n
       double correct = 0, f1sum = 0;
       for (int64_t c = 0; c < K; c++) {
         double tp = (double)mt->confusion[c * K + c], pp = 0, ap = 0;
-        for (int64_t j = 0; j < K; j++) pp += (double)mt->confusion[j * K + c], ap += (double)mt->confusion[c * K + j];
+        for (int64_t j = 0; j < K; j++)
+          pp += (double)mt->confusion[j * K + c], ap += (double)mt->confusion[c * K + j];
         double prec = pp > 0 ? tp / pp : 0, rec = ap > 0 ? tp / ap : 0;
         mt->prf[3 * c] = prec, mt->prf[3 * c + 1] = rec;
         mt->prf[3 * c + 2] = prec + rec > 0 ? 2 * prec * rec / (prec + rec) : 0;
@@ -188,7 +199,8 @@ static sm_status compute_metrics(sm_ctx *ctx, int classify, int64_t K, int64_t n
       mt->v[2] = K == 2 ? auc(all, m) : NAN;
     } else {
       double ae = 0, se = 0, mean = 0, ss = 0;
-      for (int64_t i = 0; i < m; i++) mean += all[2 * i + 1];
+      for (int64_t i = 0; i < m; i++)
+        mean += all[2 * i + 1];
       mean /= m ? (double)m : 1;
       for (int64_t i = 0; i < m; i++) {
         double e = all[2 * i] - all[2 * i + 1];
@@ -249,22 +261,32 @@ static sm_status write_file(sm_ctx *ctx, const sm_config *cfg, const model_meta 
   if (f < 0) return sm_ctx_agree(ctx, SM_H5ERR(ctx, "cannot create %s", tmp));
   hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
   H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
-  st = put(ctx, f, dxpl, po->classify ? "prob" : "output", H5T_NATIVE_FLOAT, po->total, po->K, po->off, po->n, po->out, 4);
+  st = put(ctx, f, dxpl, po->classify ? "prob" : "output", H5T_NATIVE_FLOAT, po->total, po->K, po->off, po->n, po->out,
+           4);
   if (st == SM_OK) st = put(ctx, f, dxpl, "trace_index", H5T_NATIVE_INT64, po->total, 0, po->off, po->n, po->tidx, 8);
-  if (st == SM_OK && po->classify) st = put(ctx, f, dxpl, "predicted", H5T_NATIVE_INT64, po->total, 0, po->off, po->n, po->pred, 8);
+  if (st == SM_OK && po->classify)
+    st = put(ctx, f, dxpl, "predicted", H5T_NATIVE_INT64, po->total, 0, po->off, po->n, po->pred, 8);
   if (st == SM_OK && po->has_label && po->classify)
     st = put(ctx, f, dxpl, "label", H5T_NATIVE_INT64, po->total, 0, po->off, po->n, po->label, 8);
   if (st == SM_OK && po->has_label && po->classify)
-    st = put(ctx, f, dxpl, "confusion", H5T_NATIVE_INT64, po->K, po->K, 0, ctx->rank == 0 ? po->K : 0, mt->confusion, 8);
+    st =
+        put(ctx, f, dxpl, "confusion", H5T_NATIVE_INT64, po->K, po->K, 0, ctx->rank == 0 ? po->K : 0, mt->confusion, 8);
   char mpath[1024];
   sm_config_input_path(cfg, "model", mpath, sizeof mpath);
-  const char *sa[][2] = {{"software", sm_version()}, {"model_file", mpath}, {"model", mm->desc}, {"task", mm->task},
-                         {"classes", mm->classes}, {"target", mm->target}, {"split", sm_config_str(cfg, "split")},
+  const char *sa[][2] = {{"software", sm_version()},
+                         {"model_file", mpath},
+                         {"model", mm->desc},
+                         {"task", mm->task},
+                         {"classes", mm->classes},
+                         {"target", mm->target},
+                         {"split", sm_config_str(cfg, "split")},
                          {"job_config", cfg->job_yaml ? cfg->job_yaml : ""}};
-  for (int i = 0; st == SM_OK && i < 8; i++) st = attr(ctx, f, sa[i][0], sa[i][1], 0);
+  for (int i = 0; st == SM_OK && i < 8; i++)
+    st = attr(ctx, f, sa[i][0], sa[i][1], 0);
   if (po->has_label) {
     const char *cn[] = {"accuracy", "macro_f1", "roc_auc", "n"}, *rn[] = {"mae", "rmse", "r2", "n"};
-    for (int i = 0; st == SM_OK && i < 4; i++) st = attr(ctx, f, po->classify ? cn[i] : rn[i], NULL, mt->v[i]);
+    for (int i = 0; st == SM_OK && i < 4; i++)
+      st = attr(ctx, f, po->classify ? cn[i] : rn[i], NULL, mt->v[i]);
     for (int64_t c = 0; st == SM_OK && po->classify && c < po->K; c++) {
       char nm[64];
       const char *what[] = {"precision", "recall", "f1"};
@@ -287,15 +309,16 @@ static sm_status write_file(sm_ctx *ctx, const sm_config *cfg, const model_meta 
 static void log_metrics(sm_ctx *ctx, const pred_out *po, const metrics *mt, const char *classes) {
   if (!po->has_label) return;
   if (!po->classify) {
-    sm_info(ctx, "predict: %lld traces: MAE %.4f, RMSE %.4f, R^2 %.4f", (long long)po->total, mt->v[0], mt->v[1], mt->v[2]);
+    sm_info(ctx, "predict: %lld traces: MAE %.4f, RMSE %.4f, R^2 %.4f", (long long)po->total, mt->v[0], mt->v[1],
+            mt->v[2]);
     return;
   }
   sm_info(ctx, "predict: %lld traces: accuracy %.4f, macro F1 %.4f, ROC AUC %.4f (classes %s)", (long long)po->total,
           mt->v[0], mt->v[1], mt->v[2], classes);
   for (int64_t c = 0; c < po->K; c++) {
     char row[512];
-    int len = snprintf(row, sizeof row, "predict: class %lld: precision %.4f recall %.4f F1 %.4f | confusion", (long long)c,
-                       mt->prf[3 * c], mt->prf[3 * c + 1], mt->prf[3 * c + 2]);
+    int len = snprintf(row, sizeof row, "predict: class %lld: precision %.4f recall %.4f F1 %.4f | confusion",
+                       (long long)c, mt->prf[3 * c], mt->prf[3 * c + 1], mt->prf[3 * c + 2]);
     for (int64_t j = 0; j < po->K && len < (int)sizeof row; j++)
       len += snprintf(row + len, sizeof row - (size_t)len, " %lld", (long long)mt->confusion[c * po->K + j]);
     sm_info(ctx, "%s", row);
@@ -316,9 +339,12 @@ static sm_status predict_run(sm_ctx *ctx, const sm_config *cfg) {
   sm_status st = sm_catalog_open(ctx, path, &cat);
   int has_label = st == SM_OK && sm_catalog_has_column(cat, mm.target);
   const char *split = sm_config_str(cfg, "split");
-  sm__nn_data_conf dc = {.target = has_label ? mm.target : "", .classify = classify, .classes = mm.classes,
+  sm__nn_data_conf dc = {.target = has_label ? mm.target : "",
+                         .classify = classify,
+                         .classes = mm.classes,
                          .split_column = *split ? sm_config_str(cfg, "split_column") : "",
-                         .window = (int64_t)mm.num[2], .p_offset = (int64_t)mm.num[3]};
+                         .window = (int64_t)mm.num[2],
+                         .p_offset = (int64_t)mm.num[3]};
   sm__nn_data d;
   memset(&d, 0, sizeof d);
   if (st == SM_OK && *split && sm__nn_split_code(split) < 0)
@@ -333,8 +359,9 @@ static sm_status predict_run(sm_ctx *ctx, const sm_config *cfg) {
   st = sm_ctx_agree(ctx, st);
   if (st == SM_OK) st = sm__nn_data_load(ctx, cat, &dc, cfg->memory_budget_mb * 1048576, &d);
   sm_catalog_close(&cat);
-  sm__nn_aug aug = {.normalize = !strcmp(mm.normalize, "max") ? SM_NN_NORM_MAX
-                                 : !strcmp(mm.normalize, "std") ? SM_NN_NORM_STD : SM_NN_NORM_NONE};
+  sm__nn_aug aug = {.normalize = !strcmp(mm.normalize, "max")   ? SM_NN_NORM_MAX
+                                 : !strcmp(mm.normalize, "std") ? SM_NN_NORM_STD
+                                                                : SM_NN_NORM_NONE};
   int64_t *rows = NULL, *tidx = NULL, *lab = NULL, *pred = NULL, n = 0;
   float *out = NULL, *label = NULL;
   metrics mt;
@@ -351,7 +378,13 @@ static sm_status predict_run(sm_ctx *ctx, const sm_config *cfg) {
   if (st == SM_OK) memset(mt.confusion, 0, (size_t)(K * K) * sizeof *mt.confusion);
   if (st == SM_OK) st = run_model(ctx, m, &d, &aug, rows, n, sm_config_int(cfg, "batch_size"), classify, K, out);
   st = sm_ctx_agree(ctx, st);
-  pred_out po = {.n = n, .K = K, .out = out, .tidx = tidx, .label = lab, .pred = pred, .classify = classify,
+  pred_out po = {.n = n,
+                 .K = K,
+                 .out = out,
+                 .tidx = tidx,
+                 .label = lab,
+                 .pred = pred,
+                 .classify = classify,
                  .has_label = has_label};
   for (int64_t i = 0; st == SM_OK && i < n; i++) {
     tidx[i] = d.first + rows[i];

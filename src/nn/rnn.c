@@ -39,13 +39,15 @@ void sm__rnn_fwd(const sm_layer *l, const float *w, const sm_nn_batch *b, const 
   for (int64_t s = 0; s < n; s++) { /* input projections of every step: [G][T] = Wih [G][C] x [C][T] */
     float *o = xp + s * G * T;
     for (int64_t j = 0; j < G; j++)
-      for (int64_t t = 0; t < T; t++) o[j * T + t] = bih[j];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)G, (int)T, (int)C, 1.f, Wih, (int)C, x + s * C * T, (int)T,
-                1.f, o, (int)T);
+      for (int64_t t = 0; t < T; t++)
+        o[j * T + t] = bih[j];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)G, (int)T, (int)C, 1.f, Wih, (int)C, x + s * C * T,
+                (int)T, 1.f, o, (int)T);
   }
   memset(h, 0, (size_t)(2 * n * H) * sizeof *h);
   for (int64_t t = 0; t < T; t++) {
-    for (int64_t s = 0; s < n; s++) memcpy(hp + s * G, bhh, (size_t)G * sizeof *hp);
+    for (int64_t s = 0; s < n; s++)
+      memcpy(hp + s * G, bhh, (size_t)G * sizeof *hp);
     for (int g = 0; g < nseg(b) && n; g++) { /* hp [n][G] += h [n][H] Whh^T */
       int64_t s0 = seg_at(b, g), ns = seg_at(b, g + 1) - s0;
       if (ns)
@@ -73,9 +75,11 @@ void sm__rnn_fwd(const sm_layer *l, const float *w, const sm_nn_batch *b, const 
   }
   for (int64_t s = 0; s < n; s++) /* outputs [H][T] or the last state [H][1] */
     for (int64_t k = 0; k < H; k++) {
-      if (l->out.t == 1) y[s * H + k] = aux[(s * T + T - 1) * S + k];
+      if (l->out.t == 1)
+        y[s * H + k] = aux[(s * T + T - 1) * S + k];
       else
-        for (int64_t t = 0; t < T; t++) y[(s * H + k) * T + t] = aux[(s * T + t) * S + k];
+        for (int64_t t = 0; t < T; t++)
+          y[(s * H + k) * T + t] = aux[(s * T + t) * S + k];
     }
 }
 
@@ -86,7 +90,8 @@ void sm__rnn_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstride
   const float *Wih = w, *Whh = w + G * C;
   float *dxp = scratch, *dhp = dxp + n * G * T, *dh = dhp + n * G, *dc = dh + n * H;
   memset(dh, 0, (size_t)(2 * n * H) * sizeof *dh);
-  for (int g = 0; g < nseg(b); g++) memset(grad + g * gstride, 0, (size_t)l->n_param * sizeof *grad);
+  for (int g = 0; g < nseg(b); g++)
+    memset(grad + g * gstride, 0, (size_t)l->n_param * sizeof *grad);
   for (int64_t t = T - 1; t >= 0; t--) {
     for (int64_t s = 0; s < n; s++) {
       const float *a = aux + (s * T + t) * S, *ap = t ? aux + (s * T + t - 1) * S : NULL;
@@ -116,7 +121,8 @@ void sm__rnn_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstride
       int64_t s0 = seg_at(b, g), ns = seg_at(b, g + 1) - s0;
       float *dWhh = grad + g * gstride + G * C, *dbhh = grad + g * gstride + G * C + G * H + G;
       for (int64_t s = s0; s < s0 + ns; s++) {
-        for (int64_t j = 0; j < G; j++) dbhh[j] += dhp[s * G + j];
+        for (int64_t j = 0; j < G; j++)
+          dbhh[j] += dhp[s * G + j];
         if (t)
           cblas_sger(CblasRowMajor, (int)G, (int)H, 1.f, dhp + s * G, 1, aux + (s * T + t - 1) * S, 1, dWhh, (int)H);
       }
@@ -129,10 +135,11 @@ void sm__rnn_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstride
     float *dWih = grad + g * gstride, *dbih = dWih + G * C + G * H;
     for (int64_t s = seg_at(b, g); s < seg_at(b, g + 1); s++) {
       const float *gx = dxp + s * G * T;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)G, (int)C, (int)T, 1.f, gx, (int)T, x + s * C * T, (int)T,
-                  1.f, dWih, (int)C);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)G, (int)C, (int)T, 1.f, gx, (int)T, x + s * C * T,
+                  (int)T, 1.f, dWih, (int)C);
       for (int64_t j = 0; j < G; j++)
-        for (int64_t t = 0; t < T; t++) dbih[j] += gx[j * T + t];
+        for (int64_t t = 0; t < T; t++)
+          dbih[j] += gx[j * T + t];
       if (dx)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)C, (int)T, (int)G, 1.f, Wih, (int)C, gx, (int)T, 1.f,
                     dx + s * C * T, (int)T);

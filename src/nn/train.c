@@ -29,7 +29,8 @@ static const sm_key train_keys[] = {
      "layers, e.g. [conv 16 k=7, relu, maxpool 4, gap, dense 2] (docs/nn.md lists kinds and keys)"},
     {"task", SM_KEY_ENUM, "classify", 0, -1, "classify|regress", "classification (class index) or regression"},
     {"target", SM_KEY_STR, "label", 0, -1, NULL, "target column"},
-    {"classes", SM_KEY_STR, "", 0, -1, NULL, "class names of a text target, in index order (e.g. aftershock,foreshock)"},
+    {"classes", SM_KEY_STR, "", 0, -1, NULL,
+     "class names of a text target, in index order (e.g. aftershock,foreshock)"},
     {"class_weights", SM_KEY_STR, "", 0, -1, NULL, "cross-entropy class weights, one per class (torch weighted mean)"},
     {"split_column", SM_KEY_STR, "split", 0, -1, NULL, "train/dev/test column; empty: every trace trains"},
     {"window", SM_KEY_INT, "0", 0, 1e8, NULL, "samples per component around P (0: the whole trace)"},
@@ -84,7 +85,7 @@ typedef struct {
   sm_schedule sched;
   sm_loss loss;
   double class_w[64];
-  int classify, det, nk; /* nk: model outputs per sample */
+  int classify, det, nk;                         /* nk: model outputs per sample */
   int64_t B, epochs, n_train, train_off, *trows; /* train ordinals of this rank: [train_off, +n_local) */
   int64_t n_train_local, n_dev;
   uint64_t seed;
@@ -98,9 +99,9 @@ typedef struct {
   double ep_sum[3]; /* current epoch: loss sum, correct, count */
   double best_dev;
   int64_t best_epoch, bad_epochs, n_curve;
-  double *curve;    /* [epochs][NCURVE] */
-  float *best;      /* [n_param + n_buf] weights and running statistics at the best dev loss */
-  int stopped;      /* 1: max_steps or a signal ended the run early */
+  double *curve; /* [epochs][NCURVE] */
+  float *best;   /* [n_param + n_buf] weights and running statistics at the best dev loss */
+  int stopped;   /* 1: max_steps or a signal ended the run early */
   double t_allreduce, t_step;
 } trainer;
 
@@ -129,7 +130,8 @@ static void eval_loss(trainer *tr, const float *y, int nseg, double scale, float
   for (int g = 0; g < nseg; g++) {
     int64_t s0 = tr->seg[g], ns = tr->seg[g + 1] - s0;
     double *p = tr->part + 3 * g;
-    p[0] = sm_loss_eval(&tr->loss, ns, tr->nk, y + s0 * tr->nk, tr->t + s0, scale, dy ? dy + s0 * tr->nk : NULL) / scale;
+    p[0] =
+        sm_loss_eval(&tr->loss, ns, tr->nk, y + s0 * tr->nk, tr->t + s0, scale, dy ? dy + s0 * tr->nk : NULL) / scale;
     p[1] = 0, p[2] = (double)ns;
     for (int64_t s = s0; s < s0 + ns; s++) {
       const float *z = y + s * tr->nk;
@@ -158,16 +160,25 @@ static sm_status train_step(trainer *tr, sm_batches *bat) {
   int64_t nl = 0, ng = 0;
   double t0 = sm_wtime();
   sm_status st = sm_batches_get(bat, tr->batch, &idx, &nl, &ng);
-  for (int64_t i = 0; st == SM_OK && i < nl; i++) tr->rows[i] = tr->trows[idx[i] - tr->train_off];
+  for (int64_t i = 0; st == SM_OK && i < nl; i++)
+    tr->rows[i] = tr->trows[idx[i] - tr->train_off];
   if (st == SM_OK) st = sm_fault_point(ctx, "train_step");
   SM_TRY(ctx, sm_ctx_agree(ctx, st));
   int nseg = make_segments(tr, nl);
   sm__nn_data_batch(&tr->data, &tr->aug, tr->rows, nl, tr->seed, (uint64_t)tr->epoch, 1, tr->x, tr->t);
-  sm_nn_batch b = {.n = nl, .nseg = nseg, .seg = tr->seg, .id = NULL, .seed = tr->seed, .step = (uint64_t)tr->step,
-                   .train = 1, .reduce = tr->det ? sm__nn_reduce_ordered : sm__nn_reduce_allreduce, .reduce_ud = ctx};
+  sm_nn_batch b = {.n = nl,
+                   .nseg = nseg,
+                   .seg = tr->seg,
+                   .id = NULL,
+                   .seed = tr->seed,
+                   .step = (uint64_t)tr->step,
+                   .train = 1,
+                   .reduce = tr->det ? sm__nn_reduce_ordered : sm__nn_reduce_allreduce,
+                   .reduce_ud = ctx};
   /* dropout masks keyed by global trace index */
   int64_t *gid = tr->rows + tr->B;
-  for (int64_t i = 0; i < nl; i++) gid[i] = tr->data.first + tr->rows[i];
+  for (int64_t i = 0; i < nl; i++)
+    gid[i] = tr->data.first + tr->rows[i];
   b.id = gid;
   if (!tr->det) b.seg = NULL, b.nseg = 1;
   const float *y = NULL;
@@ -187,8 +198,9 @@ static sm_status train_step(trainer *tr, sm_batches *bat) {
   eval_loss(tr, y, nseg, scale, tr->dy);
   int64_t np = sm_model_param_count(tr->model);
   sm__nn_buckets bk;
-  if (!tr->det) sm__nn_buckets_begin(&bk, ctx, sm_model_grads(tr->model, 0), np,
-                                     (int64_t)(sm_config_float(tr->cfg, "bucket_mb") * 262144));
+  if (!tr->det)
+    sm__nn_buckets_begin(&bk, ctx, sm_model_grads(tr->model, 0), np,
+                         (int64_t)(sm_config_float(tr->cfg, "bucket_mb") * 262144));
   SM_TRY(ctx, sm_model_backward(ctx, tr->model, &b, tr->dy, NULL, tr->det ? NULL : sm__nn_buckets_ready, &bk));
   double t1 = sm_wtime();
   float *g = tr->gsum;
@@ -201,7 +213,8 @@ static sm_status train_step(trainer *tr, sm_batches *bat) {
   double tot[3];
   SM_TRY(ctx, reduce_part(tr, tr->det ? nseg : (nl ? 1 : 0), 3, tot));
   tr->t_allreduce += sm_wtime() - t1;
-  for (int j = 0; j < 3; j++) tr->ep_sum[j] += tot[j];
+  for (int j = 0; j < 3; j++)
+    tr->ep_sum[j] += tot[j];
   if (tr->clip > 0) sm_clip_grad_norm(g, np, tr->clip);
   sm_optim_step(&tr->opt, sm_model_params(tr->model), g, sm_schedule_lr(&tr->sched, tr->step));
   tr->step++, tr->batch++;
@@ -230,7 +243,8 @@ static sm_status evaluate(trainer *tr, int split, double out[3]) {
       st = sm_model_forward(ctx, tr->model, &b, tr->x, &y);
       if (st == SM_OK) {
         eval_loss(tr, y, 1, 1.0, NULL);
-        for (int j = 0; j < 3; j++) acc[3 * (nc - 1) + j] += tr->part[j];
+        for (int j = 0; j < 3; j++)
+          acc[3 * (nc - 1) + j] += tr->part[j];
       }
       nb = 0;
     }
@@ -240,11 +254,13 @@ static sm_status evaluate(trainer *tr, int split, double out[3]) {
   }
   st = sm_ctx_agree(ctx, st);
   if (st == SM_OK) {
-    if (tr->det) st = sm__nn_fold_f64(ctx, acc, (int)nc, 3, out);
+    if (tr->det)
+      st = sm__nn_fold_f64(ctx, acc, (int)nc, 3, out);
     else {
       memcpy(tr->part, acc, 3 * sizeof *acc);
       for (int64_t c = 1; c < nc; c++)
-        for (int j = 0; j < 3; j++) tr->part[j] += acc[3 * c + j];
+        for (int j = 0; j < 3; j++)
+          tr->part[j] += acc[3 * c + j];
       st = sm__nn_reduce_allreduce(ctx, tr->part, nc ? 1 : 0, 3, out);
     }
   }
@@ -282,18 +298,19 @@ static sm_status save_checkpoint(trainer *tr) {
     ckpt_path(tr, path, sizeof path);
     sm__nn_h5 h = {.f = -1};
     int64_t np = sm_model_param_count(tr->model);
-    double pos[12] = {(double)tr->epoch, (double)tr->batch, (double)tr->step, (double)tr->opt.t, tr->ep_sum[0],
-                      tr->ep_sum[1], tr->ep_sum[2], tr->best_dev, (double)tr->best_epoch, (double)tr->bad_epochs,
-                      (double)tr->n_curve, (double)np};
+    double pos[12] = {(double)tr->epoch,      (double)tr->batch,      (double)tr->step,    (double)tr->opt.t,
+                      tr->ep_sum[0],          tr->ep_sum[1],          tr->ep_sum[2],       tr->best_dev,
+                      (double)tr->best_epoch, (double)tr->bad_epochs, (double)tr->n_curve, (double)np};
     st = sm__nn_h5_create(ctx, path, &h);
     if (st == SM_OK) st = write_common(tr, &h, sm_model_buffers(tr->model));
     if (st == SM_OK) st = sm__nn_h5_write(ctx, &h, "params", 'f', np, 0, sm_model_params(tr->model));
     if (st == SM_OK) st = sm__nn_h5_write(ctx, &h, "optimizer_state", 'f', 2 * np, 0, tr->opt.state);
     if (st == SM_OK) st = sm__nn_h5_write(ctx, &h, "best", 'f', np + sm_model_buffer_count(tr->model), 0, tr->best);
     if (st == SM_OK) st = sm__nn_h5_write(ctx, &h, "position", 'd', 12, 0, pos);
-    if (st == SM_OK) st = sm__nn_h5_attr_str(ctx, &h, "position_fields",
-                                             "epoch batch step optimizer_steps epoch_loss_sum epoch_metric_sum "
-                                             "epoch_count best_dev_loss best_epoch bad_epochs curve_rows n_param");
+    if (st == SM_OK)
+      st = sm__nn_h5_attr_str(ctx, &h, "position_fields",
+                              "epoch batch step optimizer_steps epoch_loss_sum epoch_metric_sum "
+                              "epoch_count best_dev_loss best_epoch bad_epochs curve_rows n_param");
     if (st == SM_OK) st = sm__nn_h5_attr_f64(ctx, &h, "seed", (double)tr->seed);
     if (st == SM_OK) st = sm_fault_point(ctx, "checkpoint_write"); /* a job killed while writing */
     sm_status cs = sm__nn_h5_close(ctx, &h, st == SM_OK);
@@ -363,15 +380,24 @@ static sm_status save_model(trainer *tr) {
     if (st == SM_OK)
       st = sm__nn_h5_write(ctx, &h, "params", 'f', sm_model_param_count(tr->model), 0,
                            use_best ? tr->best : sm_model_params(tr->model));
-    const char *sattr[][2] = {{"task", sm_config_str(c, "task")}, {"target", sm_config_str(c, "target")},
-                              {"classes", sm_config_str(c, "classes")}, {"normalize", sm_config_str(c, "normalize")},
+    const char *sattr[][2] = {{"task", sm_config_str(c, "task")},
+                              {"target", sm_config_str(c, "target")},
+                              {"classes", sm_config_str(c, "classes")},
+                              {"normalize", sm_config_str(c, "normalize")},
                               {"curve_columns", "epoch train_loss train_metric dev_loss dev_metric"},
                               {"params_from", use_best ? "best dev loss" : "last step"}};
-    for (int i = 0; st == SM_OK && i < 6; i++) st = sm__nn_h5_attr_str(ctx, &h, sattr[i][0], sattr[i][1]);
+    for (int i = 0; st == SM_OK && i < 6; i++)
+      st = sm__nn_h5_attr_str(ctx, &h, sattr[i][0], sattr[i][1]);
     const char *nattr[] = {"input_channels", "input_samples", "window", "p_offset", "outputs", "steps", "best_epoch"};
-    double nv[] = {(double)tr->data.C, (double)tr->data.W, (double)sm_config_int(c, "window"),
-                   (double)sm_config_int(c, "p_offset"), (double)tr->nk, (double)tr->step, (double)tr->best_epoch + 1};
-    for (int i = 0; st == SM_OK && i < 7; i++) st = sm__nn_h5_attr_f64(ctx, &h, nattr[i], nv[i]);
+    double nv[] = {(double)tr->data.C,
+                   (double)tr->data.W,
+                   (double)sm_config_int(c, "window"),
+                   (double)sm_config_int(c, "p_offset"),
+                   (double)tr->nk,
+                   (double)tr->step,
+                   (double)tr->best_epoch + 1};
+    for (int i = 0; st == SM_OK && i < 7; i++)
+      st = sm__nn_h5_attr_f64(ctx, &h, nattr[i], nv[i]);
     sm_status cs = sm__nn_h5_close(ctx, &h, st == SM_OK);
     if (st == SM_OK) st = cs;
   }
@@ -393,7 +419,8 @@ static sm_status parse_weights(trainer *tr) {
   for (const char *p = w; *p && n < 64; n++) {
     char *end;
     tr->class_w[n] = strtod(p, &end);
-    SM_CHECK(tr->ctx, end != p && tr->class_w[n] >= 0, SM_ERR_CONFIG, "train.class_weights = \"%s\": not a list of numbers >= 0", w);
+    SM_CHECK(tr->ctx, end != p && tr->class_w[n] >= 0, SM_ERR_CONFIG,
+             "train.class_weights = \"%s\": not a list of numbers >= 0", w);
     p = *end == ',' ? end + 1 : end;
   }
   SM_CHECK(tr->ctx, n == tr->nk, SM_ERR_CONFIG, "train.class_weights has %d values for %d model outputs", n, tr->nk);
@@ -404,17 +431,26 @@ static sm_status parse_weights(trainer *tr) {
 static sm_status setup_optim(trainer *tr) {
   const sm_config *c = tr->cfg;
   const char *o = sm_config_str(c, "optimizer"), *s = sm_config_str(c, "schedule");
-  sm_optim_conf oc = {.kind = !strcmp(o, "sgd") ? SM_OPT_SGD : !strcmp(o, "adam") ? SM_OPT_ADAM : SM_OPT_ADAMW,
-                      .lr = sm_config_float(c, "lr"), .momentum = sm_config_float(c, "momentum"),
-                      .weight_decay = sm_config_float(c, "weight_decay"), .beta1 = sm_config_float(c, "beta1"),
-                      .beta2 = sm_config_float(c, "beta2"), .eps = sm_config_float(c, "eps"),
+  sm_optim_conf oc = {.kind = !strcmp(o, "sgd")    ? SM_OPT_SGD
+                              : !strcmp(o, "adam") ? SM_OPT_ADAM
+                                                   : SM_OPT_ADAMW,
+                      .lr = sm_config_float(c, "lr"),
+                      .momentum = sm_config_float(c, "momentum"),
+                      .weight_decay = sm_config_float(c, "weight_decay"),
+                      .beta1 = sm_config_float(c, "beta1"),
+                      .beta2 = sm_config_float(c, "beta2"),
+                      .eps = sm_config_float(c, "eps"),
                       .nesterov = sm_config_bool(c, "nesterov")};
   SM_CHECK(tr->ctx, !oc.nesterov || oc.momentum > 0, SM_ERR_CONFIG, "train.nesterov needs momentum > 0");
   int64_t per_epoch = (tr->n_train + tr->B - 1) / tr->B;
-  tr->sched = (sm_schedule){.kind = !strcmp(s, "step") ? SM_SCHED_STEP : !strcmp(s, "cosine") ? SM_SCHED_COSINE
-                                                                                              : SM_SCHED_CONSTANT,
-                            .base = oc.lr, .gamma = sm_config_float(c, "gamma"), .eta_min = sm_config_float(c, "eta_min"),
-                            .step_size = sm_config_int(c, "step_size"), .warmup = sm_config_int(c, "warmup"),
+  tr->sched = (sm_schedule){.kind = !strcmp(s, "step")     ? SM_SCHED_STEP
+                                    : !strcmp(s, "cosine") ? SM_SCHED_COSINE
+                                                           : SM_SCHED_CONSTANT,
+                            .base = oc.lr,
+                            .gamma = sm_config_float(c, "gamma"),
+                            .eta_min = sm_config_float(c, "eta_min"),
+                            .step_size = sm_config_int(c, "step_size"),
+                            .warmup = sm_config_int(c, "warmup"),
                             .total = per_epoch * tr->epochs};
   return sm_optim_init(tr->ctx, &tr->opt, &oc, sm_model_param_count(tr->model));
 }
@@ -496,8 +532,8 @@ static sm_status end_epoch(trainer *tr, int *stop) {
   double *row = tr->curve + NCURVE * tr->n_curve++;
   row[0] = (double)tr->epoch + 1, row[1] = tr->ep_sum[0] / n, row[2] = tr->ep_sum[1] / n;
   row[3] = tr->n_dev ? dev[0] / dn : NAN, row[4] = tr->n_dev ? dev[1] / dn : NAN;
-  sm_info(tr->ctx, "train: epoch %lld: train loss %.4f %s %.4f | dev loss %.4f %s %.4f", (long long)tr->epoch + 1, row[1],
-          tr->classify ? "acc" : "mae", row[2], row[3], tr->classify ? "acc" : "mae", row[4]);
+  sm_info(tr->ctx, "train: epoch %lld: train loss %.4f %s %.4f | dev loss %.4f %s %.4f", (long long)tr->epoch + 1,
+          row[1], tr->classify ? "acc" : "mae", row[2], row[3], tr->classify ? "acc" : "mae", row[4]);
   *stop = 0;
   if (tr->n_dev) {
     if (tr->best_epoch < 0 || row[3] < tr->best_dev) {
@@ -548,9 +584,11 @@ static sm_status train_loop(trainer *tr) {
       SM_TRY(ctx, save_checkpoint(tr));
       /* the job is not complete: later stages must not run on a half-trained model */
       if (tr->stopped == 2)
-        return SM_ERR(ctx, SM_ERR_INTERRUPTED, "train: stopped by a signal at step %lld; checkpoint written, continue with --resume",
+        return SM_ERR(ctx, SM_ERR_INTERRUPTED,
+                      "train: stopped by a signal at step %lld; checkpoint written, continue with --resume",
                       (long long)tr->step);
-      return SM_ERR(ctx, SM_ERR_INTERRUPTED, "train: stopped after max_steps = %lld; checkpoint written, continue with --resume",
+      return SM_ERR(ctx, SM_ERR_INTERRUPTED,
+                    "train: stopped after max_steps = %lld; checkpoint written, continue with --resume",
                     (long long)max_steps);
     }
     int es = 0;
@@ -568,15 +606,20 @@ static sm_status train_run(sm_ctx *ctx, const sm_config *cfg) {
   tr.B = sm_config_int(cfg, "batch_size"), tr.epochs = sm_config_int(cfg, "epochs");
   tr.seed = (uint64_t)sm_config_int(cfg, "seed"), tr.clip = sm_config_float(cfg, "clip");
   const char *norm = sm_config_str(cfg, "normalize");
-  tr.aug = (sm__nn_aug){.on = sm_config_bool(cfg, "augment"), .amplitude = sm_config_float(cfg, "aug_amplitude"),
+  tr.aug = (sm__nn_aug){.on = sm_config_bool(cfg, "augment"),
+                        .amplitude = sm_config_float(cfg, "aug_amplitude"),
                         .noise = sm_config_float(cfg, "aug_noise"),
                         .channel_dropout = sm_config_float(cfg, "aug_channel_dropout"),
                         .polarity = sm_config_float(cfg, "aug_polarity"),
-                        .normalize = !strcmp(norm, "max") ? SM_NN_NORM_MAX : !strcmp(norm, "std") ? SM_NN_NORM_STD
-                                                                                               : SM_NN_NORM_NONE};
-  sm__nn_data_conf dc = {.target = sm_config_str(cfg, "target"), .classify = tr.classify,
-                         .classes = sm_config_str(cfg, "classes"), .split_column = sm_config_str(cfg, "split_column"),
-                         .window = sm_config_int(cfg, "window"), .p_offset = sm_config_int(cfg, "p_offset"),
+                        .normalize = !strcmp(norm, "max")   ? SM_NN_NORM_MAX
+                                     : !strcmp(norm, "std") ? SM_NN_NORM_STD
+                                                            : SM_NN_NORM_NONE};
+  sm__nn_data_conf dc = {.target = sm_config_str(cfg, "target"),
+                         .classify = tr.classify,
+                         .classes = sm_config_str(cfg, "classes"),
+                         .split_column = sm_config_str(cfg, "split_column"),
+                         .window = sm_config_int(cfg, "window"),
+                         .p_offset = sm_config_int(cfg, "p_offset"),
                          .shift = tr.aug.on ? sm_config_int(cfg, "aug_shift") : 0};
   char path[1024];
   sm_config_input_path(cfg, "catalog", path, sizeof path);

@@ -46,7 +46,8 @@ static float *golden_vec(const char *name, long *n) {
   char *end;
   long cnt = strtol(p, &end, 10);
   float *v = malloc((size_t)(cnt + 1) * sizeof *v);
-  for (long i = 0; i < cnt; i++) v[i] = strtof(end, &end);
+  for (long i = 0; i < cnt; i++)
+    v[i] = strtof(end, &end);
   *n = cnt;
   return v;
 }

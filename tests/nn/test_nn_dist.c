@@ -14,16 +14,19 @@ static void test_fold(sm_ctx *ctx) {
   sm_rng r;
   sm_rng_init(&r, 4, 4);
   for (int g = 0; g < NSEG; g++) /* wide magnitudes so that the order of additions matters */
-    for (int i = 0; i < N; i++) part[g][i] = (float)(sm_rng_normal(&r) * pow(10.0, (double)(i % 7) - 3 + g % 3));
+    for (int i = 0; i < N; i++)
+      part[g][i] = (float)(sm_rng_normal(&r) * pow(10.0, (double)(i % 7) - 3 + g % 3));
   memset(want, 0, sizeof want);
   for (int g = 0; g < NSEG; g++)
-    for (int i = 0; i < N; i++) want[i] += part[g][i];
+    for (int i = 0; i < N; i++)
+      want[i] += part[g][i];
   int g0 = NSEG * ctx->rank / ctx->size, g1 = NSEG * (ctx->rank + 1) / ctx->size;
   CHECK_OK(ctx, sm__nn_fold_f32(ctx, part[g0], g1 - g0, N, got));
   CHECK(memcmp(got, want, sizeof want) == 0);
   double dp[NSEG][3], dw[3] = {0, 0, 0}, dg[3];
   for (int g = 0; g < NSEG; g++)
-    for (int i = 0; i < 3; i++) dp[g][i] = part[g][i] * 1e-3 + 1.0 / (g + 1), dw[i] += dp[g][i];
+    for (int i = 0; i < 3; i++)
+      dp[g][i] = part[g][i] * 1e-3 + 1.0 / (g + 1), dw[i] += dp[g][i];
   CHECK_OK(ctx, sm__nn_fold_f64(ctx, dp[g0], g1 - g0, 3, dg));
   CHECK(memcmp(dg, dw, sizeof dw) == 0);
 }
@@ -46,25 +49,34 @@ static void test_model_step(sm_ctx *ctx) {
   float x[BATCH * 2 * 16], dy[BATCH * 2];
   sm_rng r;
   sm_rng_init(&r, 8, 1);
-  for (int i = 0; i < BATCH * C * T; i++) x[i] = (float)sm_rng_normal(&r);
-  for (int i = 0; i < BATCH * 2; i++) dy[i] = (float)sm_rng_normal(&r);
+  for (int i = 0; i < BATCH * C * T; i++)
+    x[i] = (float)sm_rng_normal(&r);
+  for (int i = 0; i < BATCH * 2; i++)
+    dy[i] = (float)sm_rng_normal(&r);
   int64_t np = sm_model_param_count(m);
   /* reference: one process, all segments */
   int64_t seg_all[BATCH / BLOCK + 1];
-  for (int g = 0; g <= nseg_all; g++) seg_all[g] = g * BLOCK;
+  for (int g = 0; g <= nseg_all; g++)
+    seg_all[g] = g * BLOCK;
   sm_nn_batch b = {.n = BATCH, .nseg = (int)nseg_all, .seg = seg_all, .train = 1};
   const float *yref = NULL, *y = NULL;
   CHECK_OK(ctx, sm_model_forward(ctx, ref, &b, x, &yref));
   CHECK_OK(ctx, sm_model_backward(ctx, ref, &b, dy, NULL, NULL, NULL));
   float *gref = calloc((size_t)np, sizeof *gref), *g = calloc((size_t)np, sizeof *g);
   for (int s = 0; s < nseg_all; s++)
-    for (int64_t i = 0; i < np; i++) gref[i] += sm_model_grads(ref, s)[i];
+    for (int64_t i = 0; i < np; i++)
+      gref[i] += sm_model_grads(ref, s)[i];
   /* this rank's whole segments */
   int s0 = (int)(nseg_all * ctx->rank / ctx->size), s1 = (int)(nseg_all * (ctx->rank + 1) / ctx->size);
   int64_t seg[BATCH / BLOCK + 1];
-  for (int s = s0; s <= s1; s++) seg[s - s0] = (s - s0) * BLOCK;
-  sm_nn_batch bl = {.n = (s1 - s0) * BLOCK, .nseg = s1 - s0, .seg = seg, .train = 1,
-                    .reduce = sm__nn_reduce_ordered, .reduce_ud = ctx};
+  for (int s = s0; s <= s1; s++)
+    seg[s - s0] = (s - s0) * BLOCK;
+  sm_nn_batch bl = {.n = (s1 - s0) * BLOCK,
+                    .nseg = s1 - s0,
+                    .seg = seg,
+                    .train = 1,
+                    .reduce = sm__nn_reduce_ordered,
+                    .reduce_ud = ctx};
   CHECK_OK(ctx, sm_model_forward(ctx, m, &bl, x + s0 * BLOCK * C * T, &y));
   CHECK(bl.n == 0 || memcmp(y, yref + s0 * BLOCK * 2, (size_t)bl.n * 2 * sizeof *y) == 0);
   CHECK_OK(ctx, sm_model_backward(ctx, m, &bl, dy + s0 * BLOCK * 2, NULL, NULL, NULL));

@@ -1,10 +1,10 @@
 /* sisma layers, losses and optimisers against PyTorch (tests/nn/golden/nn.txt from
  * dev/golden_nn.py, torch 1.13): forward outputs, input and parameter gradients, batch-norm
  * running statistics and eval-mode outputs of three models covering every layer kind; the value
- * and gradient of every loss (the models cover every layer kind, GRU and LSTM included); and 20 training steps from the same initial weights on the same
- * batches (Adam + batch norm, SGD Nesterov + weight decay + step schedule, AdamW + cosine with
- * warm-up + gradient clipping). Tolerances (relative to the largest reference value): forward
- * 1e-5, gradients 1e-4, loss curve 1e-4 per step, weights after 20 steps 1e-3. */
+ * and gradient of every loss (the models cover every layer kind, GRU and LSTM included); and 20 training steps from the
+ * same initial weights on the same batches (Adam + batch norm, SGD Nesterov + weight decay + step schedule, AdamW +
+ * cosine with warm-up + gradient clipping). Tolerances (relative to the largest reference value): forward 1e-5,
+ * gradients 1e-4, loss curve 1e-4 per step, weights after 20 steps 1e-3. */
 #include "golden.h"
 #include "harness.h"
 #include "sisma/nn.h"
@@ -25,17 +25,17 @@ static sm_model *golden_model(sm_ctx *ctx, const char *name, long *n) {
   return m;
 }
 
-#define CHECK_VEC(got, name, count, tol)                                                           \
-  do {                                                                                             \
-    long n_;                                                                                       \
-    float *ref_ = golden_vec(name, &n_);                                                           \
-    CHECK_EQ_I64(n_, count);                                                                       \
-    if (ref_ && n_ == (count)) {                                                                   \
-      double s_, d_ = golden_maxdiff(got, ref_, n_, &s_);                                          \
-      if (!(d_ <= (tol) * fmax(1.0, s_))) fprintf(stderr, "%s: max diff %.3g (scale %.3g)\n", name, d_, s_); \
-      CHECK(d_ <= (tol) * fmax(1.0, s_));                                                          \
-    }                                                                                              \
-    free(ref_);                                                                                    \
+#define CHECK_VEC(got, name, count, tol)                                                                               \
+  do {                                                                                                                 \
+    long n_;                                                                                                           \
+    float *ref_ = golden_vec(name, &n_);                                                                               \
+    CHECK_EQ_I64(n_, count);                                                                                           \
+    if (ref_ && n_ == (count)) {                                                                                       \
+      double s_, d_ = golden_maxdiff(got, ref_, n_, &s_);                                                              \
+      if (!(d_ <= (tol)*fmax(1.0, s_))) fprintf(stderr, "%s: max diff %.3g (scale %.3g)\n", name, d_, s_);             \
+      CHECK(d_ <= (tol)*fmax(1.0, s_));                                                                                \
+    }                                                                                                                  \
+    free(ref_);                                                                                                        \
   } while (0)
 
 static void layer_case(sm_ctx *ctx, const char *name) {
@@ -99,7 +99,8 @@ static void test_losses(sm_ctx *ctx) {
     double scale = 1.0 / 6;
     if (L.kind == SM_LOSS_CE) { /* torch's weighted mean divides by the sum of the weights */
       double sw = 0;
-      for (int s = 0; s < 6; s++) sw += w[(int)target[s]];
+      for (int s = 0; s < 6; s++)
+        sw += w[(int)target[s]];
       scale = 1.0 / sw;
     }
     float v = (float)sm_loss_eval(&L, 6, 3, pred, target, scale, grad);
@@ -185,6 +186,6 @@ static void test_train_nesterov(sm_ctx *ctx) { train_case(ctx, "train/mlp_nester
 static void test_train_adamw(sm_ctx *ctx) { train_case(ctx, "train/cnn_adamw"); }
 
 int main(int argc, char **argv) {
-  return SM_TEST_MAIN(argc, argv, test_convnet, test_decoder, test_mlp, test_rnn, test_embed, test_losses, test_train_adam,
-                      test_train_nesterov, test_train_adamw);
+  return SM_TEST_MAIN(argc, argv, test_convnet, test_decoder, test_mlp, test_rnn, test_embed, test_losses,
+                      test_train_adam, test_train_nesterov, test_train_adamw);
 }

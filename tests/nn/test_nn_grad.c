@@ -10,7 +10,8 @@ static double objective(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, const fl
   const float *y = NULL;
   if (sm_model_forward(ctx, m, b, x, &y) != SM_OK) return NAN;
   double s = 0;
-  for (int64_t i = 0; i < ny; i++) s += (double)y[i] * r[i];
+  for (int64_t i = 0; i < ny; i++)
+    s += (double)y[i] * r[i];
   return s;
 }
 
@@ -27,10 +28,13 @@ static void gradcheck(sm_ctx *ctx, const char *desc, int64_t c, int64_t t, int64
   float *g = malloc((size_t)(np + 1) * 4);
   sm_rng rng;
   sm_rng_init(&rng, 11, 3);
-  for (int64_t i = 0; i < nx; i++) x[i] = (float)sm_rng_normal(&rng);
-  for (int64_t i = 0; i < ny; i++) r[i] = (float)sm_rng_normal(&rng);
+  for (int64_t i = 0; i < nx; i++)
+    x[i] = (float)sm_rng_normal(&rng);
+  for (int64_t i = 0; i < ny; i++)
+    r[i] = (float)sm_rng_normal(&rng);
   float *p = sm_model_params(m);
-  for (int64_t i = 0; i < np; i++) p[i] += 0.1f * (float)sm_rng_normal(&rng); /* non-trivial norm affines */
+  for (int64_t i = 0; i < np; i++)
+    p[i] += 0.1f * (float)sm_rng_normal(&rng); /* non-trivial norm affines */
   sm_nn_batch b = {.n = n, .seed = 5, .step = 2, .train = 1};
   const float *y = NULL;
   CHECK_OK(ctx, sm_model_forward(ctx, m, &b, x, &y));
@@ -39,8 +43,10 @@ static void gradcheck(sm_ctx *ctx, const char *desc, int64_t c, int64_t t, int64
   /* running statistics change on each training forward but do not affect the train output */
   const double eps = 1e-3;
   double scale = 1e-3;
-  for (int64_t i = 0; i < np; i++) scale = fmax(scale, fabs(g[i]));
-  for (int64_t i = 0; i < nx; i++) scale = fmax(scale, fabs(dx[i]));
+  for (int64_t i = 0; i < np; i++)
+    scale = fmax(scale, fabs(g[i]));
+  for (int64_t i = 0; i < nx; i++)
+    scale = fmax(scale, fabs(dx[i]));
   int bad = 0;
   for (int64_t i = 0; i < np + nx && bad < 3; i++) {
     float *v = i < np ? &p[i] : &x[i - np];
@@ -94,7 +100,8 @@ static void test_pool(sm_ctx *ctx) {
 }
 static void test_act(sm_ctx *ctx) {
   const char *acts[] = {"relu", "leaky alpha=0.2", "gelu", "silu", "tanh", "sigmoid"};
-  for (int i = 0; i < 6; i++) gradcheck(ctx, acts[i], 2, 6, 2);
+  for (int i = 0; i < 6; i++)
+    gradcheck(ctx, acts[i], 2, 6, 2);
 }
 static void test_norm(sm_ctx *ctx) {
   gradcheck(ctx, "batchnorm", 3, 5, 4);
@@ -120,7 +127,8 @@ static void test_losses(sm_ctx *ctx) {
   double w[3] = {0.5, 2.0, 1.0};
   sm_rng rng;
   sm_rng_init(&rng, 3, 9);
-  for (int i = 0; i < 12; i++) pred[i] = (float)sm_rng_normal(&rng), target[i] = (float)sm_rng_uniform(&rng);
+  for (int i = 0; i < 12; i++)
+    pred[i] = (float)sm_rng_normal(&rng), target[i] = (float)sm_rng_uniform(&rng);
   float cls[4] = {0, 2, 1, 2};
   for (int kind = 0; kind < 5; kind++) {
     sm_loss L = {.kind = (sm_loss_kind)kind, .delta = 0.7, .weight = kind == SM_LOSS_CE ? w : NULL};
