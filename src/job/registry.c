@@ -10,6 +10,7 @@ extern const sm_stage sm_stage_import, sm_stage_export;
 extern const sm_stage sm_stage_preprocess, sm_stage_features;
 extern const sm_stage sm_stage_lm, sm_stage_glm, sm_stage_logistic;
 extern const sm_stage sm_stage_pca, sm_stage_kmeans;
+extern const sm_stage sm_stage_train, sm_stage_predict;
 
 static const sm_stage *const all_stages[] = {
     &sm_stage_info,
@@ -22,6 +23,8 @@ static const sm_stage *const all_stages[] = {
     &sm_stage_glm,
     &sm_stage_logistic,
     &sm_stage_pca, &sm_stage_kmeans,
+    &sm_stage_train,
+    &sm_stage_predict,
     NULL,
 };
 

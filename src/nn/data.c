@@ -1,0 +1,224 @@
+/* Training data from a catalog: each rank loads its shard once, cuts a window around the P arrival
+ * (with a margin for random time shifts), reads the target and split columns, and assembles
+ * batches with augmentation and per-trace normalisation. Every random draw (time shift, amplitude
+ * scale, noise, channel dropout, polarity flip) is a function of (seed, epoch, global trace
+ * index) on the counter-based generator, so a sample looks the same whichever rank holds it.
+ * Targets: a class index (from a string column through `classes`, or a numeric column) or the
+ * numeric value of a column (regression). A missing or unknown value is an error naming the
+ * trace. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "sisma/rng.h"
+#include "sisma/shard.h"
+
+static const char *const split_names[] = {"train", "dev", "test"};
+
+int sm__nn_split_code(const char *v) {
+  for (int i = 0; i < 3; i++)
+    if (!strcmp(v, split_names[i])) return i;
+  return -1;
+}
+
+/* Class index of `value` in the comma list `classes`, or -1. */
+static int class_index(const char *classes, const char *value) {
+  int i = 0;
+  for (const char *p = classes; *p; i++) {
+    size_t l = strcspn(p, ",");
+    if (l == strlen(value) && !strncmp(p, value, l)) return i;
+    p += l + (p[l] == ',');
+  }
+  return -1;
+}
+
+int sm__nn_class_count(const char *classes) {
+  if (!*classes) return 0;
+  int n = 1;
+  for (const char *p = classes; *p; p++)
+    n += *p == ',';
+  return n;
+}
+
+static sm_status read_targets(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_conf *c, sm__nn_data *d) {
+  sm_col_type type;
+  int width = 0;
+  SM_TRY(ctx, sm_catalog_column_info(cat, c->target, &type, &width));
+  sm_status st = SM_OK;
+  if (type == SM_COL_STR) {
+    char *buf = NULL;
+    SM_TRY(ctx, SM_ALLOC(ctx, buf, d->n * width + 1));
+    st = sm_catalog_read_str(cat, c->target, d->first, d->n, buf);
+    if (st == SM_OK && (!c->classify || !*c->classes))
+      st = SM_ERR(ctx, SM_ERR_CONFIG, "target column `%s` holds text: set task: classify and classes: a,b,...",
+                  c->target);
+    for (int64_t i = 0; st == SM_OK && i < d->n; i++) {
+      char v[256];
+      sm_catalog_str_at(buf, width, i, v, sizeof v);
+      int k = class_index(c->classes, v);
+      if (k < 0)
+        st = SM_ERR(ctx, SM_ERR_DATA, "trace %lld: %s = \"%s\" is not one of the classes (%s)",
+                    (long long)(d->first + i), c->target, v, c->classes);
+      d->target[i] = (float)k;
+    }
+    free(buf);
+    return st;
+  }
+  double *v = NULL;
+  SM_TRY(ctx, SM_ALLOC(ctx, v, d->n + 1));
+  st = sm_catalog_read_as_f64(cat, c->target, d->first, d->n, v);
+  int nk = sm__nn_class_count(c->classes);
+  for (int64_t i = 0; st == SM_OK && i < d->n; i++) {
+    if (isnan(v[i]))
+      st = SM_ERR(ctx, SM_ERR_DATA, "trace %lld: %s is missing (NaN)", (long long)(d->first + i), c->target);
+    else if (c->classify && (v[i] != floor(v[i]) || v[i] < 0 || (nk && v[i] >= nk)))
+      st = SM_ERR(ctx, SM_ERR_DATA, "trace %lld: %s = %g is not a class index", (long long)(d->first + i), c->target,
+                  v[i]);
+    d->target[i] = (float)v[i];
+  }
+  free(v);
+  return st;
+}
+
+static sm_status read_split(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_conf *c, sm__nn_data *d) {
+  if (!*c->split_column) {
+    memset(d->split, 0, (size_t)d->n); /* everything trains */
+    return SM_OK;
+  }
+  int width = 0;
+  sm_col_type type;
+  SM_TRY(ctx, sm_catalog_column_info(cat, c->split_column, &type, &width));
+  SM_CHECK(ctx, type == SM_COL_STR, SM_ERR_CONFIG, "split column `%s` must hold text (train/dev/test)",
+           c->split_column);
+  char *buf = NULL;
+  SM_TRY(ctx, SM_ALLOC(ctx, buf, d->n * width + 1));
+  sm_status st = sm_catalog_read_str(cat, c->split_column, d->first, d->n, buf);
+  for (int64_t i = 0; st == SM_OK && i < d->n; i++) {
+    char v[64];
+    sm_catalog_str_at(buf, width, i, v, sizeof v);
+    d->split[i] = (signed char)sm__nn_split_code(v);
+  }
+  free(buf);
+  return st;
+}
+
+/* Window starts (first sample of the stored window, margin included) from the P column. */
+static sm_status read_starts(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_conf *c, sm__nn_data *d, int64_t *start) {
+  if (!c->window) {
+    for (int64_t i = 0; i < d->n; i++)
+      start[i] = -d->S;
+    return SM_OK;
+  }
+  double *p = NULL;
+  SM_TRY(ctx, SM_ALLOC(ctx, p, d->n + 1));
+  sm_status st = sm_catalog_read_as_f64(cat, "trace_p_arrival_sample", d->first, d->n, p);
+  for (int64_t i = 0; st == SM_OK && i < d->n; i++) {
+    if (isnan(p[i]))
+      st = SM_ERR(ctx, SM_ERR_DATA, "trace %lld: trace_p_arrival_sample is missing; a window around P needs it",
+                  (long long)(d->first + i));
+    start[i] = (int64_t)llround(p[i]) - c->p_offset - d->S;
+  }
+  free(p);
+  return st;
+}
+
+sm_status sm__nn_data_load(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_conf *c, int64_t budget, sm__nn_data *d) {
+  memset(d, 0, sizeof *d);
+  const sm_catalog_info *info = sm_catalog_get_info(cat);
+  sm_range r = sm_catalog_shard(cat, ctx->rank, ctx->size);
+  d->first = r.first, d->n = r.count, d->n_total = info->n_traces, d->chunk = info->chunk_traces;
+  d->C = info->n_components, d->T = info->n_samples;
+  d->W = c->window ? c->window : info->n_samples, d->S = c->shift, d->L = d->W + 2 * d->S;
+  sm_status st = SM_OK;
+  if (c->window > info->n_samples)
+    st = SM_ERR(ctx, SM_ERR_CONFIG, "window = %lld samples is longer than the catalog's traces (%lld)",
+                (long long)c->window, (long long)info->n_samples);
+  int64_t *start = NULL;
+  if (st == SM_OK) st = SM_ALLOC(ctx, d->x, d->n * d->C * d->L + 1);
+  if (st == SM_OK) st = SM_ALLOC(ctx, d->target, d->n + 1);
+  if (st == SM_OK) st = SM_ALLOC(ctx, d->split, d->n + 1);
+  if (st == SM_OK) st = SM_ALLOC(ctx, start, d->n + 1);
+  st = sm_ctx_agree(ctx, st);
+  if (st == SM_OK && c->target && *c->target) st = sm_ctx_agree(ctx, read_targets(ctx, cat, c, d));
+  if (st == SM_OK) st = sm_ctx_agree(ctx, read_split(ctx, cat, c, d));
+  if (st == SM_OK) st = sm_ctx_agree(ctx, read_starts(ctx, cat, c, d, start));
+  sm_reader *rd = NULL;
+  if (st == SM_OK) st = sm_reader_create(cat, r, budget, &rd);
+  for (;;) { /* crop each block of traces into the windows, zero outside the record */
+    int64_t f = 0, cnt = 0;
+    const float *tr = NULL;
+    if (st != SM_OK || (st = sm_reader_next(rd, &f, &cnt, &tr)) != SM_OK || cnt == 0) break;
+    for (int64_t i = 0; i < cnt; i++) {
+      int64_t row = f + i - d->first, s0 = start[row];
+      for (int64_t ch = 0; ch < d->C; ch++) {
+        const float *src = tr + (i * d->C + ch) * d->T;
+        float *dst = d->x + (row * d->C + ch) * d->L;
+        for (int64_t t = 0; t < d->L; t++)
+          dst[t] = s0 + t >= 0 && s0 + t < d->T ? src[s0 + t] : 0.f;
+      }
+    }
+  }
+  sm_reader_destroy(&rd);
+  free(start);
+  st = sm_ctx_agree(ctx, st);
+  if (st != SM_OK) sm__nn_data_free(d);
+  return st;
+}
+
+void sm__nn_data_free(sm__nn_data *d) {
+  free(d->x), free(d->target), free(d->split);
+  memset(d, 0, sizeof *d);
+}
+
+/* One sample into out [C][W]: augmentation (train only), then normalisation. */
+static void make_sample(const sm__nn_data *d, const sm__nn_aug *a, int64_t row, uint64_t seed, uint64_t epoch,
+                        int train, float *out) {
+  const float *src = d->x + row * d->C * d->L;
+  sm_rng r;
+  sm_rng_init(&r, seed ^ (UINT64_C(0xA5A5A5A5) + epoch * UINT64_C(0x9E3779B97F4A7C15)), (uint64_t)(d->first + row));
+  int aug = train && a->on;
+  int64_t shift = aug && d->S ? (int64_t)sm_rng_below(&r, (uint64_t)(2 * d->S + 1)) : d->S;
+  float scale = 1.f, flip = 1.f;
+  if (aug && a->amplitude > 0) scale = (float)exp(a->amplitude * (2 * sm_rng_uniform(&r) - 1));
+  if (aug && a->polarity > 0 && sm_rng_uniform(&r) < a->polarity) flip = -1.f;
+  for (int64_t ch = 0; ch < d->C; ch++) {
+    float keep = aug && a->channel_dropout > 0 && sm_rng_uniform(&r) < a->channel_dropout ? 0.f : 1.f;
+    const float *s = src + ch * d->L + shift;
+    for (int64_t t = 0; t < d->W; t++)
+      out[ch * d->W + t] = s[t] * scale * flip * keep;
+  }
+  int64_t m = d->C * d->W;
+  if (aug && a->noise > 0) { /* additive white noise, std = noise x the sample's std */
+    double ss = 0;
+    for (int64_t i = 0; i < m; i++)
+      ss += (double)out[i] * out[i];
+    float sd = (float)(a->noise * sqrt(ss / (double)m));
+    for (int64_t i = 0; i < m; i++)
+      out[i] += sd * (float)sm_rng_normal(&r);
+  }
+  if (a->normalize == SM_NN_NORM_NONE) return;
+  double v = 0, mean = 0;
+  if (a->normalize == SM_NN_NORM_MAX) {
+    for (int64_t i = 0; i < m; i++)
+      v = fmax(v, fabs(out[i]));
+  } else {
+    for (int64_t i = 0; i < m; i++)
+      mean += out[i];
+    mean /= (double)m;
+    for (int64_t i = 0; i < m; i++)
+      v += (out[i] - mean) * (out[i] - mean);
+    v = sqrt(v / (double)m);
+  }
+  float inv = v > 0 ? (float)(1.0 / v) : 0.f;
+  for (int64_t i = 0; i < m; i++)
+    out[i] = (float)(out[i] - mean) * inv;
+}
+
+void sm__nn_data_batch(const sm__nn_data *d, const sm__nn_aug *a, const int64_t *rows, int64_t nb, uint64_t seed,
+                       uint64_t epoch, int train, float *x, float *target) {
+  for (int64_t i = 0; i < nb; i++) {
+    make_sample(d, a, rows[i], seed, epoch, train, x + i * d->C * d->W);
+    target[i] = d->target[rows[i]];
+  }
+}
