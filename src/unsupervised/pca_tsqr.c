@@ -50,7 +50,7 @@ static void tsqr_combine(void *u, int64_t len, double *acc, const double *right)
   if (qr_r(t, 2 * t->c, acc) != SM_OK) acc[0] = NAN; /* dgeqrf only fails on bad arguments */
 }
 
-sm_status sm__tsqr(sm_ctx *ctx, const sm__blocks *bk, int64_t c, sm__rows_fn fn, void *u, double *R) {
+sm_status sm__tree_tsqr(sm_ctx *ctx, const sm__blocks *bk, int64_t c, sm__rows_fn fn, void *u, double *R) {
   int64_t rows = bk->B > 2 * c ? bk->B : 2 * c;
   tsqr t = {bk, c, fn, u, NULL, NULL};
   sm_status st = SM_ALLOC(ctx, t.buf, rows * c);
@@ -87,7 +87,7 @@ sm_status sm__pca_tsqr(sm_ctx *ctx, const sm__blocks *bk, sm_pca_result *r) {
   if (st == SM_OK) st = SM_ALLOC(ctx, sup, d);
   st = sm_ctx_agree(ctx, st);
   zrows z = {bk, r};
-  if (st == SM_OK) st = sm__tsqr(ctx, bk, d, z_rows, &z, R);
+  if (st == SM_OK) st = sm__tree_tsqr(ctx, bk, d, z_rows, &z, R);
   if (st == SM_OK) {
     int info = LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'N', 'A', (int)d, (int)d, R, (int)d, s, NULL, 1, vt, (int)d, sup);
     if (info != 0) st = SM_ERR(ctx, SM_ERR_NUMERIC, "TSQR PCA: the SVD of R did not converge (dgesvd info %d)", info);
@@ -144,7 +144,7 @@ static sm_status y_rows(void *u, int64_t b, int64_t rows, double *out) {
 
 /* Q = Y R^-1 with R from TSQR of Y: orthonormal columns, the same on every rank count. */
 static sm_status orth_y(sm_ctx *ctx, rsvd *t, double *R) {
-  SM_TRY(ctx, sm__tsqr(ctx, t->bk, t->l, y_rows, t, R));
+  SM_TRY(ctx, sm__tree_tsqr(ctx, t->bk, t->l, y_rows, t, R));
   for (int64_t i = 0; i < t->l; i++)
     if (fabs(R[i * t->l + i]) < 1e-300) R[i * t->l + i] = 1; /* an exactly rank-deficient sketch */
   int64_t na = t->bk->a1 - t->bk->a0;
