@@ -163,7 +163,7 @@ int64_t sm_sosfiltfilt_work(const double *sos, int ns, int64_t n);
  * A chain is the text of the preprocess stage's `chain` key: steps separated by commas (a YAML
  * list joins its items with commas), each a name and key=value parameters, applied in order:
  *   demean | detrend [type=linear|constant|polynomial] [order=N]
- *   taper [type=cosine|hann] [max_percentage=0.05] [max_length=S]
+ *   taper [type=hann|cosine] [max_percentage=0.05] [max_length=S]
  *   bandpass freqmin=HZ freqmax=HZ [corners=4] [zerophase=false] | lowpass freq=HZ [...]
  *   highpass freq=HZ [...] | resample rate=HZ [method=poly|fourier] | decimate factor=Q [ftype=iir|fir]
  *   normalize [type=peak|std] [mode=component|all]

@@ -138,7 +138,7 @@ static sm_status plan_step(sm_ctx *ctx, const char *what, sm_step *st, int which
   }
   case 2:
     st->op = SM_STEP_TAPER;
-    SM_TRY(ctx, choice(ctx, what, st, p, "type", "cosine|hann", 0, &st->kind));
+    SM_TRY(ctx, choice(ctx, what, st, p, "type", "cosine|hann", 1, &st->kind));
     SM_TRY(ctx, num(ctx, what, st, p, "max_percentage", 0.05, 0, &st->p1));
     SM_TRY(ctx, num(ctx, what, st, p, "max_length", 0, 0, &st->p2));
     SM_CHECK(ctx, st->p1 >= 0 && st->p1 <= 0.5 && st->p2 >= 0, SM_ERR_CONFIG,

@@ -274,7 +274,7 @@ static void test_chain(sm_ctx *ctx) {
   CHECK_OK(ctx, sm_chain_apply(ctx, &ch, 1, 1, a, b, w, &out, NULL));
   memcpy(ref, in->x, sizeof ref);
   sm_demean(ref, 600);
-  sm_taper(ref, 600, sm_taper_width(600, 0.05, 0, 100), SM_TAPER_COSINE);
+  sm_taper(ref, 600, sm_taper_width(600, 0.05, 0, 100), SM_TAPER_HANN); /* ObsPy's default type */
   int ns;
   CHECK_OK(ctx, sm_butter_sos(ctx, 4, 1, 20, 100, SM_BAND_BANDPASS, &sos[0][0], &ns));
   CHECK_OK(ctx, sm_sosfiltfilt(ctx, &sos[0][0], ns, ref, 600));
