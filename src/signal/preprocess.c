@@ -81,6 +81,13 @@ typedef struct {
   sm__qc_counts counts;
 } pre_run;
 
+/* Where key `name` got its value ("job.yaml:12:7", "--set", "default"). */
+static const char *key_origin(const sm_config *cfg, const char *name) {
+  for (int i = 0; i < cfg->nkeys; i++)
+    if (!strcmp(cfg->keys[i].name, name)) return cfg->origin[i];
+  return "?";
+}
+
 static sm_status read_keys(sm_ctx *ctx, const sm_config *cfg, pre_run *r) {
   const char *np = sm_config_str(cfg, "nan_policy");
   r->qc.nan_fill = !strcmp(np, "zero") ? 1 : !strcmp(np, "interpolate") ? 2 : 0;
@@ -105,8 +112,8 @@ static sm_status read_keys(sm_ctx *ctx, const sm_config *cfg, pre_run *r) {
   pp->snr_gap = (int64_t)llround(sm_config_float(cfg, "snr_gap_s") * fs);
   pp->snr_signal = (int64_t)llround(sm_config_float(cfg, "snr_signal_s") * fs);
   SM_CHECK(ctx, pp->nsta >= 1 && pp->nlta > pp->nsta, SM_ERR_CONFIG,
-           "preprocess: sta_s and lta_s give %lld and %lld samples at %g Hz; need 1 <= sta < lta (%s)",
-           (long long)pp->nsta, (long long)pp->nlta, fs, cfg->origin[0]);
+           "%s: preprocess.sta_s / lta_s give %lld and %lld samples at %g Hz; need 1 <= sta < lta (lta_s from %s)",
+           key_origin(cfg, "sta_s"), (long long)pp->nsta, (long long)pp->nlta, fs, key_origin(cfg, "lta_s"));
   SM_CHECK(ctx, pp->snr_noise >= 1 && pp->snr_signal >= 1, SM_ERR_CONFIG,
            "preprocess: snr_noise_s and snr_signal_s must cover at least one sample at %g Hz", fs);
   const char *order = sm_catalog_get_info(r->in)->component_order;
@@ -442,9 +449,8 @@ static sm_status open_and_plan(sm_ctx *ctx, const sm_config *cfg, pre_run *r, ch
   SM_TRY(ctx, sm_catalog_open(ctx, in_path, &r->in));
   const sm_catalog_info *in = sm_catalog_get_info(r->in);
   r->C = in->n_components;
-  char what[256] = "preprocess.chain";
-  for (int i = 0; i < cfg->nkeys; i++)
-    if (!strcmp(cfg->keys[i].name, "chain")) snprintf(what, sizeof what, "%s: preprocess.chain", cfg->origin[i]);
+  char what[256];
+  snprintf(what, sizeof what, "%s: preprocess.chain", key_origin(cfg, "chain"));
   SM_TRY(ctx, sm_chain_parse(ctx, what, sm_config_str(cfg, "chain"), in->n_samples, in->sampling_rate_hz, &r->chain));
   return read_keys(ctx, cfg, r);
 }
