@@ -146,6 +146,28 @@ int64_t sm_trigger_onset(const double *cf, int64_t n, double thr_on, double thr_
  * the first sample of the signal, or -1 if n < 4. aic [n] may be NULL. Local. */
 int64_t sm_aic_pick(const double *x, int64_t n, double *aic);
 
+/* P and S picks on one 3-component (or single-component) trace (src/signal/picks.c): P by an
+ * STA/LTA trigger on the vertical refined by AIC on [on - aic_before, on + aic_after); S the same
+ * on the horizontal envelope sqrt(N^2 + E^2) from P + s_min_gap, AIC on the horizontal with more
+ * energy. Confidence 1 - thr_on / max(cf over the trigger). Windows in samples. */
+typedef struct {
+  int recursive;                 /* 1 recursive, 0 classic STA/LTA */
+  int64_t nsta, nlta, max_len;   /* windows; trigger cut (0: none) */
+  double thr_on, thr_off;        /* trigger thresholds */
+  int64_t aic_before, aic_after; /* AIC window around the trigger-on sample */
+  int64_t s_min_gap;             /* S is searched from P + s_min_gap */
+  int z;                         /* index of the vertical component */
+} sm_pick_params;
+
+typedef struct {
+  double p, p_conf, s, s_conf; /* samples (NaN: none), confidence in [0, 1] */
+} sm_picks;
+
+/* Pick one trace x [C][stride] of n samples; cf and tmp are scratch [n]. Local. Returns SM_ERR_ARG
+ * for bad STA/LTA windows. */
+sm_status sm_pick_trace(sm_ctx *ctx, const sm_pick_params *pp, const double *x, int C, int64_t stride, int64_t n,
+                        double *cf, double *tmp, sm_picks *out);
+
 /* Signal-to-noise ratio in dB around sample `pick` of x [n]: 10 log10(mean(x[pick ..
  * pick+sig_len)^2) / mean(x[pick-gap-noise_len .. pick-gap)^2)). NaN when a window falls outside
  * the trace or the noise power is 0. Local. */

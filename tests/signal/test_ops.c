@@ -6,8 +6,8 @@
 #include <complex.h>
 
 #include "harness.h"
-#include "sisma/signal.h"
 #include "signal/internal.h"
+#include "sisma/signal.h"
 
 #define MAXN 8192
 #define MAXOPS 128
@@ -312,6 +312,39 @@ static void test_chain(sm_ctx *ctx) {
   }
 }
 
+/* sm_pick_trace on a synthetic 3-component record: white noise, a P onset on Z at sample 300 and
+ * an S onset on N/E at 600 (5 and 10 x the noise); both pickers find them within a few samples. */
+static void test_pick_trace(sm_ctx *ctx) {
+  enum { N = 1000 };
+  static double x[3 * N], cf[N], tmp[N];
+  uint64_t st = 12345;
+  for (int c = 0; c < 3; c++)
+    for (int i = 0; i < N; i++) {
+      st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+      double u = (double)(st >> 11) / 9007199254740992.0 - 0.5;
+      double amp = c == 0 ? (i >= 300 ? 5 : 1) : (i >= 600 ? 10 : i >= 300 ? 1.5 : 1);
+      x[c * N + i] = amp * u * sin(0.9 * i + c);
+    }
+  for (int rec = 0; rec < 2; rec++) {
+    sm_pick_params pp = {.recursive = rec,
+                         .nsta = 10,
+                         .nlta = 100,
+                         .thr_on = 3,
+                         .thr_off = 1.5,
+                         .aic_before = 100,
+                         .aic_after = 50,
+                         .s_min_gap = 50,
+                         .z = 0};
+    sm_picks pk;
+    CHECK_OK(ctx, sm_pick_trace(ctx, &pp, x, 3, N, N, cf, tmp, &pk));
+    if (ctx->rank == 0)
+      printf("  %s: P %g (conf %.2f), S %g (conf %.2f)\n", rec ? "recursive" : "classic", pk.p, pk.p_conf, pk.s,
+             pk.s_conf);
+    CHECK(fabs(pk.p - 300) <= 3 && fabs(pk.s - 600) <= 5);
+    CHECK(pk.p_conf > 0 && pk.p_conf < 1 && pk.s_conf > 0 && pk.s_conf < 1);
+  }
+}
+
 /* The run-summary statistics: quantiles interpolate linearly (numpy.quantile's default), NaN is
  * skipped, the histogram counts every value once. */
 static void test_describe(sm_ctx *ctx) {
@@ -319,12 +352,13 @@ static void test_describe(sm_ctx *ctx) {
   double v[12] = {10, 9, 8, 7, 6, 5, 4, 3, 2, 1, NAN, INFINITY};
   char out[2048];
   sm__describe(v, 12, "x", "u", 3, out, sizeof out);
-  CHECK(strstr(out, "x: n 10, mean 5.5, std 3.028 u; quantiles 5% 1.45, 25% 3.25, 50% 5.5, 75% 7.75, 95% 9.55") != NULL);
+  CHECK(strstr(out, "x: n 10, mean 5.5, std 3.028 u; quantiles 5% 1.45, 25% 3.25, 50% 5.5, 75% 7.75, 95% 9.55") !=
+        NULL);
   CHECK(strstr(out, "        3 ") != NULL && strstr(out, "        4 ") != NULL);
   if (!strstr(out, "50% 5.5")) fprintf(stderr, "%s", out);
 }
 
 int main(int argc, char **argv) {
   return SM_TEST_MAIN(argc, argv, test_ops_golden, test_fft_direct, test_trigger_cases, test_bad_args,
-                      test_filtfilt_batch, test_chain, test_describe);
+                      test_filtfilt_batch, test_chain, test_describe, test_pick_trace);
 }
