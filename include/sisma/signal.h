@@ -181,6 +181,11 @@ sm_status sm_sosfiltfilt_batch(sm_ctx *ctx, const double *sos, int ns, double *x
                                double *work);
 int64_t sm_sosfiltfilt_work(const double *sos, int ns, int64_t n);
 
+/* Causal filtering of m series x [m][stride] (n samples per row) in place from rest, each exactly as
+ * sm_sosfilt(..., zi = NULL), four series per vector. work holds 4 n doubles. Local. */
+sm_status sm_sosfilt_batch(sm_ctx *ctx, const double *sos, int ns, double *x, int64_t m, int64_t n, int64_t stride,
+                           double *work);
+
 /* ---- processing chains (src/signal/chain.c) ----
  * A chain is the text of the preprocess stage's `chain` key: steps separated by commas (a YAML
  * list joins its items with commas), each a name and key=value parameters, applied in order:

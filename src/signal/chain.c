@@ -232,6 +232,7 @@ sm_status sm_chain_parse(sm_ctx *ctx, const char *what, const char *text, int64_
     int64_t w = 0;
     if ((st->op == SM_STEP_FILTER && st->zerophase) || (st->op == SM_STEP_DECIMATE && st->kind == 0 && st->down > 1))
       w = sm_sosfiltfilt_work(&st->sos[0][0], st->ns, st->n_in);
+    if (st->op == SM_STEP_FILTER && !st->zerophase) w = 4 * st->n_in;
     if (st->op == SM_STEP_TAPER) w = 2 * sm_taper_width(st->n_in, st->p1, st->p2, st->fs_in);
     ch->work = w > ch->work ? w : ch->work;
     ch->n_steps++;
@@ -284,11 +285,7 @@ static sm_status apply_step(sm_ctx *ctx, const sm_step *st, int64_t rows, int C,
     return SM_OK;
   }
   case SM_STEP_FILTER:
-    if (!st->zerophase) {
-      for (int64_t r = 0; r < rows; r++)
-        SM_TRY(ctx, sm_sosfilt(ctx, &st->sos[0][0], st->ns, x + r * stride, st->n_in, NULL));
-      return SM_OK;
-    }
+    if (!st->zerophase) return sm_sosfilt_batch(ctx, &st->sos[0][0], st->ns, x, rows, st->n_in, stride, work);
     return sm_sosfiltfilt_batch(ctx, &st->sos[0][0], st->ns, x, rows, st->n_in, stride, work);
   case SM_STEP_RESAMPLE:
   case SM_STEP_DECIMATE:
