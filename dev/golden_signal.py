@@ -183,6 +183,8 @@ def ops_for(name, x, rate):
     sos = sig.butter(4, [lo, hi], "bandpass", output="sos", fs=rate)
     d.append(("bandpass_zp", [lo, hi, 4, rate], sig.sosfiltfilt(sos, x)))
     d.append(("bandpass", [lo, hi, 4, rate], sig.sosfilt(sos, x)))
+    # ObsPy's Trace.filter('bandpass', ..., zerophase=True): sosfilt forward, then over the reversal
+    d.append(("bandpass_obspy_zp", [lo, hi, 4, rate], sig.sosfilt(sos, sig.sosfilt(sos, x)[::-1])[::-1]))
     ns, nl = max(2, int(0.5 * rate)), max(10, int(5 * rate))
     cc = classic_sta_lta(x, ns, nl)
     cr = recursive_sta_lta(x, ns, nl)

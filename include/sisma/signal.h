@@ -186,12 +186,18 @@ int64_t sm_sosfiltfilt_work(const double *sos, int ns, int64_t n);
 sm_status sm_sosfilt_batch(sm_ctx *ctx, const double *sos, int ns, double *x, int64_t m, int64_t n, int64_t stride,
                            double *work);
 
+/* ObsPy's zero-phase filtering (Trace.filter(..., zerophase=True)): sosfilt from rest forward, then
+ * sosfilt from rest over the reversed result, with no edge padding. Same arguments as
+ * sm_sosfilt_batch. Local. */
+sm_status sm_sosfilt_fb_batch(sm_ctx *ctx, const double *sos, int ns, double *x, int64_t m, int64_t n, int64_t stride,
+                              double *work);
+
 /* ---- processing chains (src/signal/chain.c) ----
  * A chain is the text of the preprocess stage's `chain` key: steps separated by commas (a YAML
  * list joins its items with commas), each a name and key=value parameters, applied in order:
  *   demean | detrend [type=linear|constant|polynomial] [order=N]
  *   taper [type=hann|cosine] [max_percentage=0.05] [max_length=S]
- *   bandpass freqmin=HZ freqmax=HZ [corners=4] [zerophase=false] | lowpass freq=HZ [...]
+ *   bandpass freqmin=HZ freqmax=HZ [corners=4] [zerophase=false|true|obspy] | lowpass freq=HZ [...]
  *   highpass freq=HZ [...] | resample rate=HZ [method=poly|fourier] | decimate factor=Q [ftype=iir|fir]
  *   normalize [type=peak|std] [mode=component|all]
  * Parameter names and defaults are ObsPy's (Trace.taper, Trace.filter, Trace.resample). */

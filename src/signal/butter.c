@@ -353,8 +353,9 @@ __attribute__((target_clones("avx2", "default"))) static void pass4(const double
   }
 }
 
-sm_status sm_sosfilt_batch(sm_ctx *ctx, const double *sos, int ns, double *x, int64_t m, int64_t n, int64_t stride,
-                           double *work) {
+/* Causal passes from rest over m series: forward, then (both = 1) backward. */
+static sm_status rest_batch(sm_ctx *ctx, const double *sos, int ns, double *x, int64_t m, int64_t n, int64_t stride,
+                            double *work, int both) {
   SM_CHECK(ctx, ns >= 1 && ns <= SM_BUTTER_MAX_ORDER && n >= 0, SM_ERR_ARG, "sosfilt: %d sections, %lld samples", ns,
            (long long)n);
   double zero[2 * SM_BUTTER_MAX_ORDER] = {0};
@@ -367,6 +368,7 @@ sm_status sm_sosfilt_batch(sm_ctx *ctx, const double *sos, int ns, double *x, in
         work[4 * i + l] = xs[i];
     }
     pass4(sos, ns, zero, e, n, 1); /* from rest: the zero state scaled by anything stays zero */
+    if (both) pass4(sos, ns, zero, e, n, -1);
     for (int l = 0; l < lanes; l++) {
       double *xs = x + (g + l) * stride;
       for (int64_t i = 0; i < n; i++)
@@ -374,6 +376,16 @@ sm_status sm_sosfilt_batch(sm_ctx *ctx, const double *sos, int ns, double *x, in
     }
   }
   return SM_OK;
+}
+
+sm_status sm_sosfilt_batch(sm_ctx *ctx, const double *sos, int ns, double *x, int64_t m, int64_t n, int64_t stride,
+                           double *work) {
+  return rest_batch(ctx, sos, ns, x, m, n, stride, work, 0);
+}
+
+sm_status sm_sosfilt_fb_batch(sm_ctx *ctx, const double *sos, int ns, double *x, int64_t m, int64_t n, int64_t stride,
+                              double *work) {
+  return rest_batch(ctx, sos, ns, x, m, n, stride, work, 1);
 }
 
 sm_status sm_sosfiltfilt_batch(sm_ctx *ctx, const double *sos, int ns, double *x, int64_t m, int64_t n, int64_t stride,

@@ -30,7 +30,7 @@ static const sm_key pre_keys[] = {
     {"output", SM_KEY_PATH, NULL, 0, -1, NULL, "new catalog to write (must differ from input)"},
     {"chain", SM_KEY_STR, EQT_CHAIN, 0, -1, NULL,
      "processing steps in order, a list or comma-separated: demean | detrend type=linear|constant|polynomial order=N | "
-     "taper type=hann|cosine max_percentage=P max_length=S | bandpass freqmin=HZ freqmax=HZ corners=N zerophase=BOOL | "
+     "taper type=hann|cosine max_percentage=P max_length=S | bandpass freqmin=HZ freqmax=HZ corners=N zerophase=false|true|obspy | "
      "lowpass freq=HZ ... | highpass freq=HZ ... | resample rate=HZ method=poly|fourier | decimate factor=Q "
      "ftype=iir|fir | "
      "normalize type=peak|std mode=component|all (see docs/signal.md)"},

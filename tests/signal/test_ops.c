@@ -126,8 +126,10 @@ static int64_t run_op(sm_ctx *ctx, const golden_op *o, const golden_input *in, d
     double sos[SM_BUTTER_MAX_ORDER][6];
     int ns;
     if (sm_butter_sos(ctx, (int)p[2], p[0], p[1], p[3], SM_BAND_BANDPASS, &sos[0][0], &ns) != SM_OK) return -1;
-    sm_status st = strcmp(op, "bandpass_zp") ? sm_sosfilt(ctx, &sos[0][0], ns, y, n, NULL)
-                                             : sm_sosfiltfilt(ctx, &sos[0][0], ns, y, n);
+    double w4[4 * MAXN];
+    sm_status st = !strcmp(op, "bandpass_zp")         ? sm_sosfiltfilt(ctx, &sos[0][0], ns, y, n)
+                   : !strcmp(op, "bandpass_obspy_zp") ? sm_sosfilt_fb_batch(ctx, &sos[0][0], ns, y, 1, n, n, w4)
+                                                      : sm_sosfilt(ctx, &sos[0][0], ns, y, n, NULL);
     return st == SM_OK ? n : -1;
   }
   if (!strcmp(op, "sta_lta_classic"))
