@@ -146,6 +146,28 @@ int64_t sm_trigger_onset(const double *cf, int64_t n, double thr_on, double thr_
  * the first sample of the signal, or -1 if n < 4. aic [n] may be NULL. Local. */
 int64_t sm_aic_pick(const double *x, int64_t n, double *aic);
 
+/* P and S picks on one 3-component (or single-component) trace (src/signal/picks.c): P by an
+ * STA/LTA trigger on the vertical refined by AIC on [on - aic_before, on + aic_after); S the same
+ * on the horizontal envelope sqrt(N^2 + E^2) from P + s_min_gap, AIC on the horizontal with more
+ * energy. Confidence 1 - thr_on / max(cf over the trigger). Windows in samples. */
+typedef struct {
+  int recursive;                 /* 1 recursive, 0 classic STA/LTA */
+  int64_t nsta, nlta, max_len;   /* windows; trigger cut (0: none) */
+  double thr_on, thr_off;        /* trigger thresholds */
+  int64_t aic_before, aic_after; /* AIC window around the trigger-on sample */
+  int64_t s_min_gap;             /* S is searched from P + s_min_gap */
+  int z;                         /* index of the vertical component */
+} sm_pick_params;
+
+typedef struct {
+  double p, p_conf, s, s_conf; /* samples (NaN: none), confidence in [0, 1] */
+} sm_picks;
+
+/* Pick one trace x [C][stride] of n samples; cf and tmp are scratch [n]. Local. Returns SM_ERR_ARG
+ * for bad STA/LTA windows. */
+sm_status sm_pick_trace(sm_ctx *ctx, const sm_pick_params *pp, const double *x, int C, int64_t stride, int64_t n,
+                        double *cf, double *tmp, sm_picks *out);
+
 /* Signal-to-noise ratio in dB around sample `pick` of x [n]: 10 log10(mean(x[pick ..
  * pick+sig_len)^2) / mean(x[pick-gap-noise_len .. pick-gap)^2)). NaN when a window falls outside
  * the trace or the noise power is 0. Local. */
@@ -159,12 +181,23 @@ sm_status sm_sosfiltfilt_batch(sm_ctx *ctx, const double *sos, int ns, double *x
                                double *work);
 int64_t sm_sosfiltfilt_work(const double *sos, int ns, int64_t n);
 
+/* Causal filtering of m series x [m][stride] (n samples per row) in place from rest, each exactly as
+ * sm_sosfilt(..., zi = NULL), four series per vector. work holds 4 n doubles. Local. */
+sm_status sm_sosfilt_batch(sm_ctx *ctx, const double *sos, int ns, double *x, int64_t m, int64_t n, int64_t stride,
+                           double *work);
+
+/* ObsPy's zero-phase filtering (Trace.filter(..., zerophase=True)): sosfilt from rest forward, then
+ * sosfilt from rest over the reversed result, with no edge padding. Same arguments as
+ * sm_sosfilt_batch. Local. */
+sm_status sm_sosfilt_fb_batch(sm_ctx *ctx, const double *sos, int ns, double *x, int64_t m, int64_t n, int64_t stride,
+                              double *work);
+
 /* ---- processing chains (src/signal/chain.c) ----
  * A chain is the text of the preprocess stage's `chain` key: steps separated by commas (a YAML
  * list joins its items with commas), each a name and key=value parameters, applied in order:
  *   demean | detrend [type=linear|constant|polynomial] [order=N]
- *   taper [type=cosine|hann] [max_percentage=0.05] [max_length=S]
- *   bandpass freqmin=HZ freqmax=HZ [corners=4] [zerophase=false] | lowpass freq=HZ [...]
+ *   taper [type=hann|cosine] [max_percentage=0.05] [max_length=S]
+ *   bandpass freqmin=HZ freqmax=HZ [corners=4] [zerophase=false|true|obspy] | lowpass freq=HZ [...]
  *   highpass freq=HZ [...] | resample rate=HZ [method=poly|fourier] | decimate factor=Q [ftype=iir|fir]
  *   normalize [type=peak|std] [mode=component|all]
  * Parameter names and defaults are ObsPy's (Trace.taper, Trace.filter, Trace.resample). */

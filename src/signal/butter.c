@@ -353,6 +353,41 @@ __attribute__((target_clones("avx2", "default"))) static void pass4(const double
   }
 }
 
+/* Causal passes from rest over m series: forward, then (both = 1) backward. */
+static sm_status rest_batch(sm_ctx *ctx, const double *sos, int ns, double *x, int64_t m, int64_t n, int64_t stride,
+                            double *work, int both) {
+  SM_CHECK(ctx, ns >= 1 && ns <= SM_BUTTER_MAX_ORDER && n >= 0, SM_ERR_ARG, "sosfilt: %d sections, %lld samples", ns,
+           (long long)n);
+  double zero[2 * SM_BUTTER_MAX_ORDER] = {0};
+  v4du *e = (v4du *)work;
+  for (int64_t g = 0; g < m; g += 4) {
+    int lanes = m - g < 4 ? (int)(m - g) : 4;
+    for (int l = 0; l < 4; l++) { /* idle lanes repeat lane 0 */
+      const double *xs = x + (g + (l < lanes ? l : 0)) * stride;
+      for (int64_t i = 0; i < n; i++)
+        work[4 * i + l] = xs[i];
+    }
+    pass4(sos, ns, zero, e, n, 1); /* from rest: the zero state scaled by anything stays zero */
+    if (both) pass4(sos, ns, zero, e, n, -1);
+    for (int l = 0; l < lanes; l++) {
+      double *xs = x + (g + l) * stride;
+      for (int64_t i = 0; i < n; i++)
+        xs[i] = work[4 * i + l];
+    }
+  }
+  return SM_OK;
+}
+
+sm_status sm_sosfilt_batch(sm_ctx *ctx, const double *sos, int ns, double *x, int64_t m, int64_t n, int64_t stride,
+                           double *work) {
+  return rest_batch(ctx, sos, ns, x, m, n, stride, work, 0);
+}
+
+sm_status sm_sosfilt_fb_batch(sm_ctx *ctx, const double *sos, int ns, double *x, int64_t m, int64_t n, int64_t stride,
+                              double *work) {
+  return rest_batch(ctx, sos, ns, x, m, n, stride, work, 1);
+}
+
 sm_status sm_sosfiltfilt_batch(sm_ctx *ctx, const double *sos, int ns, double *x, int64_t m, int64_t n, int64_t stride,
                                double *work) {
   SM_CHECK(ctx, ns >= 1 && ns <= SM_BUTTER_MAX_ORDER, SM_ERR_ARG, "sosfiltfilt: %d sections", ns);

@@ -102,7 +102,7 @@ static sm_status plan_filter(sm_ctx *ctx, const char *what, sm_step *st, int whi
     SM_TRY(ctx, num(ctx, what, st, p, "freq", 0, 1, which == 4 ? &hi : &lo));
   }
   SM_TRY(ctx, num(ctx, what, st, p, "corners", 4, 0, &order));
-  SM_TRY(ctx, choice(ctx, what, st, p, "zerophase", "false|true", 0, &st->zerophase));
+  SM_TRY(ctx, choice(ctx, what, st, p, "zerophase", "false|true|obspy", 0, &st->zerophase));
   SM_CHECK(ctx, order == floor(order) && order >= 1 && order <= SM_BUTTER_MAX_ORDER, SM_ERR_CONFIG,
            "%s: step '%s': corners=%g must be an integer in [1, %d]", what, st->text, order, SM_BUTTER_MAX_ORDER);
   st->order = (int)order, st->f1 = lo, st->f2 = hi;
@@ -113,7 +113,7 @@ static sm_status plan_filter(sm_ctx *ctx, const char *what, sm_step *st, int whi
     return SM_ERR(ctx, SM_ERR_CONFIG, "%s: step '%s' at %g Hz: %s", what, st->text, st->fs_in, why);
   }
   int64_t pad = sm_sosfiltfilt_padlen(&st->sos[0][0], st->ns);
-  SM_CHECK(ctx, !st->zerophase || st->n_in > pad, SM_ERR_CONFIG,
+  SM_CHECK(ctx, st->zerophase != 1 || st->n_in > pad, SM_ERR_CONFIG,
            "%s: step '%s': %lld samples are too few for a zero-phase filter (needs more than %lld)", what, st->text,
            (long long)st->n_in, (long long)pad);
   return SM_OK;
@@ -138,7 +138,7 @@ static sm_status plan_step(sm_ctx *ctx, const char *what, sm_step *st, int which
   }
   case 2:
     st->op = SM_STEP_TAPER;
-    SM_TRY(ctx, choice(ctx, what, st, p, "type", "cosine|hann", 0, &st->kind));
+    SM_TRY(ctx, choice(ctx, what, st, p, "type", "cosine|hann", 1, &st->kind));
     SM_TRY(ctx, num(ctx, what, st, p, "max_percentage", 0.05, 0, &st->p1));
     SM_TRY(ctx, num(ctx, what, st, p, "max_length", 0, 0, &st->p2));
     SM_CHECK(ctx, st->p1 >= 0 && st->p1 <= 0.5 && st->p2 >= 0, SM_ERR_CONFIG,
@@ -230,8 +230,9 @@ sm_status sm_chain_parse(sm_ctx *ctx, const char *what, const char *text, int64_
     ch->n_out = st->n_out, ch->fs_out = st->fs_out;
     ch->max_len = st->n_out > ch->max_len ? st->n_out : ch->max_len;
     int64_t w = 0;
-    if ((st->op == SM_STEP_FILTER && st->zerophase) || (st->op == SM_STEP_DECIMATE && st->kind == 0 && st->down > 1))
+    if ((st->op == SM_STEP_FILTER && st->zerophase == 1) || (st->op == SM_STEP_DECIMATE && st->kind == 0 && st->down > 1))
       w = sm_sosfiltfilt_work(&st->sos[0][0], st->ns, st->n_in);
+    if (st->op == SM_STEP_FILTER && st->zerophase != 1) w = 4 * st->n_in;
     if (st->op == SM_STEP_TAPER) w = 2 * sm_taper_width(st->n_in, st->p1, st->p2, st->fs_in);
     ch->work = w > ch->work ? w : ch->work;
     ch->n_steps++;
@@ -284,11 +285,8 @@ static sm_status apply_step(sm_ctx *ctx, const sm_step *st, int64_t rows, int C,
     return SM_OK;
   }
   case SM_STEP_FILTER:
-    if (!st->zerophase) {
-      for (int64_t r = 0; r < rows; r++)
-        SM_TRY(ctx, sm_sosfilt(ctx, &st->sos[0][0], st->ns, x + r * stride, st->n_in, NULL));
-      return SM_OK;
-    }
+    if (st->zerophase == 0) return sm_sosfilt_batch(ctx, &st->sos[0][0], st->ns, x, rows, st->n_in, stride, work);
+    if (st->zerophase == 2) return sm_sosfilt_fb_batch(ctx, &st->sos[0][0], st->ns, x, rows, st->n_in, stride, work);
     return sm_sosfiltfilt_batch(ctx, &st->sos[0][0], st->ns, x, rows, st->n_in, stride, work);
   case SM_STEP_RESAMPLE:
   case SM_STEP_DECIMATE:

@@ -40,26 +40,6 @@ typedef struct {
 sm__qc_reason sm__qc_trace(const sm__qc_policy *p, const float *t, int C, int64_t T, double rate_hz,
                            double catalog_rate_hz, double *x, int64_t stride, sm__qc_counts *counts);
 
-/* Picker and SNR settings, in samples at the output rate. */
-typedef struct {
-  int recursive;               /* STA/LTA flavour */
-  int64_t nsta, nlta, max_len; /* windows; trigger cut (0 none) */
-  double thr_on, thr_off;
-  int64_t aic_before, aic_after; /* AIC window around the trigger-on sample */
-  int64_t s_min_gap;             /* S is searched from P + s_min_gap */
-  int64_t snr_noise, snr_gap, snr_signal;
-  int z; /* index of the vertical component */
-} sm__pick_params;
-
-typedef struct {
-  double p, p_conf, s, s_conf; /* samples (NaN: none), confidence in [0, 1] */
-} sm__picks;
-
-/* Pick P (vertical) and S (horizontals) on one processed trace x [C][stride] of n samples;
- * cf and tmp are scratch [n]. Local. */
-sm_status sm__pick_trace(sm_ctx *ctx, const sm__pick_params *pp, const double *x, int C, int64_t stride, int64_t n,
-                         double *cf, double *tmp, sm__picks *out);
-
 /* Gather v [count] of every rank to rank 0 in rank (= trace) order; *all is malloc'd on rank 0
  * (NULL elsewhere), *n_all the total. Collective. */
 sm_status sm__gather_f64(sm_ctx *ctx, const double *v, int64_t count, double **all, int64_t *n_all);

@@ -7,10 +7,10 @@
 #include <math.h>
 #include <string.h>
 
-#include "internal.h"
+#include "sisma/signal.h"
 
 /* First trigger of cf [n] that starts at or after `from`: [on, off] and its peak; -1 if none. */
-static int64_t first_trigger(const sm__pick_params *pp, const double *cf, int64_t n, int64_t from, double *peak) {
+static int64_t first_trigger(const sm_pick_params *pp, const double *cf, int64_t n, int64_t from, double *peak) {
   int64_t t[2 * 64], nt = sm_trigger_onset(cf, n, pp->thr_on, pp->thr_off, pp->max_len, t, 64);
   for (int64_t k = 0; k < nt && k < 64; k++)
     if (t[2 * k] >= from) {
@@ -23,20 +23,20 @@ static int64_t first_trigger(const sm__pick_params *pp, const double *cf, int64_
   return -1;
 }
 
-static sm_status sta_lta(sm_ctx *ctx, const sm__pick_params *pp, const double *x, int64_t n, double *cf) {
+static sm_status sta_lta(sm_ctx *ctx, const sm_pick_params *pp, const double *x, int64_t n, double *cf) {
   return pp->recursive ? sm_sta_lta_recursive(ctx, x, n, pp->nsta, pp->nlta, cf)
                        : sm_sta_lta_classic(ctx, x, n, pp->nsta, pp->nlta, cf);
 }
 
 /* AIC refinement of a trigger at `on` on row x [n]: the window [on - before, on + after). */
-static int64_t refine(const sm__pick_params *pp, const double *x, int64_t n, int64_t on) {
+static int64_t refine(const sm_pick_params *pp, const double *x, int64_t n, int64_t on) {
   int64_t a = on - pp->aic_before < 0 ? 0 : on - pp->aic_before, b = on + pp->aic_after > n ? n : on + pp->aic_after;
   int64_t k = sm_aic_pick(x + a, b - a, NULL);
   return k < 0 ? on : a + k;
 }
 
-sm_status sm__pick_trace(sm_ctx *ctx, const sm__pick_params *pp, const double *x, int C, int64_t stride, int64_t n,
-                         double *cf, double *tmp, sm__picks *out) {
+sm_status sm_pick_trace(sm_ctx *ctx, const sm_pick_params *pp, const double *x, int C, int64_t stride, int64_t n,
+                        double *cf, double *tmp, sm_picks *out) {
   out->p = out->p_conf = out->s = out->s_conf = NAN;
   if (n <= pp->nlta) return SM_OK;
   const double *z = x + (int64_t)pp->z * stride;

@@ -7,10 +7,10 @@
  * reader (reads overlapped with compute by its helper thread) and are processed in rounds of
  * `block` traces by a worker thread while the main thread writes the previous round (writes
  * overlapped with compute); within a round, GROUP traces at a time go through QC, the whole chain
- * and the analysis, so their float64 copies stay in cache; the number of rounds is global arithmetic (the largest shard over the
- * ranks), so every rank makes the same collective writes, empty ones included. Every per-trace result depends on that
- * trace alone, so the output catalog is the same bit for bit at any rank count; the run summary gathers the per-trace
- * values to rank 0 in trace order before computing any statistic. Start at preprocess_run. */
+ * and the analysis, so their float64 copies stay in cache; the number of rounds is global arithmetic (the largest shard
+ * over the ranks), so every rank makes the same collective writes, empty ones included. Every per-trace result depends
+ * on that trace alone, so the output catalog is the same bit for bit at any rank count; the run summary gathers the
+ * per-trace values to rank 0 in trace order before computing any statistic. Start at preprocess_run. */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,8 +30,9 @@ static const sm_key pre_keys[] = {
     {"output", SM_KEY_PATH, NULL, 0, -1, NULL, "new catalog to write (must differ from input)"},
     {"chain", SM_KEY_STR, EQT_CHAIN, 0, -1, NULL,
      "processing steps in order, a list or comma-separated: demean | detrend type=linear|constant|polynomial order=N | "
-     "taper type=cosine|hann max_percentage=P max_length=S | bandpass freqmin=HZ freqmax=HZ corners=N zerophase=BOOL | "
-     "lowpass freq=HZ ... | highpass freq=HZ ... | resample rate=HZ method=poly|fourier | decimate factor=Q ftype=iir|fir | "
+     "taper type=hann|cosine max_percentage=P max_length=S | bandpass freqmin=HZ freqmax=HZ corners=N zerophase=false|true|obspy | "
+     "lowpass freq=HZ ... | highpass freq=HZ ... | resample rate=HZ method=poly|fourier | decimate factor=Q "
+     "ftype=iir|fir | "
      "normalize type=peak|std mode=component|all (see docs/signal.md)"},
     {"nan_policy", SM_KEY_ENUM, "reject", 0, -1, "reject|zero|interpolate",
      "traces with NaN samples (gaps): reject, fill with zeros, or interpolate linearly across each gap"},
@@ -65,7 +66,8 @@ typedef struct {
   sm_catalog *in, *out;
   sm_chain chain;
   sm__qc_policy qc;
-  sm__pick_params pp;
+  sm_pick_params pp;
+  int64_t snr_noise, snr_gap, snr_signal; /* SNR windows, samples at the output rate */
   int picker, snr_from_catalog, C;
   double tol_s;
   int bins;
@@ -81,6 +83,13 @@ typedef struct {
   sm__qc_counts counts;
 } pre_run;
 
+/* Where key `name` got its value ("job.yaml:12:7", "--set", "default"). */
+static const char *key_origin(const sm_config *cfg, const char *name) {
+  for (int i = 0; i < cfg->nkeys; i++)
+    if (!strcmp(cfg->keys[i].name, name)) return cfg->origin[i];
+  return "?";
+}
+
 static sm_status read_keys(sm_ctx *ctx, const sm_config *cfg, pre_run *r) {
   const char *np = sm_config_str(cfg, "nan_policy");
   r->qc.nan_fill = !strcmp(np, "zero") ? 1 : !strcmp(np, "interpolate") ? 2 : 0;
@@ -93,7 +102,7 @@ static sm_status read_keys(sm_ctx *ctx, const sm_config *cfg, pre_run *r) {
   r->tol_s = sm_config_float(cfg, "pick_tolerance_s");
   r->bins = (int)sm_config_int(cfg, "histogram_bins");
   double fs = r->chain.fs_out;
-  sm__pick_params *pp = &r->pp;
+  sm_pick_params *pp = &r->pp;
   pp->recursive = !strcmp(pk, "recursive");
   pp->nsta = (int64_t)llround(sm_config_float(cfg, "sta_s") * fs);
   pp->nlta = (int64_t)llround(sm_config_float(cfg, "lta_s") * fs);
@@ -101,13 +110,13 @@ static sm_status read_keys(sm_ctx *ctx, const sm_config *cfg, pre_run *r) {
   pp->aic_before = (int64_t)llround(sm_config_float(cfg, "aic_before_s") * fs);
   pp->aic_after = (int64_t)llround(sm_config_float(cfg, "aic_after_s") * fs);
   pp->s_min_gap = (int64_t)llround(sm_config_float(cfg, "s_min_gap_s") * fs);
-  pp->snr_noise = (int64_t)llround(sm_config_float(cfg, "snr_noise_s") * fs);
-  pp->snr_gap = (int64_t)llround(sm_config_float(cfg, "snr_gap_s") * fs);
-  pp->snr_signal = (int64_t)llround(sm_config_float(cfg, "snr_signal_s") * fs);
+  r->snr_noise = (int64_t)llround(sm_config_float(cfg, "snr_noise_s") * fs);
+  r->snr_gap = (int64_t)llround(sm_config_float(cfg, "snr_gap_s") * fs);
+  r->snr_signal = (int64_t)llround(sm_config_float(cfg, "snr_signal_s") * fs);
   SM_CHECK(ctx, pp->nsta >= 1 && pp->nlta > pp->nsta, SM_ERR_CONFIG,
-           "preprocess: sta_s and lta_s give %lld and %lld samples at %g Hz; need 1 <= sta < lta (%s)",
-           (long long)pp->nsta, (long long)pp->nlta, fs, cfg->origin[0]);
-  SM_CHECK(ctx, pp->snr_noise >= 1 && pp->snr_signal >= 1, SM_ERR_CONFIG,
+           "%s: preprocess.sta_s / lta_s give %lld and %lld samples at %g Hz; need 1 <= sta < lta (lta_s from %s)",
+           key_origin(cfg, "sta_s"), (long long)pp->nsta, (long long)pp->nlta, fs, key_origin(cfg, "lta_s"));
+  SM_CHECK(ctx, r->snr_noise >= 1 && r->snr_signal >= 1, SM_ERR_CONFIG,
            "preprocess: snr_noise_s and snr_signal_s must cover at least one sample at %g Hz", fs);
   const char *order = sm_catalog_get_info(r->in)->component_order;
   const char *z = strchr(order, 'Z');
@@ -159,13 +168,13 @@ static sm_status read_opt(sm_catalog *cat, const char *name, sm_range m, double 
 /* Per-trace analysis of a processed trace x [C][stride]: picks and SNR (index i in the shard). */
 static sm_status analyse(sm_ctx *ctx, pre_run *r, int64_t i, const double *x, double *cf, double *tmp) {
   int64_t n = r->chain.n_out, cnt = r->mine.count;
-  sm__picks pk = {NAN, NAN, NAN, NAN};
-  if (r->picker) SM_TRY(ctx, sm__pick_trace(ctx, &r->pp, x, r->C, r->chain.max_len, n, cf, tmp, &pk));
+  sm_picks pk = {NAN, NAN, NAN, NAN};
+  if (r->picker) SM_TRY(ctx, sm_pick_trace(ctx, &r->pp, x, r->C, r->chain.max_len, n, cf, tmp, &pk));
   r->picks[i] = pk.p, r->picks[cnt + i] = pk.p_conf, r->picks[2 * cnt + i] = pk.s, r->picks[3 * cnt + i] = pk.s_conf;
   double p = r->snr_from_catalog && isfinite(r->cat_p[i]) ? r->cat_p[i] : pk.p;
   for (int c = 0; c < r->C; c++)
-    r->snr[c * cnt + i] = isfinite(p) ? sm_snr_db(x + c * r->chain.max_len, n, (int64_t)llround(p), r->pp.snr_noise,
-                                                  r->pp.snr_gap, r->pp.snr_signal)
+    r->snr[c * cnt + i] = isfinite(p) ? sm_snr_db(x + c * r->chain.max_len, n, (int64_t)llround(p), r->snr_noise,
+                                                  r->snr_gap, r->snr_signal)
                                       : NAN;
   return SM_OK;
 }
@@ -442,9 +451,8 @@ static sm_status open_and_plan(sm_ctx *ctx, const sm_config *cfg, pre_run *r, ch
   SM_TRY(ctx, sm_catalog_open(ctx, in_path, &r->in));
   const sm_catalog_info *in = sm_catalog_get_info(r->in);
   r->C = in->n_components;
-  char what[256] = "preprocess.chain";
-  for (int i = 0; i < cfg->nkeys; i++)
-    if (!strcmp(cfg->keys[i].name, "chain")) snprintf(what, sizeof what, "%s: preprocess.chain", cfg->origin[i]);
+  char what[256];
+  snprintf(what, sizeof what, "%s: preprocess.chain", key_origin(cfg, "chain"));
   SM_TRY(ctx, sm_chain_parse(ctx, what, sm_config_str(cfg, "chain"), in->n_samples, in->sampling_rate_hz, &r->chain));
   return read_keys(ctx, cfg, r);
 }

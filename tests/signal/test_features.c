@@ -1,8 +1,7 @@
 /* Per-trace features against the NumPy reference of dev/golden_signal.py on real STEAD traces
- * (tests/signal/golden/features.txt; 1e-6 relative, the grid-searched corner frequency and the
- * spectral peak exactly), and the `features` stage at 1-4 ranks: the table file.h5:/features has
- * one row per trace, every catalog column plus the features, and is bit-identical to the table
- * a single rank writes; no temporary file is left behind. */
+ * (read from SISMA_DATA; reference values in tests/signal/golden/features.txt; 1e-6 relative), and the `features` stage
+ * at 1-4 ranks: the table file.h5:/features has one row per trace, every catalog column plus the features, and is
+ * bit-identical to the table a single rank writes; no temporary file is left behind. */
 #include <dirent.h>
 #include <hdf5.h>
 
@@ -17,6 +16,30 @@ static const char *path_of(const char *name) {
   k = (k + 1) % 8;
   snprintf(buf[k], sizeof buf[k], "%s/%s", sm_test_dir(), name);
   return buf[k];
+}
+
+/* Rows [first, first + n) of the STEAD sample trace `name` ([6000][3] float32, E N Z) as x [3][n]
+ * in Z N E order, demeaned; 0 on success. */
+static int read_stead(const char *name, int first, int n, double *x) {
+  const char *data = getenv("SISMA_DATA");
+  char path[1024], dset[256];
+  snprintf(path, sizeof path, "%s/eqtransformer/stead_sample_2020/waveforms.hdf5", data ? data : "../shared/data");
+  snprintf(dset, sizeof dset, "/earthquake/local/%s", name);
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), d = f >= 0 ? H5Dopen2(f, dset, H5P_DEFAULT) : -1;
+  float *buf = malloc(sizeof(float) * 6000 * 3);
+  int rc = d >= 0 && buf && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0 ? 0 : -1;
+  for (int c = 0; rc == 0 && c < 3; c++) {
+    double mean = 0, *row = x + c * n;
+    for (int i = 0; i < n; i++)
+      mean += row[i] = buf[(first + i) * 3 + (2 - c)];
+    mean /= n;
+    for (int i = 0; i < n; i++)
+      row[i] -= mean;
+  }
+  if (d >= 0) H5Dclose(d);
+  if (f >= 0) H5Fclose(f);
+  free(buf);
+  return rc;
 }
 
 static void test_golden(sm_ctx *ctx) {
@@ -39,20 +62,17 @@ static void test_golden(sm_ctx *ctx) {
                           .z = 0};
   int traces = 0;
   while (fgets(line, sizeof line, f)) {
-    int C;
-    long long n;
+    int first, n;
     double fs, p, s;
-    if (sscanf(line, "trace %63s %d %lld %lf %lf %lf", name, &C, &n, &fs, &p, &s) != 6) continue;
-    double *x = malloc(sizeof(double) * (size_t)(C * n)), *w = malloc(sizeof(double) * (size_t)sm_feature_work(n));
-    int nf = sm_feature_count(&fp, C), rc = 0;
+    if (sscanf(line, "trace %63s %d %d %lf %lf %lf", name, &first, &n, &fs, &p, &s) != 6) continue;
+    double *x = malloc(sizeof(double) * (size_t)(3 * n)), *w = malloc(sizeof(double) * (size_t)sm_feature_work(n));
+    int nf = sm_feature_count(&fp, 3), rc = read_stead(name, first, n, x);
     double got[64], want[64];
-    for (long long i = 0; i < C * n; i++)
-      rc |= fscanf(f, "%lf", &x[i]) != 1;
     for (int k = 0; k < nf; k++)
       rc |= fscanf(f, "%lf", &want[k]) != 1;
     CHECK(rc == 0);
-    CHECK_OK(ctx, sm_trace_features(ctx, &fp, x, C, n, n, fs, p, s, got, w));
-    for (int k = 0; k < nf; k++) {
+    CHECK_OK(ctx, sm_trace_features(ctx, &fp, x, 3, n, n, fs, p, s, got, w));
+    for (int k = 0; rc == 0 && k < nf; k++) {
       char fn[64];
       sm_feature_name(&fp, "ZNE", k, fn, sizeof fn);
       double e = fabs(got[k] - want[k]) / fmax(fabs(want[k]), 1e-300);

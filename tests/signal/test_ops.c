@@ -6,8 +6,8 @@
 #include <complex.h>
 
 #include "harness.h"
-#include "sisma/signal.h"
 #include "signal/internal.h"
+#include "sisma/signal.h"
 
 #define MAXN 8192
 #define MAXOPS 128
@@ -126,8 +126,10 @@ static int64_t run_op(sm_ctx *ctx, const golden_op *o, const golden_input *in, d
     double sos[SM_BUTTER_MAX_ORDER][6];
     int ns;
     if (sm_butter_sos(ctx, (int)p[2], p[0], p[1], p[3], SM_BAND_BANDPASS, &sos[0][0], &ns) != SM_OK) return -1;
-    sm_status st = strcmp(op, "bandpass_zp") ? sm_sosfilt(ctx, &sos[0][0], ns, y, n, NULL)
-                                             : sm_sosfiltfilt(ctx, &sos[0][0], ns, y, n);
+    double w4[4 * MAXN];
+    sm_status st = !strcmp(op, "bandpass_zp")         ? sm_sosfiltfilt(ctx, &sos[0][0], ns, y, n)
+                   : !strcmp(op, "bandpass_obspy_zp") ? sm_sosfilt_fb_batch(ctx, &sos[0][0], ns, y, 1, n, n, w4)
+                                                      : sm_sosfilt(ctx, &sos[0][0], ns, y, n, NULL);
     return st == SM_OK ? n : -1;
   }
   if (!strcmp(op, "sta_lta_classic"))
@@ -231,8 +233,8 @@ static void test_bad_args(sm_ctx *ctx) {
   CHECK_NEAR(sm_snr_db(x, 16, 8, 8, 0, 8), 20.0, 1e-12);
 }
 
-/* The batched zero-phase filter equals sm_sosfiltfilt series by series, bit for bit, for every
- * lane count (1..5 series: idle lanes, a second group). */
+/* The batched zero-phase and causal filters equal sm_sosfiltfilt / sm_sosfilt series by series, bit
+ * for bit, for every lane count (1..5 series: idle lanes, a second group). */
 static void test_filtfilt_batch(sm_ctx *ctx) {
   CHECK(load_golden() == 0);
   const golden_input *in = &g_in[1];
@@ -248,6 +250,15 @@ static void test_filtfilt_batch(sm_ctx *ctx) {
       CHECK_OK(ctx, sm_sosfiltfilt(ctx, &sos[0][0], ns, want[r], n));
     }
     CHECK_OK(ctx, sm_sosfiltfilt_batch(ctx, &sos[0][0], ns, x, m, n, stride, work));
+    for (int r = 0; r < m; r++)
+      CHECK(memcmp(x + r * stride, want[r], sizeof(double) * (size_t)n) == 0);
+    /* the causal batch equals sm_sosfilt from rest */
+    for (int r = 0; r < m; r++) {
+      memcpy(x + r * stride, in->x + 50 * r, sizeof(double) * (size_t)n);
+      memcpy(want[r], in->x + 50 * r, sizeof(double) * (size_t)n);
+      CHECK_OK(ctx, sm_sosfilt(ctx, &sos[0][0], ns, want[r], n, NULL));
+    }
+    CHECK_OK(ctx, sm_sosfilt_batch(ctx, &sos[0][0], ns, x, m, n, stride, work));
     for (int r = 0; r < m; r++)
       CHECK(memcmp(x + r * stride, want[r], sizeof(double) * (size_t)n) == 0);
   }
@@ -274,7 +285,7 @@ static void test_chain(sm_ctx *ctx) {
   CHECK_OK(ctx, sm_chain_apply(ctx, &ch, 1, 1, a, b, w, &out, NULL));
   memcpy(ref, in->x, sizeof ref);
   sm_demean(ref, 600);
-  sm_taper(ref, 600, sm_taper_width(600, 0.05, 0, 100), SM_TAPER_COSINE);
+  sm_taper(ref, 600, sm_taper_width(600, 0.05, 0, 100), SM_TAPER_HANN); /* ObsPy's default type */
   int ns;
   CHECK_OK(ctx, sm_butter_sos(ctx, 4, 1, 20, 100, SM_BAND_BANDPASS, &sos[0][0], &ns));
   CHECK_OK(ctx, sm_sosfiltfilt(ctx, &sos[0][0], ns, ref, 600));
@@ -283,6 +294,21 @@ static void test_chain(sm_ctx *ctx) {
   for (int i = 0; i < 240; i++)
     CHECK_NEAR(out[i], r2[i] / pk, 1e-15);
   free(a), free(b), free(w);
+  /* causal and ObsPy zero-phase filter steps equal the library calls */
+  for (int mode = 0; mode < 2; mode++) {
+    CHECK_OK(ctx, sm_chain_parse(ctx, "test.chain",
+                                 mode ? "highpass freq=2 corners=3 zerophase=obspy" : "highpass freq=2 corners=3", 600,
+                                 100, &ch));
+    double *a3 = calloc(600, sizeof(double)), *b3 = calloc(600, sizeof(double)), d3[600], w3[4 * 600];
+    memcpy(a3, in->x, sizeof(double) * 600);
+    memcpy(d3, in->x, sizeof(double) * 600);
+    CHECK_OK(ctx, sm_chain_apply(ctx, &ch, 1, 1, a3, b3, w3, &out, NULL));
+    CHECK_OK(ctx, sm_butter_sos(ctx, 3, 2, 0, 100, SM_BAND_HIGHPASS, &sos[0][0], &ns));
+    CHECK_OK(ctx, mode ? sm_sosfilt_fb_batch(ctx, &sos[0][0], ns, d3, 1, 600, 600, w3)
+                       : sm_sosfilt(ctx, &sos[0][0], ns, d3, 600, NULL));
+    CHECK(memcmp(out, d3, sizeof d3) == 0);
+    free(a3), free(b3);
+  }
   /* decimate steps: the default (iir) and fir equal the library calls */
   for (int fir = 0; fir < 2; fir++) {
     CHECK_OK(ctx, sm_chain_parse(ctx, "test.chain", fir ? "decimate factor=3 ftype=fir" : "decimate factor=3", 600, 100,
@@ -312,6 +338,39 @@ static void test_chain(sm_ctx *ctx) {
   }
 }
 
+/* sm_pick_trace on a synthetic 3-component record: white noise, a P onset on Z at sample 300 and
+ * an S onset on N/E at 600 (5 and 10 x the noise); both pickers find them within a few samples. */
+static void test_pick_trace(sm_ctx *ctx) {
+  enum { N = 1000 };
+  static double x[3 * N], cf[N], tmp[N];
+  uint64_t st = 12345;
+  for (int c = 0; c < 3; c++)
+    for (int i = 0; i < N; i++) {
+      st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+      double u = (double)(st >> 11) / 9007199254740992.0 - 0.5;
+      double amp = c == 0 ? (i >= 300 ? 5 : 1) : (i >= 600 ? 10 : i >= 300 ? 1.5 : 1);
+      x[c * N + i] = amp * u * sin(0.9 * i + c);
+    }
+  for (int rec = 0; rec < 2; rec++) {
+    sm_pick_params pp = {.recursive = rec,
+                         .nsta = 10,
+                         .nlta = 100,
+                         .thr_on = 3,
+                         .thr_off = 1.5,
+                         .aic_before = 100,
+                         .aic_after = 50,
+                         .s_min_gap = 50,
+                         .z = 0};
+    sm_picks pk;
+    CHECK_OK(ctx, sm_pick_trace(ctx, &pp, x, 3, N, N, cf, tmp, &pk));
+    if (ctx->rank == 0)
+      printf("  %s: P %g (conf %.2f), S %g (conf %.2f)\n", rec ? "recursive" : "classic", pk.p, pk.p_conf, pk.s,
+             pk.s_conf);
+    CHECK(fabs(pk.p - 300) <= 3 && fabs(pk.s - 600) <= 5);
+    CHECK(pk.p_conf > 0 && pk.p_conf < 1 && pk.s_conf > 0 && pk.s_conf < 1);
+  }
+}
+
 /* The run-summary statistics: quantiles interpolate linearly (numpy.quantile's default), NaN is
  * skipped, the histogram counts every value once. */
 static void test_describe(sm_ctx *ctx) {
@@ -319,12 +378,13 @@ static void test_describe(sm_ctx *ctx) {
   double v[12] = {10, 9, 8, 7, 6, 5, 4, 3, 2, 1, NAN, INFINITY};
   char out[2048];
   sm__describe(v, 12, "x", "u", 3, out, sizeof out);
-  CHECK(strstr(out, "x: n 10, mean 5.5, std 3.028 u; quantiles 5% 1.45, 25% 3.25, 50% 5.5, 75% 7.75, 95% 9.55") != NULL);
+  CHECK(strstr(out, "x: n 10, mean 5.5, std 3.028 u; quantiles 5% 1.45, 25% 3.25, 50% 5.5, 75% 7.75, 95% 9.55") !=
+        NULL);
   CHECK(strstr(out, "        3 ") != NULL && strstr(out, "        4 ") != NULL);
   if (!strstr(out, "50% 5.5")) fprintf(stderr, "%s", out);
 }
 
 int main(int argc, char **argv) {
   return SM_TEST_MAIN(argc, argv, test_ops_golden, test_fft_direct, test_trigger_cases, test_bad_args,
-                      test_filtfilt_batch, test_chain, test_describe);
+                      test_filtfilt_batch, test_chain, test_describe, test_pick_trace);
 }
