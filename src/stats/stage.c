@@ -347,4 +347,4 @@ static sm_status lm_run(sm_ctx *ctx, const sm_config *cfg) {
 }
 
 const sm_stage sm_stage_lm = {
-    "lm", "linear regression (OLS/WLS by TSQR) with R's summary.lm, intervals and diagnostics", lm_keys, lm_run, NULL};
+    "lm", "linear regression (OLS/WLS by TSQR or a checked Cholesky) with R's summary.lm, intervals, diagnostics", lm_keys, lm_run, NULL};
