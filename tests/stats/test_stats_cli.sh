@@ -43,9 +43,10 @@ if grep -q '"name": "gsouth", "estimate": -1.38' res/lm.json && grep -q '"durbin
   grep -q "Breusch-Pagan (studentized): BP = 0.95537, df = 3, p-value = 0.812" diag.out &&
   grep -qE '^  ev[0-9]+ +D = ' diag.out && [ ! -e res/lm.json.tmp ]; then echo "ok   lm JSON and diagnostics"; else
   echo "FAIL lm JSON and diagnostics"; cat diag.out; fails=$((fails + 1)); fi
-$RUN glm --data cls.csv 'label ~ x1 + x2 + site' --test-fraction 0.3 --folds 3 --class-weights balanced \
+$RUN glm --data cls.csv 'label ~ x1 + x2 + site' --test-fraction 0.3 --dev-fraction 0.2 --folds 3 --class-weights balanced \
   --output res/glm.json >glm_split.out 2>&1
 if grep -q '"heldout_metrics": {"n": ' res/glm.json && grep -q 'cross_validation_pooled' res/glm.json &&
+  grep -q '"dev_metrics": {"n": ' res/glm.json && grep -q 'Classification on the dev split' glm_split.out &&
   grep -q 'Classification on the held-out split' glm_split.out; then echo "ok   glm held-out split, k-fold, JSON"; else
   echo "FAIL glm held-out split"; cat glm_split.out; fails=$((fails + 1)); fi
 
