@@ -374,7 +374,8 @@ static sm_status eval_row(phase_a *a, int64_t i, double *rec, int *keep) {
     if (a->vi[v].factor)
       rec[3 + v] = sm_table_str(a->t, a->vi[v].col)[i][0] ? 0 : NAN;
     else
-      rec[3 + v] = sm__expr_eval(fm->var[v].poly_k ? e->arg[0] : e, a->cols, i);
+      rec[3 + v] = e->kind == SM__X_VAR ? a->cols[(int)e->num][i] /* a bare column: no tree walk */
+                                        : sm__expr_eval(fm->var[v].poly_k ? e->arg[0] : e, a->cols, i);
   }
   for (int k = 1; k < 3 + fm->nvars; k++) {
     if (isnan(rec[k]))

@@ -320,7 +320,7 @@ static sm_status lm_run(sm_ctx *ctx, const sm_config *cfg) {
   if (st == SM_OK && sm_config_bool(cfg, "diagnostics")) st = sm_lm_diagnose(ctx, fr, m, &d);
   if (st == SM_OK)
     sm_debug(ctx, "lm timing: read table %.3f s, model frame %.3f s, fit + summary %.3f s (%s), diagnostics %.3f s",
-            t1 - t0, t2 - t1, t3 - t2, m->used_gram ? "Cholesky" : "TSQR", sm_wtime() - t3);
+             t1 - t0, t2 - t1, t3 - t2, m->used_gram ? "Cholesky" : "TSQR", sm_wtime() - t3);
   char call[4096];
   sm__stats_call(cfg, fm, "lm", NULL, call, sizeof call);
   char(*labels)[128] = NULL;
@@ -352,4 +352,5 @@ static sm_status lm_run(sm_ctx *ctx, const sm_config *cfg) {
 }
 
 const sm_stage sm_stage_lm = {
-    "lm", "linear regression (OLS/WLS by TSQR or a checked Cholesky) with R's summary.lm, intervals, diagnostics", lm_keys, lm_run, NULL};
+    "lm", "linear regression (OLS/WLS by TSQR or a checked Cholesky) with R's summary.lm, intervals, diagnostics",
+    lm_keys, lm_run, NULL};
