@@ -71,6 +71,7 @@ static const struct {
     {"lm_interact", "y ~ x1 * g", NULL},
     {"lm_noint", "y ~ x1 + x2 - 1", NULL},
     {"lm_log10", "log10(x3) ~ x1 + log10(w)", NULL},
+    {"lm_factor_num", "y ~ x1 + factor(k)", NULL},
 };
 
 /* p-values: relative agreement, or both below R's print threshold */
@@ -370,7 +371,7 @@ static void test_errors(sm_ctx *ctx) {
   sm_frame_destroy(&fr);
   sm_formula_destroy(&fm);
   CHECK_OK(ctx, sm_formula_parse(ctx, "y ~ . - event - w", names, nc, &fm));
-  if (fm) CHECK_STR(sm_formula_text(fm), "y ~ x1 + x2 + x3 + g");
+  if (fm) CHECK_STR(sm_formula_text(fm), "y ~ x1 + x2 + x3 + g + k");
   sm_formula_destroy(&fm);
   CHECK_OK(ctx, sm_formula_parse(ctx, "y~x1*g-1", names, nc, &fm));
   if (fm) CHECK_STR(sm_formula_call_text(fm), "y ~ x1 * g - 1");

@@ -32,6 +32,7 @@ lm_case 4096 lm_transform 'y ~ log(x3) + I(x1^2) + sqrt(x3) + x1:x2'
 lm_case 7 lm_interact 'y ~ x1 * g'
 lm_case 4096 lm_noint 'y ~ x1 + x2 - 1'
 lm_case 3 lm_log10 'log10(x3) ~ x1 + log10(w)' --method tsqr
+lm_case 9 lm_factor_num 'y ~ x1 + factor(k)'
 $RUN glm --family binomial --data cls.csv 'label ~ x1 + x2' >glm_basic.out 2>&1
 same "glm_basic" "$G/glm_basic.txt" glm_basic.out
 $RUN glm --family binomial --data cls.csv --block-rows 13 --method tsqr 'label ~ x1 + x2 + site' >glm_factor.out 2>&1
