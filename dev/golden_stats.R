@@ -36,6 +36,10 @@ c2$label <- rbinom(m, 1, plogis(eta))
 write.csv(c2, file.path(out, "cls.csv"), row.names = FALSE)
 cls <- read.csv(file.path(out, "cls.csv"))
 
+# a table so small that R prints every residual (rdf <= 5)
+write.csv(reg[1:7, ], file.path(out, "small.csv"), row.names = FALSE)
+small <- read.csv(file.path(out, "small.csv"))
+
 num <- function(name, v) {
   write.table(data.frame(name = names(v), value = sprintf("%.17g", unname(v))),
               file.path(out, paste0(name, ".num")), sep = ",", row.names = FALSE, col.names = FALSE, quote = FALSE)
@@ -51,7 +55,8 @@ models <- list(
   lm_interact = lm(y ~ x1 * g, data = reg),
   lm_noint = lm(y ~ x1 + x2 - 1, data = reg),
   lm_log10 = lm(log10(x3) ~ x1 + log10(w), data = reg),
-  lm_factor_num = lm(y ~ x1 + factor(k), data = reg)
+  lm_factor_num = lm(y ~ x1 + factor(k), data = reg),
+  lm_small = lm(y ~ x1 + x2, data = small)
 )
 for (nm in names(models)) {
   fit <- models[[nm]]
