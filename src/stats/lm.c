@@ -126,7 +126,8 @@ sm_status sm_lm_fit(sm_ctx *ctx, const sm_frame *f, int allow_gram, sm_lm **out)
     npos += f->w[i] > 0;
   MPI_Allreduce(&npos, &N, 1, MPI_INT64_T, MPI_SUM, ctx->comm);
   if (st == SM_OK && p == 0)
-    st = SM_ERR(ctx, SM_ERR_ARG, "the model has no coefficients (no terms and no intercept); R prints \"No Coefficients\"");
+    st = SM_ERR(ctx, SM_ERR_ARG,
+                "the model has no coefficients (no terms and no intercept); R prints \"No Coefficients\"");
   else if (st == SM_OK && N <= p)
     st = SM_ERR(ctx, SM_ERR_NUMERIC, "%lld usable row(s) for %d coefficient(s): no residual degrees of freedom",
                 (long long)N, p);
