@@ -20,6 +20,7 @@ d <- data.frame(event = sprintf("ev%02d", rep(1:20, each = 3)),
                 w = round(runif(n, 0.5, 3), 3))
 eff <- c(north = 0, east = 0.8, south = -0.6)
 d$y <- round(1 + 2 * d$x1 - 0.5 * d$x2 + 0.3 * log(d$x3) + eff[d$g] + rnorm(n, 0, 0.7 + 0.2 * abs(d$x1)), 4)
+d$k <- c(2, 10, 1.5)[(seq_len(n) %% 3) + 1]  # a numeric code for factor(k): sorts numerically
 d$y[7] <- NA
 d$x2[23] <- NA
 d$g[41] <- NA
@@ -35,6 +36,10 @@ c2$label <- rbinom(m, 1, plogis(eta))
 write.csv(c2, file.path(out, "cls.csv"), row.names = FALSE)
 cls <- read.csv(file.path(out, "cls.csv"))
 
+# a table so small that R prints every residual (rdf <= 5)
+write.csv(reg[1:7, ], file.path(out, "small.csv"), row.names = FALSE)
+small <- read.csv(file.path(out, "small.csv"))
+
 num <- function(name, v) {
   write.table(data.frame(name = names(v), value = sprintf("%.17g", unname(v))),
               file.path(out, paste0(name, ".num")), sep = ",", row.names = FALSE, col.names = FALSE, quote = FALSE)
@@ -49,7 +54,9 @@ models <- list(
   lm_transform = lm(y ~ log(x3) + I(x1^2) + sqrt(x3) + x1:x2, data = reg),
   lm_interact = lm(y ~ x1 * g, data = reg),
   lm_noint = lm(y ~ x1 + x2 - 1, data = reg),
-  lm_log10 = lm(log10(x3) ~ x1 + log10(w), data = reg)
+  lm_log10 = lm(log10(x3) ~ x1 + log10(w), data = reg),
+  lm_factor_num = lm(y ~ x1 + factor(k), data = reg),
+  lm_small = lm(y ~ x1 + x2, data = small)
 )
 for (nm in names(models)) {
   fit <- models[[nm]]

@@ -80,6 +80,9 @@ typedef struct {
   double loglik, aic, bic;
   double resid_q[5]; /* Min, 1Q, Median, 3Q, Max of the (weighted) residuals */
   int weighted;      /* weights not all equal: R prints "Weighted Residuals" */
+  int nsmall;           /* rdf <= 5: R prints every residual; here they are, by table row */
+  int64_t small_row[16];
+  double small_resid[16];
   int used_gram;     /* 1: R from the Gram matrix (well conditioned), 0: TSQR */
 } sm_lm;
 

@@ -10,7 +10,8 @@
 /* Positional argument and short flags of the sub-commands. */
 static const struct {
   const char *stage, *positional;
-} positionals[] = {{"info", "catalog"}, {"export", "catalog"}, {"lm", "formula"}, {"glm", "formula"}, {"logistic", "formula"}, {NULL, NULL}};
+} positionals[] = {{"info", "catalog"}, {"export", "catalog"},   {"lm", "formula"},
+                   {"glm", "formula"},  {"logistic", "formula"}, {NULL, NULL}};
 
 static void usage(FILE *to) {
   fprintf(to, "usage: sisma run JOB.yaml [--set stage.key=value ...] [--dry-run] [--resume]\n"

@@ -80,8 +80,13 @@ static sm_status worst_rows(sm_ctx *ctx, const sm_frame *f, sm_lm_diag *d) {
   for (int64_t i = 0; i < f->n; i++) {
     double c = d->cooks[i];
     if (isnan(c)) continue;
-    int k = nt < 10 ? nt++ : 9;
-    if (k == 9 && nt == 10 && !(c > top[9][0] || (c == top[9][0] && (double)f->row[i] < top[9][1]))) continue;
+    int k;
+    if (nt < 10)
+      k = nt++;
+    else if (c > top[9][0] || (c == top[9][0] && (double)f->row[i] < top[9][1]))
+      k = 9; /* replaces the smallest of the ten */
+    else
+      continue;
     top[k][0] = c, top[k][1] = (double)f->row[i], top[k][2] = d->hat[i], top[k][3] = d->rstudent[i];
     for (; k > 0 && (top[k][0] > top[k - 1][0] || (top[k][0] == top[k - 1][0] && top[k][1] < top[k - 1][1])); k--) {
       double tmp[4];

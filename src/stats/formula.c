@@ -237,7 +237,7 @@ double sm__expr_eval(const sm__expr *e, const double *const *cols, int64_t i) {
   return NAN;
 }
 
-static const char *const known_calls[] = {"I", "log", "log10", "log2", "log1p", "sqrt", "exp", "abs", NULL};
+static const char *const known_calls[] = {"I", "log", "log10", "log2", "log1p", "sqrt", "exp", "abs", "factor", NULL};
 
 /* Check calls are known, with the right number of arguments. */
 static void check_expr(parser *ps, const sm__expr *e) {
@@ -246,11 +246,15 @@ static void check_expr(parser *ps, const sm__expr *e) {
     int ok = 0;
     for (int i = 0; known_calls[i]; i++)
       ok |= !strcmp(known_calls[i], e->name);
+    if (ok && !strcmp(e->name, "factor") && (e->nargs != 1 || e->arg[0]->kind != SM__X_VAR)) {
+      perr(ps, "factor() takes one column");
+      return;
+    }
     if (!ok || (e->nargs != 1 && strcmp(e->name, "log"))) {
       char m[256];
       snprintf(m, sizeof m,
                ok ? "%s() takes one argument"
-                  : "unknown function %s(); known: I, log, log10, log2, log1p, sqrt, exp, abs, poly(x, k)",
+                  : "unknown function %s(); known: I, log, log10, log2, log1p, sqrt, exp, abs, factor, poly(x, k)",
                e->name);
       perr(ps, m);
     }

@@ -18,7 +18,9 @@
 #include "internal.h"
 
 typedef struct {
-  int factor; /* string column used as a factor */
+  int factor;     /* a factor: a string column, or factor(x) of a column */
+  int numeric;    /* factor(x) of a numeric column: levels are the sorted distinct values */
+  double *numlev; /* [nlev] those values */
   int col;    /* table column of a factor or poly variable */
   int nlev;
   char **lev;            /* [nlev] sorted levels */
@@ -29,6 +31,7 @@ typedef struct {
  * columns are allowed only as a bare factor variable. */
 static sm_status bind(sm_ctx *ctx, sm_table *t, sm__expr *e, int bare, int *is_str) {
   if (!e) return SM_OK;
+  if (e->kind == SM__X_CALL && !strcmp(e->name, "factor")) return bind(ctx, t, e->arg[0], 1, is_str);
   if (e->kind == SM__X_VAR) {
     int j;
     SM_TRY(ctx, sm_table_find(t, e->name, &j));
@@ -340,7 +343,7 @@ static void free_varinfo(varinfo *vi, int n) {
   for (int v = 0; v < n; v++) {
     for (int l = 0; l < vi[v].nlev; l++)
       free(vi[v].lev[l]);
-    free(vi[v].lev), free(vi[v].alpha), free(vi[v].norm2);
+    free(vi[v].lev), free(vi[v].alpha), free(vi[v].norm2), free(vi[v].numlev);
   }
   free(vi);
 }
@@ -371,10 +374,13 @@ static sm_status eval_row(phase_a *a, int64_t i, double *rec, int *keep) {
   }
   for (int v = 0; v < fm->nvars; v++) {
     const sm__expr *e = fm->var[v].e;
-    if (a->vi[v].factor)
+    if (a->vi[v].factor && a->vi[v].numeric)
+      rec[3 + v] = isnan(a->cols[a->vi[v].col][i]) ? NAN : 0; /* coded in factor_codes */
+    else if (a->vi[v].factor)
       rec[3 + v] = sm_table_str(a->t, a->vi[v].col)[i][0] ? 0 : NAN;
     else
-      rec[3 + v] = sm__expr_eval(fm->var[v].poly_k ? e->arg[0] : e, a->cols, i);
+      rec[3 + v] = e->kind == SM__X_VAR ? a->cols[(int)e->num][i] /* a bare column: no tree walk */
+                                        : sm__expr_eval(fm->var[v].poly_k ? e->arg[0] : e, a->cols, i);
   }
   for (int k = 1; k < 3 + fm->nvars; k++) {
     if (isnan(rec[k]))
@@ -392,6 +398,55 @@ static sm_status eval_row(phase_a *a, int64_t i, double *rec, int *keep) {
   return SM_OK;
 }
 
+static int cmp_dbl(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* factor(x) of a numeric column: levels are the sorted distinct values over all ranks, labelled
+ * as R's as.character labels them (15 significant digits, formatReal's choice of notation). */
+static sm_status numeric_levels(phase_a *a, varinfo *vi, const unsigned char *keep, double *rec, int64_t n, int width,
+                                int field) {
+  sm_ctx *ctx = a->ctx;
+  sm_range r = sm_table_range(a->t);
+  const double *col = a->cols[vi->col];
+  double *u = malloc(((size_t)r.count + 1) * sizeof *u), *all = NULL;
+  SM_TRY(ctx, sm_ctx_agree(ctx, u ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
+  int64_t m = 0;
+  for (int64_t i = 0; i < r.count; i++)
+    if (keep[i]) u[m++] = col[i];
+  qsort(u, (size_t)m, sizeof *u, cmp_dbl);
+  int64_t d = 0;
+  for (int64_t i = 0; i < m; i++)
+    if (!d || u[i] != u[d - 1]) u[d++] = u[i];
+  int total = 0;
+  sm_status st = d < INT32_MAX / 2 ? sm__gather_all(ctx, u, (int)d, &all, &total)
+                                   : SM_ERR(ctx, SM_ERR_DATA, "factor(): too many distinct values");
+  free(u);
+  if (st != SM_OK) return st;
+  qsort(all, (size_t)total, sizeof *all, cmp_dbl);
+  int k = 0;
+  for (int i = 0; i < total; i++)
+    if (!k || all[i] != all[k - 1]) all[k++] = all[i];
+  vi->numlev = all, vi->nlev = k;
+  vi->lev = calloc((size_t)k + 1, sizeof *vi->lev);
+  SM_CHECK(ctx, vi->lev, SM_ERR_NOMEM, "out of memory");
+  for (int i = 0; i < k; i++) {
+    char b[64];
+    sm__rfmt_one(all[i], 15, b, sizeof b);
+    vi->lev[i] = strdup(b);
+  }
+  if (k > 64) return SM_ERR(ctx, SM_ERR_DATA, "factor() has %d levels; at most 64 are supported", k);
+  for (int64_t j = 0; j < n; j++) {
+    double *rj = rec + j * width;
+    if (rj[width - 1] < 1) continue;
+    double x = col[(int64_t)rj[0] - r.first];
+    double *hit = bsearch(&x, all, (size_t)k, sizeof *all, cmp_dbl);
+    rj[field] = hit ? (double)(hit - all) : NAN;
+  }
+  return SM_OK;
+}
+
 /* Levels of each factor (and of a string response) over the kept rows, then their codes in the
  * records of kept rows (the last field of a record is 1 for a kept row). */
 static sm_status factor_codes(phase_a *a, const unsigned char *keep, double *rec, int64_t n, int width) {
@@ -403,6 +458,10 @@ static sm_status factor_codes(phase_a *a, const unsigned char *keep, double *rec
   for (int v = -1; st == SM_OK && v < a->fm->nvars; v++) {
     varinfo *vi = v < 0 ? &a->yinfo : &a->vi[v];
     if (v < 0 ? !a->ycol_str : !vi->factor) continue;
+    if (v >= 0 && vi->numeric) {
+      st = numeric_levels(a, vi, keep, rec, n, width, 3 + v);
+      continue;
+    }
     const char *const *col = sm_table_str(a->t, v < 0 ? (int)a->fm->lhs->num : vi->col);
     int64_t m = 0;
     for (int64_t i = 0; i < r.count; i++)
@@ -547,8 +606,11 @@ sm_status sm_frame_create(sm_ctx *ctx, sm_table *t, const sm_formula *fm, const 
     sm__expr *e = fm->var[v].e;
     s = 0;
     st = bind(ctx, t, e, 1, &s);
-    a.vi[v].factor = s && e->kind == SM__X_VAR;
-    a.vi[v].col = e->kind == SM__X_VAR ? (int)e->num : -1;
+    int fcall = e->kind == SM__X_CALL && !strcmp(e->name, "factor");
+    const sm__expr *leaf = fcall ? e->arg[0] : e;
+    a.vi[v].factor = (s && e->kind == SM__X_VAR) || fcall;
+    a.vi[v].numeric = fcall && !s;
+    a.vi[v].col = leaf->kind == SM__X_VAR ? (int)leaf->num : -1;
   }
   if (st == SM_OK && weights && *weights) {
     st = sm_table_find(t, weights, &a.wcol);

@@ -183,6 +183,7 @@ static sm_status run_sgd(sm_ctx *ctx, gd_state *g, double lr0, double *beta, sm_
 sm_status sm_gd_fit(sm_ctx *ctx, const sm_frame *f, const sm_gd_opts *o, sm_gd_result **out) {
   *out = NULL;
   int p = f->p;
+  SM_CHECK(ctx, p > 0, SM_ERR_ARG, "the model has no coefficients (no terms and no intercept)");
   SM_CHECK(ctx, p <= 512, SM_ERR_UNSUPPORTED, "gradient descent handles at most 512 columns (%d)", p);
   gd_state g = {f,
                 o,

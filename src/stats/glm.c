@@ -115,6 +115,7 @@ static sm_status null_deviance(sm_ctx *ctx, const sm_frame *f, const double *pw,
 sm_status sm_glm_fit(sm_ctx *ctx, const sm_frame *f, int maxit, double epsilon, int allow_gram, sm_glm **out) {
   *out = NULL;
   int p = f->p, K = p + 1;
+  SM_CHECK(ctx, p > 0, SM_ERR_ARG, "the model has no coefficients (no terms and no intercept)");
   SM_TRY(ctx, check_response(ctx, f));
   sm_glm *m = calloc(1, sizeof *m);
   double *eta = malloc(((size_t)f->n + 1) * sizeof *eta), *mu = malloc(((size_t)f->n + 1) * sizeof *mu);

@@ -19,6 +19,8 @@ static const sm_key glm_keys[] = {
      "balanced: weight each class by n / (2 n_class) over the rows fitted (unbalanced data)"},
     {"split_column", SM_KEY_STR, "", 0, -1, NULL,
      "existing split column: rows 'train' are fitted, rows 'test' evaluated, others ignored"},
+    {"dev_fraction", SM_KEY_FLOAT, "0", 0, 0.9, NULL,
+     "also hold out this fraction of the groups as a dev split (metrics reported apart from test)"},
     {"test_fraction", SM_KEY_FLOAT, "0", 0, 0.9, NULL,
      "hold out this fraction of the groups (seeded) for the metrics; 0 = evaluate on the fitted rows"},
     {"group_column", SM_KEY_STR, "", 0, -1, NULL,
@@ -49,11 +51,12 @@ static double group_u_bytes(const char *s, size_t n, uint64_t seed) {
 
 static double group_u(const char *s, uint64_t seed) { return group_u_bytes(s, strlen(s), seed); }
 
-/* Per local table row: 1 fit, 2 held out, 0 unused. fold < 0: a single split. */
+/* Per local table row: 1 fit, 2 test (held out), 3 dev, 0 unused. fold < 0: a single split. */
 static sm_status make_mask(sm_ctx *ctx, const sm_config *cfg, sm_table *t, int fold, unsigned char *mask) {
   sm_range r = sm_table_range(t);
   const char *sc = sm_config_str(cfg, "split_column"), *gc = sm_config_str(cfg, "group_column");
-  double frac = sm_config_float(cfg, "test_fraction");
+  double frac = sm_config_float(cfg, "test_fraction"), dev = sm_config_float(cfg, "dev_fraction");
+  SM_CHECK(ctx, frac + dev < 1, SM_ERR_CONFIG, "test_fraction + dev_fraction = %g leaves nothing to fit", frac + dev);
   int k = (int)sm_config_int(cfg, "folds");
   uint64_t seed = (uint64_t)sm_config_int(cfg, "seed");
   if (sc[0] && fold < 0) {
@@ -62,7 +65,7 @@ static sm_status make_mask(sm_ctx *ctx, const sm_config *cfg, sm_table *t, int f
     SM_CHECK(ctx, sm_table_col_is_str(t, j), SM_ERR_ARG, "split column %s must hold strings (train/dev/test)", sc);
     for (int64_t i = 0; i < r.count; i++) {
       const char *v = sm_table_str(t, j)[i];
-      mask[i] = !strcmp(v, "train") ? 1 : !strcmp(v, "test") ? 2 : 0;
+      mask[i] = !strcmp(v, "train") ? 1 : !strcmp(v, "test") ? 2 : !strcmp(v, "dev") ? 3 : 0;
     }
     return SM_OK;
   }
@@ -84,7 +87,7 @@ static sm_status make_mask(sm_ctx *ctx, const sm_config *cfg, sm_table *t, int f
     if (fold >= 0)
       mask[i] = (int)(u * k) == fold ? 2 : 1;
     else
-      mask[i] = frac > 0 && u < frac ? 2 : 1;
+      mask[i] = u < frac ? 2 : u < frac + dev ? 3 : 1;
   }
   return SM_OK;
 }
@@ -102,9 +105,9 @@ static sm_status balance(sm_ctx *ctx, sm_frame *f) {
   return SM_OK;
 }
 
-/* Probabilities and labels of the evaluated rows (tag 2, or tag 1 when nothing is held out). */
-static sm_status evaluate(sm_ctx *ctx, const sm_frame *f, const double *coef, double threshold, sm_class_metrics *cm) {
-  int want = f->n_heldout > 0 ? 2 : 1;
+/* Metrics of the rows tagged `want` (1 fitted, 2 test, 3 dev). */
+static sm_status evaluate(sm_ctx *ctx, const sm_frame *f, const double *coef, int want, double threshold,
+                          sm_class_metrics *cm) {
   double *pr = malloc(((size_t)f->n + 1) * sizeof *pr), *lab = malloc(((size_t)f->n + 1) * sizeof *lab);
   SM_TRY(ctx, sm_ctx_agree(ctx, pr && lab ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
   int64_t k = 0;
@@ -139,7 +142,8 @@ static void json_metrics(FILE *f, const char *key, const sm_class_metrics *c) {
 }
 
 static sm_status write_json(sm_ctx *ctx, const sm_config *cfg, const sm_frame *fr, const sm_glm *m, const char *call,
-                            const sm_class_metrics *cm, const sm_class_metrics *cv, int folds) {
+                            const sm_class_metrics *cm, const sm_class_metrics *dm, const sm_class_metrics *cv,
+                            int folds) {
   char path[4096];
   sm_config_output_path(cfg, "output", path, sizeof path);
   FILE *f;
@@ -166,6 +170,7 @@ static sm_status write_json(sm_ctx *ctx, const sm_config *cfg, const sm_frame *f
     fprintf(f, ",\n  \"aic\": "), sm__json_num(f, m->aic);
     fprintf(f, ",\n  \"iterations\": %d,\n  \"converged\": %s,\n", m->iter, m->converged ? "true" : "false");
     json_metrics(f, fr->n_heldout > 0 ? "heldout_metrics" : "training_metrics", cm);
+    if (dm->n > 0) fprintf(f, ",\n"), json_metrics(f, "dev_metrics", dm);
     if (folds > 0) fprintf(f, ",\n"), json_metrics(f, "cross_validation_pooled", cv);
     fprintf(f, "\n}\n");
   }
@@ -191,7 +196,7 @@ static sm_status cross_validate(sm_ctx *ctx, const sm_config *cfg, sm_table *t, 
     if (st == SM_OK)
       st = sm_glm_fit(ctx, fr, (int)sm_config_int(cfg, "maxit"), sm_config_float(cfg, "epsilon"),
                       !strcmp(sm_config_str(cfg, "method"), "auto"), &m);
-    if (st == SM_OK) st = evaluate(ctx, fr, m->coef, sm_config_float(cfg, "threshold"), &c);
+    if (st == SM_OK) st = evaluate(ctx, fr, m->coef, 2, sm_config_float(cfg, "threshold"), &c);
     sm_glm_destroy(&m);
     sm_frame_destroy(&fr);
     SM_TRY(ctx, st);
@@ -223,7 +228,7 @@ static sm_status glm_run(sm_ctx *ctx, const sm_config *cfg) {
     sm_gd_result *r = NULL;
     sm_class_metrics c;
     st = sm__stage_gd(ctx, cfg, fr, 1, &r);
-    if (st == SM_OK) st = evaluate(ctx, fr, r->coef, sm_config_float(cfg, "threshold"), &c);
+    if (st == SM_OK) st = evaluate(ctx, fr, r->coef, fr->n_heldout > 0 ? 2 : 1, sm_config_float(cfg, "threshold"), &c);
     if (st == SM_OK && ctx->rank == 0)
       print_metrics(stdout, &c, fr->n_heldout > 0 ? "the held-out split" : "the fitted rows",
                     sm_config_float(cfg, "threshold"));
@@ -239,8 +244,9 @@ static sm_status glm_run(sm_ctx *ctx, const sm_config *cfg) {
     st = sm_glm_fit(ctx, fr, (int)sm_config_int(cfg, "maxit"), sm_config_float(cfg, "epsilon"),
                     !strcmp(sm_config_str(cfg, "method"), "auto"), &m);
   if (st == SM_OK) sm_debug(ctx, "glm timing: IRLS fit + summary %.3f s (%d iterations)", sm_wtime() - t0, m->iter);
-  sm_class_metrics cm, cv;
-  if (st == SM_OK) st = evaluate(ctx, fr, m->coef, sm_config_float(cfg, "threshold"), &cm);
+  sm_class_metrics cm, cv, dm;
+  if (st == SM_OK) st = evaluate(ctx, fr, m->coef, fr->n_heldout > 0 ? 2 : 1, sm_config_float(cfg, "threshold"), &cm);
+  if (st == SM_OK) st = evaluate(ctx, fr, m->coef, 3, sm_config_float(cfg, "threshold"), &dm);
   int folds = (int)sm_config_int(cfg, "folds");
   if (st == SM_OK && folds > 1) st = cross_validate(ctx, cfg, t, fm, mask, &cv);
   char call[4096];
@@ -249,6 +255,7 @@ static sm_status glm_run(sm_ctx *ctx, const sm_config *cfg) {
     sm_glm_print(stdout, m, fr, call);
     print_metrics(stdout, &cm, fr->n_heldout > 0 ? "the held-out split" : "the fitted rows",
                   sm_config_float(cfg, "threshold"));
+    if (dm.n > 0) print_metrics(stdout, &dm, "the dev split", sm_config_float(cfg, "threshold"));
     if (folds > 1) {
       char what[64];
       snprintf(what, sizeof what, "%d-fold cross-validation (pooled; AUC: mean of folds)", folds);
@@ -257,7 +264,7 @@ static sm_status glm_run(sm_ctx *ctx, const sm_config *cfg) {
     fflush(stdout);
   }
   if (st == SM_OK && sm_config_str(cfg, "output")[0])
-    st = write_json(ctx, cfg, fr, m, call, &cm, &cv, folds > 1 ? folds : 0);
+    st = write_json(ctx, cfg, fr, m, call, &cm, &dm, &cv, folds > 1 ? folds : 0);
   free(mask);
   sm_glm_destroy(&m);
   sm_frame_destroy(&fr);

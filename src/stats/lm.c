@@ -50,13 +50,34 @@ static sm_status solve_r(sm_ctx *ctx, const sm_frame *f, const double *R, double
   return SM_OK;
 }
 
+static int cmp_pair(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* With at most 5 residual degrees of freedom (n <= p + 5 <= 16 rows here) R prints every
+ * residual named by its row: gather (row, residual) pairs, in row order. */
+static sm_status small_residuals(sm_ctx *ctx, const double *r, const double *rows, int n, sm_lm *m) {
+  double mine[32], *all = NULL;
+  int total = 0;
+  for (int i = 0; i < n && i < 16; i++)
+    mine[2 * i] = rows[i], mine[2 * i + 1] = r[i];
+  SM_TRY(ctx, sm__gather_all(ctx, mine, 2 * (n < 16 ? n : 16), &all, &total));
+  qsort(all, (size_t)total / 2, 2 * sizeof *all, cmp_pair);
+  m->nsmall = total / 2 < 16 ? total / 2 : 16;
+  for (int i = 0; i < m->nsmall; i++)
+    m->small_row[i] = (int64_t)all[2 * i], m->small_resid[i] = all[2 * i + 1];
+  free(all);
+  return SM_OK;
+}
+
 /* The residual pass: weighted residuals of rows with w > 0, sum log w, weight range. */
 static sm_status residual_pass(sm_ctx *ctx, const sm_frame *f, sm_lm *m) {
   int p = f->p;
   double *r = malloc(((size_t)f->n + 1) * sizeof *r), *part = calloc((size_t)f->nblk * 2 + 2, sizeof *part);
   SM_TRY(ctx, sm_ctx_agree(ctx, r && part ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
   int64_t n = 0;
-  double wr[2] = {INFINITY, INFINITY}, g[2];
+  double wr[2] = {INFINITY, INFINITY}, g[2], rows[16];
   if (f->n) { /* r = y - X b in one BLAS pass, then the weights */
     memcpy(r, f->y, (size_t)f->n * sizeof *r);
     cblas_dgemv(CblasColMajor, CblasTrans, p, (int)f->n, -1.0, f->x, p, m->coef, 1, 1.0, r, 1);
@@ -64,7 +85,9 @@ static sm_status residual_pass(sm_ctx *ctx, const sm_frame *f, sm_lm *m) {
   for (int b = 0; b < f->nblk; b++)
     for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++) {
       if (!(f->w[i] > 0)) continue;
-      r[n++] = f->w[i] == 1 ? r[i] : sqrt(f->w[i]) * r[i];
+      r[n] = f->w[i] == 1 ? r[i] : sqrt(f->w[i]) * r[i];
+      if (m->rdf <= 5 && m->n <= 16 && n < 16) rows[n] = (double)f->row[i];
+      n++;
       part[2 * b] += log(f->w[i]);
       part[2 * b + 1] += 1;
       wr[0] = fmin(wr[0], f->w[i]), wr[1] = fmin(wr[1], -f->w[i]);
@@ -72,6 +95,7 @@ static sm_status residual_pass(sm_ctx *ctx, const sm_frame *f, sm_lm *m) {
   double tot[2];
   sm_status st = sm__block_sum(ctx, f, 2, part, tot);
   if (st == SM_OK) st = sm__quantiles5(ctx, r, n, m->resid_q);
+  if (st == SM_OK && m->rdf <= 5 && m->n <= 16) st = small_residuals(ctx, r, rows, (int)n, m);
   if (st == SM_OK && MPI_Allreduce(wr, g, 2, MPI_DOUBLE, MPI_MIN, ctx->comm)) st = SM_ERR(ctx, SM_ERR_MPI, "allreduce");
   if (st == SM_OK) {
     double N = tot[1];
@@ -101,7 +125,10 @@ sm_status sm_lm_fit(sm_ctx *ctx, const sm_frame *f, int allow_gram, sm_lm **out)
   for (int64_t i = 0; i < f->n; i++)
     npos += f->w[i] > 0;
   MPI_Allreduce(&npos, &N, 1, MPI_INT64_T, MPI_SUM, ctx->comm);
-  if (st == SM_OK && N <= p)
+  if (st == SM_OK && p == 0)
+    st = SM_ERR(ctx, SM_ERR_ARG,
+                "the model has no coefficients (no terms and no intercept); R prints \"No Coefficients\"");
+  else if (st == SM_OK && N <= p)
     st = SM_ERR(ctx, SM_ERR_NUMERIC, "%lld usable row(s) for %d coefficient(s): no residual degrees of freedom",
                 (long long)N, p);
   st = sm_ctx_agree(ctx, st);
@@ -154,8 +181,16 @@ void sm_lm_print(FILE *to, const sm_lm *m, const sm_frame *f, const char *call) 
   fprintf(to, "\nCall:\n%s\n\n%sResiduals:\n", call, m->weighted ? "Weighted " : "");
   double q[5];
   memcpy(q, m->resid_q, sizeof q);
-  sm__r_zapsmall(q, 5, digits + 1);
-  sm__r_print_named(to, 5, qn, q, digits, 1);
+  if (m->rdf > 5 || m->nsmall == 0) {
+    sm__r_zapsmall(q, 5, digits + 1);
+    sm__r_print_named(to, 5, qn, q, digits, 1);
+  } else { /* print(resid, digits): every residual, named by its row */
+    char names[16][24];
+    const char *np[16];
+    for (int i = 0; i < m->nsmall; i++)
+      snprintf(names[i], sizeof names[i], "%lld", (long long)m->small_row[i] + 1), np[i] = names[i];
+    sm__r_print_named(to, m->nsmall, np, m->small_resid, digits, 1);
+  }
   fprintf(to, "\nCoefficients:\n");
   sm__r_print_coefmat(to, m->p, (const char *const *)f->names, m->coef, m->se, m->tval, m->pval, hdr, digits);
   char s[64];

@@ -22,7 +22,8 @@ static const sm_key lm_keys[] = {
      "JSON result file (coefficients, tests, intervals, criteria); empty = none"},
     {"diagnostics", SM_KEY_BOOL, "false", 0, -1, NULL,
      "leverage, studentized residuals, Cook's distance, VIF, Breusch-Pagan, Durbin-Watson, with remedies"},
-    {"id_column", SM_KEY_STR, "", 0, -1, NULL, "string column naming rows in the diagnostics (e.g. trace_name)"},
+    {"id_column", SM_KEY_STR, "", 0, -1, NULL,
+     "column naming rows in the diagnostics; empty = trace_name when the table has it, else row numbers"},
     {"level", SM_KEY_FLOAT, "0.95", 0.5, 0.9999, NULL, "confidence level of the intervals"},
     {"block_rows", SM_KEY_INT, "4096", 1, 1e9, NULL,
      "table rows per fixed reduction block; results are bit-identical at any rank count for a given value"},
@@ -204,7 +205,11 @@ static sm_status write_lm_json(sm_ctx *ctx, const sm_config *cfg, const sm_frame
 sm_status sm__row_labels(sm_ctx *ctx, sm_table *t, const char *col, int n, const int64_t *rows, char (*out)[128]) {
   for (int i = 0; i < n; i++)
     snprintf(out[i], 128, "row %lld", (long long)rows[i] + 1);
-  if (!col || !col[0]) return SM_OK;
+  if (!col || !col[0]) { /* default: the catalog's trace_name when the table has one */
+    for (int k = 0; k < sm_table_ncols(t); k++)
+      if (!strcmp(sm_table_col_name(t, k), "trace_name")) col = "trace_name";
+    if (!col || !col[0]) return SM_OK;
+  }
   int j;
   SM_TRY(ctx, sm_ctx_agree(ctx, sm_table_find(t, col, &j)));
   sm_range r = sm_table_range(t);
@@ -315,7 +320,7 @@ static sm_status lm_run(sm_ctx *ctx, const sm_config *cfg) {
   if (st == SM_OK && sm_config_bool(cfg, "diagnostics")) st = sm_lm_diagnose(ctx, fr, m, &d);
   if (st == SM_OK)
     sm_debug(ctx, "lm timing: read table %.3f s, model frame %.3f s, fit + summary %.3f s (%s), diagnostics %.3f s",
-            t1 - t0, t2 - t1, t3 - t2, m->used_gram ? "Cholesky" : "TSQR", sm_wtime() - t3);
+             t1 - t0, t2 - t1, t3 - t2, m->used_gram ? "Cholesky" : "TSQR", sm_wtime() - t3);
   char call[4096];
   sm__stats_call(cfg, fm, "lm", NULL, call, sizeof call);
   char(*labels)[128] = NULL;
@@ -347,4 +352,5 @@ static sm_status lm_run(sm_ctx *ctx, const sm_config *cfg) {
 }
 
 const sm_stage sm_stage_lm = {
-    "lm", "linear regression (OLS/WLS by TSQR) with R's summary.lm, intervals and diagnostics", lm_keys, lm_run, NULL};
+    "lm", "linear regression (OLS/WLS by TSQR or a checked Cholesky) with R's summary.lm, intervals, diagnostics",
+    lm_keys, lm_run, NULL};

@@ -13,7 +13,7 @@ same() { # same NAME GOLDEN_FILE OUTPUT_FILE: the first lines of the output equa
   if diff <(head -n "$n" "$3") "$2" >diff.txt; then echo "ok   $1"; else
     echo "FAIL $1"; cat diff.txt; fails=$((fails + 1)); fi
 }
-cp "$G/reg.csv" "$G/cls.csv" .
+cp "$G/reg.csv" "$G/cls.csv" "$G/small.csv" .
 lm_case() { # lm_case BLOCK_ROWS NAME FORMULA [--weights w]: tiny blocks exercise deep TSQR trees
   local b=$1 name=$2 formula=$3
   shift 3
@@ -32,6 +32,9 @@ lm_case 4096 lm_transform 'y ~ log(x3) + I(x1^2) + sqrt(x3) + x1:x2'
 lm_case 7 lm_interact 'y ~ x1 * g'
 lm_case 4096 lm_noint 'y ~ x1 + x2 - 1'
 lm_case 3 lm_log10 'log10(x3) ~ x1 + log10(w)' --method tsqr
+lm_case 9 lm_factor_num 'y ~ x1 + factor(k)'
+$RUN lm --data small.csv --block-rows 2 'y ~ x1 + x2' >lm_small.out 2>&1 # rdf 3: every residual printed
+same "lm_small (rdf <= 5)" "$G/lm_small.txt" lm_small.out
 $RUN glm --family binomial --data cls.csv 'label ~ x1 + x2' >glm_basic.out 2>&1
 same "glm_basic" "$G/glm_basic.txt" glm_basic.out
 $RUN glm --family binomial --data cls.csv --block-rows 13 --method tsqr 'label ~ x1 + x2 + site' >glm_factor.out 2>&1
@@ -43,9 +46,10 @@ if grep -q '"name": "gsouth", "estimate": -1.38' res/lm.json && grep -q '"durbin
   grep -q "Breusch-Pagan (studentized): BP = 0.95537, df = 3, p-value = 0.812" diag.out &&
   grep -qE '^  ev[0-9]+ +D = ' diag.out && [ ! -e res/lm.json.tmp ]; then echo "ok   lm JSON and diagnostics"; else
   echo "FAIL lm JSON and diagnostics"; cat diag.out; fails=$((fails + 1)); fi
-$RUN glm --data cls.csv 'label ~ x1 + x2 + site' --test-fraction 0.3 --folds 3 --class-weights balanced \
+$RUN glm --data cls.csv 'label ~ x1 + x2 + site' --test-fraction 0.3 --dev-fraction 0.2 --folds 3 --class-weights balanced \
   --output res/glm.json >glm_split.out 2>&1
 if grep -q '"heldout_metrics": {"n": ' res/glm.json && grep -q 'cross_validation_pooled' res/glm.json &&
+  grep -q '"dev_metrics": {"n": ' res/glm.json && grep -q 'Classification on the dev split' glm_split.out &&
   grep -q 'Classification on the held-out split' glm_split.out; then echo "ok   glm held-out split, k-fold, JSON"; else
   echo "FAIL glm held-out split"; cat glm_split.out; fails=$((fails + 1)); fi
 
