@@ -9,4 +9,5 @@
 #include "sisma/shard.h"
 #include "sisma/signal.h"
 #include "sisma/synth.h"
+#include "sisma/unsupervised.h"
 #endif
