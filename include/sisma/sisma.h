@@ -11,4 +11,5 @@
 #include "sisma/stats.h"
 #include "sisma/synth.h"
 #include "sisma/table.h"
+#include "sisma/unsupervised.h"
 #endif

@@ -197,7 +197,13 @@ sm_status sm__tree_reduce(sm_ctx *ctx, const sm__blocks *bk, const sm__tree_op *
   int total = 0;
   if (st == SM_OK) {
     for (int r = 0; r < p; r++) total += cnt[r];
-    st = SM_ALLOC(ctx, all_ids, 2 * (size_t)total);
+    for (int r = 0; r < p && st == SM_OK; r++)
+      if ((double)cnt[r] * (double)op->len > 2147483647.0)
+        st = SM_ERR(ctx, SM_ERR_UNSUPPORTED,
+                    "block tree: %d node values of %lld doubles exceed one MPI message (2^31 elements); "
+                    "reduce the width (columns) or use method randomized",
+                    cnt[r], (long long)op->len);
+    if (st == SM_OK) st = SM_ALLOC(ctx, all_ids, 2 * (size_t)total);
     if (st == SM_OK) st = SM_ALLOC(ctx, all_vals, (size_t)total * op->len);
     st = sm_ctx_agree(ctx, st);
   }

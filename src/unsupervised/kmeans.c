@@ -88,52 +88,88 @@ static inline void add_f64(double *restrict s, const double *restrict x, int64_t
 #define SM__KMEANS_FUSED_MAX 8192 /* d x padded k floats */
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SM__KMEANS_FUSED 1
+/* v = bias + sum_t x_t ct_t for 16 centres and one row (r1 == NULL) or two rows sharing the loads
+ * of the centres: even t into one pair of accumulators, odd t into another (independent FMA
+ * chains), added at the end -- the same order for a row whether it is processed alone or in a
+ * pair, so labels never depend on the blocking. */
+__attribute__((target("avx2,fma"))) static inline void dots16(const float *r0, const float *r1, int64_t d, int kp,
+                                                              const float *ct, const float *bias, __m256 v[4]) {
+  __m256 a0 = _mm256_loadu_ps(bias), a1 = _mm256_loadu_ps(bias + 8), a2 = _mm256_setzero_ps(), a3 = a2;
+  __m256 b0 = a0, b1 = a1, b2 = a2, b3 = a2;
+  int64_t t = 0;
+  for (; t + 2 <= d; t += 2) {
+    const float *c = ct + t * kp;
+    __m256 cl = _mm256_loadu_ps(c), ch = _mm256_loadu_ps(c + 8);
+    __m256 dl = _mm256_loadu_ps(c + kp), dh = _mm256_loadu_ps(c + kp + 8);
+    __m256 x = _mm256_broadcast_ss(r0 + t), y = _mm256_broadcast_ss(r0 + t + 1);
+    a0 = _mm256_fmadd_ps(x, cl, a0), a1 = _mm256_fmadd_ps(x, ch, a1);
+    a2 = _mm256_fmadd_ps(y, dl, a2), a3 = _mm256_fmadd_ps(y, dh, a3);
+    if (r1) {
+      x = _mm256_broadcast_ss(r1 + t), y = _mm256_broadcast_ss(r1 + t + 1);
+      b0 = _mm256_fmadd_ps(x, cl, b0), b1 = _mm256_fmadd_ps(x, ch, b1);
+      b2 = _mm256_fmadd_ps(y, dl, b2), b3 = _mm256_fmadd_ps(y, dh, b3);
+    }
+  }
+  if (t < d) {
+    const float *c = ct + t * kp;
+    __m256 cl = _mm256_loadu_ps(c), ch = _mm256_loadu_ps(c + 8), x = _mm256_broadcast_ss(r0 + t);
+    a0 = _mm256_fmadd_ps(x, cl, a0), a1 = _mm256_fmadd_ps(x, ch, a1);
+    if (r1) x = _mm256_broadcast_ss(r1 + t), b0 = _mm256_fmadd_ps(x, cl, b0), b1 = _mm256_fmadd_ps(x, ch, b1);
+  }
+  v[0] = _mm256_add_ps(a0, a2), v[1] = _mm256_add_ps(a1, a3);
+  v[2] = _mm256_add_ps(b0, b2), v[3] = _mm256_add_ps(b1, b3);
+}
+
+/* Lowest of 16 values (lowest index on ties) into *best / *bi when below *best. */
+__attribute__((target("avx2,fma"))) static inline void argmin16(__m256 lo, __m256 hi, int c0, float *best, int *bi) {
+  __m256 m = _mm256_min_ps(lo, hi);
+  m = _mm256_min_ps(m, _mm256_permute2f128_ps(m, m, 1));
+  m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(1, 0, 3, 2)));
+  m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(2, 3, 0, 1)));
+  float mn = _mm256_cvtss_f32(m);
+  if (mn < *best) {
+    unsigned bits = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(lo, m, _CMP_EQ_OQ)) |
+                    (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(hi, m, _CMP_EQ_OQ)) << 8;
+    *best = mn, *bi = c0 + __builtin_ctz(bits);
+  }
+}
+
 __attribute__((target("avx2,fma"))) static void fused_rows(const float *x, int64_t rows, int64_t d, int kp,
                                                            const float *ct, const float *bias, int32_t *lab,
                                                            float *val) {
+  for (int64_t i = 0; i < rows; i += 2) {
+    int two = i + 1 < rows;
+    float best[2] = {INFINITY, INFINITY};
+    int bi[2] = {0, 0};
+    for (int c0 = 0; c0 < kp; c0 += 16) {
+      __m256 v[4];
+      dots16(x + i * d, two ? x + (i + 1) * d : NULL, d, kp, ct + c0, bias + c0, v);
+      argmin16(v[0], v[1], c0, &best[0], &bi[0]);
+      if (two) argmin16(v[2], v[3], c0, &best[1], &bi[1]);
+    }
+    lab[i] = bi[0], val[i] = best[0];
+    if (two) lab[i + 1] = bi[1], val[i + 1] = best[1];
+  }
+}
+
+/* out[label_i][:] += x_i (float32 rows, float64 sums), 4 doubles at a time. */
+__attribute__((target("avx2,fma"))) static void fused_sums(const float *x, int64_t rows, int64_t d,
+                                                           const int32_t *lab, double *out) {
   for (int64_t i = 0; i < rows; i++) {
     const float *xi = x + i * d;
-    float best = INFINITY;
-    int bi = 0;
-    for (int c0 = 0; c0 < kp; c0 += 16) {
-      /* four independent pairs of accumulators (t mod 4): the adds are not one latency chain */
-      __m256 a[8];
-      a[0] = _mm256_loadu_ps(bias + c0), a[1] = _mm256_loadu_ps(bias + c0 + 8);
-      for (int q = 2; q < 8; q++) a[q] = _mm256_setzero_ps();
-      int64_t t = 0;
-      for (; t + 4 <= d; t += 4)
-        for (int q = 0; q < 4; q++) {
-          const float *ctt = ct + (t + q) * kp + c0;
-          __m256 xv = _mm256_broadcast_ss(xi + t + q);
-          a[2 * q] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(ctt), a[2 * q]);
-          a[2 * q + 1] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(ctt + 8), a[2 * q + 1]);
-        }
-      for (; t < d; t++) {
-        const float *ctt = ct + t * kp + c0;
-        __m256 xv = _mm256_broadcast_ss(xi + t);
-        a[0] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(ctt), a[0]);
-        a[1] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(ctt + 8), a[1]);
-      }
-      __m256 lo = _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[4], a[6]));
-      __m256 hi = _mm256_add_ps(_mm256_add_ps(a[1], a[3]), _mm256_add_ps(a[5], a[7]));
-      /* horizontal minimum, then the lowest lane holding it */
-      __m256 m = _mm256_min_ps(lo, hi);
-      m = _mm256_min_ps(m, _mm256_permute2f128_ps(m, m, 1));
-      m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(1, 0, 3, 2)));
-      m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(2, 3, 0, 1)));
-      float mn = _mm256_cvtss_f32(m);
-      if (mn < best) {
-        unsigned bits = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(lo, m, _CMP_EQ_OQ)) |
-                        (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(hi, m, _CMP_EQ_OQ)) << 8;
-        best = mn, bi = c0 + __builtin_ctz(bits);
-      }
-    }
-    lab[i] = bi;
-    val[i] = best;
+    double *s = out + (int64_t)lab[i] * d;
+    int64_t t = 0;
+    for (; t + 4 <= d; t += 4)
+      _mm256_storeu_pd(s + t, _mm256_add_pd(_mm256_loadu_pd(s + t), _mm256_cvtps_pd(_mm_loadu_ps(xi + t))));
+    for (; t < d; t++) s[t] += (double)xi[t];
   }
 }
 #else
 #define SM__KMEANS_FUSED 0
+static void fused_sums(const float *x, int64_t rows, int64_t d, const int32_t *lab, double *out) {
+  for (int64_t i = 0; i < rows; i++)
+    for (int64_t t = 0; t < d; t++) out[(int64_t)lab[i] * d + t] += (double)x[i * d + t];
+}
 static void fused_rows(const float *x, int64_t rows, int64_t d, int kp, const float *ct, const float *bias,
                        int32_t *lab, float *val) {
   (void)x, (void)rows, (void)d, (void)kp, (void)ct, (void)bias, (void)lab, (void)val;
@@ -163,10 +199,10 @@ static sm_status estep_leaf(void *u, int64_t b, double *out) {
       e->changed += e->label[at + i] != best;
       e->label[at + i] = best;
       e->d2[at + i] = dist;
-      add_f32(out + best * d, xf + i * d, d);
       out[k * d + best] += 1;
       out[k * d + k] += dist;
     }
+    fused_sums(xf, rows, d, e->blab, out);
     return SM_OK;
   }
   if (xf)

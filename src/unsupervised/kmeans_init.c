@@ -182,107 +182,125 @@ static void reduce_candidates(int m, int64_t d, const double *cand, const double
   }
 }
 
+/* The k-means|| candidates: indices, rows and the D^2 of every aligned row to the nearest one. */
+typedef struct {
+  const sm__blocks *bk;
+  double *closest; /* [a1 - a0] */
+  double *cand;    /* [cap][d] */
+  int64_t *cidx;   /* [cap] */
+  int64_t m, cap;
+} cands;
+
+/* One sampling round t: row i joins with probability min(1, ell D^2_i / phi). Sets *stop when
+ * every row already is a candidate (phi = 0). Collective. */
+static sm_status par_round(sm_ctx *ctx, cands *c, double ell, uint64_t seed, int t, int *stop) {
+  const sm__blocks *bk = c->bk;
+  int64_t na = bk->a1 - bk->a0, d = bk->x->d, nbits = 1;
+  while (((int64_t)1 << nbits) <= bk->x->n) nbits++;
+  /* phi from the integer-exact total of the quantised D^2 (as d2_sample): the same for any rank
+   * count, unlike a floating-point sum over ranks */
+  double mx = 0;
+  for (int64_t i = 0; i < na; i++) mx = fmax(mx, c->closest[i]);
+  SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, &mx, 1, MPI_DOUBLE, MPI_MAX, ctx->comm));
+  *stop = mx == 0;
+  if (*stop) return SM_OK;
+  double scale = ldexp(1.0, (int)(62 - nbits)) / mx;
+  uint64_t q = 0;
+  for (int64_t i = 0; i < na; i++) q += (uint64_t)(c->closest[i] * scale);
+  SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, &q, 1, MPI_UINT64_T, MPI_SUM, ctx->comm));
+  double phi = (double)q / scale;
+  int64_t *pick = NULL, *all = NULL;
+  int *cnt = NULL, n_pick = 0, tot = 0;
+  sm_status st = SM_ALLOC(ctx, pick, na + 1);
+  if (st == SM_OK) st = SM_ALLOC(ctx, cnt, 2 * (size_t)ctx->size);
+  st = sm_ctx_agree(ctx, st);
+  for (int64_t i = 0; st == SM_OK && i < na; i++) {
+    double u = (double)(sm_rng_at(seed, (uint64_t)(bk->a0 + i), (uint64_t)t) >> 11) * 0x1.0p-53;
+    if (u < ell * c->closest[i] / phi) pick[n_pick++] = bk->a0 + i;
+  }
+  if (st == SM_OK) st = SM_MPI_STATUS(ctx, MPI_Allgather(&n_pick, 1, MPI_INT, cnt, 1, MPI_INT, ctx->comm));
+  if (st == SM_OK) {
+    for (int r = 0; r < ctx->size; r++) cnt[ctx->size + r] = tot, tot += cnt[r];
+    st = sm_ctx_agree(ctx, SM_ALLOC(ctx, all, tot + 1));
+  }
+  if (st == SM_OK)
+    st = SM_MPI_STATUS(ctx, MPI_Allgatherv(pick, n_pick, MPI_INT64_T, all, cnt, cnt + ctx->size, MPI_INT64_T,
+                                           ctx->comm));
+  if (st == SM_OK) {
+    if (c->m + tot > c->cap) tot = (int)(c->cap - c->m); /* far beyond the expected ell: keep the first */
+    memcpy(c->cidx + c->m, all, (size_t)tot * sizeof *all);
+    st = sm__blocks_fetch(ctx, bk, tot, c->cidx + c->m, c->cand + c->m * d);
+  }
+  for (int64_t j = c->m; st == SM_OK && j < c->m + tot; j++) update_closest(bk, c->cand + j * d, c->closest, 0);
+  if (st == SM_OK) c->m += tot;
+  free(pick), free(all), free(cnt);
+  return st;
+}
+
+/* Weights: the rows closest to each candidate (exact integer counts). Collective. */
+static sm_status par_weights(sm_ctx *ctx, const cands *c, double *w) {
+  const sm__blocks *bk = c->bk;
+  int64_t d = bk->x->d, *wc = NULL;
+  SM_TRY(ctx, sm_ctx_agree(ctx, SM_ALLOC(ctx, wc, c->m)));
+  memset(wc, 0, (size_t)c->m * sizeof *wc);
+  for (int64_t i = bk->a0; i < bk->a1; i++) {
+    const double *x = sm__aligned_row(bk, i);
+    int64_t b = 0;
+    double bv = INFINITY;
+    for (int64_t j = 0; j < c->m; j++) {
+      double v = sm__sqdist(x, c->cand + j * d, d);
+      if (v < bv) bv = v, b = j;
+    }
+    wc[b]++;
+  }
+  sm_status st = SM_MPI_STATUS(ctx, MPI_Allreduce(MPI_IN_PLACE, wc, (int)c->m, MPI_INT64_T, MPI_SUM, ctx->comm));
+  for (int64_t j = 0; j < c->m; j++) w[j] = (double)wc[j];
+  free(wc);
+  return st;
+}
+
 static sm_status parallel_init(sm_ctx *ctx, const sm__blocks *bk, const sm_kmeans_opts *o, uint64_t seed,
                                double *centers) {
   int k = o->k, rounds = o->rounds > 0 ? o->rounds : 5;
   double ell = (o->oversampling > 0 ? o->oversampling : 2) * (double)k;
-  int64_t d = bk->x->d, na = bk->a1 - bk->a0, m = 1, cap = 1 + (int64_t)(rounds * ell * 2) + 64;
+  int64_t d = bk->x->d, na = bk->a1 - bk->a0;
+  cands c = {bk, NULL, NULL, NULL, 1, 1 + (int64_t)(rounds * ell * 2) + 64 + k};
+  double *w = NULL, *cl = NULL, *sum = NULL;
+  int32_t *lab = NULL;
+  sm_status st = SM_ALLOC(ctx, c.closest, na + 1);
+  if (st == SM_OK) st = SM_ALLOC(ctx, c.cidx, c.cap);
+  if (st == SM_OK) st = SM_ALLOC(ctx, c.cand, c.cap * d);
+  st = sm_ctx_agree(ctx, st);
   sm_rng rng;
   sm_rng_init(&rng, seed, SM_RNG_STREAM_INIT);
-  double *closest = NULL, *cand = NULL;
-  int64_t *pick = NULL, *cidx = NULL, *all = NULL;
-  int *cnt = NULL, *dsp = NULL;
-  sm_status st = SM_ALLOC(ctx, closest, na + 1);
-  if (st == SM_OK) st = SM_ALLOC(ctx, cidx, cap + k);
-  if (st == SM_OK) st = SM_ALLOC(ctx, cnt, 2 * (size_t)ctx->size);
-  st = sm_ctx_agree(ctx, st);
-  if (st != SM_OK) goto done;
-  dsp = cnt + ctx->size;
-  cidx[0] = (int64_t)sm_rng_below(&rng, (uint64_t)bk->x->n);
-  st = SM_ALLOC(ctx, cand, (size_t)(cap + k) * d);
-  st = sm_ctx_agree(ctx, st);
-  if (st == SM_OK) st = sm__blocks_fetch(ctx, bk, 1, cidx, cand);
-  if (st == SM_OK) update_closest(bk, cand, closest, 1);
-  for (int t = 1; st == SM_OK && t <= rounds; t++) {
-    /* phi from the integer-exact total of the quantised D^2 (as d2_sample): the same for any
-     * rank count, unlike a floating-point sum over ranks */
-    int64_t nbits = 1;
-    while (((int64_t)1 << nbits) <= bk->x->n) nbits++;
-    double mx = 0;
-    for (int64_t i = 0; i < na; i++) mx = fmax(mx, closest[i]);
-    SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, &mx, 1, MPI_DOUBLE, MPI_MAX, ctx->comm));
-    if (mx == 0) break;
-    double scale = ldexp(1.0, (int)(62 - nbits)) / mx;
-    uint64_t q = 0;
-    for (int64_t i = 0; i < na; i++) q += (uint64_t)(closest[i] * scale);
-    SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, &q, 1, MPI_UINT64_T, MPI_SUM, ctx->comm));
-    double phi = (double)q / scale;
-    int n_pick = 0;
-    free(pick);
-    pick = NULL;
-    st = SM_ALLOC(ctx, pick, na + 1);
-    for (int64_t i = 0; st == SM_OK && i < na; i++) {
-      double u = (double)(sm_rng_at(seed, (uint64_t)(bk->a0 + i), (uint64_t)t) >> 11) * 0x1.0p-53;
-      if (u < ell * closest[i] / phi) pick[n_pick++] = bk->a0 + i;
-    }
-    st = sm_ctx_agree(ctx, st);
-    if (st != SM_OK) break;
-    SM_MPI(ctx, MPI_Allgather(&n_pick, 1, MPI_INT, cnt, 1, MPI_INT, ctx->comm));
-    int tot = 0;
-    for (int r = 0; r < ctx->size; r++) dsp[r] = tot, tot += cnt[r];
-    if (m + tot > cap) tot = (int)(cap - m); /* far beyond the expected l per round: keep the first ones */
-    free(all);
-    all = NULL;
-    st = sm_ctx_agree(ctx, SM_ALLOC(ctx, all, (size_t)(dsp[ctx->size - 1] + cnt[ctx->size - 1]) + 1));
-    if (st != SM_OK) break;
-    SM_MPI(ctx, MPI_Allgatherv(pick, n_pick, MPI_INT64_T, all, cnt, dsp, MPI_INT64_T, ctx->comm));
-    memcpy(cidx + m, all, (size_t)tot * sizeof *all);
-    st = sm__blocks_fetch(ctx, bk, tot, cidx + m, cand + m * d);
-    for (int64_t c = m; st == SM_OK && c < m + tot; c++) update_closest(bk, cand + c * d, closest, 0);
-    m += tot;
+  if (st == SM_OK) {
+    c.cidx[0] = (int64_t)sm_rng_below(&rng, (uint64_t)bk->x->n);
+    st = sm__blocks_fetch(ctx, bk, 1, c.cidx, c.cand);
   }
+  if (st == SM_OK) update_closest(bk, c.cand, c.closest, 1);
+  int stop = 0;
+  for (int t = 1; st == SM_OK && !stop && t <= rounds; t++) st = par_round(ctx, &c, ell, seed, t, &stop);
   /* fewer candidates than clusters: add rows in a seeded random order */
   sm_perm perm;
   sm_perm_init(&perm, bk->x->n, seed, SM_RNG_STREAM_INIT + 2);
-  for (int64_t i = 0; st == SM_OK && m < k && i < bk->x->n; i++) {
+  for (int64_t i = 0; st == SM_OK && c.m < k && i < bk->x->n; i++) {
     int64_t r = sm_perm_at(&perm, i), dup = 0;
-    for (int64_t c = 0; c < m; c++) dup |= cidx[c] == r;
+    for (int64_t j = 0; j < c.m; j++) dup |= c.cidx[j] == r;
     if (dup) continue;
-    cidx[m] = r;
-    st = sm__blocks_fetch(ctx, bk, 1, &r, cand + m * d);
-    m++;
+    c.cidx[c.m] = r;
+    st = sm__blocks_fetch(ctx, bk, 1, &r, c.cand + c.m * d);
+    c.m++;
   }
-  /* weights: rows closest to each candidate (exact integer counts) */
-  double *w = NULL, *cl = NULL, *sum = NULL;
-  int32_t *lab = NULL;
-  int64_t *wc = NULL;
   if (st == SM_OK) {
-    st = SM_ALLOC(ctx, wc, m);
-    if (st == SM_OK) st = SM_ALLOC(ctx, w, m);
-    if (st == SM_OK) st = SM_ALLOC(ctx, cl, m);
-    if (st == SM_OK) st = SM_ALLOC(ctx, lab, m);
+    st = SM_ALLOC(ctx, w, c.m);
+    if (st == SM_OK) st = SM_ALLOC(ctx, cl, c.m);
+    if (st == SM_OK) st = SM_ALLOC(ctx, lab, c.m);
     if (st == SM_OK) st = SM_ALLOC(ctx, sum, (size_t)k * d + k);
     st = sm_ctx_agree(ctx, st);
   }
-  if (st == SM_OK) {
-    memset(wc, 0, (size_t)m * sizeof *wc);
-    for (int64_t i = bk->a0; i < bk->a1; i++) {
-      const double *x = sm__aligned_row(bk, i);
-      int64_t b = 0;
-      double bv = INFINITY;
-      for (int64_t c = 0; c < m; c++) {
-        double v = sm__sqdist(x, cand + c * d, d);
-        if (v < bv) bv = v, b = c;
-      }
-      wc[b]++;
-    }
-    SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, wc, (int)m, MPI_INT64_T, MPI_SUM, ctx->comm));
-    for (int64_t c = 0; c < m; c++) w[c] = (double)wc[c];
-    reduce_candidates((int)m, d, cand, w, k, seed, centers, cl, lab, sum);
-  }
-  free(w), free(cl), free(sum), free(lab), free(wc);
-done:
-  free(closest), free(cand), free(pick), free(cidx), free(all), free(cnt);
+  if (st == SM_OK) st = par_weights(ctx, &c, w);
+  if (st == SM_OK) reduce_candidates((int)c.m, d, c.cand, w, k, seed, centers, cl, lab, sum);
+  free(w), free(cl), free(sum), free(lab), free(c.closest), free(c.cand), free(c.cidx);
   return st;
 }
 
