@@ -156,6 +156,10 @@ sm_status sm__nn_data_load(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_conf 
         float *dst = d->x + (row * d->C + ch) * d->L;
         for (int64_t t = 0; t < d->L; t++)
           dst[t] = s0 + t >= 0 && s0 + t < d->T ? src[s0 + t] : 0.f;
+        for (int64_t t = 0; t < d->L && st == SM_OK; t++)
+          if (!isfinite(dst[t]))
+            st = SM_ERR(ctx, SM_ERR_DATA, "trace %lld: non-finite sample (%g) at component %lld, sample %lld",
+                        (long long)(f + i), dst[t], (long long)ch, (long long)(s0 + t));
       }
     }
   }

@@ -213,6 +213,10 @@ static sm_status train_step(trainer *tr, sm_batches *bat) {
   double tot[3];
   SM_TRY(ctx, reduce_part(tr, tr->det ? nseg : (nl ? 1 : 0), 3, tot));
   tr->t_allreduce += sm_wtime() - t1;
+  /* the totals are the same on every rank, so every rank takes this branch */
+  SM_CHECK(ctx, isfinite(tot[0]), SM_ERR_NUMERIC,
+           "train: the loss is not finite at step %lld (epoch %lld): lower lr, or set clip", (long long)tr->step + 1,
+           (long long)tr->epoch + 1);
   for (int j = 0; j < 3; j++)
     tr->ep_sum[j] += tot[j];
   if (tr->clip > 0) sm_clip_grad_norm(g, np, tr->clip);

@@ -103,6 +103,9 @@ expect_fail "class outside the list names the trace" 'trace [0-9]+: label = "(fo
   $RUN run job.yaml --set train.classes=foreshock,other
 expect_fail "model outputs must match the classes" 'classes names 2 classes but the model has 3 outputs' \
   $RUN run job.yaml --set "train.model=conv 6 k=7, gap, dense 3"
+expect_fail "a diverging run stops with the step" 'the loss is not finite at step [0-9]+' \
+  $RUN run job.yaml --set train.task=regress --set train.target=source_magnitude --set train.classes= \
+  --set "train.model=dense 1" --set train.optimizer=sgd --set train.lr=1000 --set train.augment=false
 rm -f out/cnn.h5 out/cnn.h5.ckpt
 expect_fail "a failure on the last rank stops every rank" 'injected fault at train_step' \
   env SISMA_FAULT=train_step:$(( NP - 1 )) $RUN run job.yaml
