@@ -90,7 +90,8 @@ expect_fail "resume refuses a checkpoint of another model" 'was written for mode
   $RUN run job.yaml --resume --set "train.model=conv 6 k=7, relu, gap, dense 2"
 
 # fast mode: bucketed allreduce with small buckets; trains and predicts
-check "fast mode at $NP ranks" $RUN run job.yaml --set train.deterministic=false --set train.bucket_mb=0.001 \
+check "fast mode (class weights, AdamW, cosine) at $NP ranks" $RUN run job.yaml --set train.deterministic=false \
+  --set train.bucket_mb=0.001 --set train.class_weights=1,2 --set train.optimizer=adamw --set train.schedule=cosine \
   --set train.output=fast.h5 --set predict.model=fast.h5 --set predict.output=fastpred.h5
 check "fast mode wrote a model" test -s out/fast.h5
 
