@@ -145,6 +145,9 @@ sm_status sm__nn_data_load(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_conf 
   if (st == SM_OK) st = sm_ctx_agree(ctx, read_starts(ctx, cat, c, d, start));
   sm_reader *rd = NULL;
   if (st == SM_OK) st = sm_reader_create(cat, r, budget, &rd);
+  if (st == SM_OK)
+    sm_debug(ctx, "nn data: %lld traces [%lld, +%lld) %s", (long long)d->n, (long long)d->first, (long long)d->n,
+             sm_reader_resident(rd) ? "read at once" : "streamed within memory_budget_mb");
   for (;;) { /* crop each block of traces into the windows, zero outside the record */
     int64_t f = 0, cnt = 0;
     const float *tr = NULL;

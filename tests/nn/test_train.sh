@@ -24,7 +24,7 @@ cat > job.yaml <<'YAML'
 job: train-test
 output_dir: out
 stages:
-  - synth: {output: cat.h5, traces: 400, samples: 600, seed: 2016}
+  - synth: {output: cat.h5, traces: 400, samples: 3000, seed: 2016}  # 7 chunks of 58 traces
   - train:
       catalog: cat.h5
       output: cnn.h5
@@ -49,7 +49,7 @@ ref=$(params out/cnn.h5 ref.bin)
 h5dump -d /prob -b LE -o refprob.bin out/pred.h5 >/dev/null
 if [ "$NP" != 1 ]; then # at 1 rank the reference run is the run under test
   rm -f out/cnn.h5 out/cnn.h5.ckpt out/pred.h5
-  check "train + predict at $NP ranks" $RUN run job.yaml
+  check "train + predict at $NP ranks, shard streamed (memory_budget_mb 1)" $RUN run job.yaml --set memory_budget_mb=1
 fi
 check "deterministic weights at $NP ranks are bit-identical to 1 rank" test "$(params out/cnn.h5 np.bin)" = "$ref"
 h5dump -d /prob -b LE -o prob.bin out/pred.h5 >/dev/null
