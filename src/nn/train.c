@@ -101,7 +101,7 @@ typedef struct {
   int64_t best_epoch, bad_epochs, n_curve;
   double *curve; /* [epochs][NCURVE] */
   float *best;   /* [n_param + n_buf] weights and running statistics at the best dev loss */
-  int stopped;   /* 1: max_steps or a signal ended the run early */
+  int stopped;   /* ended early: 1 by max_steps, 2 by a signal */
   double t_allreduce, t_step;
 } trainer;
 
