@@ -66,6 +66,10 @@ static const sm_key train_keys[] = {
     {"aug_noise", SM_KEY_FLOAT, "0", 0, 100, NULL, "additive white noise, std relative to the sample's"},
     {"aug_channel_dropout", SM_KEY_FLOAT, "0", 0, 1, NULL, "probability of zeroing each component"},
     {"aug_polarity", SM_KEY_FLOAT, "0", 0, 1, NULL, "probability of flipping the sign"},
+    {"aug_noise_traces", SM_KEY_STR, "", 0, -1, NULL,
+     "COLUMN=VALUE (e.g. trace_category=noise): add a random noise trace of the catalog to each sample"},
+    {"aug_noise_snr_min", SM_KEY_FLOAT, "0", -100, 100, NULL, "noise-trace augmentation: lowest SNR, dB"},
+    {"aug_noise_snr_max", SM_KEY_FLOAT, "20", -100, 100, NULL, "noise-trace augmentation: highest SNR, dB"},
     {"checkpoint", SM_KEY_PATH, "", 0, -1, NULL, "checkpoint file (default: <output>.ckpt)"},
     {"checkpoint_every", SM_KEY_INT, "0", 0, 1e15, NULL, "steps between checkpoints (0: at the end and when stopped)"},
     {"max_steps", SM_KEY_INT, "0", 0, 1e15, NULL, "stop after this many steps in total (0: no limit); resume later"},
@@ -615,6 +619,8 @@ static sm_status train_run(sm_ctx *ctx, const sm_config *cfg) {
                         .noise = sm_config_float(cfg, "aug_noise"),
                         .channel_dropout = sm_config_float(cfg, "aug_channel_dropout"),
                         .polarity = sm_config_float(cfg, "aug_polarity"),
+                        .snr_min = sm_config_float(cfg, "aug_noise_snr_min"),
+                        .snr_max = sm_config_float(cfg, "aug_noise_snr_max"),
                         .normalize = !strcmp(norm, "max")   ? SM_NN_NORM_MAX
                                      : !strcmp(norm, "std") ? SM_NN_NORM_STD
                                                             : SM_NN_NORM_NONE};
@@ -624,7 +630,8 @@ static sm_status train_run(sm_ctx *ctx, const sm_config *cfg) {
                          .split_column = sm_config_str(cfg, "split_column"),
                          .window = sm_config_int(cfg, "window"),
                          .p_offset = sm_config_int(cfg, "p_offset"),
-                         .shift = tr.aug.on ? sm_config_int(cfg, "aug_shift") : 0};
+                         .shift = tr.aug.on ? sm_config_int(cfg, "aug_shift") : 0,
+                         .noise_select = tr.aug.on ? sm_config_str(cfg, "aug_noise_traces") : ""};
   char path[1024];
   sm_config_input_path(cfg, "catalog", path, sizeof path);
   sm_catalog *cat = NULL;

@@ -41,6 +41,9 @@ stages:
       aug_noise: 0.05
       aug_channel_dropout: 0.1
       aug_polarity: 0.5
+      aug_noise_traces: split=test   # stand-ins for noise traces (the synthetic catalog has none)
+      aug_noise_snr_min: 5
+      aug_noise_snr_max: 15
       checkpoint_every: 7
   - predict: {catalog: cat.h5, model: cnn.h5, output: pred.h5, split: test}
 YAML
