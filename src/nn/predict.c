@@ -407,5 +407,15 @@ static sm_status predict_run(sm_ctx *ctx, const sm_config *cfg) {
   return st;
 }
 
+static sm_status predict_plan(sm_ctx *ctx, const sm_config *cfg, char *out, size_t n) {
+  char cat[1024], model[1024], res[1024];
+  sm_config_input_path(cfg, "catalog", cat, sizeof cat);
+  sm_config_input_path(cfg, "model", model, sizeof model);
+  sm_config_output_path(cfg, "output", res, sizeof res);
+  snprintf(out, n, "runs %s over its shard of %s%s%s and writes its rows of %s", model, cat,
+           sm_config_str(cfg, "split")[0] ? ", split " : "", sm_config_str(cfg, "split"), res);
+  return SM_OK;
+}
+
 const sm_stage sm_stage_predict = {"predict", "run a trained model over a catalog: per-trace outputs and metrics",
-                                   predict_keys, predict_run, NULL};
+                                   predict_keys, predict_run, predict_plan};

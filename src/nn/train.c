@@ -657,5 +657,19 @@ static sm_status train_run(sm_ctx *ctx, const sm_config *cfg) {
   return st;
 }
 
+/* Dry run: what this rank will do (the catalog may not exist yet, so nothing is opened). */
+static sm_status train_plan(sm_ctx *ctx, const sm_config *cfg, char *out, size_t n) {
+  char cat[1024], model[1024];
+  sm_config_input_path(cfg, "catalog", cat, sizeof cat);
+  sm_config_output_path(cfg, "output", model, sizeof model);
+  snprintf(out, n,
+           "trains on its shard of the %s traces of %s (global batches of %lld, %s mode, %lld epochs), "
+           "rank 0 writes %s and its checkpoint",
+           sm_config_str(cfg, "split_column")[0] ? "train-split" : "", cat, (long long)sm_config_int(cfg, "batch_size"),
+           sm_config_bool(cfg, "deterministic") ? "deterministic" : "fast", (long long)sm_config_int(cfg, "epochs"),
+           model);
+  return SM_OK;
+}
+
 const sm_stage sm_stage_train = {"train", "train a neural network on a catalog (data-parallel, checkpointed)",
-                                 train_keys, train_run, NULL};
+                                 train_keys, train_run, train_plan};

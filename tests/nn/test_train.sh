@@ -47,6 +47,8 @@ stages:
       checkpoint_every: 7
   - predict: {catalog: cat.h5, model: cnn.h5, output: pred.h5, split: test}
 YAML
+check "dry run describes each rank's share" \
+  bash -c "$RUN run job.yaml --dry-run | grep -c 'trains on its shard of the train-split traces' | grep -qx $NP"
 check "reference run at 1 rank" $ONE run job.yaml
 ref=$(params out/cnn.h5 ref.bin)
 h5dump -d /prob -b LE -o refprob.bin out/pred.h5 >/dev/null
