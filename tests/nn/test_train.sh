@@ -66,6 +66,8 @@ acc=$(h5dump -a /accuracy out/pred.h5 | awk '/\(0\)/{print $2}')
 mine=$(paste <(h5dump -y -w 1 -d /label out/pred.h5 | grep -E '^ *[0-9]' | tr -d ' ,') \
              <(h5dump -y -w 1 -d /predicted out/pred.h5 | grep -E '^ *[0-9]' | tr -d ' ,') |
        awk '{n++; c += ($1 == $2)} END {printf "%.6f", c / n}')
+nev=$(h5dump -a /event_n out/pred.h5 | awk '/\(0\)/{print $2}')
+check "event-level metrics over the test events ($nev)" bash -c "[ \"$nev\" -gt 1 ] && h5dump -a /event_roc_auc out/pred.h5 >/dev/null"
 check "accuracy attribute ($acc) matches labels vs predictions ($mine)" \
   awk -v a="$acc" -v b="$mine" 'BEGIN {exit !((a - b) ^ 2 < 1e-12)}'
 
