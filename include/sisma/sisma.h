@@ -5,6 +5,7 @@
 #include "sisma/config.h"
 #include "sisma/core.h"
 #include "sisma/job.h"
+#include "sisma/nn.h"
 #include "sisma/rng.h"
 #include "sisma/shard.h"
 #include "sisma/signal.h"

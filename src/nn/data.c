@@ -7,6 +7,7 @@
  * numeric value of a column (regression). A missing or unknown value is an error naming the
  * trace. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,7 +57,7 @@ static sm_status read_targets(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_co
     for (int64_t i = 0; st == SM_OK && i < d->n; i++) {
       char v[256];
       sm_catalog_str_at(buf, width, i, v, sizeof v);
-      int k = class_index(c->classes, v);
+      int k = d->noise[i] ? 0 : class_index(c->classes, v);
       if (k < 0)
         st = SM_ERR(ctx, SM_ERR_DATA, "trace %lld: %s = \"%s\" is not one of the classes (%s)",
                     (long long)(d->first + i), c->target, v, c->classes);
@@ -70,6 +71,7 @@ static sm_status read_targets(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_co
   st = sm_catalog_read_as_f64(cat, c->target, d->first, d->n, v);
   int nk = sm__nn_class_count(c->classes);
   for (int64_t i = 0; st == SM_OK && i < d->n; i++) {
+    if (d->noise[i]) v[i] = 0;
     if (isnan(v[i]))
       st = SM_ERR(ctx, SM_ERR_DATA, "trace %lld: %s is missing (NaN)", (long long)(d->first + i), c->target);
     else if (c->classify && (v[i] != floor(v[i]) || v[i] < 0 || (nk && v[i] >= nk)))
@@ -82,8 +84,9 @@ static sm_status read_targets(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_co
 }
 
 static sm_status read_split(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_conf *c, sm__nn_data *d) {
-  if (!*c->split_column) {
-    memset(d->split, 0, (size_t)d->n); /* everything trains */
+  if (!*c->split_column) { /* everything trains, except noise traces */
+    for (int64_t i = 0; i < d->n; i++)
+      d->split[i] = d->noise[i] ? -1 : 0;
     return SM_OK;
   }
   int width = 0;
@@ -97,9 +100,72 @@ static sm_status read_split(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_conf
   for (int64_t i = 0; st == SM_OK && i < d->n; i++) {
     char v[64];
     sm_catalog_str_at(buf, width, i, v, sizeof v);
-    d->split[i] = (signed char)sm__nn_split_code(v);
+    d->split[i] = d->noise[i] ? -1 : (signed char)sm__nn_split_code(v);
   }
   free(buf);
+  return st;
+}
+
+/* Noise traces: rows whose column COLUMN (text) equals VALUE in c->noise_select "COLUMN=VALUE". */
+static sm_status read_noise(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_conf *c, sm__nn_data *d) {
+  memset(d->noise, 0, (size_t)d->n + 1);
+  if (!c->noise_select || !*c->noise_select) return SM_OK;
+  const char *eq = strchr(c->noise_select, '=');
+  SM_CHECK(ctx, eq && eq != c->noise_select, SM_ERR_CONFIG,
+           "aug_noise_traces = \"%s\": expected COLUMN=VALUE, e.g. trace_category=noise", c->noise_select);
+  char col[SM_COLUMN_NAME_MAX];
+  snprintf(col, sizeof col, "%.*s", (int)(eq - c->noise_select), c->noise_select);
+  sm_col_type type;
+  int width = 0;
+  SM_TRY(ctx, sm_catalog_column_info(cat, col, &type, &width));
+  SM_CHECK(ctx, type == SM_COL_STR, SM_ERR_CONFIG, "aug_noise_traces: column `%s` must hold text", col);
+  char *buf = NULL;
+  SM_TRY(ctx, SM_ALLOC(ctx, buf, d->n * width + 1));
+  sm_status st = sm_catalog_read_str(cat, col, d->first, d->n, buf);
+  for (int64_t i = 0; st == SM_OK && i < d->n; i++) {
+    char v[256];
+    sm_catalog_str_at(buf, width, i, v, sizeof v);
+    d->noise[i] = !strcmp(v, eq + 1);
+  }
+  free(buf);
+  return st;
+}
+
+/* Every rank gets the noise windows of the whole catalog in trace order (one allgather), so a
+ * draw "noise window k" means the same window on every rank. Collective. */
+static sm_status gather_pool(sm_ctx *ctx, sm__nn_data *d) {
+  int64_t m = d->C * d->W, mine = 0;
+  for (int64_t i = 0; i < d->n; i++)
+    mine += d->noise[i];
+  SM_MPI(ctx, MPI_Allreduce(&mine, &d->n_pool, 1, MPI_INT64_T, MPI_SUM, ctx->comm));
+  if (!d->n_pool) return SM_OK;
+  SM_CHECK(ctx, d->n_pool * m <= INT32_MAX, SM_ERR_UNSUPPORTED,
+           "aug_noise_traces: %lld noise windows of %lld samples exceed 2^31 floats", (long long)d->n_pool,
+           (long long)m);
+  float *local = NULL;
+  int *counts = NULL, *displs = NULL;
+  sm_status st = SM_ALLOC(ctx, local, mine * m + 1);
+  if (st == SM_OK) st = SM_ALLOC(ctx, counts, ctx->size);
+  if (st == SM_OK) st = SM_ALLOC(ctx, displs, ctx->size);
+  if (st == SM_OK) st = SM_ALLOC(ctx, d->pool, d->n_pool * m);
+  st = sm_ctx_agree(ctx, st);
+  if (st == SM_OK) {
+    int64_t k = 0;
+    for (int64_t i = 0; i < d->n; i++)
+      if (d->noise[i])
+        for (int64_t ch = 0; ch < d->C; ch++, k++)
+          memcpy(local + k * d->W, d->x + (i * d->C + ch) * d->L, (size_t)d->W * sizeof *local);
+    int cnt = (int)(mine * m);
+    if (MPI_Allgather(&cnt, 1, MPI_INT, counts, 1, MPI_INT, ctx->comm) != MPI_SUCCESS)
+      st = SM_ERR(ctx, SM_ERR_MPI, "MPI_Allgather of noise-window counts failed");
+    for (int r = 0, off = 0; st == SM_OK && r < ctx->size; off += counts[r++])
+      displs[r] = off;
+    if (st == SM_OK &&
+        MPI_Allgatherv(local, cnt, MPI_FLOAT, d->pool, counts, displs, MPI_FLOAT, ctx->comm) != MPI_SUCCESS)
+      st = SM_ERR(ctx, SM_ERR_MPI, "MPI_Allgatherv of noise windows failed");
+  }
+  free(local), free(counts), free(displs);
+  if (st == SM_OK) sm_debug(ctx, "nn data: %lld noise windows for augmentation", (long long)d->n_pool);
   return st;
 }
 
@@ -114,6 +180,10 @@ static sm_status read_starts(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_con
   SM_TRY(ctx, SM_ALLOC(ctx, p, d->n + 1));
   sm_status st = sm_catalog_read_as_f64(cat, "trace_p_arrival_sample", d->first, d->n, p);
   for (int64_t i = 0; st == SM_OK && i < d->n; i++) {
+    if (d->noise[i]) { /* a noise trace: its first window */
+      start[i] = 0;
+      continue;
+    }
     if (isnan(p[i]))
       st = SM_ERR(ctx, SM_ERR_DATA, "trace %lld: trace_p_arrival_sample is missing; a window around P needs it",
                   (long long)(d->first + i));
@@ -138,13 +208,18 @@ sm_status sm__nn_data_load(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_conf 
   if (st == SM_OK) st = SM_ALLOC(ctx, d->x, d->n * d->C * d->L + 1);
   if (st == SM_OK) st = SM_ALLOC(ctx, d->target, d->n + 1);
   if (st == SM_OK) st = SM_ALLOC(ctx, d->split, d->n + 1);
+  if (st == SM_OK) st = SM_ALLOC(ctx, d->noise, d->n + 1);
   if (st == SM_OK) st = SM_ALLOC(ctx, start, d->n + 1);
   st = sm_ctx_agree(ctx, st);
+  if (st == SM_OK) st = sm_ctx_agree(ctx, read_noise(ctx, cat, c, d));
   if (st == SM_OK && c->target && *c->target) st = sm_ctx_agree(ctx, read_targets(ctx, cat, c, d));
   if (st == SM_OK) st = sm_ctx_agree(ctx, read_split(ctx, cat, c, d));
   if (st == SM_OK) st = sm_ctx_agree(ctx, read_starts(ctx, cat, c, d, start));
   sm_reader *rd = NULL;
   if (st == SM_OK) st = sm_reader_create(cat, r, budget, &rd);
+  if (st == SM_OK)
+    sm_debug(ctx, "nn data: %lld traces [%lld, +%lld) %s", (long long)d->n, (long long)d->first, (long long)d->n,
+             sm_reader_resident(rd) ? "read at once" : "streamed within memory_budget_mb");
   for (;;) { /* crop each block of traces into the windows, zero outside the record */
     int64_t f = 0, cnt = 0;
     const float *tr = NULL;
@@ -156,18 +231,23 @@ sm_status sm__nn_data_load(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_conf 
         float *dst = d->x + (row * d->C + ch) * d->L;
         for (int64_t t = 0; t < d->L; t++)
           dst[t] = s0 + t >= 0 && s0 + t < d->T ? src[s0 + t] : 0.f;
+        for (int64_t t = 0; t < d->L && st == SM_OK; t++)
+          if (!isfinite(dst[t]))
+            st = SM_ERR(ctx, SM_ERR_DATA, "trace %lld: non-finite sample (%g) at component %lld, sample %lld",
+                        (long long)(f + i), dst[t], (long long)ch, (long long)(s0 + t));
       }
     }
   }
   sm_reader_destroy(&rd);
   free(start);
   st = sm_ctx_agree(ctx, st);
+  if (st == SM_OK) st = gather_pool(ctx, d);
   if (st != SM_OK) sm__nn_data_free(d);
   return st;
 }
 
 void sm__nn_data_free(sm__nn_data *d) {
-  free(d->x), free(d->target), free(d->split);
+  free(d->x), free(d->target), free(d->split), free(d->noise), free(d->pool);
   memset(d, 0, sizeof *d);
 }
 
@@ -196,6 +276,15 @@ static void make_sample(const sm__nn_data *d, const sm__nn_aug *a, int64_t row, 
     float sd = (float)(a->noise * sqrt(ss / (double)m));
     for (int64_t i = 0; i < m; i++)
       out[i] += sd * (float)sm_rng_normal(&r);
+  }
+  if (aug && d->n_pool) { /* a noise window of the catalog at a random SNR (power ratio, dB) */
+    const float *nz = d->pool + (int64_t)sm_rng_below(&r, (uint64_t)d->n_pool) * m;
+    double snr = a->snr_min + (a->snr_max - a->snr_min) * sm_rng_uniform(&r), ps = 0, pn = 0;
+    for (int64_t i = 0; i < m; i++)
+      ps += (double)out[i] * out[i], pn += (double)nz[i] * nz[i];
+    float k = pn > 0 ? (float)sqrt(ps / (pn * pow(10.0, snr / 10))) : 0.f;
+    for (int64_t i = 0; i < m; i++)
+      out[i] += k * nz[i];
   }
   if (a->normalize == SM_NN_NORM_NONE) return;
   double v = 0, mean = 0;

@@ -112,6 +112,7 @@ typedef struct {
   const char *classes;             /* comma list for text targets */
   const char *split_column;        /* "" = every trace is train */
   int64_t window, p_offset, shift; /* samples; window 0 = whole trace */
+  const char *noise_select;        /* "COLUMN=VALUE": noise traces for augmentation ("" = none) */
 } sm__nn_data_conf;
 
 typedef struct {
@@ -120,17 +121,21 @@ typedef struct {
   int64_t C, T, W, S, L; /* components, trace samples, window, shift margin, L = W + 2S */
   float *x;              /* [n][C][L] */
   float *target;         /* [n] class index or value */
-  signed char *split;    /* [n] 0 train, 1 dev, 2 test, -1 other */
+  signed char *split;    /* [n] 0 train, 1 dev, 2 test, -1 other (noise traces too) */
+  signed char *noise;    /* [n] 1: a noise trace (augmentation source, never a sample) */
+  int64_t n_pool;        /* noise windows of the whole catalog, in trace order */
+  float *pool;           /* [n_pool][C][W], the same on every rank */
 } sm__nn_data;
 
 enum { SM_NN_NORM_NONE, SM_NN_NORM_MAX, SM_NN_NORM_STD };
 typedef struct {
-  int on;                 /* augmentation enabled (training batches only) */
-  double amplitude;       /* log-uniform scale factor in [e^-a, e^a] */
-  double noise;           /* additive white noise, relative to the sample std */
-  double channel_dropout; /* probability of zeroing each component */
-  double polarity;        /* probability of flipping the sign */
-  int normalize;          /* SM_NN_NORM_* per sample, after augmentation */
+  int on;                  /* augmentation enabled (training batches only) */
+  double amplitude;        /* log-uniform scale factor in [e^-a, e^a] */
+  double noise;            /* additive white noise, relative to the sample std */
+  double channel_dropout;  /* probability of zeroing each component */
+  double polarity;         /* probability of flipping the sign */
+  double snr_min, snr_max; /* noise-trace augmentation: SNR U(min, max) dB against the sample */
+  int normalize;           /* SM_NN_NORM_* per sample, after augmentation */
 } sm__nn_aug;
 
 int sm__nn_split_code(const char *v);

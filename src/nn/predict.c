@@ -128,6 +128,7 @@ static sm_status run_model(sm_ctx *ctx, sm_model *m, const sm__nn_data *d, const
 
 typedef struct {
   double v[8];        /* classify: accuracy, macro F1, AUC, n; regress: MAE, RMSE, R2, n */
+  double ev[3];       /* per event (mean probability over its traces): events, accuracy, AUC */
   int64_t *confusion; /* [K][K] rows: true class, columns: predicted */
   double *prf;        /* [K][3] precision, recall, F1 */
 } metrics;
@@ -154,9 +155,53 @@ static double auc(double *sl, int64_t n) {
   return n1 > 0 && n0 > 0 ? (rank_sum - n1 * (n1 + 1) / 2) / (n1 * n0) : NAN;
 }
 
-/* Metrics from every rank's predictions (gathered on rank 0, then broadcast). Collective. */
+/* FNV-1a of a string: the event key (source_id) as one integer. */
+static uint64_t fnv1a(const char *v) {
+  uint64_t h = UINT64_C(14695981039346656037);
+  for (; *v; v++)
+    h = (h ^ (unsigned char)*v) * UINT64_C(1099511628211);
+  return h;
+}
+
+typedef struct {
+  uint64_t key;
+  double score, label;
+} ev_row;
+
+static int cmp_ev(const void *a, const void *b) {
+  const ev_row *x = a, *y = b;
+  return (x->key > y->key) - (x->key < y->key);
+}
+
+/* Event-level metrics for two classes: the traces of one event (same key) vote with their mean
+ * probability of class 1, as the Norcia studies classify events. sl: (score, label) pairs, m rows. */
+static void event_metrics(const double *sl, const uint64_t *key, int64_t m, metrics *mt) {
+  ev_row *r = malloc((size_t)(m + 1) * sizeof *r);
+  double *ev = malloc((size_t)(2 * m + 2) * sizeof *ev);
+  int64_t ne = 0;
+  if (r && ev) {
+    for (int64_t i = 0; i < m; i++)
+      r[i] = (ev_row){key[i], sl[2 * i], sl[2 * i + 1]};
+    qsort(r, (size_t)m, sizeof *r, cmp_ev);
+    double correct = 0;
+    for (int64_t i = 0; i < m;) {
+      int64_t j = i;
+      double sum = 0;
+      for (; j < m && r[j].key == r[i].key; j++)
+        sum += r[j].score;
+      ev[2 * ne] = sum / (double)(j - i), ev[2 * ne + 1] = r[i].label;
+      correct += (ev[2 * ne] > 0.5) == (r[i].label > 0.5);
+      ne++, i = j;
+    }
+    mt->ev[0] = (double)ne, mt->ev[1] = ne ? correct / (double)ne : NAN, mt->ev[2] = auc(ev, ne);
+  }
+  free(r), free(ev);
+}
+
+/* Metrics from every rank's predictions (gathered on rank 0, then broadcast); key: event key per
+ * row or NULL. Collective. */
 static sm_status compute_metrics(sm_ctx *ctx, int classify, int64_t K, int64_t n, const float *out, const float *label,
-                                 metrics *mt) {
+                                 const uint64_t *key, metrics *mt) {
   int64_t ncol = 2, total = 0; /* (score, label) pairs */
   double *mine = NULL, *all = NULL;
   SM_TRY(ctx, SM_ALLOC(ctx, mine, ncol * n + 1));
@@ -173,6 +218,15 @@ static sm_status compute_metrics(sm_ctx *ctx, int classify, int64_t K, int64_t n
     displs[r] = (int)total, total += counts[r];
   if (st == SM_OK) st = SM_ALLOC(ctx, all, total + 1);
   if (st == SM_OK) SM_MPI(ctx, MPI_Gatherv(mine, cnt, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0, ctx->comm));
+  uint64_t *keys = NULL;
+  int have_keys = key != NULL;
+  if (have_keys) { /* event keys in the same row order */
+    int kc = (int)n;
+    for (int r = 0; ctx->rank == 0 && r < ctx->size; r++)
+      counts[r] /= 2, displs[r] /= 2;
+    if (st == SM_OK) st = SM_ALLOC(ctx, keys, total / 2 + 1);
+    if (st == SM_OK) SM_MPI(ctx, MPI_Gatherv(key, kc, MPI_UINT64_T, keys, counts, displs, MPI_UINT64_T, 0, ctx->comm));
+  }
   /* confusion counts are exact integers: a plain allreduce */
   for (int64_t i = 0; classify && i < n; i++) {
     int64_t arg = 0;
@@ -184,6 +238,7 @@ static sm_status compute_metrics(sm_ctx *ctx, int classify, int64_t K, int64_t n
   if (ctx->rank == 0 && st == SM_OK) {
     int64_t m = total / 2;
     mt->v[3] = (double)m;
+    if (have_keys && classify && K == 2) event_metrics(all, keys, m, mt); /* before auc() sorts `all` */
     if (classify) {
       double correct = 0, f1sum = 0;
       for (int64_t c = 0; c < K; c++) {
@@ -209,9 +264,10 @@ static sm_status compute_metrics(sm_ctx *ctx, int classify, int64_t K, int64_t n
       mt->v[0] = ae / (double)m, mt->v[1] = sqrt(se / (double)m), mt->v[2] = ss > 0 ? 1 - se / ss : NAN;
     }
   }
-  free(mine), free(all), free(counts), free(displs);
+  free(mine), free(all), free(counts), free(displs), free(keys);
   SM_TRY(ctx, sm_ctx_agree(ctx, st));
   SM_MPI(ctx, MPI_Bcast(mt->v, 8, MPI_DOUBLE, 0, ctx->comm));
+  SM_MPI(ctx, MPI_Bcast(mt->ev, 3, MPI_DOUBLE, 0, ctx->comm));
   SM_MPI(ctx, MPI_Bcast(mt->prf, (int)(3 * K), MPI_DOUBLE, 0, ctx->comm));
   return SM_OK;
 }
@@ -287,6 +343,9 @@ static sm_status write_file(sm_ctx *ctx, const sm_config *cfg, const model_meta 
     const char *cn[] = {"accuracy", "macro_f1", "roc_auc", "n"}, *rn[] = {"mae", "rmse", "r2", "n"};
     for (int i = 0; st == SM_OK && i < 4; i++)
       st = attr(ctx, f, po->classify ? cn[i] : rn[i], NULL, mt->v[i]);
+    const char *en[] = {"event_n", "event_accuracy", "event_roc_auc"};
+    for (int i = 0; st == SM_OK && mt->ev[0] > 0 && i < 3; i++)
+      st = attr(ctx, f, en[i], NULL, mt->ev[i]);
     for (int64_t c = 0; st == SM_OK && po->classify && c < po->K; c++) {
       char nm[64];
       const char *what[] = {"precision", "recall", "f1"};
@@ -313,6 +372,9 @@ static void log_metrics(sm_ctx *ctx, const pred_out *po, const metrics *mt, cons
             mt->v[2]);
     return;
   }
+  if (mt->ev[0] > 0)
+    sm_info(ctx, "predict: %.0f events (mean probability of their traces): accuracy %.4f, ROC AUC %.4f", mt->ev[0],
+            mt->ev[1], mt->ev[2]);
   sm_info(ctx, "predict: %lld traces: accuracy %.4f, macro F1 %.4f, ROC AUC %.4f (classes %s)", (long long)po->total,
           mt->v[0], mt->v[1], mt->v[2], classes);
   for (int64_t c = 0; c < po->K; c++) {
@@ -323,6 +385,26 @@ static void log_metrics(sm_ctx *ctx, const pred_out *po, const metrics *mt, cons
       len += snprintf(row + len, sizeof row - (size_t)len, " %lld", (long long)mt->confusion[c * po->K + j]);
     sm_info(ctx, "%s", row);
   }
+}
+
+/* source_id of every shard row as an integer key. Collective. */
+static sm_status read_event_keys(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data *d, uint64_t **out) {
+  sm_col_type type;
+  int width = 0;
+  SM_TRY(ctx, sm_catalog_column_info(cat, "source_id", &type, &width));
+  if (type != SM_COL_STR) return SM_OK; /* numeric ids: not handled, no event metrics */
+  char *buf = NULL;
+  sm_status st = SM_ALLOC(ctx, buf, d->n * width + 1);
+  if (st == SM_OK) st = SM_ALLOC(ctx, *out, d->n + 1);
+  st = sm_ctx_agree(ctx, st);
+  if (st == SM_OK) st = sm_catalog_read_str(cat, "source_id", d->first, d->n, buf);
+  for (int64_t i = 0; st == SM_OK && i < d->n; i++) {
+    char v[256];
+    sm_catalog_str_at(buf, width, i, v, sizeof v);
+    (*out)[i] = fnv1a(v);
+  }
+  free(buf);
+  return st;
 }
 
 static sm_status predict_run(sm_ctx *ctx, const sm_config *cfg) {
@@ -358,6 +440,9 @@ static sm_status predict_run(sm_ctx *ctx, const sm_config *cfg) {
   }
   st = sm_ctx_agree(ctx, st);
   if (st == SM_OK) st = sm__nn_data_load(ctx, cat, &dc, cfg->memory_budget_mb * 1048576, &d);
+  uint64_t *evkey = NULL; /* per shard row: the event (source_id) of two-class predictions */
+  if (st == SM_OK && has_label && classify && K == 2 && sm_catalog_has_column(cat, "source_id"))
+    st = read_event_keys(ctx, cat, &d, &evkey);
   sm_catalog_close(&cat);
   sm__nn_aug aug = {.normalize = !strcmp(mm.normalize, "max")   ? SM_NN_NORM_MAX
                                  : !strcmp(mm.normalize, "std") ? SM_NN_NORM_STD
@@ -398,7 +483,15 @@ static sm_status predict_run(sm_ctx *ctx, const sm_config *cfg) {
   if (st == SM_OK) SM_MPI(ctx, MPI_Exscan(&n, &po.off, 1, MPI_INT64_T, MPI_SUM, ctx->comm));
   if (ctx->rank == 0) po.off = 0;
   if (st == SM_OK) SM_MPI(ctx, MPI_Allreduce(&n, &po.total, 1, MPI_INT64_T, MPI_SUM, ctx->comm));
-  if (st == SM_OK && has_label) st = compute_metrics(ctx, classify, K, n, out, label, &mt);
+  uint64_t *key = NULL; /* event keys of the selected rows */
+  if (st == SM_OK && evkey) st = SM_ALLOC(ctx, key, n + 1);
+  for (int64_t i = 0; key && i < n; i++)
+    key[i] = evkey[rows[i]];
+  int with_keys = key != NULL, all_keys = 0; /* the column exists everywhere or nowhere, but agree */
+  if (st == SM_OK) SM_MPI(ctx, MPI_Allreduce(&with_keys, &all_keys, 1, MPI_INT, MPI_MIN, ctx->comm));
+  if (st == SM_OK && has_label)
+    st = compute_metrics(ctx, classify, K, n, out, label, all_keys ? (key ? key : evkey) : NULL, &mt);
+  free(key), free(evkey);
   if (st == SM_OK) st = write_file(ctx, cfg, &mm, &po, &mt);
   if (st == SM_OK) log_metrics(ctx, &po, &mt, mm.classes);
   free(rows), free(out), free(tidx), free(lab), free(pred), free(label), free(mt.confusion), free(mt.prf);
@@ -407,5 +500,15 @@ static sm_status predict_run(sm_ctx *ctx, const sm_config *cfg) {
   return st;
 }
 
+static sm_status predict_plan(sm_ctx *ctx, const sm_config *cfg, char *out, size_t n) {
+  char cat[1024], model[1024], res[1024];
+  sm_config_input_path(cfg, "catalog", cat, sizeof cat);
+  sm_config_input_path(cfg, "model", model, sizeof model);
+  sm_config_output_path(cfg, "output", res, sizeof res);
+  snprintf(out, n, "runs %s over its shard of %s%s%s and writes its rows of %s", model, cat,
+           sm_config_str(cfg, "split")[0] ? ", split " : "", sm_config_str(cfg, "split"), res);
+  return SM_OK;
+}
+
 const sm_stage sm_stage_predict = {"predict", "run a trained model over a catalog: per-trace outputs and metrics",
-                                   predict_keys, predict_run, NULL};
+                                   predict_keys, predict_run, predict_plan};

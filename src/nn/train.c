@@ -66,6 +66,10 @@ static const sm_key train_keys[] = {
     {"aug_noise", SM_KEY_FLOAT, "0", 0, 100, NULL, "additive white noise, std relative to the sample's"},
     {"aug_channel_dropout", SM_KEY_FLOAT, "0", 0, 1, NULL, "probability of zeroing each component"},
     {"aug_polarity", SM_KEY_FLOAT, "0", 0, 1, NULL, "probability of flipping the sign"},
+    {"aug_noise_traces", SM_KEY_STR, "", 0, -1, NULL,
+     "COLUMN=VALUE (e.g. trace_category=noise): add a random noise trace of the catalog to each sample"},
+    {"aug_noise_snr_min", SM_KEY_FLOAT, "0", -100, 100, NULL, "noise-trace augmentation: lowest SNR, dB"},
+    {"aug_noise_snr_max", SM_KEY_FLOAT, "20", -100, 100, NULL, "noise-trace augmentation: highest SNR, dB"},
     {"checkpoint", SM_KEY_PATH, "", 0, -1, NULL, "checkpoint file (default: <output>.ckpt)"},
     {"checkpoint_every", SM_KEY_INT, "0", 0, 1e15, NULL, "steps between checkpoints (0: at the end and when stopped)"},
     {"max_steps", SM_KEY_INT, "0", 0, 1e15, NULL, "stop after this many steps in total (0: no limit); resume later"},
@@ -101,7 +105,7 @@ typedef struct {
   int64_t best_epoch, bad_epochs, n_curve;
   double *curve; /* [epochs][NCURVE] */
   float *best;   /* [n_param + n_buf] weights and running statistics at the best dev loss */
-  int stopped;   /* 1: max_steps or a signal ended the run early */
+  int stopped;   /* ended early: 1 by max_steps, 2 by a signal */
   double t_allreduce, t_step;
 } trainer;
 
@@ -213,6 +217,10 @@ static sm_status train_step(trainer *tr, sm_batches *bat) {
   double tot[3];
   SM_TRY(ctx, reduce_part(tr, tr->det ? nseg : (nl ? 1 : 0), 3, tot));
   tr->t_allreduce += sm_wtime() - t1;
+  /* the totals are the same on every rank, so every rank takes this branch */
+  SM_CHECK(ctx, isfinite(tot[0]), SM_ERR_NUMERIC,
+           "train: the loss is not finite at step %lld (epoch %lld): lower lr, or set clip", (long long)tr->step + 1,
+           (long long)tr->epoch + 1);
   for (int j = 0; j < 3; j++)
     tr->ep_sum[j] += tot[j];
   if (tr->clip > 0) sm_clip_grad_norm(g, np, tr->clip);
@@ -611,6 +619,8 @@ static sm_status train_run(sm_ctx *ctx, const sm_config *cfg) {
                         .noise = sm_config_float(cfg, "aug_noise"),
                         .channel_dropout = sm_config_float(cfg, "aug_channel_dropout"),
                         .polarity = sm_config_float(cfg, "aug_polarity"),
+                        .snr_min = sm_config_float(cfg, "aug_noise_snr_min"),
+                        .snr_max = sm_config_float(cfg, "aug_noise_snr_max"),
                         .normalize = !strcmp(norm, "max")   ? SM_NN_NORM_MAX
                                      : !strcmp(norm, "std") ? SM_NN_NORM_STD
                                                             : SM_NN_NORM_NONE};
@@ -620,7 +630,8 @@ static sm_status train_run(sm_ctx *ctx, const sm_config *cfg) {
                          .split_column = sm_config_str(cfg, "split_column"),
                          .window = sm_config_int(cfg, "window"),
                          .p_offset = sm_config_int(cfg, "p_offset"),
-                         .shift = tr.aug.on ? sm_config_int(cfg, "aug_shift") : 0};
+                         .shift = tr.aug.on ? sm_config_int(cfg, "aug_shift") : 0,
+                         .noise_select = tr.aug.on ? sm_config_str(cfg, "aug_noise_traces") : ""};
   char path[1024];
   sm_config_input_path(cfg, "catalog", path, sizeof path);
   sm_catalog *cat = NULL;
@@ -646,5 +657,19 @@ static sm_status train_run(sm_ctx *ctx, const sm_config *cfg) {
   return st;
 }
 
+/* Dry run: what this rank will do (the catalog may not exist yet, so nothing is opened). */
+static sm_status train_plan(sm_ctx *ctx, const sm_config *cfg, char *out, size_t n) {
+  char cat[1024], model[1024];
+  sm_config_input_path(cfg, "catalog", cat, sizeof cat);
+  sm_config_output_path(cfg, "output", model, sizeof model);
+  snprintf(out, n,
+           "trains on its shard of the %s traces of %s (global batches of %lld, %s mode, %lld epochs), "
+           "rank 0 writes %s and its checkpoint",
+           sm_config_str(cfg, "split_column")[0] ? "train-split" : "", cat, (long long)sm_config_int(cfg, "batch_size"),
+           sm_config_bool(cfg, "deterministic") ? "deterministic" : "fast", (long long)sm_config_int(cfg, "epochs"),
+           model);
+  return SM_OK;
+}
+
 const sm_stage sm_stage_train = {"train", "train a neural network on a catalog (data-parallel, checkpointed)",
-                                 train_keys, train_run, NULL};
+                                 train_keys, train_run, train_plan};

@@ -24,7 +24,7 @@ cat > job.yaml <<'YAML'
 job: train-test
 output_dir: out
 stages:
-  - synth: {output: cat.h5, traces: 400, samples: 600, seed: 2016}
+  - synth: {output: cat.h5, traces: 400, samples: 3000, seed: 2016}  # 7 chunks of 58 traces
   - train:
       catalog: cat.h5
       output: cnn.h5
@@ -41,15 +41,21 @@ stages:
       aug_noise: 0.05
       aug_channel_dropout: 0.1
       aug_polarity: 0.5
+      aug_noise_traces: split=test   # stand-ins for noise traces (the synthetic catalog has none)
+      aug_noise_snr_min: 5
+      aug_noise_snr_max: 15
       checkpoint_every: 7
   - predict: {catalog: cat.h5, model: cnn.h5, output: pred.h5, split: test}
 YAML
+check "dry run describes each rank's share" \
+  bash -c "$RUN run job.yaml --dry-run | grep -c 'trains on its shard of the train-split traces' | grep -qx $NP"
 check "reference run at 1 rank" $ONE run job.yaml
 ref=$(params out/cnn.h5 ref.bin)
 h5dump -d /prob -b LE -o refprob.bin out/pred.h5 >/dev/null
-rm -f out/cnn.h5 out/cnn.h5.ckpt out/pred.h5
-
-check "train + predict at $NP ranks" $RUN run job.yaml
+if [ "$NP" != 1 ]; then # at 1 rank the reference run is the run under test
+  rm -f out/cnn.h5 out/cnn.h5.ckpt out/pred.h5
+  check "train + predict at $NP ranks, shard streamed (memory_budget_mb 1)" $RUN run job.yaml --set memory_budget_mb=1
+fi
 check "deterministic weights at $NP ranks are bit-identical to 1 rank" test "$(params out/cnn.h5 np.bin)" = "$ref"
 h5dump -d /prob -b LE -o prob.bin out/pred.h5 >/dev/null
 check "predictions at $NP ranks are identical to 1 rank" cmp -s prob.bin refprob.bin
@@ -60,6 +66,8 @@ acc=$(h5dump -a /accuracy out/pred.h5 | awk '/\(0\)/{print $2}')
 mine=$(paste <(h5dump -y -w 1 -d /label out/pred.h5 | grep -E '^ *[0-9]' | tr -d ' ,') \
              <(h5dump -y -w 1 -d /predicted out/pred.h5 | grep -E '^ *[0-9]' | tr -d ' ,') |
        awk '{n++; c += ($1 == $2)} END {printf "%.6f", c / n}')
+nev=$(h5dump -a /event_n out/pred.h5 | awk '/\(0\)/{print $2}')
+check "event-level metrics over the test events ($nev)" bash -c "[ \"$nev\" -gt 1 ] && h5dump -a /event_roc_auc out/pred.h5 >/dev/null"
 check "accuracy attribute ($acc) matches labels vs predictions ($mine)" \
   awk -v a="$acc" -v b="$mine" 'BEGIN {exit !((a - b) ^ 2 < 1e-12)}'
 
@@ -89,7 +97,8 @@ expect_fail "resume refuses a checkpoint of another model" 'was written for mode
   $RUN run job.yaml --resume --set "train.model=conv 6 k=7, relu, gap, dense 2"
 
 # fast mode: bucketed allreduce with small buckets; trains and predicts
-check "fast mode at $NP ranks" $RUN run job.yaml --set train.deterministic=false --set train.bucket_mb=0.001 \
+check "fast mode (class weights, AdamW, cosine) at $NP ranks" $RUN run job.yaml --set train.deterministic=false \
+  --set train.bucket_mb=0.001 --set train.class_weights=1,2 --set train.optimizer=adamw --set train.schedule=cosine \
   --set train.output=fast.h5 --set predict.model=fast.h5 --set predict.output=fastpred.h5
 check "fast mode wrote a model" test -s out/fast.h5
 
@@ -102,6 +111,9 @@ expect_fail "class outside the list names the trace" 'trace [0-9]+: label = "(fo
   $RUN run job.yaml --set train.classes=foreshock,other
 expect_fail "model outputs must match the classes" 'classes names 2 classes but the model has 3 outputs' \
   $RUN run job.yaml --set "train.model=conv 6 k=7, gap, dense 3"
+expect_fail "a diverging run stops with the step" 'the loss is not finite at step [0-9]+' \
+  $RUN run job.yaml --set train.task=regress --set train.target=source_magnitude --set train.classes= \
+  --set "train.model=dense 1" --set train.optimizer=sgd --set train.lr=1000 --set train.augment=false
 rm -f out/cnn.h5 out/cnn.h5.ckpt
 expect_fail "a failure on the last rank stops every rank" 'injected fault at train_step' \
   env SISMA_FAULT=train_step:$(( NP - 1 )) $RUN run job.yaml
