@@ -27,6 +27,9 @@ static const sm_key glm_keys[] = {
      "rows sharing a value stay in one split or fold (e.g. source_id: no event in two splits); empty = by row"},
     {"folds", SM_KEY_INT, "0", 0, 100, NULL, "k-fold cross-validation over the groups (0 = off)"},
     {"threshold", SM_KEY_FLOAT, "0.5", 0, 1, NULL, "probability threshold of the predicted class"},
+    {"event_column", SM_KEY_STR, "", 0, -1, NULL,
+     "also classify each held-out event (rows sharing this column's value, e.g. source_id) by the mean probability "
+     "of its rows; empty = per row only"},
     {"maxit", SM_KEY_INT, "25", 1, 1000, NULL, "IRLS iterations at most (R: glm.control maxit)"},
     {"epsilon", SM_KEY_FLOAT, "1e-8", 1e-16, 1, NULL, "IRLS convergence tolerance on the relative deviance change"},
     {"output", SM_KEY_PATH, "", 0, -1, NULL, "JSON result file; empty = none"},
@@ -123,6 +126,107 @@ static sm_status evaluate(sm_ctx *ctx, const sm_frame *f, const double *coef, in
   return st;
 }
 
+/* (table row, key halves) or (table row, probability, label): rows sorted by table row. */
+static int cmp_row(const void *a, const void *b) {
+  double x = ((const double *)a)[0], y = ((const double *)b)[0];
+  return (x > y) - (x < y);
+}
+
+typedef struct {
+  uint64_t key;
+  double row, prob, label;
+} ev_row;
+
+static int cmp_event(const void *a, const void *b) {
+  const ev_row *x = a, *y = b;
+  if (x->key != y->key) return (x->key > y->key) - (x->key < y->key);
+  return (x->row > y->row) - (x->row < y->row);
+}
+
+/* Metrics per event over the held-out rows (tag 2): the rows sharing a value of `col` vote with
+ * their mean probability (summed in table-row order, so the result does not depend on the rank
+ * count). The event key is FNV-1a of the value (strings; numbers as %.17g). Each rank sends its
+ * (row, key) pairs from the table shard and its (row, probability, label) triples from the frame;
+ * every rank joins them, the events go to sm_class_metrics_compute from rank 0. Collective. */
+static sm_status evaluate_events(sm_ctx *ctx, sm_table *t, const unsigned char *mask, const sm_frame *f,
+                                 const double *coef, const char *col, double threshold, sm_class_metrics *cm) {
+  int j;
+  SM_TRY(ctx, sm_ctx_agree(ctx, sm_table_find(t, col, &j)));
+  sm_range r = sm_table_range(t);
+  int64_t nk = 0, np = 0;
+  for (int64_t i = 0; i < r.count; i++)
+    nk += mask[i] == 2;
+  for (int64_t i = 0; i < f->n; i++)
+    np += f->tag[i] == 2;
+  double *mk = malloc(((size_t)nk + 1) * 3 * sizeof *mk), *mp = malloc(((size_t)np + 1) * 3 * sizeof *mp);
+  SM_TRY(ctx, sm_ctx_agree(ctx, mk && mp ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
+  nk = 0;
+  for (int64_t i = 0; i < r.count; i++) {
+    if (mask[i] != 2) continue;
+    char buf[64];
+    const char *v = buf;
+    if (sm_table_col_is_str(t, j))
+      v = sm_table_str(t, j)[i];
+    else
+      snprintf(buf, sizeof buf, "%.17g", sm_table_num(t, j)[i]);
+    uint64_t h = 1469598103934665603ULL;
+    for (; *v; v++)
+      h = (h ^ (unsigned char)*v) * 1099511628211ULL;
+    mk[3 * nk] = (double)(r.first + i), mk[3 * nk + 1] = (double)(h >> 32), mk[3 * nk + 2] = (double)(h & 0xffffffffu);
+    nk++;
+  }
+  np = 0;
+  for (int64_t i = 0; i < f->n; i++) {
+    if (f->tag[i] != 2) continue;
+    double eta = 0;
+    for (int c = 0; c < f->p; c++)
+      eta += f->x[i * f->p + c] * coef[c];
+    mp[3 * np] = (double)f->row[i], mp[3 * np + 1] = 1 / (1 + exp(-eta)), mp[3 * np + 2] = f->y[i];
+    np++;
+  }
+  double *ak = NULL, *ap = NULL;
+  int tk = 0, tp = 0;
+  sm_status st = sm__gather_all(ctx, mk, (int)(3 * nk), &ak, &tk);
+  if (st == SM_OK) st = sm__gather_all(ctx, mp, (int)(3 * np), &ap, &tp);
+  free(mk), free(mp);
+  if (st != SM_OK) {
+    free(ak), free(ap);
+    return st;
+  }
+  int64_t mkn = tk / 3, mpn = tp / 3, ne = 0;
+  qsort(ak, (size_t)mkn, 3 * sizeof *ak, cmp_row);
+  qsort(ap, (size_t)mpn, 3 * sizeof *ap, cmp_row);
+  ev_row *ev = malloc(((size_t)mpn + 1) * sizeof *ev);
+  double *pr = malloc(((size_t)mpn + 1) * sizeof *pr), *lab = malloc(((size_t)mpn + 1) * sizeof *lab);
+  st = ev && pr && lab ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
+  int64_t a = 0, mixed = 0;
+  for (int64_t i = 0; st == SM_OK && i < mpn; i++) { /* every fitted held-out row has a key row */
+    while (a < mkn && ak[3 * a] < ap[3 * i])
+      a++;
+    uint64_t key = a < mkn && ak[3 * a] == ap[3 * i]
+                       ? (uint64_t)ak[3 * a + 1] << 32 | (uint64_t)ak[3 * a + 2]
+                       : UINT64_MAX;
+    ev[i] = (ev_row){key, ap[3 * i], ap[3 * i + 1], ap[3 * i + 2]};
+  }
+  if (st == SM_OK) qsort(ev, (size_t)mpn, sizeof *ev, cmp_event);
+  for (int64_t i = 0; st == SM_OK && i < mpn;) {
+    int64_t k = i;
+    double sum = 0;
+    for (; k < mpn && ev[k].key == ev[i].key; k++)
+      sum += ev[k].prob, mixed += ev[k].label != ev[i].label;
+    pr[ne] = sum / (double)(k - i), lab[ne++] = ev[i].label, i = k;
+  }
+  if (st == SM_OK && mixed)
+    st = SM_ERR(ctx, SM_ERR_DATA, "event_column %s: %lld held-out rows differ in class from the first row of their event",
+                col, (long long)mixed);
+  free(ak), free(ap);
+  if (ctx->rank != 0) ne = 0; /* every rank holds all events: rank 0 contributes them */
+  st = sm_ctx_agree(ctx, st);
+  if (st == SM_OK) st = sm_class_metrics_compute(ctx, pr, lab, NULL, ne, threshold, cm);
+  free(ev), free(pr), free(lab);
+  return st;
+}
+
 static void print_metrics(FILE *to, const sm_class_metrics *c, const char *what, double thr) {
   fprintf(to, "Classification on %s (n = %lld, threshold %g):\n", what, (long long)c->n, thr);
   fprintf(to, "  accuracy %.4f  precision %.4f  recall %.4f  F1 %.4f  ROC AUC %.4f\n", c->accuracy, c->precision,
@@ -142,8 +246,8 @@ static void json_metrics(FILE *f, const char *key, const sm_class_metrics *c) {
 }
 
 static sm_status write_json(sm_ctx *ctx, const sm_config *cfg, const sm_frame *fr, const sm_glm *m, const char *call,
-                            const sm_class_metrics *cm, const sm_class_metrics *dm, const sm_class_metrics *cv,
-                            int folds) {
+                            const sm_class_metrics *cm, const sm_class_metrics *em, const sm_class_metrics *dm,
+                            const sm_class_metrics *cv, int folds) {
   char path[4096];
   sm_config_output_path(cfg, "output", path, sizeof path);
   FILE *f;
@@ -170,6 +274,7 @@ static sm_status write_json(sm_ctx *ctx, const sm_config *cfg, const sm_frame *f
     fprintf(f, ",\n  \"aic\": "), sm__json_num(f, m->aic);
     fprintf(f, ",\n  \"iterations\": %d,\n  \"converged\": %s,\n", m->iter, m->converged ? "true" : "false");
     json_metrics(f, fr->n_heldout > 0 ? "heldout_metrics" : "training_metrics", cm);
+    if (em->n > 0) fprintf(f, ",\n"), json_metrics(f, "heldout_event_metrics", em);
     if (dm->n > 0) fprintf(f, ",\n"), json_metrics(f, "dev_metrics", dm);
     if (folds > 0) fprintf(f, ",\n"), json_metrics(f, "cross_validation_pooled", cv);
     fprintf(f, "\n}\n");
@@ -244,8 +349,12 @@ static sm_status glm_run(sm_ctx *ctx, const sm_config *cfg) {
     st = sm_glm_fit(ctx, fr, (int)sm_config_int(cfg, "maxit"), sm_config_float(cfg, "epsilon"),
                     !strcmp(sm_config_str(cfg, "method"), "auto"), &m);
   if (st == SM_OK) sm_debug(ctx, "glm timing: IRLS fit + summary %.3f s (%d iterations)", sm_wtime() - t0, m->iter);
-  sm_class_metrics cm, cv, dm;
+  sm_class_metrics cm, cv, dm, em;
+  memset(&em, 0, sizeof em);
+  const char *ec = sm_config_str(cfg, "event_column");
   if (st == SM_OK) st = evaluate(ctx, fr, m->coef, fr->n_heldout > 0 ? 2 : 1, sm_config_float(cfg, "threshold"), &cm);
+  if (st == SM_OK && ec[0] && fr->n_heldout > 0)
+    st = evaluate_events(ctx, t, mask, fr, m->coef, ec, sm_config_float(cfg, "threshold"), &em);
   if (st == SM_OK) st = evaluate(ctx, fr, m->coef, 3, sm_config_float(cfg, "threshold"), &dm);
   int folds = (int)sm_config_int(cfg, "folds");
   if (st == SM_OK && folds > 1) st = cross_validate(ctx, cfg, t, fm, mask, &cv);
@@ -255,6 +364,11 @@ static sm_status glm_run(sm_ctx *ctx, const sm_config *cfg) {
     sm_glm_print(stdout, m, fr, call);
     print_metrics(stdout, &cm, fr->n_heldout > 0 ? "the held-out split" : "the fitted rows",
                   sm_config_float(cfg, "threshold"));
+    if (em.n > 0) {
+      char what[192];
+      snprintf(what, sizeof what, "the held-out events (%.64s; mean probability of their rows)", ec);
+      print_metrics(stdout, &em, what, sm_config_float(cfg, "threshold"));
+    }
     if (dm.n > 0) print_metrics(stdout, &dm, "the dev split", sm_config_float(cfg, "threshold"));
     if (folds > 1) {
       char what[64];
@@ -264,7 +378,7 @@ static sm_status glm_run(sm_ctx *ctx, const sm_config *cfg) {
     fflush(stdout);
   }
   if (st == SM_OK && sm_config_str(cfg, "output")[0])
-    st = write_json(ctx, cfg, fr, m, call, &cm, &dm, &cv, folds > 1 ? folds : 0);
+    st = write_json(ctx, cfg, fr, m, call, &cm, &em, &dm, &cv, folds > 1 ? folds : 0);
   free(mask);
   sm_glm_destroy(&m);
   sm_frame_destroy(&fr);
