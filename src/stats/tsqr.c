@@ -196,17 +196,14 @@ static int bin_of(double x, double lo, double scale, int nb) {
   return b < nb ? b : nb - 1;
 }
 
-/* All order statistics at once: one histogram of NBINS4 bins over [min, max] (monotone binning:
- * each bin holds a contiguous range of the sorted values), then the values of the bins holding a
- * wanted rank are gathered and sorted. A bin too full to gather (heavy ties, outliers) falls
- * back to the iterative narrowing of select_one. */
+/* All order statistics at once: one histogram of NBINS4 bins over [lo, hi], the global minimum
+ * and maximum of the values (monotone binning: each bin holds a contiguous range of the sorted
+ * values), then the values of the bins holding a wanted rank are gathered (one more pass) and
+ * sorted. A bin too full to gather (heavy ties, outliers) falls back to the iterative narrowing of
+ * select_one. */
 #define NBINS4 4096
-sm_status sm__select(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, int nk, const int64_t *k, double *out) {
-  double mm[2] = {INFINITY, INFINITY}, g[2];
-  for (int64_t i = 0; i < n; i++)
-    mm[0] = fmin(mm[0], v[i]), mm[1] = fmin(mm[1], -v[i]);
-  SM_MPI(ctx, MPI_Allreduce(mm, g, 2, MPI_DOUBLE, MPI_MIN, ctx->comm));
-  double lo = g[0], hi = -g[1];
+sm_status sm__select_range(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, int nk, const int64_t *k,
+                           double lo, double hi, double *out) {
   for (int i = 0; i < nk; i++)
     SM_CHECK(ctx, k[i] >= 0 && k[i] < n_total, SM_ERR_INTERNAL, "order statistic %lld of %lld", (long long)k[i],
              (long long)n_total);
@@ -216,36 +213,34 @@ sm_status sm__select(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, i
     return SM_OK;
   }
   double scale = NBINS4 / (hi - lo);
-  int64_t *h = calloc(2 * NBINS4, sizeof *h);
+  /* the histogram, its global sum and the wanted-bin flags in one allocation */
+  int64_t *h = calloc(2 * NBINS4 + NBINS4 / 8, sizeof *h);
   SM_TRY(ctx, sm_ctx_agree(ctx, h ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
   int64_t *gh = h + NBINS4;
+  unsigned char *want = (unsigned char *)(gh + NBINS4);
   for (int64_t i = 0; i < n; i++)
     h[bin_of(v[i], lo, scale, NBINS4)]++;
   sm_status st =
       MPI_Allreduce(h, gh, NBINS4, MPI_INT64_T, MPI_SUM, ctx->comm) ? SM_ERR(ctx, SM_ERR_MPI, "allreduce") : SM_OK;
   int bin[64];
-  int64_t below[64];
-  unsigned char *want = calloc(NBINS4, 1);
-  st = sm_ctx_agree(ctx, st == SM_OK && !want ? SM_ERR(ctx, SM_ERR_NOMEM, "out of memory") : st);
+  int64_t below[64], bound = 0;
   for (int i = 0; st == SM_OK && i < nk && i < 64; i++) {
     int64_t cum = 0;
     int b = 0;
     while (b < NBINS4 - 1 && cum + gh[b] <= k[i])
       cum += gh[b++];
     bin[i] = b, below[i] = cum;
-    if (gh[b] <= GATHER_MAX) want[b] = 1;
+    if (gh[b] <= GATHER_MAX && !want[b]) want[b] = 1, bound += gh[b];
   }
-  int64_t m = 0;
-  for (int64_t i = 0; st == SM_OK && i < n; i++)
-    m += want[bin_of(v[i], lo, scale, NBINS4)];
-  double *cand = st == SM_OK ? malloc(((size_t)m + 1) * sizeof *cand) : NULL, *all = NULL;
+  /* the global count of the wanted bins bounds this rank's count: no counting pass */
+  double *cand = st == SM_OK ? malloc(((size_t)bound + 1) * sizeof *cand) : NULL, *all = NULL;
   if (st == SM_OK) st = sm_ctx_agree(ctx, cand ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
   int total = 0;
   if (st == SM_OK) {
     int64_t c = 0;
     for (int64_t i = 0; i < n; i++)
       if (want[bin_of(v[i], lo, scale, NBINS4)]) cand[c++] = v[i];
-    st = sm__gather_all(ctx, cand, (int)m, &all, &total);
+    st = sm__gather_all(ctx, cand, (int)c, &all, &total);
   }
   if (st == SM_OK) {
     qsort(all, (size_t)total, sizeof *all, cmp_double); /* sorted, so each bin is a contiguous run */
@@ -260,13 +255,30 @@ sm_status sm__select(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, i
       out[i] = all[j + (k[i] - below[i])];
     }
   }
-  free(h), free(want), free(cand), free(all);
+  free(h), free(cand), free(all);
   return st;
 }
 
-sm_status sm__quantiles5(sm_ctx *ctx, const double *v, int64_t n, double q[5]) {
-  int64_t N = 0;
-  SM_MPI(ctx, MPI_Allreduce(&n, &N, 1, MPI_INT64_T, MPI_SUM, ctx->comm));
+/* Global minimum and maximum (comparisons, not fmin: a libm call per value at -O2). */
+static sm_status global_range(sm_ctx *ctx, const double *v, int64_t n, double *lo, double *hi) {
+  double mm[2] = {INFINITY, INFINITY}, g[2];
+  for (int64_t i = 0; i < n; i++) {
+    double x = v[i];
+    mm[0] = x < mm[0] ? x : mm[0];
+    mm[1] = -x < mm[1] ? -x : mm[1];
+  }
+  SM_MPI(ctx, MPI_Allreduce(mm, g, 2, MPI_DOUBLE, MPI_MIN, ctx->comm));
+  *lo = g[0], *hi = -g[1];
+  return SM_OK;
+}
+
+sm_status sm__select(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, int nk, const int64_t *k, double *out) {
+  double lo, hi;
+  SM_TRY(ctx, global_range(ctx, v, n, &lo, &hi));
+  return sm__select_range(ctx, v, n, n_total, nk, k, lo, hi, out);
+}
+
+sm_status sm__quantiles5_range(sm_ctx *ctx, const double *v, int64_t n, int64_t N, double vlo, double vhi, double q[5]) {
   if (N == 0) {
     for (int i = 0; i < 5; i++)
       q[i] = NAN;
@@ -279,12 +291,20 @@ sm_status sm__quantiles5(sm_ctx *ctx, const double *v, int64_t n, double q[5]) {
     k[2 * i] = (int64_t)floor(idx[i]) - 1;
     k[2 * i + 1] = (int64_t)ceil(idx[i]) - 1;
   }
-  SM_TRY(ctx, sm__select(ctx, v, n, N, 10, k, x));
+  SM_TRY(ctx, sm__select_range(ctx, v, n, N, 10, k, vlo, vhi, x));
   for (int i = 0; i < 5; i++) {
     double lo = x[2 * i], hi = x[2 * i + 1], h = idx[i] - floor(idx[i]);
     q[i] = (h > 0 && hi != lo) ? (1 - h) * lo + h * hi : lo;
   }
   return SM_OK;
+}
+
+sm_status sm__quantiles5(sm_ctx *ctx, const double *v, int64_t n, double q[5]) {
+  int64_t N = 0;
+  double lo, hi;
+  SM_MPI(ctx, MPI_Allreduce(&n, &N, 1, MPI_INT64_T, MPI_SUM, ctx->comm));
+  SM_TRY(ctx, global_range(ctx, v, n, &lo, &hi));
+  return sm__quantiles5_range(ctx, v, n, N, lo, hi, q);
 }
 
 /* The Cholesky route: per-block Gram matrices of sqrt(wt)[X resp] (BLAS-3 dsyrk on a contiguous
