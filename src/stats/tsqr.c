@@ -17,10 +17,13 @@
 
 /* Allgather of variable-length double arrays (count doubles per rank) into *all. */
 sm_status sm__gather_all(sm_ctx *ctx, const double *mine, int count, double **all, int *total) {
-  int P = ctx->size;
-  int *cnt = calloc((size_t)P, sizeof *cnt), *dsp = calloc((size_t)P, sizeof *dsp);
-  sm_status st = (cnt && dsp) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
-  st = sm_ctx_agree(ctx, st);
+  int P = ctx->size, scnt[64], sdsp[64]; /* on the stack up to 64 ranks: one agreement less */
+  int *cnt = scnt, *dsp = sdsp;
+  sm_status st = SM_OK;
+  if (P > 64) {
+    cnt = calloc((size_t)P, sizeof *cnt), dsp = calloc((size_t)P, sizeof *dsp);
+    st = sm_ctx_agree(ctx, (cnt && dsp) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
+  }
   if (st == SM_OK && MPI_Allgather(&count, 1, MPI_INT, cnt, 1, MPI_INT, ctx->comm))
     st = SM_ERR(ctx, SM_ERR_MPI, "allgather of block counts failed");
   *total = 0;
@@ -30,7 +33,7 @@ sm_status sm__gather_all(sm_ctx *ctx, const double *mine, int count, double **al
   if (st == SM_OK) st = sm_ctx_agree(ctx, *all ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
   if (st == SM_OK && MPI_Allgatherv(mine, count, MPI_DOUBLE, *all, cnt, dsp, MPI_DOUBLE, ctx->comm))
     st = SM_ERR(ctx, SM_ERR_MPI, "allgatherv of block results failed");
-  free(cnt), free(dsp);
+  if (cnt != scnt) free(cnt), free(dsp);
   if (st != SM_OK) free(*all), *all = NULL;
   return st;
 }
@@ -215,6 +218,10 @@ sm_status sm__select_range(sm_ctx *ctx, const double *v, int64_t n, int64_t n_to
   double scale = NBINS4 / (hi - lo);
   /* the histogram, its global sum and the wanted-bin flags in one allocation */
   int64_t *h = calloc(2 * NBINS4 + NBINS4 / 8, sizeof *h);
+  /* room for every local value (address space only: just the candidates' pages are touched), so
+   * that one agreement covers both allocations */
+  double *cand = malloc(((size_t)n + 1) * sizeof *cand), *all = NULL;
+  if (!h || !cand) free(h), free(cand), h = NULL, cand = NULL;
   SM_TRY(ctx, sm_ctx_agree(ctx, h ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
   int64_t *gh = h + NBINS4;
   unsigned char *want = (unsigned char *)(gh + NBINS4);
@@ -223,18 +230,15 @@ sm_status sm__select_range(sm_ctx *ctx, const double *v, int64_t n, int64_t n_to
   sm_status st =
       MPI_Allreduce(h, gh, NBINS4, MPI_INT64_T, MPI_SUM, ctx->comm) ? SM_ERR(ctx, SM_ERR_MPI, "allreduce") : SM_OK;
   int bin[64];
-  int64_t below[64], bound = 0;
+  int64_t below[64];
   for (int i = 0; st == SM_OK && i < nk && i < 64; i++) {
     int64_t cum = 0;
     int b = 0;
     while (b < NBINS4 - 1 && cum + gh[b] <= k[i])
       cum += gh[b++];
     bin[i] = b, below[i] = cum;
-    if (gh[b] <= GATHER_MAX && !want[b]) want[b] = 1, bound += gh[b];
+    if (gh[b] <= GATHER_MAX) want[b] = 1;
   }
-  /* the global count of the wanted bins bounds this rank's count: no counting pass */
-  double *cand = st == SM_OK ? malloc(((size_t)bound + 1) * sizeof *cand) : NULL, *all = NULL;
-  if (st == SM_OK) st = sm_ctx_agree(ctx, cand ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
   int total = 0;
   if (st == SM_OK) {
     int64_t c = 0;
