@@ -59,8 +59,12 @@ sm_status sm__fit_r(sm_ctx *ctx, const sm_frame *f, const double *wt, const doub
 /* Exact order statistics (0-based ranks k[0..nk-1] of the n_total values v spread over ranks) by
  * histogram narrowing then a gather of the few candidates. Collective. */
 sm_status sm__select(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, int nk, const int64_t *k, double *out);
+sm_status sm__select_range(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, int nk, const int64_t *k,
+                           double lo, double hi, double *out);
 /* R's quantile(type 7) at 0, .25, .5, .75, 1 of distributed values. Collective. */
 sm_status sm__quantiles5(sm_ctx *ctx, const double *v, int64_t n, double q[5]);
+/* The same with the global count N and the global range [lo, hi] of the values already known. */
+sm_status sm__quantiles5_range(sm_ctx *ctx, const double *v, int64_t n, int64_t N, double lo, double hi, double q[5]);
 
 #endif
 

@@ -4,8 +4,9 @@
  *   RSS           R[p,p]^2                              (the residual norm falls out of the QR)
  *   MSS           sum_j R[j,p]^2 over j >= 1 with an intercept in column 0 (Q'y without the mean)
  *   (X'WX)^-1     (R'R)^-1 by LAPACKE_dpotri on R[0:p,0:p]
- * One more pass computes the residuals for their exact quantiles (sm__quantiles5) and sum(log w)
- * for the log-likelihood (logLik.lm). */
+ * One more pass over X, block by block, computes the residuals, their range and sum(log w) for the
+ * log-likelihood (logLik.lm); the exact residual quantiles (sm__quantiles5_range) then read only
+ * the residual vector (one histogram pass, one gather pass). */
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
@@ -71,35 +72,56 @@ static sm_status small_residuals(sm_ctx *ctx, const double *r, const double *row
   return SM_OK;
 }
 
-/* The residual pass: weighted residuals of rows with w > 0, sum log w, weight range. */
+/* The residual pass, block by block (the block's rows of X are read once, by one dgemv, while
+ * the block is in cache for the rest): weighted residuals of rows with w > 0, compacted in place;
+ * per block sum log w, the count, the residual range and the weight range, reduced in block order
+ * by one gather. Then the exact quantiles from the known range (sm__quantiles5_range: one
+ * histogram pass and one gather pass over the residuals, not over X). */
+#define RP_K 6
 static sm_status residual_pass(sm_ctx *ctx, const sm_frame *f, sm_lm *m) {
   int p = f->p;
-  double *r = malloc(((size_t)f->n + 1) * sizeof *r), *part = calloc((size_t)f->nblk * 2 + 2, sizeof *part);
+  double *r = malloc(((size_t)f->n + 1) * sizeof *r), *part = malloc(((size_t)f->nblk * RP_K + 1) * sizeof *part);
   SM_TRY(ctx, sm_ctx_agree(ctx, r && part ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
   int64_t n = 0;
-  double wr[2] = {INFINITY, INFINITY}, g[2], rows[16];
-  if (f->n) { /* r = y - X b in one BLAS pass, then the weights */
-    memcpy(r, f->y, (size_t)f->n * sizeof *r);
-    cblas_dgemv(CblasColMajor, CblasTrans, p, (int)f->n, -1.0, f->x, p, m->coef, 1, 1.0, r, 1);
-  }
-  for (int b = 0; b < f->nblk; b++)
-    for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++) {
-      if (!(f->w[i] > 0)) continue;
-      r[n] = f->w[i] == 1 ? r[i] : sqrt(f->w[i]) * r[i];
-      if (m->rdf <= 5 && m->n <= 16 && n < 16) rows[n] = (double)f->row[i];
-      n++;
-      part[2 * b] += log(f->w[i]);
-      part[2 * b + 1] += 1;
-      wr[0] = fmin(wr[0], f->w[i]), wr[1] = fmin(wr[1], -f->w[i]);
+  double rows[16];
+  int want_rows = m->rdf <= 5 && m->n <= 16;
+  for (int b = 0; b < f->nblk; b++) {
+    int64_t o = f->blk_off[b], nb = f->blk_off[b + 1] - o;
+    double lw = 0, cnt = 0, rmin = INFINITY, nrmax = INFINITY, wmin = INFINITY, nwmax = INFINITY;
+    if (nb) { /* r = y - X b for the block, one BLAS pass over its rows */
+      memcpy(r + o, f->y + o, (size_t)nb * sizeof *r);
+      cblas_dgemv(CblasColMajor, CblasTrans, p, (int)nb, -1.0, f->x + o * p, p, m->coef, 1, 1.0, r + o, 1);
     }
-  double tot[2];
-  sm_status st = sm__block_sum(ctx, f, 2, part, tot);
-  if (st == SM_OK) st = sm__quantiles5(ctx, r, n, m->resid_q);
-  if (st == SM_OK && m->rdf <= 5 && m->n <= 16) st = small_residuals(ctx, r, rows, (int)n, m);
-  if (st == SM_OK && MPI_Allreduce(wr, g, 2, MPI_DOUBLE, MPI_MIN, ctx->comm)) st = SM_ERR(ctx, SM_ERR_MPI, "allreduce");
+    for (int64_t i = o; i < o + nb; i++) {
+      double w = f->w[i];
+      if (!(w > 0)) continue;
+      double e = w == 1 ? r[i] : sqrt(w) * r[i];
+      r[n] = e;
+      if (want_rows && n < 16) rows[n] = (double)f->row[i];
+      n++;
+      if (w != 1) lw += log(w); /* log(1) adds +0 */
+      cnt += 1;
+      rmin = e < rmin ? e : rmin, nrmax = -e < nrmax ? -e : nrmax;
+      wmin = w < wmin ? w : wmin, nwmax = -w < nwmax ? -w : nwmax;
+    }
+    double *pp = part + (size_t)b * RP_K;
+    pp[0] = lw, pp[1] = cnt, pp[2] = rmin, pp[3] = nrmax, pp[4] = wmin, pp[5] = nwmax;
+  }
+  double *all = NULL, tot[RP_K] = {0, 0, INFINITY, INFINITY, INFINITY, INFINITY};
+  int nball = 0;
+  sm_status st = sm__block_gather(ctx, f, RP_K, part, &all, &nball);
+  for (int b = 0; st == SM_OK && b < nball; b++) { /* block order: sums, then minima */
+    const double *pp = all + (size_t)b * RP_K;
+    tot[0] += pp[0], tot[1] += pp[1];
+    for (int k = 2; k < RP_K; k++)
+      tot[k] = pp[k] < tot[k] ? pp[k] : tot[k];
+  }
+  free(all);
+  if (st == SM_OK) st = sm__quantiles5_range(ctx, r, n, (int64_t)tot[1], tot[2], -tot[3], m->resid_q);
+  if (st == SM_OK && want_rows) st = small_residuals(ctx, r, rows, (int)n, m);
   if (st == SM_OK) {
     double N = tot[1];
-    m->weighted = f->has_weights && g[0] != -g[1];
+    m->weighted = f->has_weights && tot[4] != -tot[5];
     m->loglik = 0.5 * (tot[0] - N * (log(2 * M_PI) + 1 - log(N) + log(m->rss)));
     m->aic = -2 * m->loglik + 2 * (p + 1);
     m->bic = -2 * m->loglik + log(N) * (p + 1);

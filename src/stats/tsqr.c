@@ -17,10 +17,13 @@
 
 /* Allgather of variable-length double arrays (count doubles per rank) into *all. */
 sm_status sm__gather_all(sm_ctx *ctx, const double *mine, int count, double **all, int *total) {
-  int P = ctx->size;
-  int *cnt = calloc((size_t)P, sizeof *cnt), *dsp = calloc((size_t)P, sizeof *dsp);
-  sm_status st = (cnt && dsp) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
-  st = sm_ctx_agree(ctx, st);
+  int P = ctx->size, scnt[64], sdsp[64]; /* on the stack up to 64 ranks: one agreement less */
+  int *cnt = scnt, *dsp = sdsp;
+  sm_status st = SM_OK;
+  if (P > 64) {
+    cnt = calloc((size_t)P, sizeof *cnt), dsp = calloc((size_t)P, sizeof *dsp);
+    st = sm_ctx_agree(ctx, (cnt && dsp) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
+  }
   if (st == SM_OK && MPI_Allgather(&count, 1, MPI_INT, cnt, 1, MPI_INT, ctx->comm))
     st = SM_ERR(ctx, SM_ERR_MPI, "allgather of block counts failed");
   *total = 0;
@@ -30,7 +33,7 @@ sm_status sm__gather_all(sm_ctx *ctx, const double *mine, int count, double **al
   if (st == SM_OK) st = sm_ctx_agree(ctx, *all ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
   if (st == SM_OK && MPI_Allgatherv(mine, count, MPI_DOUBLE, *all, cnt, dsp, MPI_DOUBLE, ctx->comm))
     st = SM_ERR(ctx, SM_ERR_MPI, "allgatherv of block results failed");
-  free(cnt), free(dsp);
+  if (cnt != scnt) free(cnt), free(dsp);
   if (st != SM_OK) free(*all), *all = NULL;
   return st;
 }
@@ -196,17 +199,14 @@ static int bin_of(double x, double lo, double scale, int nb) {
   return b < nb ? b : nb - 1;
 }
 
-/* All order statistics at once: one histogram of NBINS4 bins over [min, max] (monotone binning:
- * each bin holds a contiguous range of the sorted values), then the values of the bins holding a
- * wanted rank are gathered and sorted. A bin too full to gather (heavy ties, outliers) falls
- * back to the iterative narrowing of select_one. */
+/* All order statistics at once: one histogram of NBINS4 bins over [lo, hi], the global minimum
+ * and maximum of the values (monotone binning: each bin holds a contiguous range of the sorted
+ * values), then the values of the bins holding a wanted rank are gathered (one more pass) and
+ * sorted. A bin too full to gather (heavy ties, outliers) falls back to the iterative narrowing of
+ * select_one. */
 #define NBINS4 4096
-sm_status sm__select(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, int nk, const int64_t *k, double *out) {
-  double mm[2] = {INFINITY, INFINITY}, g[2];
-  for (int64_t i = 0; i < n; i++)
-    mm[0] = fmin(mm[0], v[i]), mm[1] = fmin(mm[1], -v[i]);
-  SM_MPI(ctx, MPI_Allreduce(mm, g, 2, MPI_DOUBLE, MPI_MIN, ctx->comm));
-  double lo = g[0], hi = -g[1];
+sm_status sm__select_range(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, int nk, const int64_t *k,
+                           double lo, double hi, double *out) {
   for (int i = 0; i < nk; i++)
     SM_CHECK(ctx, k[i] >= 0 && k[i] < n_total, SM_ERR_INTERNAL, "order statistic %lld of %lld", (long long)k[i],
              (long long)n_total);
@@ -216,17 +216,21 @@ sm_status sm__select(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, i
     return SM_OK;
   }
   double scale = NBINS4 / (hi - lo);
-  int64_t *h = calloc(2 * NBINS4, sizeof *h);
+  /* the histogram, its global sum and the wanted-bin flags in one allocation */
+  int64_t *h = calloc(2 * NBINS4 + NBINS4 / 8, sizeof *h);
+  /* room for every local value (address space only: just the candidates' pages are touched), so
+   * that one agreement covers both allocations */
+  double *cand = malloc(((size_t)n + 1) * sizeof *cand), *all = NULL;
+  if (!h || !cand) free(h), free(cand), h = NULL, cand = NULL;
   SM_TRY(ctx, sm_ctx_agree(ctx, h ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
   int64_t *gh = h + NBINS4;
+  unsigned char *want = (unsigned char *)(gh + NBINS4);
   for (int64_t i = 0; i < n; i++)
     h[bin_of(v[i], lo, scale, NBINS4)]++;
   sm_status st =
       MPI_Allreduce(h, gh, NBINS4, MPI_INT64_T, MPI_SUM, ctx->comm) ? SM_ERR(ctx, SM_ERR_MPI, "allreduce") : SM_OK;
   int bin[64];
   int64_t below[64];
-  unsigned char *want = calloc(NBINS4, 1);
-  st = sm_ctx_agree(ctx, st == SM_OK && !want ? SM_ERR(ctx, SM_ERR_NOMEM, "out of memory") : st);
   for (int i = 0; st == SM_OK && i < nk && i < 64; i++) {
     int64_t cum = 0;
     int b = 0;
@@ -235,17 +239,12 @@ sm_status sm__select(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, i
     bin[i] = b, below[i] = cum;
     if (gh[b] <= GATHER_MAX) want[b] = 1;
   }
-  int64_t m = 0;
-  for (int64_t i = 0; st == SM_OK && i < n; i++)
-    m += want[bin_of(v[i], lo, scale, NBINS4)];
-  double *cand = st == SM_OK ? malloc(((size_t)m + 1) * sizeof *cand) : NULL, *all = NULL;
-  if (st == SM_OK) st = sm_ctx_agree(ctx, cand ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
   int total = 0;
   if (st == SM_OK) {
     int64_t c = 0;
     for (int64_t i = 0; i < n; i++)
       if (want[bin_of(v[i], lo, scale, NBINS4)]) cand[c++] = v[i];
-    st = sm__gather_all(ctx, cand, (int)m, &all, &total);
+    st = sm__gather_all(ctx, cand, (int)c, &all, &total);
   }
   if (st == SM_OK) {
     qsort(all, (size_t)total, sizeof *all, cmp_double); /* sorted, so each bin is a contiguous run */
@@ -260,13 +259,30 @@ sm_status sm__select(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, i
       out[i] = all[j + (k[i] - below[i])];
     }
   }
-  free(h), free(want), free(cand), free(all);
+  free(h), free(cand), free(all);
   return st;
 }
 
-sm_status sm__quantiles5(sm_ctx *ctx, const double *v, int64_t n, double q[5]) {
-  int64_t N = 0;
-  SM_MPI(ctx, MPI_Allreduce(&n, &N, 1, MPI_INT64_T, MPI_SUM, ctx->comm));
+/* Global minimum and maximum (comparisons, not fmin: a libm call per value at -O2). */
+static sm_status global_range(sm_ctx *ctx, const double *v, int64_t n, double *lo, double *hi) {
+  double mm[2] = {INFINITY, INFINITY}, g[2];
+  for (int64_t i = 0; i < n; i++) {
+    double x = v[i];
+    mm[0] = x < mm[0] ? x : mm[0];
+    mm[1] = -x < mm[1] ? -x : mm[1];
+  }
+  SM_MPI(ctx, MPI_Allreduce(mm, g, 2, MPI_DOUBLE, MPI_MIN, ctx->comm));
+  *lo = g[0], *hi = -g[1];
+  return SM_OK;
+}
+
+sm_status sm__select(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, int nk, const int64_t *k, double *out) {
+  double lo, hi;
+  SM_TRY(ctx, global_range(ctx, v, n, &lo, &hi));
+  return sm__select_range(ctx, v, n, n_total, nk, k, lo, hi, out);
+}
+
+sm_status sm__quantiles5_range(sm_ctx *ctx, const double *v, int64_t n, int64_t N, double vlo, double vhi, double q[5]) {
   if (N == 0) {
     for (int i = 0; i < 5; i++)
       q[i] = NAN;
@@ -279,7 +295,7 @@ sm_status sm__quantiles5(sm_ctx *ctx, const double *v, int64_t n, double q[5]) {
     k[2 * i] = (int64_t)floor(idx[i]) - 1;
     k[2 * i + 1] = (int64_t)ceil(idx[i]) - 1;
   }
-  SM_TRY(ctx, sm__select(ctx, v, n, N, 10, k, x));
+  SM_TRY(ctx, sm__select_range(ctx, v, n, N, 10, k, vlo, vhi, x));
   for (int i = 0; i < 5; i++) {
     double lo = x[2 * i], hi = x[2 * i + 1], h = idx[i] - floor(idx[i]);
     q[i] = (h > 0 && hi != lo) ? (1 - h) * lo + h * hi : lo;
@@ -287,8 +303,76 @@ sm_status sm__quantiles5(sm_ctx *ctx, const double *v, int64_t n, double q[5]) {
   return SM_OK;
 }
 
-/* The Cholesky route: per-block Gram matrices of sqrt(wt)[X resp] (BLAS-3 dsyrk on a contiguous
- * row-major copy), summed in block order, then R from dpotrf. Exact in exact arithmetic (the
+sm_status sm__quantiles5(sm_ctx *ctx, const double *v, int64_t n, double q[5]) {
+  int64_t N = 0;
+  double lo, hi;
+  SM_MPI(ctx, MPI_Allreduce(&n, &N, 1, MPI_INT64_T, MPI_SUM, ctx->comm));
+  SM_TRY(ctx, global_range(ctx, v, n, &lo, &hi));
+  return sm__quantiles5_range(ctx, v, n, N, lo, hi, q);
+}
+
+/* X'X of a block of unit-weight rows without OpenBLAS's packing copies (which cost more than its
+ * kernel at p = 16, k = 4096): 4 x 8 (or 4 x 4) tiles of the upper triangle held in AVX2 registers,
+ * each a plain sum over the block's rows in row order, so the block result depends only on the
+ * block. About 2x dsyrk here; used for p a multiple of 4 on CPUs with AVX2 and FMA, else dsyrk. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SM_GRAM_AVX2 1
+typedef double sm_v4 __attribute__((vector_size(32)));
+__attribute__((target("avx2,fma"))) static inline sm_v4 load4(const double *p) {
+  sm_v4 v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+/* rows j0..j0+3 by columns c0..c0+7 (c0+3 with w4) of X'X for the nb rows of x (stride p) */
+__attribute__((target("avx2,fma"))) static void gram_tile48(const double *x, int64_t nb, int p, int j0, int c0,
+                                                              double *G, int ldg) {
+  sm_v4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+  for (int64_t i = 0; i < nb; i++) {
+    const double *xi = x + i * p;
+    sm_v4 u = load4(xi + c0), v = load4(xi + c0 + 4);
+    double s0 = xi[j0], s1 = xi[j0 + 1], s2 = xi[j0 + 2], s3 = xi[j0 + 3];
+    a0 += s0 * u, b0 += s0 * v, a1 += s1 * u, b1 += s1 * v;
+    a2 += s2 * u, b2 += s2 * v, a3 += s3 * u, b3 += s3 * v;
+  }
+  const sm_v4 *acc[8] = {&a0, &b0, &a1, &b1, &a2, &b2, &a3, &b3};
+  for (int t = 0; t < 4; t++)
+    for (int l = 0; l < 4; l++)
+      G[(j0 + t) + (c0 + l) * ldg] = (*acc[2 * t])[l], G[(j0 + t) + (c0 + 4 + l) * ldg] = (*acc[2 * t + 1])[l];
+}
+__attribute__((target("avx2,fma"))) static void gram_tile44(const double *x, int64_t nb, int p, int j0, int c0,
+                                                              double *G, int ldg) {
+  sm_v4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+  for (int64_t i = 0; i < nb; i++) {
+    const double *xi = x + i * p;
+    sm_v4 u = load4(xi + c0);
+    a0 += xi[j0] * u, a1 += xi[j0 + 1] * u, a2 += xi[j0 + 2] * u, a3 += xi[j0 + 3] * u;
+  }
+  const sm_v4 *acc[4] = {&a0, &a1, &a2, &a3};
+  for (int t = 0; t < 4; t++)
+    for (int l = 0; l < 4; l++)
+      G[(j0 + t) + (c0 + l) * ldg] = (*acc[t])[l];
+}
+/* G's upper triangle (and some entries below it, which dpotrf never reads) */
+static void gram_avx2(const double *x, int64_t nb, int p, double *G, int ldg) {
+  for (int j0 = 0; j0 < p; j0 += 4)
+    for (int c0 = (j0 / 8) * 8; c0 < p; c0 += 8)
+      if (c0 + 8 <= p)
+        gram_tile48(x, nb, p, j0, c0, G, ldg);
+      else
+        gram_tile44(x, nb, p, j0, c0, G, ldg);
+}
+static int gram_avx2_ok(int p) {
+  return p >= 4 && p % 4 == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#else
+#define SM_GRAM_AVX2 0
+static void gram_avx2(const double *x, int64_t nb, int p, double *G, int ldg) { (void)x, (void)nb, (void)p, (void)G, (void)ldg; }
+static int gram_avx2_ok(int p) { (void)p; return 0; }
+#endif
+
+/* The Cholesky route: per-block Gram matrices of sqrt(wt)[X resp] (unit weights: X'X by gram_avx2
+ * or dsyrk straight from the frame, X'y by dgemv; else dsyrk on a contiguous row-major copy),
+ * summed in block order, then R from dpotrf. Exact in exact arithmetic (the
  * Cholesky factor of [X y]'W[X y] is TSQR's R up to signs), and half the flops of Householder, but
  * it squares the condition number: the result is kept only when the column-equilibrated R has an
  * estimated condition number below SM_GRAM_MAX_COND (relative error below ~ cond^2 eps = 2e-10)
@@ -302,13 +386,17 @@ static sm_status gram_r(sm_ctx *ctx, const sm_frame *f, const double *wt, const 
     if (f->blk_off[b + 1] - f->blk_off[b] > maxm) maxm = f->blk_off[b + 1] - f->blk_off[b];
   double *a = malloc(((size_t)maxm * K + 1) * sizeof *a), *part = calloc((size_t)f->nblk * K * K + 1, sizeof *part);
   SM_TRY(ctx, sm_ctx_agree(ctx, a && part ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
+  int fast = gram_avx2_ok(p);
   for (int b = 0; b < f->nblk; b++) {
     int64_t o = f->blk_off[b], nb = f->blk_off[b + 1] - o, unit = 1;
     for (int64_t i = o; i < o + nb && unit; i++)
       unit = wt[i] == 1;
     if (unit) { /* unit weights: X'X, X'y, y'y straight from the frame, no copy */
       double *G = part + (size_t)b * K * K;
-      cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, p, (int)nb, 1.0, f->x + o * p, p, 0.0, G, K);
+      if (fast)
+        gram_avx2(f->x + o * p, nb, p, G, K);
+      else
+        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, p, (int)nb, 1.0, f->x + o * p, p, 0.0, G, K);
       cblas_dgemv(CblasColMajor, CblasNoTrans, p, (int)nb, 1.0, f->x + o * p, p, resp + o, 1, 0.0, G + (size_t)p * K,
                   1);
       G[p + p * K] = cblas_ddot((int)nb, resp + o, 1, resp + o, 1);
