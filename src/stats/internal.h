@@ -40,9 +40,9 @@ double sm__qnorm(double p);
 /* ---- block reductions (tsqr.c) ---- */
 /* Allgatherv of count doubles per rank into *all (rank order; caller frees). Collective. */
 sm_status sm__gather_all(sm_ctx *ctx, const double *mine, int count, double **all, int *total);
-/* Sum K values per local block over all blocks of all ranks in global block order (rank order is
- * block order, see frame.c), so the sum is the same at every rank count. part is [nblk][K].
- * Collective. */
+/* Sum K values per local block over all blocks of all ranks by the fixed block tree of
+ * src/core/blocktree.h (rank order is block order, see frame.c), so the sum is the same at every
+ * rank count. part is [nblk][K]. Collective. */
 sm_status sm__block_sum(sm_ctx *ctx, const sm_frame *f, int K, const double *part, double *total);
 /* Every block's K values, all ranks, in global block order ([nblocks][K], caller frees). Collective. */
 sm_status sm__block_gather(sm_ctx *ctx, const sm_frame *f, int K, const double *part, double **all, int *nblocks);

@@ -1,6 +1,6 @@
 /* Reductions over the fixed row blocks of a model frame, identical at every rank count:
- *   sm__block_sum  per-block partial sums, gathered (rank order = block order) and added in block
- *                  order;
+ *   sm__block_sum  per-block partial sums added by the fixed block tree (src/core/blocktree.h;
+ *                  the frame's blocks, in rank order, are the tree's leaves);
  *   sm__tsqr       R of sqrt(w)[X y] by the TSQR of src/core/blocktree.c over the frame's blocks
  *                  (Householder QR of each block, R factors combined in the fixed binary tree);
  *   sm__select     exact order statistics of distributed values by histogram narrowing. */
@@ -53,17 +53,23 @@ static sm_status frame_blocks(sm_ctx *ctx, const sm_frame *f, int64_t *nb, int64
   return rc == MPI_SUCCESS ? SM_OK : sm__mpi_error(ctx, rc, "MPI_Allgather", __FILE__, __LINE__);
 }
 
-sm_status sm__block_sum(sm_ctx *ctx, const sm_frame *f, int K, const double *part, double *total) {
-  double *all = NULL;
-  int n = 0;
-  SM_TRY(ctx, sm__gather_all(ctx, part, f->nblk * K, &all, &n));
-  for (int k = 0; k < K; k++)
-    total[k] = 0;
-  for (int b = 0; b < n / K; b++)
-    for (int k = 0; k < K; k++)
-      total[k] += all[b * K + k];
-  free(all);
+typedef struct {
+  const double *part; /* [nblk][K] */
+  int64_t K, b0;
+} partials;
+
+static sm_status partial_leaf(void *u, int64_t b, double *out) {
+  const partials *pp = u;
+  memcpy(out, pp->part + (b - pp->b0) * pp->K, (size_t)pp->K * sizeof *out);
   return SM_OK;
+}
+
+sm_status sm__block_sum(sm_ctx *ctx, const sm_frame *f, int K, const double *part, double *total) {
+  int64_t nb = 0, b0 = 0;
+  SM_TRY(ctx, frame_blocks(ctx, f, &nb, &b0));
+  partials pp = {part, K, b0};
+  sm__tree_op op = {K, partial_leaf, sm__tree_add, &pp};
+  return sm__tree_reduce(ctx, nb, b0, b0 + f->nblk, &op, total);
 }
 
 typedef struct {
