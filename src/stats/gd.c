@@ -101,7 +101,7 @@ static double penalized(const gd_state *g, const double *acc, const double *beta
   return c;
 }
 
-/* Gradient over the whole frame (per block, summed in block order). */
+/* Gradient over the whole frame (per block, summed by the fixed block tree). */
 static sm_status full_grad(sm_ctx *ctx, gd_state *g, const double *beta, double *acc) {
   const sm_frame *f = g->f;
   int K = f->p + 2;

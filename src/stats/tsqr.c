@@ -272,9 +272,9 @@ sm_status sm__quantiles5(sm_ctx *ctx, const double *v, int64_t n, double q[5]) {
 }
 
 /* The Cholesky route: per-block Gram matrices of sqrt(wt)[X resp] (BLAS-3 dsyrk on a contiguous
- * row-major copy), summed in block order, then R from dpotrf. Exact in exact arithmetic (the
- * Cholesky factor of [X y]'W[X y] is TSQR's R up to signs), and half the flops of Householder, but
- * it squares the condition number: the result is kept only when the column-equilibrated R has an
+ * row-major copy), summed by the fixed block tree, then R from dpotrf. Exact in exact arithmetic
+ * (the Cholesky factor of [X y]'W[X y] is TSQR's R up to signs), and half the flops of
+ * Householder, but it squares the condition number: the result is kept only when the column-equilibrated R has an
  * estimated condition number below SM_GRAM_MAX_COND (relative error below ~ cond^2 eps = 2e-10)
  * and the residual sum of squares is not a cancellation (> 1e-8 of y'Wy); otherwise *ok = 0 and
  * the caller runs TSQR. Collective; the decision is made on identical values on every rank. */
