@@ -168,7 +168,7 @@ typedef struct {
 /* Minimize the mean (weighted) loss plus l2/2 |beta|^2 + l1 |beta|_1 over the standardized
  * columns (centred and scaled to unit variance over the fitted rows, as glmnet's standardize;
  * the intercept is not penalized), each rank computing the gradient of its blocks and the
- * per-block partial sums combined in block order (bit-identical at any rank count). Without
+ * per-block partial sums combined by a fixed block tree (bit-identical at any rank count). Without
  * penalties it converges to the lm / glm solution. Collective. */
 sm_status sm_gd_fit(sm_ctx *ctx, const sm_frame *f, const sm_gd_opts *o, sm_gd_result **out);
 void sm_gd_result_destroy(sm_gd_result **r);

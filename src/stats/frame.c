@@ -4,7 +4,7 @@
  *   B. move the kept rows to the rank that owns their fixed block of block_rows table rows
  *      (owner = the rank holding the block's first row), so each block lives whole on one rank;
  *   C. poly() bases: R's three-term recurrence (stats::poly: alpha, norm2) with the moments summed
- *      per fixed block in block order, identical at any rank count;
+ *      per fixed block, added by the fixed block tree, identical at any rank count;
  *   D. expand the terms into the design matrix, columns named as R names them.
  * R's conventions: treatment contrasts, the first level the baseline; a factor in a term whose
  * margin is absent from the model gets all its levels (model.matrix's rule); interaction columns

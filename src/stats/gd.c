@@ -3,7 +3,7 @@
  * columns are standardized over the fitted rows first (means and scales from block sums), which
  * makes a safe step 1/L computable: the Hessian of the mean loss is at most trace(X'WX)/sum(w)
  * = number of columns (times 1/4 for the logistic loss). Each iteration: every rank computes the
- * gradient partial sums of its fixed blocks, sm__block_sum adds them in block order (the
+ * gradient partial sums of its fixed blocks, sm__block_sum adds them by the fixed block tree (the
  * "allreduce" that makes the result independent of the rank count). SGD draws global minibatches
  * from sm_batches (a seeded permutation of the frame rows, identical at any rank count). */
 #include <math.h>
@@ -101,7 +101,7 @@ static double penalized(const gd_state *g, const double *acc, const double *beta
   return c;
 }
 
-/* Gradient over the whole frame (per block, summed in block order). */
+/* Gradient over the whole frame (per block, summed by the fixed block tree). */
 static sm_status full_grad(sm_ctx *ctx, gd_state *g, const double *beta, double *acc) {
   const sm_frame *f = g->f;
   int K = f->p + 2;

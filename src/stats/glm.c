@@ -62,7 +62,7 @@ void sm_glm_destroy(sm_glm **mp) {
 }
 
 /* eta = X coef, mu, mu.eta (one exp per row: R's logit linkinv and mu.eta share exp(eta)), the
- * unit deviances devi and their sum (per block, in block order). */
+ * unit deviances devi and their sum (per block, added by the block tree). */
 static sm_status eval_fit(sm_ctx *ctx, const sm_frame *f, const double *pw, const double *coef, double *eta, double *mu,
                           double *me, double *devi, double *dev) {
   double *part = calloc((size_t)f->nblk + 1, sizeof *part);

@@ -40,16 +40,16 @@ double sm__qnorm(double p);
 /* ---- block reductions (tsqr.c) ---- */
 /* Allgatherv of count doubles per rank into *all (rank order; caller frees). Collective. */
 sm_status sm__gather_all(sm_ctx *ctx, const double *mine, int count, double **all, int *total);
-/* Sum K values per local block over all blocks of all ranks in global block order (rank order is
- * block order, see frame.c), so the sum is the same at every rank count. part is [nblk][K].
- * Collective. */
+/* Sum K values per local block over all blocks of all ranks by the fixed block tree of
+ * src/core/blocktree.h (rank order is block order, see frame.c), so the sum is the same at every
+ * rank count. part is [nblk][K]. Collective. */
 sm_status sm__block_sum(sm_ctx *ctx, const sm_frame *f, int K, const double *part, double *total);
 /* Every block's K values, all ranks, in global block order ([nblocks][K], caller frees). Collective. */
 sm_status sm__block_gather(sm_ctx *ctx, const sm_frame *f, int K, const double *part, double **all, int *nblocks);
 /* TSQR of sqrt(wt) .* [X resp] over the frame: R is [(p+1)][(p+1)] column-major upper triangular
  * (the last column holds Q'resp and, in its last entry, +-sqrt(residual sum of squares)). Rows
- * with wt == 0 take no part. Per-block Householder QR (LAPACKE_dgeqrf), then the block R factors
- * are combined pairwise in a fixed binary tree over global block indices. Collective. */
+ * with wt == 0 take no part. sm__tree_tsqr (src/core/blocktree.h) over the frame's blocks: per-block
+ * Householder QR, then the block R factors combined pairwise in the fixed binary tree. Collective. */
 sm_status sm__tsqr(sm_ctx *ctx, const sm_frame *f, const double *wt, const double *resp, double *R);
 /* R of sqrt(wt)[X resp] as sm__tsqr, by the block-summed Gram matrix and Cholesky when that is
  * provably accurate (allow_gram, condition estimate, see tsqr.c), else by TSQR. *used_gram (may be

@@ -1,11 +1,8 @@
 /* Reductions over the fixed row blocks of a model frame, identical at every rank count:
- *   sm__block_sum  per-block partial sums, gathered (rank order = block order) and added in block
- *                  order;
- *   sm__tsqr       Householder QR of each block of sqrt(w)[X y] (LAPACKE_dgeqrf), then the K x K
- *                  R factors combined pairwise, level by level, in a fixed binary tree over the
- *                  ordered blocks (Demmel, Grigori, Hoemmen & Langou 2012, "Communication-optimal
- *                  parallel and sequential QR and LU factorizations", SIAM J. Sci. Comput. 34);
- *                  every rank evaluates the (small) tree itself, so no broadcast is needed;
+ *   sm__block_sum  per-block partial sums added by the fixed block tree (src/core/blocktree.h;
+ *                  the frame's blocks, in rank order, are the tree's leaves);
+ *   sm__tsqr       R of sqrt(w)[X y] by the TSQR of src/core/blocktree.c over the frame's blocks
+ *                  (Householder QR of each block, R factors combined in the fixed binary tree);
  *   sm__select     exact order statistics of distributed values by histogram narrowing. */
 #include <cblas.h>
 #include <lapacke.h>
@@ -13,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/blocktree.h"
 #include "internal.h"
 
 /* Allgather of variable-length double arrays (count doubles per rank) into *all. */
@@ -45,84 +43,70 @@ sm_status sm__block_gather(sm_ctx *ctx, const sm_frame *f, int K, const double *
   return SM_OK;
 }
 
-sm_status sm__block_sum(sm_ctx *ctx, const sm_frame *f, int K, const double *part, double *total) {
-  double *all = NULL;
-  int n = 0;
-  SM_TRY(ctx, sm__gather_all(ctx, part, f->nblk * K, &all, &n));
-  for (int k = 0; k < K; k++)
-    total[k] = 0;
-  for (int b = 0; b < n / K; b++)
-    for (int k = 0; k < K; k++)
-      total[k] += all[b * K + k];
-  free(all);
+/* This rank's blocks [*b0, *b0 + f->nblk) of *nb in all: the frame's blocks are in rank order.
+ * Collective. */
+static sm_status frame_blocks(sm_ctx *ctx, const sm_frame *f, int64_t *nb, int64_t *b0) {
+  int *cnt = NULL;
+  SM_TRY(ctx, sm_ctx_agree(ctx, SM_ALLOC(ctx, cnt, ctx->size)));
+  int rc = MPI_Allgather(&f->nblk, 1, MPI_INT, cnt, 1, MPI_INT, ctx->comm);
+  *nb = *b0 = 0;
+  for (int r = 0; r < ctx->size; r++)
+    *b0 += r < ctx->rank ? cnt[r] : 0, *nb += cnt[r];
+  free(cnt);
+  return rc == MPI_SUCCESS ? SM_OK : sm__mpi_error(ctx, rc, "MPI_Allgather", __FILE__, __LINE__);
+}
+
+typedef struct {
+  const double *part; /* [nblk][K] */
+  int64_t K, b0;
+} partials;
+
+static sm_status partial_leaf(void *u, int64_t b, double *out) {
+  const partials *pp = u;
+  memcpy(out, pp->part + (b - pp->b0) * pp->K, (size_t)pp->K * sizeof *out);
   return SM_OK;
 }
 
-/* QR of an m x K column-major matrix; the upper triangle (rows beyond m zero) goes to R. tau
- * holds K + 64 K doubles: the reflector scales, then LAPACK's workspace (no NaN scan, no malloc). */
-static int qr_into(double *a, int m, int lda, int K, double *tau, double *R) {
-  int info = m > 0 ? LAPACKE_dgeqrf_work(LAPACK_COL_MAJOR, m, K, a, lda, tau, tau + K, 64 * K) : 0;
-  memset(R, 0, (size_t)K * (size_t)K * sizeof *R);
-  for (int j = 0; j < K; j++)
-    for (int i = 0; i <= j && i < m; i++)
-      R[i + j * K] = a[i + (size_t)j * lda];
-  return info;
+sm_status sm__block_sum(sm_ctx *ctx, const sm_frame *f, int K, const double *part, double *total) {
+  int64_t nb = 0, b0 = 0;
+  SM_TRY(ctx, frame_blocks(ctx, f, &nb, &b0));
+  partials pp = {part, K, b0};
+  sm__tree_op op = {K, partial_leaf, sm__tree_add, &pp};
+  return sm__tree_reduce(ctx, nb, b0, b0 + f->nblk, &op, total);
+}
+
+typedef struct {
+  const sm_frame *f;
+  const double *wt, *resp;
+  int64_t b0;
+} frame_rows;
+
+/* Rows of sqrt(wt)[X resp] with wt > 0 of block b. */
+static sm_status frame_block_rows(void *u, int64_t b, double *out, int64_t *rows) {
+  const frame_rows *fr = u;
+  const sm_frame *f = fr->f;
+  int p = f->p, K = p + 1;
+  int64_t lb = b - fr->b0, m = 0;
+  for (int64_t i = f->blk_off[lb]; i < f->blk_off[lb + 1]; i++) {
+    if (!(fr->wt[i] > 0)) continue;
+    double s = fr->wt[i] == 1 ? 1 : sqrt(fr->wt[i]);
+    const double *xi = f->x + i * p;
+    for (int j = 0; j < p; j++)
+      out[m * K + j] = s * xi[j];
+    out[m * K + p] = s * fr->resp[i];
+    m++;
+  }
+  *rows = m;
+  return SM_OK;
 }
 
 sm_status sm__tsqr(sm_ctx *ctx, const sm_frame *f, const double *wt, const double *resp, double *R) {
-  int p = f->p, K = p + 1;
-  int64_t maxm = 0;
+  int64_t nb = 0, maxm = 0;
+  frame_rows fr = {f, wt, resp, 0};
   for (int b = 0; b < f->nblk; b++)
     if (f->blk_off[b + 1] - f->blk_off[b] > maxm) maxm = f->blk_off[b + 1] - f->blk_off[b];
-  maxm += 3;
-  if (maxm < 2 * K) maxm = 2 * K;
-  double *a = malloc((size_t)maxm * K * sizeof *a), *tau = malloc((size_t)K * 65 * sizeof *tau);
-  double *mine = malloc(((size_t)f->nblk * K * K + 1) * sizeof *mine);
-  sm_status st = (a && tau && mine) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory for TSQR");
-  for (int b = 0; st == SM_OK && b < f->nblk; b++) {
-    int m = 0;
-    for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++)
-      m += wt[i] > 0;
-    /* leading dimension off powers of two: 17 column streams 32 KiB apart alias in the cache */
-    int lda = m + 3, r = 0;
-    for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++) {
-      if (!(wt[i] > 0)) continue;
-      double s = wt[i] == 1 ? 1 : sqrt(wt[i]);
-      const double *xi = f->x + i * p;
-      for (int j = 0; j < p; j++)
-        a[r + (size_t)j * lda] = s * xi[j];
-      a[r + (size_t)p * lda] = s * resp[i];
-      r++;
-    }
-    if (qr_into(a, m, lda, K, tau, mine + (size_t)b * K * K))
-      st = SM_ERR(ctx, SM_ERR_NUMERIC, "LAPACK dgeqrf failed on block %lld", (long long)f->blk_id[b]);
-  }
-  st = sm_ctx_agree(ctx, st);
-  double *all = NULL;
-  int total = 0;
-  if (st == SM_OK) st = sm__gather_all(ctx, mine, f->nblk * K * K, &all, &total);
-  int L = total / (K * K);
-  /* the fixed tree: level by level, node 2i and 2i+1 -> i; an odd last node moves up as is */
-  for (int n = L; st == SM_OK && n > 1; n = (n + 1) / 2) {
-    for (int i = 0; i < n / 2; i++) {
-      double *r0 = all + (size_t)(2 * i) * K * K, *r1 = r0 + (size_t)K * K;
-      for (int j = 0; j < K; j++) {
-        memcpy(a + (size_t)j * 2 * K, r0 + (size_t)j * K, (size_t)K * sizeof *a);
-        memcpy(a + (size_t)j * 2 * K + K, r1 + (size_t)j * K, (size_t)K * sizeof *a);
-      }
-      if (qr_into(a, 2 * K, 2 * K, K, tau, all + (size_t)i * K * K))
-        st = SM_ERR(ctx, SM_ERR_NUMERIC, "LAPACK dgeqrf failed in the TSQR tree");
-    }
-    if (n % 2) memmove(all + (size_t)(n / 2) * K * K, all + (size_t)(n - 1) * K * K, (size_t)K * K * sizeof *all);
-  }
-  if (st == SM_OK) {
-    if (L)
-      memcpy(R, all, (size_t)K * K * sizeof *R);
-    else
-      memset(R, 0, (size_t)K * K * sizeof *R);
-  }
-  free(a), free(tau), free(mine), free(all);
-  return st;
+  SM_TRY(ctx, frame_blocks(ctx, f, &nb, &fr.b0));
+  return sm__tree_tsqr(ctx, nb, fr.b0, fr.b0 + f->nblk, f->p + 1, maxm, frame_block_rows, &fr, R);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -372,7 +356,7 @@ static int gram_avx2_ok(int p) { (void)p; return 0; }
 
 /* The Cholesky route: per-block Gram matrices of sqrt(wt)[X resp] (unit weights: X'X by gram_avx2
  * or dsyrk straight from the frame, X'y by dgemv; else dsyrk on a contiguous row-major copy),
- * summed in block order, then R from dpotrf. Exact in exact arithmetic (the
+ * summed by the fixed block tree, then R from dpotrf. Exact in exact arithmetic (the
  * Cholesky factor of [X y]'W[X y] is TSQR's R up to signs), and half the flops of Householder, but
  * it squares the condition number: the result is kept only when the column-equilibrated R has an
  * estimated condition number below SM_GRAM_MAX_COND (relative error below ~ cond^2 eps = 2e-10)

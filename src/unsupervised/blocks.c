@@ -1,6 +1,6 @@
-/* Fixed row blocks and the fixed reduction tree (see internal.h): the reason k-means and PCA give
- * bit-identical results at 1, 2, 3 or 4 ranks. Everything here is arithmetic on the global row
- * ranges, which every rank knows after one allgather. */
+/* Fixed row blocks (see internal.h), reduced by the fixed tree of src/core/blocktree.c: the reason
+ * k-means and PCA give bit-identical results at 1, 2, 3 or 4 ranks. Everything here is arithmetic
+ * on the global row ranges, which every rank knows after one allgather. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,108 +131,6 @@ sm_status sm__blocks_fetch(sm_ctx *ctx, const sm__blocks *bk, int m, const int64
   return SM_OK;
 }
 
-/* ---- the tree ---- */
-
-typedef struct {
-  const sm__tree_op *op;
-  int64_t nb;
-  double *tmp; /* [levels][len] scratch, one per level */
-  /* gathered nodes (final phase) */
-  int nn;
-  const int64_t *id; /* [nn][2] level, index */
-  const double *val; /* [nn][len] */
-} tree;
-
-static sm_status eval_node(tree *t, int l, int64_t j, double *out) {
-  if (l == 0) return t->op->leaf(t->op->u, j, out);
-  sm_status st = eval_node(t, l - 1, 2 * j, out);
-  if (st != SM_OK || ((2 * j + 1) << (l - 1)) >= t->nb) return st;
-  double *r = t->tmp + (size_t)l * t->op->len;
-  st = eval_node(t, l - 1, 2 * j + 1, r);
-  if (st == SM_OK) t->op->combine(t->op->u, t->op->len, out, r);
-  return st;
-}
-
-/* Evaluate the maximal nodes inside [b0, b1), appending (l, j) and values. */
-static sm_status emit(tree *t, int l, int64_t j, int64_t b0, int64_t b1, int64_t *ids, double *vals, int *n) {
-  int64_t lo = j << l, hi = (j + 1) << l;
-  if (hi > t->nb) hi = t->nb;
-  if (lo >= hi || hi <= b0 || lo >= b1) return SM_OK;
-  if (lo >= b0 && hi <= b1) {
-    ids[2 * *n] = l, ids[2 * *n + 1] = j;
-    return eval_node(t, l, j, vals + (size_t)(*n)++ * t->op->len);
-  }
-  sm_status st = emit(t, l - 1, 2 * j, b0, b1, ids, vals, n);
-  return st != SM_OK ? st : emit(t, l - 1, 2 * j + 1, b0, b1, ids, vals, n);
-}
-
-static void finish_node(tree *t, int l, int64_t j, double *out) {
-  for (int i = 0; i < t->nn; i++)
-    if (t->id[2 * i] == l && t->id[2 * i + 1] == j) {
-      memcpy(out, t->val + (size_t)i * t->op->len, (size_t)t->op->len * sizeof *out);
-      return;
-    }
-  finish_node(t, l - 1, 2 * j, out);
-  if (((2 * j + 1) << (l - 1)) >= t->nb) return;
-  double *r = t->tmp + (size_t)l * t->op->len;
-  finish_node(t, l - 1, 2 * j + 1, r);
-  t->op->combine(t->op->u, t->op->len, out, r);
-}
-
-sm_status sm__tree_reduce(sm_ctx *ctx, const sm__blocks *bk, const sm__tree_op *op, double *out) {
-  int levels = 0;
-  while (((int64_t)1 << levels) < bk->nb) levels++;
-  int maxn = 2 * levels + 2, p = ctx->size;
-  tree t = {.op = op, .nb = bk->nb};
-  int64_t *ids = NULL, *all_ids = NULL;
-  double *vals = NULL, *all_vals = NULL;
-  int *cnt = NULL, n = 0;
-  sm_status st = SM_ALLOC(ctx, t.tmp, (size_t)(levels + 1) * op->len);
-  if (st == SM_OK) st = SM_ALLOC(ctx, ids, 2 * (size_t)maxn);
-  if (st == SM_OK) st = SM_ALLOC(ctx, vals, (size_t)maxn * op->len);
-  if (st == SM_OK) st = SM_ALLOC(ctx, cnt, 4 * (size_t)p);
-  if (st == SM_OK) st = emit(&t, levels, 0, bk->b0, bk->b1, ids, vals, &n);
-  st = sm_ctx_agree(ctx, st);
-  if (st == SM_OK) st = SM_MPI_STATUS(ctx, MPI_Allgather(&n, 1, MPI_INT, cnt, 1, MPI_INT, ctx->comm));
-  int total = 0;
-  if (st == SM_OK) {
-    for (int r = 0; r < p; r++) total += cnt[r];
-    for (int r = 0; r < p && st == SM_OK; r++)
-      if ((double)cnt[r] * (double)op->len > 2147483647.0)
-        st = SM_ERR(ctx, SM_ERR_UNSUPPORTED,
-                    "block tree: %d node values of %lld doubles exceed one MPI message (2^31 elements); "
-                    "reduce the width (columns) or use method randomized",
-                    cnt[r], (long long)op->len);
-    if (st == SM_OK) st = SM_ALLOC(ctx, all_ids, 2 * (size_t)total);
-    if (st == SM_OK) st = SM_ALLOC(ctx, all_vals, (size_t)total * op->len);
-    st = sm_ctx_agree(ctx, st);
-  }
-  if (st == SM_OK) {
-    int *c2 = cnt + p, *d2 = cnt + 2 * p, *dv = cnt + 3 * p;
-    int off = 0;
-    for (int r = 0; r < p; r++) c2[r] = 2 * cnt[r], d2[r] = 2 * off, off += cnt[r];
-    int rc = MPI_Allgatherv(ids, 2 * n, MPI_INT64_T, all_ids, c2, d2, MPI_INT64_T, ctx->comm);
-    if (rc == MPI_SUCCESS) {
-      /* values: node counts times len doubles; len * nodes fits an int for the sizes used here */
-      off = 0;
-      for (int r = 0; r < p; r++) c2[r] = (int)(cnt[r] * op->len), dv[r] = off, off += c2[r];
-      rc = MPI_Allgatherv(vals, (int)(n * op->len), MPI_DOUBLE, all_vals, c2, dv, MPI_DOUBLE, ctx->comm);
-    }
-    if (rc != MPI_SUCCESS) st = sm__mpi_error(ctx, rc, "MPI_Allgatherv", __FILE__, __LINE__);
-  }
-  if (st == SM_OK) {
-    t.nn = total, t.id = all_ids, t.val = all_vals;
-    finish_node(&t, levels, 0, out);
-  }
-  free(t.tmp), free(ids), free(vals), free(cnt), free(all_ids), free(all_vals);
-  return st;
-}
-
-void sm__tree_add(void *u, int64_t len, double *acc, const double *right) {
-  (void)u;
-  for (int64_t i = 0; i < len; i++) acc[i] += right[i];
-}
-
 /* ---- column moments ---- */
 
 typedef struct {
@@ -257,11 +155,11 @@ static sm_status moments_leaf(void *u, int64_t b, double *out) {
 sm_status sm__column_moments(sm_ctx *ctx, const sm__blocks *bk, double *mean, double *var) {
   moments m = {bk->x->d, bk, NULL};
   sm__tree_op op = {bk->x->d, moments_leaf, sm__tree_add, &m};
-  SM_TRY(ctx, sm__tree_reduce(ctx, bk, &op, mean));
+  SM_TRY(ctx, sm__tree_reduce(ctx, bk->nb, bk->b0, bk->b1, &op, mean));
   for (int64_t j = 0; j < bk->x->d; j++) mean[j] /= (double)bk->x->n;
   if (!var) return SM_OK;
   m.mean = mean;
-  SM_TRY(ctx, sm__tree_reduce(ctx, bk, &op, var));
+  SM_TRY(ctx, sm__tree_reduce(ctx, bk->nb, bk->b0, bk->b1, &op, var));
   for (int64_t j = 0; j < bk->x->d; j++) var[j] /= (double)bk->x->n;
   return SM_OK;
 }

@@ -7,13 +7,13 @@
  * processed whole by one rank. Per-row work during the iterations is done in this aligned layout;
  * per-row outputs travel back to the rows' owners with sm__blocks_return.
  *
- * Tree: block values are combined by the binary tree over block indices (node (l, j) covers
- * blocks [j 2^l, (j+1) 2^l), a node's value is left (+) right). Each rank evaluates the maximal
- * nodes inside its block range, the few node values are gathered, and every rank finishes the
- * tree the same way: the same floating-point operations in the same order for any rank count. */
+ * Tree: block values are combined by the fixed binary tree over block indices of
+ * src/core/blocktree.h (sm__tree_reduce, sm__tree_tsqr over [b0, b1) of nb): the same
+ * floating-point operations in the same order for any rank count. */
 #ifndef SISMA_UNSUPERVISED_INTERNAL_H
 #define SISMA_UNSUPERVISED_INTERNAL_H
 
+#include "../core/blocktree.h"
 #include "sisma/unsupervised.h"
 
 typedef struct {
@@ -50,19 +50,6 @@ sm_status sm__exchange_rows(sm_ctx *ctx, const int64_t *have, const int64_t *nee
 /* Rows idx[0..m) (global) of the matrix, replicated into out [m][d] (each held row sent by the
  * rank that holds it in the aligned layout). Collective. */
 sm_status sm__blocks_fetch(sm_ctx *ctx, const sm__blocks *bk, int m, const int64_t *idx, double *out);
-
-/* A tree reduction: leaf writes the value of block b (len doubles) into out; combine does
- * acc = acc (+) right. */
-typedef struct {
-  int64_t len;
-  sm_status (*leaf)(void *u, int64_t b, double *out);
-  void (*combine)(void *u, int64_t len, double *acc, const double *right);
-  void *u;
-} sm__tree_op;
-/* Reduce over all blocks; out [len] replicated. Collective. */
-sm_status sm__tree_reduce(sm_ctx *ctx, const sm__blocks *bk, const sm__tree_op *op, double *out);
-/* combine for plain sums */
-void sm__tree_add(void *u, int64_t len, double *acc, const double *right);
 
 /* Column means and variances (ddof 0) of x, deterministic. Collective. */
 sm_status sm__column_moments(sm_ctx *ctx, const sm__blocks *bk, double *mean, double *var);

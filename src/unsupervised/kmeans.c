@@ -290,7 +290,7 @@ static sm_status run_estep(sm_ctx *ctx, estep *e, double *acc, int64_t *changed)
   }
   e->changed = 0;
   sm__tree_op op = {e->k * e->d + e->k + 1, estep_leaf, sm__tree_add, e};
-  SM_TRY(ctx, sm__tree_reduce(ctx, e->bk, &op, acc));
+  SM_TRY(ctx, sm__tree_reduce(ctx, e->bk->nb, e->bk->b0, e->bk->b1, &op, acc));
   *changed = e->changed;
   SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, changed, 1, MPI_INT64_T, MPI_SUM, ctx->comm));
   return SM_OK;

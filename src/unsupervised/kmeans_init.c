@@ -110,7 +110,7 @@ static sm_status plusplus(sm_ctx *ctx, const sm__blocks *bk, int k, uint64_t see
     if (st == SM_OK) st = sm__blocks_fetch(ctx, bk, trials, rows, cand);
     potential p = {bk, closest, cand, trials};
     sm__tree_op op = {trials, potential_leaf, sm__tree_add, &p};
-    if (st == SM_OK) st = sm__tree_reduce(ctx, bk, &op, pot);
+    if (st == SM_OK) st = sm__tree_reduce(ctx, bk->nb, bk->b0, bk->b1, &op, pot);
     if (st != SM_OK) break;
     int best = 0;
     for (int t = 1; t < trials; t++)

@@ -135,7 +135,7 @@ sm_status sm__kmeans_metrics(sm_ctx *ctx, const sm__blocks *bk, const sm_kmeans_
       for (int64_t t = 0; t < d; t++) centroid[j * d + t] = sizes[j] ? sums[j * d + t] / (double)sizes[j] : 0;
     intra_op op_u = {{bk, label_aligned, centroid}, k};
     sm__tree_op op = {k, intra_sum_leaf, sm__tree_add, &op_u};
-    st = sm__tree_reduce(ctx, bk, &op, s);
+    st = sm__tree_reduce(ctx, bk->nb, bk->b0, bk->b1, &op, s);
   }
   if (st == SM_OK) {
     for (int j = 0; j < k; j++) s[j] = sizes[j] ? s[j] / (double)sizes[j] : 0;

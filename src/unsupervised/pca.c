@@ -102,7 +102,7 @@ sm_status sm_pca_reconstruction_error(sm_ctx *ctx, const sm_pca_result *p, const
   st = sm_ctx_agree(ctx, st);
   double e = 0;
   sm__tree_op op = {1, recon_leaf, sm__tree_add, &c};
-  if (st == SM_OK) st = sm__tree_reduce(ctx, &bk, &op, &e);
+  if (st == SM_OK) st = sm__tree_reduce(ctx, bk.nb, bk.b0, bk.b1, &op, &e);
   *rmse = sqrt(e / ((double)x->n * (double)x->d));
   free(c.z), free(c.r), free(c.s);
   sm__blocks_fini(&bk);

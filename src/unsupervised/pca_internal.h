@@ -18,10 +18,4 @@ sm_status sm__pca_scalapack(sm_ctx *ctx, const sm__blocks *bk, const sm_pca_opts
  * C = sum (x - x0)(x - x0)^T - S S^T / n, no cancellation against a large mean). Collective. */
 sm_status sm__pca_gram(sm_ctx *ctx, const sm__blocks *bk, int center, double *mean, double *var, double *C);
 
-/* R factor (upper triangular, [c][c] row-major) of the QR factorisation of the distributed
- * matrix whose block b rows are produced by rows_fn (rows x c). Tree of QRs (TSQR, Demmel et al.
- * 2012), identical for every rank count. Collective. */
-typedef sm_status (*sm__rows_fn)(void *u, int64_t b, int64_t rows, double *out);
-sm_status sm__tree_tsqr(sm_ctx *ctx, const sm__blocks *bk, int64_t c, sm__rows_fn fn, void *u, double *R);
-
 #endif

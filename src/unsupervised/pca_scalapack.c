@@ -162,7 +162,7 @@ sm_status sm__pca_gram(sm_ctx *ctx, const sm__blocks *bk, int center, double *me
   else if (st == SM_OK) memset(x0, 0, (size_t)d * sizeof *x0);
   g.x0 = x0;
   sm__tree_op op = {d * d + d, gram_leaf, sm__tree_add, &g};
-  if (st == SM_OK) st = sm__tree_reduce(ctx, bk, &op, acc);
+  if (st == SM_OK) st = sm__tree_reduce(ctx, bk->nb, bk->b0, bk->b1, &op, acc);
   if (st == SM_OK) {
     const double *S = acc + d * d;
     for (int64_t j = 0; j < d; j++) mean[j] = x0[j] + S[j] / (double)n;

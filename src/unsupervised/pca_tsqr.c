@@ -1,8 +1,9 @@
 /* The PCA solvers that run on the block tree, identical for every rank count:
- *   TSQR (Demmel, Grigori, Hoemmen, Langou 2012): R of each block by Householder QR, pairs of R
- *     stacked and factored again up the tree; Z = QR, so the SVD R = U S V^T gives the right
- *     singular vectors V and singular values S of Z without forming Z^T Z (no squared condition
- *     number). One pass over the data; for tall-skinny Z (d up to ~1000).
+ *   TSQR (Demmel, Grigori, Hoemmen, Langou 2012; sm__tree_tsqr in src/core/blocktree.c): R of
+ *     each block by Householder QR, pairs of R stacked and factored again up the tree; Z = QR, so
+ *     the SVD R = U S V^T gives the right singular vectors V and singular values S of Z without
+ *     forming Z^T Z (no squared condition number). One pass over the data; for tall-skinny Z (d
+ *     up to ~1000).
  *   randomized SVD (Halko, Martinsson, Tropp 2011, algorithms 4.4 + 5.1): Y = Z Omega with a
  *     Gaussian d x l test matrix (l = k + oversamples), q power iterations Y = Z (Z^T Q) with
  *     re-orthonormalisation between them (TSQR of Y, Q = Y R^-1; QR of Z^T Q on every rank),
@@ -16,53 +17,6 @@
 #include "pca_internal.h"
 #include "sisma/rng.h"
 
-typedef struct {
-  const sm__blocks *bk;
-  int64_t c;
-  sm__rows_fn fn;
-  void *u;
-  double *buf; /* [max(B, 2c)][c] */
-  double *tau; /* [c] */
-} tsqr;
-
-/* R of the rows in t->buf ([m][c]) into out [c][c]. */
-static sm_status qr_r(tsqr *t, int64_t m, double *out) {
-  int64_t c = t->c;
-  if (m < c) memset(t->buf + m * c, 0, (size_t)((c - m) * c) * sizeof *out), m = c;
-  int info = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (int)m, (int)c, t->buf, (int)c, t->tau);
-  if (info != 0) return SM_ERR_NUMERIC;
-  for (int64_t i = 0; i < c; i++)
-    for (int64_t j = 0; j < c; j++) out[i * c + j] = j >= i ? t->buf[i * c + j] : 0.0;
-  return SM_OK;
-}
-
-static sm_status tsqr_leaf(void *u, int64_t b, double *out) {
-  tsqr *t = u;
-  int64_t rows = b * t->bk->B + t->bk->B < t->bk->x->n ? t->bk->B : t->bk->x->n - b * t->bk->B;
-  sm_status st = t->fn(t->u, b, rows, t->buf);
-  return st != SM_OK ? st : qr_r(t, rows, out);
-}
-
-static void tsqr_combine(void *u, int64_t len, double *acc, const double *right) {
-  tsqr *t = u;
-  memcpy(t->buf, acc, (size_t)len * sizeof *acc);
-  memcpy(t->buf + len, right, (size_t)len * sizeof *acc);
-  if (qr_r(t, 2 * t->c, acc) != SM_OK) acc[0] = NAN; /* dgeqrf only fails on bad arguments */
-}
-
-sm_status sm__tree_tsqr(sm_ctx *ctx, const sm__blocks *bk, int64_t c, sm__rows_fn fn, void *u, double *R) {
-  int64_t rows = bk->B > 2 * c ? bk->B : 2 * c;
-  tsqr t = {bk, c, fn, u, NULL, NULL};
-  sm_status st = SM_ALLOC(ctx, t.buf, rows * c);
-  if (st == SM_OK) st = SM_ALLOC(ctx, t.tau, c);
-  st = sm_ctx_agree(ctx, st);
-  sm__tree_op op = {c * c, tsqr_leaf, tsqr_combine, &t};
-  if (st == SM_OK) st = sm__tree_reduce(ctx, bk, &op, R);
-  if (st == SM_OK && isnan(R[0])) st = SM_ERR(ctx, SM_ERR_NUMERIC, "TSQR: the QR factorisation failed");
-  free(t.buf), free(t.tau);
-  return st;
-}
-
 /* ---- TSQR PCA ---- */
 
 typedef struct {
@@ -70,11 +24,10 @@ typedef struct {
   const sm_pca_result *r;
 } zrows;
 
-static sm_status z_rows(void *u, int64_t b, int64_t rows, double *out) {
+static sm_status z_rows(void *u, int64_t b, double *out, int64_t *rows) {
   zrows *z = u;
-  int64_t m;
-  const double *x = sm__block_rows(z->bk, b, &m);
-  sm__pca_block(x, rows, z->r->d, z->r->mean, z->r->scale, out);
+  const double *x = sm__block_rows(z->bk, b, rows);
+  sm__pca_block(x, *rows, z->r->d, z->r->mean, z->r->scale, out);
   return SM_OK;
 }
 
@@ -87,13 +40,15 @@ sm_status sm__pca_tsqr(sm_ctx *ctx, const sm__blocks *bk, sm_pca_result *r) {
   if (st == SM_OK) st = SM_ALLOC(ctx, sup, d);
   st = sm_ctx_agree(ctx, st);
   zrows z = {bk, r};
-  if (st == SM_OK) st = sm__tree_tsqr(ctx, bk, d, z_rows, &z, R);
-  if (st == SM_OK) {
-    int info = LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'N', 'A', (int)d, (int)d, R, (int)d, s, NULL, 1, vt, (int)d, sup);
+  if (st == SM_OK) st = sm__tree_tsqr(ctx, bk->nb, bk->b0, bk->b1, d, bk->B, z_rows, &z, R);
+  if (st == SM_OK) { /* R and vt column-major: component j is row j of V^T */
+    int info = LAPACKE_dgesvd(LAPACK_COL_MAJOR, 'N', 'A', (int)d, (int)d, R, (int)d, s, NULL, 1, vt, (int)d, sup);
     if (info != 0) st = SM_ERR(ctx, SM_ERR_NUMERIC, "TSQR PCA: the SVD of R did not converge (dgesvd info %d)", info);
   }
   if (st == SM_OK) {
-    memcpy(r->components, vt, (size_t)(r->k * d) * sizeof *vt);
+    for (int64_t j = 0; j < r->k; j++)
+      for (int64_t i = 0; i < d; i++)
+        r->components[j * d + i] = vt[j + i * d];
     memcpy(r->singular_values, s, (size_t)r->k * sizeof *s);
     snprintf(r->solver, sizeof r->solver, "tsqr (block tree of %lld-row QRs, then dgesvd of R)", (long long)bk->B);
   }
@@ -136,21 +91,25 @@ static sm_status zty_leaf(void *u, int64_t b, double *out) {
   return SM_OK;
 }
 
-static sm_status y_rows(void *u, int64_t b, int64_t rows, double *out) {
+static sm_status y_rows(void *u, int64_t b, double *out, int64_t *rows) {
   rsvd *t = u;
-  memcpy(out, t->y + (b * t->bk->B - t->bk->a0) * t->l, (size_t)(rows * t->l) * sizeof *out);
+  const sm__blocks *bk = t->bk;
+  *rows = b * bk->B + bk->B < bk->x->n ? bk->B : bk->x->n - b * bk->B;
+  memcpy(out, t->y + (b * bk->B - bk->a0) * t->l, (size_t)(*rows * t->l) * sizeof *out);
   return SM_OK;
 }
 
-/* Q = Y R^-1 with R from TSQR of Y: orthonormal columns, the same on every rank count. */
+/* Q = Y R^-1 with R from TSQR of Y: orthonormal columns, the same on every rank count. R comes
+ * column-major: read row-major it is R^T, lower triangular, hence CblasLower, CblasTrans. */
 static sm_status orth_y(sm_ctx *ctx, rsvd *t, double *R) {
-  SM_TRY(ctx, sm__tree_tsqr(ctx, t->bk, t->l, y_rows, t, R));
+  const sm__blocks *bk = t->bk;
+  SM_TRY(ctx, sm__tree_tsqr(ctx, bk->nb, bk->b0, bk->b1, t->l, bk->B, y_rows, t, R));
   for (int64_t i = 0; i < t->l; i++)
     if (fabs(R[i * t->l + i]) < 1e-300) R[i * t->l + i] = 1; /* an exactly rank-deficient sketch */
   int64_t na = t->bk->a1 - t->bk->a0;
   if (na > 0)
-    cblas_dtrsm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, (int)na, (int)t->l, 1.0, R,
-                (int)t->l, t->y, (int)t->l);
+    cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, (int)na, (int)t->l, 1.0, R, (int)t->l,
+                t->y, (int)t->l);
   return SM_OK;
 }
 
@@ -187,12 +146,12 @@ sm_status sm__pca_randomized(sm_ctx *ctx, const sm__blocks *bk, const sm_pca_opt
   }
   sm__tree_op op = {d * l, zty_leaf, sm__tree_add, &t};
   for (int it = 0; st == SM_OK && it < q; it++) {
-    st = sm__tree_reduce(ctx, bk, &op, t.w);
+    st = sm__tree_reduce(ctx, bk->nb, bk->b0, bk->b1, &op, t.w);
     if (st == SM_OK) st = orth_w(ctx, &t, tau);
     if (st == SM_OK) apply_z(&t);
     if (st == SM_OK) st = orth_y(ctx, &t, R);
   }
-  if (st == SM_OK) st = sm__tree_reduce(ctx, bk, &op, t.w); /* B^T = Z^T Q, d x l */
+  if (st == SM_OK) st = sm__tree_reduce(ctx, bk->nb, bk->b0, bk->b1, &op, t.w); /* B^T = Z^T Q, d x l */
   if (st == SM_OK) {
     int info = LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'S', 'N', (int)d, (int)l, t.w, (int)l, s, u, (int)l, NULL, 1, sup);
     if (info != 0) st = SM_ERR(ctx, SM_ERR_NUMERIC, "randomized PCA: SVD of the sketch failed (dgesvd info %d)", info);
