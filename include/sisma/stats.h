@@ -181,6 +181,10 @@ typedef struct {
 } sm_class_metrics;
 sm_status sm_class_metrics_compute(sm_ctx *ctx, const double *prob, const double *label, const double *weight,
                                    int64_t n, double threshold, sm_class_metrics *out);
+/* ROC AUC of m (score, label) pairs stored [m][2] (label 1 = positive, 0 = negative): the
+ * Mann-Whitney statistic with average ranks for tied scores, NaN without both classes. Sorts
+ * pairs in place. Local. */
+double sm_roc_auc(double *pairs, int64_t m);
 
 #ifdef __cplusplus
 }

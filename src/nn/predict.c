@@ -14,6 +14,7 @@
 #include "../catalog/internal.h"
 #include "internal.h"
 #include "sisma/job.h"
+#include "sisma/stats.h"
 
 static const sm_key predict_keys[] = {
     {"catalog", SM_KEY_PATH, NULL, 0, -1, NULL, "input catalog"},
@@ -133,28 +134,6 @@ typedef struct {
   double *prf;        /* [K][3] precision, recall, F1 */
 } metrics;
 
-static int cmp_score(const void *a, const void *b) {
-  const double *x = a, *y = b;
-  return (x[0] > y[0]) - (x[0] < y[0]);
-}
-
-/* ROC AUC = P(score of a positive > score of a negative), ties 1/2 (Mann-Whitney U / n1 n0). */
-static double auc(double *sl, int64_t n) {
-  qsort(sl, (size_t)n, 2 * sizeof *sl, cmp_score);
-  double rank_sum = 0, n1 = 0;
-  for (int64_t i = 0; i < n;) {
-    int64_t j = i;
-    while (j < n && sl[2 * j] == sl[2 * i])
-      j++;
-    double mid = 0.5 * (double)(i + j + 1); /* average 1-based rank of the tie group */
-    for (int64_t k = i; k < j; k++)
-      if (sl[2 * k + 1] > 0.5) rank_sum += mid, n1++;
-    i = j;
-  }
-  double n0 = (double)n - n1;
-  return n1 > 0 && n0 > 0 ? (rank_sum - n1 * (n1 + 1) / 2) / (n1 * n0) : NAN;
-}
-
 /* FNV-1a of a string: the event key (source_id) as one integer. */
 static uint64_t fnv1a(const char *v) {
   uint64_t h = UINT64_C(14695981039346656037);
@@ -193,7 +172,7 @@ static void event_metrics(const double *sl, const uint64_t *key, int64_t m, metr
       correct += (ev[2 * ne] > 0.5) == (r[i].label > 0.5);
       ne++, i = j;
     }
-    mt->ev[0] = (double)ne, mt->ev[1] = ne ? correct / (double)ne : NAN, mt->ev[2] = auc(ev, ne);
+    mt->ev[0] = (double)ne, mt->ev[1] = ne ? correct / (double)ne : NAN, mt->ev[2] = sm_roc_auc(ev, ne);
   }
   free(r), free(ev);
 }
@@ -238,7 +217,7 @@ static sm_status compute_metrics(sm_ctx *ctx, int classify, int64_t K, int64_t n
   if (ctx->rank == 0 && st == SM_OK) {
     int64_t m = total / 2;
     mt->v[3] = (double)m;
-    if (have_keys && classify && K == 2) event_metrics(all, keys, m, mt); /* before auc() sorts `all` */
+    if (have_keys && classify && K == 2) event_metrics(all, keys, m, mt); /* before sm_roc_auc sorts `all` */
     if (classify) {
       double correct = 0, f1sum = 0;
       for (int64_t c = 0; c < K; c++) {
@@ -251,7 +230,7 @@ static sm_status compute_metrics(sm_ctx *ctx, int classify, int64_t K, int64_t n
         correct += tp, f1sum += mt->prf[3 * c + 2];
       }
       mt->v[0] = m ? correct / (double)m : NAN, mt->v[1] = f1sum / (double)K;
-      mt->v[2] = K == 2 ? auc(all, m) : NAN;
+      mt->v[2] = K == 2 ? sm_roc_auc(all, m) : NAN;
     } else {
       double ae = 0, se = 0, mean = 0, ss = 0;
       for (int64_t i = 0; i < m; i++)

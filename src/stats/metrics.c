@@ -13,6 +13,22 @@ static int cmp_score(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+double sm_roc_auc(double *pairs, int64_t m) {
+  qsort(pairs, (size_t)m, 2 * sizeof *pairs, cmp_score);
+  double rank_pos = 0, npos = 0;
+  for (int64_t i = 0; i < m;) {
+    int64_t j = i;
+    while (j < m && pairs[2 * j] == pairs[2 * i])
+      j++;
+    double avg = 0.5 * (double)(i + 1 + j); /* average 1-based rank of the tie group */
+    for (int64_t k = i; k < j; k++)
+      if (pairs[2 * k + 1] > 0.5) rank_pos += avg, npos++;
+    i = j;
+  }
+  double nneg = (double)m - npos;
+  return npos > 0 && nneg > 0 ? (rank_pos - npos * (npos + 1) / 2) / (npos * nneg) : NAN;
+}
+
 sm_status sm_class_metrics_compute(sm_ctx *ctx, const double *prob, const double *label, const double *weight,
                                    int64_t n, double threshold, sm_class_metrics *out) {
   memset(out, 0, sizeof *out);
@@ -39,19 +55,7 @@ sm_status sm_class_metrics_compute(sm_ctx *ctx, const double *prob, const double
   free(pairs);
   if (st != SM_OK) return st;
   int64_t m = total / 2;
-  qsort(all, (size_t)m, 2 * sizeof *all, cmp_score);
-  double rank_pos = 0, npos = 0;
-  for (int64_t i = 0; i < m;) {
-    int64_t j = i;
-    while (j < m && all[2 * j] == all[2 * i])
-      j++;
-    double avg = 0.5 * (double)(i + 1 + j); /* average 1-based rank of the tie group */
-    for (int64_t k = i; k < j; k++)
-      if (all[2 * k + 1] == 1) rank_pos += avg, npos++;
-    i = j;
-  }
-  double nneg = (double)m - npos;
-  out->auc = npos > 0 && nneg > 0 ? (rank_pos - npos * (npos + 1) / 2) / (npos * nneg) : NAN;
+  out->auc = sm_roc_auc(all, m);
   free(all);
   return SM_OK;
 }
