@@ -160,10 +160,15 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void fused_grou
  * into out ([k][d] sums, [k] counts, inertia; zeroed by the caller), one pass over the rows. */
 __attribute__((target("avx2,fma"))) static void fused_block(estep *e, const float *x, int64_t at, int64_t rows,
                                                             double *out) {
-  int64_t d = e->d, i = 0, changed = 0;
+  int64_t d = e->d, i = 0, changed = 0, na = e->bk->a1 - e->bk->a0;
   double inertia = 0;
-  for (; i + SM__KMEANS_GROUP <= rows; i += SM__KMEANS_GROUP)
+  for (; i + SM__KMEANS_GROUP <= rows; i += SM__KMEANS_GROUP) {
+    if (at + i + 5 * SM__KMEANS_GROUP <= na) { /* the rows 4 groups ahead (also across blocks) */
+      const char *p = (const char *)(x + (i + 4 * SM__KMEANS_GROUP) * d);
+      for (int64_t q = 0; q < SM__KMEANS_GROUP * d * (int64_t)sizeof *x; q += 64) _mm_prefetch(p + q, _MM_HINT_T0);
+    }
     fused_group(e, x + i * d, SM__KMEANS_GROUP, at + i, out, &inertia, &changed);
+  }
   for (; i < rows; i++) fused_group(e, x + i * d, 1, at + i, out, &inertia, &changed);
   out[e->k * d + e->k] += inertia;
   e->changed += changed;
