@@ -58,7 +58,6 @@ typedef struct {
   float *dotsf;     /* [B][k] */
   float *ct, *bias; /* fused kernel: [d][kp] -2 c^T and [kp] ||c||^2 (+inf padding), or NULL */
   int kp;           /* k rounded up to 16 */
-  int32_t *blab;    /* [B] fused kernel labels */
   int64_t changed;  /* rows whose label changed (this rank) */
 } estep;
 
@@ -88,36 +87,22 @@ static inline void add_f64(double *restrict s, const double *restrict x, int64_t
 #define SM__KMEANS_FUSED_MAX 8192 /* d x padded k floats */
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SM__KMEANS_FUSED 1
-/* v = bias + sum_t x_t ct_t for 16 centres and one row (r1 == NULL) or two rows sharing the loads
- * of the centres: even t into one pair of accumulators, odd t into another (independent FMA
- * chains), added at the end -- the same order for a row whether it is processed alone or in a
- * pair, so labels never depend on the blocking. */
-__attribute__((target("avx2,fma"))) static inline void dots16(const float *r0, const float *r1, int64_t d, int kp,
-                                                              const float *ct, const float *bias, __m256 v[4]) {
-  __m256 a0 = _mm256_loadu_ps(bias), a1 = _mm256_loadu_ps(bias + 8), a2 = _mm256_setzero_ps(), a3 = a2;
-  __m256 b0 = a0, b1 = a1, b2 = a2, b3 = a2;
-  int64_t t = 0;
-  for (; t + 2 <= d; t += 2) {
+/* v = bias + sum_t x_t ct_t for 16 centres and R rows (R a constant after inlining): the 16
+ * centres of column t are loaded once into two registers and shared by the R rows; each row has
+ * its own two accumulators and one FMA chain in t = 0..d-1 -- the same order for a row whatever R
+ * it is processed with, so labels never depend on the grouping or the blocking. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void dots16(const float *x, int R, int64_t d, int kp,
+                                                                             const float *ct, const float *bias,
+                                                                             __m256 *lo, __m256 *hi) {
+  for (int r = 0; r < R; r++) lo[r] = _mm256_loadu_ps(bias), hi[r] = _mm256_loadu_ps(bias + 8);
+  for (int64_t t = 0; t < d; t++) {
     const float *c = ct + t * kp;
     __m256 cl = _mm256_loadu_ps(c), ch = _mm256_loadu_ps(c + 8);
-    __m256 dl = _mm256_loadu_ps(c + kp), dh = _mm256_loadu_ps(c + kp + 8);
-    __m256 x = _mm256_broadcast_ss(r0 + t), y = _mm256_broadcast_ss(r0 + t + 1);
-    a0 = _mm256_fmadd_ps(x, cl, a0), a1 = _mm256_fmadd_ps(x, ch, a1);
-    a2 = _mm256_fmadd_ps(y, dl, a2), a3 = _mm256_fmadd_ps(y, dh, a3);
-    if (r1) {
-      x = _mm256_broadcast_ss(r1 + t), y = _mm256_broadcast_ss(r1 + t + 1);
-      b0 = _mm256_fmadd_ps(x, cl, b0), b1 = _mm256_fmadd_ps(x, ch, b1);
-      b2 = _mm256_fmadd_ps(y, dl, b2), b3 = _mm256_fmadd_ps(y, dh, b3);
+    for (int r = 0; r < R; r++) {
+      __m256 xv = _mm256_broadcast_ss(x + r * d + t);
+      lo[r] = _mm256_fmadd_ps(xv, cl, lo[r]), hi[r] = _mm256_fmadd_ps(xv, ch, hi[r]);
     }
   }
-  if (t < d) {
-    const float *c = ct + t * kp;
-    __m256 cl = _mm256_loadu_ps(c), ch = _mm256_loadu_ps(c + 8), x = _mm256_broadcast_ss(r0 + t);
-    a0 = _mm256_fmadd_ps(x, cl, a0), a1 = _mm256_fmadd_ps(x, ch, a1);
-    if (r1) x = _mm256_broadcast_ss(r1 + t), b0 = _mm256_fmadd_ps(x, cl, b0), b1 = _mm256_fmadd_ps(x, ch, b1);
-  }
-  v[0] = _mm256_add_ps(a0, a2), v[1] = _mm256_add_ps(a1, a3);
-  v[2] = _mm256_add_ps(b0, b2), v[3] = _mm256_add_ps(b1, b3);
 }
 
 /* Lowest of 16 values (lowest index on ties) into *best / *bi when below *best. */
@@ -134,45 +119,64 @@ __attribute__((target("avx2,fma"))) static inline void argmin16(__m256 lo, __m25
   }
 }
 
-__attribute__((target("avx2,fma"))) static void fused_rows(const float *x, int64_t rows, int64_t d, int kp,
-                                                           const float *ct, const float *bias, int32_t *lab,
-                                                           float *val) {
-  for (int64_t i = 0; i < rows; i += 2) {
-    int two = i + 1 < rows;
-    float best[2] = {INFINITY, INFINITY};
-    int bi[2] = {0, 0};
-    for (int c0 = 0; c0 < kp; c0 += 16) {
-      __m256 v[4];
-      dots16(x + i * d, two ? x + (i + 1) * d : NULL, d, kp, ct + c0, bias + c0, v);
-      argmin16(v[0], v[1], c0, &best[0], &bi[0]);
-      if (two) argmin16(v[2], v[3], c0, &best[1], &bi[1]);
-    }
-    lab[i] = bi[0], val[i] = best[0];
-    if (two) lab[i + 1] = bi[1], val[i + 1] = best[1];
-  }
-}
+#define SM__KMEANS_GROUP 4 /* rows sharing the centre loads */
 
-/* out[label_i][:] += x_i (float32 rows, float64 sums), 4 doubles at a time. */
-__attribute__((target("avx2,fma"))) static void fused_sums(const float *x, int64_t rows, int64_t d,
-                                                           const int32_t *lab, double *out) {
-  for (int64_t i = 0; i < rows; i++) {
-    const float *xi = x + i * d;
-    double *s = out + (int64_t)lab[i] * d;
+/* Rows of one group (R of them, from x, at position `at` of the aligned rows): labels by
+ * dots16/argmin16, then at once -- while the rows are in L1 -- distance, label change, count,
+ * inertia and out[label][:] += x_i (float32 rows, float64 sums, 4 doubles at a time), in row order. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void fused_group(const estep *e, const float *x, int R,
+                                                                                  int64_t at, double *out,
+                                                                                  double *inertia, int64_t *changed) {
+  int64_t d = e->d, k = e->k;
+  int kp = e->kp;
+  float best[SM__KMEANS_GROUP];
+  int bi[SM__KMEANS_GROUP];
+  for (int r = 0; r < R; r++) best[r] = INFINITY, bi[r] = 0;
+  for (int c0 = 0; c0 < kp; c0 += 16) {
+    __m256 lo[SM__KMEANS_GROUP], hi[SM__KMEANS_GROUP];
+    dots16(x, R, d, kp, e->ct + c0, e->bias + c0, lo, hi);
+    for (int r = 0; r < R; r++) argmin16(lo[r], hi[r], c0, &best[r], &bi[r]);
+  }
+  for (int r = 0; r < R; r++) {
+    int64_t i = at + r;
+    int j = bi[r];
+    const float *xi = x + r * d;
+    double dist = e->xnorm[i] + (double)best[r];
+    dist = dist > 0 ? dist : 0.0;
+    *changed += e->label[i] != j;
+    e->label[i] = j;
+    e->d2[i] = dist;
+    out[k * d + j] += 1;
+    *inertia += dist;
+    double *s = out + (int64_t)j * d;
     int64_t t = 0;
     for (; t + 4 <= d; t += 4)
       _mm256_storeu_pd(s + t, _mm256_add_pd(_mm256_loadu_pd(s + t), _mm256_cvtps_pd(_mm_loadu_ps(xi + t))));
     for (; t < d; t++) s[t] += (double)xi[t];
   }
 }
+
+/* One block of `rows` float32 rows starting at aligned position `at`: E-step and per-cluster sums
+ * into out ([k][d] sums, [k] counts, inertia; zeroed by the caller), one pass over the rows. */
+__attribute__((target("avx2,fma"))) static void fused_block(estep *e, const float *x, int64_t at, int64_t rows,
+                                                            double *out) {
+  int64_t d = e->d, i = 0, changed = 0, na = e->bk->a1 - e->bk->a0;
+  double inertia = 0;
+  for (; i + SM__KMEANS_GROUP <= rows; i += SM__KMEANS_GROUP) {
+    if (at + i + 5 * SM__KMEANS_GROUP <= na) { /* the rows 4 groups ahead (also across blocks) */
+      const char *p = (const char *)(x + (i + 4 * SM__KMEANS_GROUP) * d);
+      for (int64_t q = 0; q < SM__KMEANS_GROUP * d * (int64_t)sizeof *x; q += 64) _mm_prefetch(p + q, _MM_HINT_T0);
+    }
+    fused_group(e, x + i * d, SM__KMEANS_GROUP, at + i, out, &inertia, &changed);
+  }
+  for (; i < rows; i++) fused_group(e, x + i * d, 1, at + i, out, &inertia, &changed);
+  out[e->k * d + e->k] += inertia;
+  e->changed += changed;
+}
 #else
 #define SM__KMEANS_FUSED 0
-static void fused_sums(const float *x, int64_t rows, int64_t d, const int32_t *lab, double *out) {
-  for (int64_t i = 0; i < rows; i++)
-    for (int64_t t = 0; t < d; t++) out[(int64_t)lab[i] * d + t] += (double)x[i * d + t];
-}
-static void fused_rows(const float *x, int64_t rows, int64_t d, int kp, const float *ct, const float *bias,
-                       int32_t *lab, float *val) {
-  (void)x, (void)rows, (void)d, (void)kp, (void)ct, (void)bias, (void)lab, (void)val;
+static void fused_block(estep *e, const float *x, int64_t at, int64_t rows, double *out) {
+  (void)e, (void)x, (void)at, (void)rows, (void)out;
 }
 #endif
 
@@ -192,17 +196,7 @@ static sm_status estep_leaf(void *u, int64_t b, double *out) {
   const float *xf = e->xf && !e->exact ? e->xf + at * d : NULL;
   memset(out, 0, (size_t)(k * d + k + 1) * sizeof *out);
   if (xf && e->ct) {
-    fused_rows(xf, rows, d, e->kp, e->ct, e->bias, e->blab, e->dotsf);
-    for (int64_t i = 0; i < rows; i++) {
-      int best = e->blab[i];
-      double dist = fmax(e->xnorm[at + i] + (double)e->dotsf[i], 0.0);
-      e->changed += e->label[at + i] != best;
-      e->label[at + i] = best;
-      e->d2[at + i] = dist;
-      out[k * d + best] += 1;
-      out[k * d + k] += dist;
-    }
-    fused_sums(xf, rows, d, e->blab, out);
+    fused_block(e, xf, at, rows, out);
     return SM_OK;
   }
   if (xf)
@@ -263,7 +257,6 @@ static sm_status prepare_rows(sm_ctx *ctx, estep *e, double **xnorm, float **xf)
   if (st == SM_OK && d * e->kp <= SM__KMEANS_FUSED_MAX && fused_available()) {
     st = SM_ALLOC(ctx, e->ct, d * e->kp);
     if (st == SM_OK) st = SM_ALLOC(ctx, e->bias, e->kp);
-    if (st == SM_OK) st = SM_ALLOC(ctx, e->blab, bk->B);
     st = sm_ctx_agree(ctx, st);
   }
   for (int64_t i = bk->a0; st == SM_OK && i < bk->a1; i++) {
@@ -500,7 +493,7 @@ sm_status sm_kmeans_fit(sm_ctx *ctx, const sm_rows *x, const sm_kmeans_opts *o, 
   if (st == SM_OK)
     st = sm__kmeans_metrics(ctx, &bk, o, best_label, best_acc, res->sizes, k, &res->silhouette, &res->davies_bouldin);
   free(e.cnorm), free(e.label), free(e.d2), free(e.dots), free(mean), free(var), free(acc), free(best_acc);
-  free(e.cf), free(e.dotsf), free(e.ct), free(e.bias), free(e.blab), free(xnorm), free(xf);
+  free(e.cf), free(e.dotsf), free(e.ct), free(e.bias), free(xnorm), free(xf);
   free(run.centers), free(best.centers), free(best_label), free(best_d2);
   sm__blocks_fini(&bk);
   if (st != SM_OK) sm_kmeans_result_fini(res);
