@@ -112,6 +112,67 @@ static sm_status null_deviance(sm_ctx *ctx, const sm_frame *f, const double *pw,
   return st;
 }
 
+/* Coefficients from the R factor of sqrt(W)[X z] by back substitution; a diagonal below 1e-7 of
+ * the largest is a rank-deficient column (named). Local (the caller agrees). */
+static sm_status solve_r(sm_ctx *ctx, const sm_frame *f, const double *R, double *coef) {
+  int p = f->p, K = p + 1;
+  double dmax = 0;
+  for (int j = 0; j < p; j++)
+    dmax = fmax(dmax, fabs(R[j + j * K]));
+  for (int j = 0; j < p; j++)
+    if (!(fabs(R[j + j * K]) > 1e-7 * dmax))
+      return SM_ERR(ctx, SM_ERR_NUMERIC, "the design is rank deficient at column %s: drop it or a collinear feature",
+                    f->names[j]);
+  for (int j = p - 1; j >= 0; j--) {
+    double s = R[j + p * K];
+    for (int k = j + 1; k < p; k++)
+      s -= R[j + k * K] * coef[k];
+    coef[j] = s / R[j + j * K];
+  }
+  return SM_OK;
+}
+
+/* Inference of the converged fit: covariance from R, standard errors, z and p values, counts,
+ * degrees of freedom, null deviance and AIC. Collective. */
+static sm_status glm_inference(sm_ctx *ctx, const sm_frame *f, const double *pw, const double *mu, const double *R,
+                               double dev, sm_glm *m) {
+  int p = f->p, K = p + 1;
+  for (int j = 0; j < p; j++)
+    for (int i = 0; i < p; i++)
+      m->cov[i + j * p] = i <= j ? R[i + j * K] : 0;
+  sm_status st = LAPACKE_dpotri(LAPACK_COL_MAJOR, 'U', p, m->cov, p) == 0
+                     ? SM_OK
+                     : SM_ERR(ctx, SM_ERR_NUMERIC, "inverting the information matrix failed");
+  SM_TRY(ctx, sm_ctx_agree(ctx, st));
+  for (int j = 0; j < p; j++)
+    for (int i = j + 1; i < p; i++)
+      m->cov[i + j * p] = m->cov[j + i * p];
+  for (int j = 0; j < p; j++) {
+    m->se[j] = sqrt(m->cov[j + j * p]);
+    m->zval[j] = m->coef[j] / m->se[j];
+    m->pval[j] = sm__pnorm_two_sided(m->zval[j]);
+  }
+  m->deviance = dev;
+  int64_t npos = 0, N = 0;
+  for (int64_t i = 0; i < f->n; i++)
+    npos += pw[i] > 0;
+  MPI_Allreduce(&npos, &N, 1, MPI_INT64_T, MPI_SUM, ctx->comm);
+  m->n = N;
+  m->df_residual = N - p;
+  m->df_null = N - f->intercept;
+  st = null_deviance(ctx, f, pw, &m->null_deviance);
+  int unit = 1; /* weights all 0 or 1: log dbinom(y; 1, mu) = -devi/2, so AIC = deviance + 2p */
+  for (int64_t i = 0; i < f->n; i++)
+    unit &= pw[i] == 0 || pw[i] == 1;
+  int all_unit = 0;
+  MPI_Allreduce(&unit, &all_unit, 1, MPI_INT, MPI_MIN, ctx->comm);
+  if (all_unit)
+    m->aic = dev + 2 * p;
+  else if (st == SM_OK)
+    st = binomial_aic(ctx, f, pw, mu, &m->aic);
+  return st;
+}
+
 sm_status sm_glm_fit(sm_ctx *ctx, const sm_frame *f, int maxit, double epsilon, int allow_gram, sm_glm **out) {
   *out = NULL;
   int p = f->p, K = p + 1;
@@ -147,7 +208,8 @@ sm_status sm_glm_fit(sm_ctx *ctx, const sm_frame *f, int maxit, double epsilon, 
     if (st == SM_OK) st = sm__block_sum(ctx, f, 1, part, &devold);
     free(part);
   }
-  for (m->iter = 1; st == SM_OK && m->iter <= maxit; m->iter++) {
+  for (int it = 1; st == SM_OK && it <= maxit; it++) {
+    m->iter = it;
     for (int64_t i = 0; i < f->n; i++) {
       double me = wt[i], var = mu[i] * (1 - mu[i]);
       int good = pw[i] > 0 && me != 0;
@@ -155,21 +217,7 @@ sm_status sm_glm_fit(sm_ctx *ctx, const sm_frame *f, int maxit, double epsilon, 
       wt[i] = good ? pw[i] * me * me / var : 0;
     }
     st = sm__fit_r(ctx, f, wt, z, allow_gram, R, NULL);
-    if (st == SM_OK) {
-      double dmax = 0;
-      for (int j = 0; j < p; j++)
-        dmax = fmax(dmax, fabs(R[j + j * K]));
-      for (int j = 0; j < p && st == SM_OK; j++)
-        if (!(fabs(R[j + j * K]) > 1e-7 * dmax))
-          st = SM_ERR(ctx, SM_ERR_NUMERIC, "the design is rank deficient at column %s: drop it or a collinear feature",
-                      f->names[j]);
-      for (int j = p - 1; st == SM_OK && j >= 0; j--) {
-        double s = R[j + p * K];
-        for (int k = j + 1; k < p; k++)
-          s -= R[j + k * K] * m->coef[k];
-        m->coef[j] = s / R[j + j * K];
-      }
-    }
+    if (st == SM_OK) st = solve_r(ctx, f, R, m->coef);
     st = sm_ctx_agree(ctx, st);
     if (st == SM_OK) st = eval_fit(ctx, f, pw, m->coef, eta, mu, wt, z, &dev);
     if (st != SM_OK) break;
@@ -179,43 +227,7 @@ sm_status sm_glm_fit(sm_ctx *ctx, const sm_frame *f, int maxit, double epsilon, 
     }
     devold = dev;
   }
-  if (m && m->iter > maxit) m->iter = maxit;
-  if (st == SM_OK) {
-    for (int j = 0; j < p; j++)
-      for (int i = 0; i < p; i++)
-        m->cov[i + j * p] = i <= j ? R[i + j * K] : 0;
-    if (LAPACKE_dpotri(LAPACK_COL_MAJOR, 'U', p, m->cov, p) != 0)
-      st = SM_ERR(ctx, SM_ERR_NUMERIC, "inverting the information matrix failed");
-    st = sm_ctx_agree(ctx, st);
-  }
-  if (st == SM_OK) {
-    for (int j = 0; j < p; j++)
-      for (int i = j + 1; i < p; i++)
-        m->cov[i + j * p] = m->cov[j + i * p];
-    for (int j = 0; j < p; j++) {
-      m->se[j] = sqrt(m->cov[j + j * p]);
-      m->zval[j] = m->coef[j] / m->se[j];
-      m->pval[j] = sm__pnorm_two_sided(m->zval[j]);
-    }
-    m->deviance = dev;
-    int64_t npos = 0, N = 0;
-    for (int64_t i = 0; i < f->n; i++)
-      npos += pw[i] > 0;
-    MPI_Allreduce(&npos, &N, 1, MPI_INT64_T, MPI_SUM, ctx->comm);
-    m->n = N;
-    m->df_residual = N - p;
-    m->df_null = N - f->intercept;
-    st = null_deviance(ctx, f, pw, &m->null_deviance);
-    int unit = 1; /* weights all 0 or 1: log dbinom(y; 1, mu) = -devi/2, so AIC = deviance + 2p */
-    for (int64_t i = 0; i < f->n; i++)
-      unit &= pw[i] == 0 || pw[i] == 1;
-    int all_unit = 0;
-    MPI_Allreduce(&unit, &all_unit, 1, MPI_INT, MPI_MIN, ctx->comm);
-    if (all_unit)
-      m->aic = dev + 2 * p;
-    else if (st == SM_OK)
-      st = binomial_aic(ctx, f, pw, mu, &m->aic);
-  }
+  if (st == SM_OK) st = glm_inference(ctx, f, pw, mu, R, dev, m);
   /* deviance residuals for their quantiles */
   if (st == SM_OK) {
     int64_t k = 0;
