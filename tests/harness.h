@@ -85,6 +85,17 @@ static inline const char *sm_test_dir(void) {
   return d && *d ? d : ".";
 }
 
+/* Open a file of the source tree ($SISMA_SOURCE_DIR/rel, e.g. a golden file); on failure say
+ * which path and return NULL. */
+static inline FILE *sm_test_open_source(const char *rel, const char *mode) {
+  const char *src = getenv("SISMA_SOURCE_DIR");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", src && *src ? src : ".", rel);
+  FILE *f = fopen(path, mode);
+  if (!f) fprintf(stderr, "cannot open %s (set SISMA_SOURCE_DIR)\n", path);
+  return f;
+}
+
 static inline int sm_test_run(int argc, char **argv, const char *names, sm_test_fn *fns, int n) {
   MPI_Init(&argc, &argv);
   sm_ctx *ctx = NULL;

@@ -8,14 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harness.h"
+
 static char *golden_text = NULL;
 
 static const char *golden_load(void) {
   if (golden_text) return golden_text;
-  char path[1024];
-  const char *src = getenv("SISMA_SOURCE_DIR");
-  snprintf(path, sizeof path, "%s/tests/nn/golden/nn.txt", src ? src : ".");
-  FILE *f = fopen(path, "rb");
+  FILE *f = sm_test_open_source("tests/nn/golden/nn.txt", "rb");
   if (!f) return NULL;
   fseek(f, 0, SEEK_END);
   long n = ftell(f);

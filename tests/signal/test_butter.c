@@ -28,14 +28,9 @@ static int read_vals(FILE *f, double *v, int n) {
 static int load_golden(void) {
   if (g_loaded) return g_loaded > 0 ? 0 : -1;
   g_loaded = -1;
-  const char *src = getenv("SISMA_SOURCE_DIR");
-  char path[1024], line[512];
-  snprintf(path, sizeof path, "%s/tests/signal/golden/butter.txt", src ? src : ".");
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    fprintf(stderr, "cannot open %s (set SISMA_SOURCE_DIR)\n", path);
-    return -1;
-  }
+  char line[512];
+  FILE *f = sm_test_open_source("tests/signal/golden/butter.txt", "r");
+  if (!f) return -1;
   int rc = 0, n, vals;
   char name[32];
   while (rc == 0 && fgets(line, sizeof line, f)) {
@@ -62,7 +57,7 @@ static int load_golden(void) {
   }
   fclose(f);
   if (rc || g_ncase == 0 || g_n == 0) {
-    fprintf(stderr, "malformed golden file %s\n", path);
+    fprintf(stderr, "malformed golden file tests/signal/golden/butter.txt\n");
     return -1;
   }
   g_loaded = 1;

@@ -43,10 +43,8 @@ static int read_stead(const char *name, int first, int n, double *x) {
 }
 
 static void test_golden(sm_ctx *ctx) {
-  const char *src = getenv("SISMA_SOURCE_DIR");
-  char path[1024], line[256], name[64];
-  snprintf(path, sizeof path, "%s/tests/signal/golden/features.txt", src ? src : ".");
-  FILE *f = fopen(path, "r");
+  char line[256], name[64];
+  FILE *f = sm_test_open_source("tests/signal/golden/features.txt", "r");
   CHECK(f != NULL);
   if (!f) return;
   sm_feature_params fp = {.noise_s = 3,

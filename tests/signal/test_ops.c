@@ -62,14 +62,9 @@ static int parse_op(FILE *f, char *line) {
 static int load_golden(void) {
   if (g_loaded) return g_loaded > 0 ? 0 : -1;
   g_loaded = -1;
-  const char *src = getenv("SISMA_SOURCE_DIR");
-  char path[1024], line[1024];
-  snprintf(path, sizeof path, "%s/tests/signal/golden/ops.txt", src ? src : ".");
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    fprintf(stderr, "cannot open %s (set SISMA_SOURCE_DIR)\n", path);
-    return -1;
-  }
+  char line[1024];
+  FILE *f = sm_test_open_source("tests/signal/golden/ops.txt", "r");
+  if (!f) return -1;
   int rc = 0;
   while (rc == 0 && fgets(line, sizeof line, f)) {
     golden_input *in = &g_in[g_nin];
@@ -86,7 +81,7 @@ static int load_golden(void) {
   }
   fclose(f);
   if (rc || g_nin == 0 || g_nop == 0) {
-    fprintf(stderr, "malformed golden file %s\n", path);
+    fprintf(stderr, "malformed golden file tests/signal/golden/ops.txt\n");
     return -1;
   }
   g_loaded = 1;

@@ -20,15 +20,11 @@ typedef struct {
 } golden;
 
 static inline int golden_load(const char *file, golden *g) {
-  char path[4096];
-  const char *src = getenv("SISMA_SOURCE_DIR");
-  snprintf(path, sizeof path, "%s/tests/unsupervised/golden/%s", src ? src : ".", file);
-  FILE *f = fopen(path, "r");
+  char rel[1024];
+  snprintf(rel, sizeof rel, "tests/unsupervised/golden/%s", file);
+  FILE *f = sm_test_open_source(rel, "r");
   memset(g, 0, sizeof *g);
-  if (!f) {
-    fprintf(stderr, "cannot open golden file %s\n", path);
-    return -1;
-  }
+  if (!f) return -1;
   char word[16];
   while (fscanf(f, "%15s", word) == 1) {
     if (word[0] == '#') {
