@@ -7,7 +7,6 @@
  * clamp as R's C code does (family.c: eta beyond +-30 gives mu at DBL_EPSILON from 0 or 1).
  * Standard errors come from the R factor of the last IRLS step (summary.glm: dispersion 1). */
 #include <float.h>
-#include <lapacke.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,41 +111,13 @@ static sm_status null_deviance(sm_ctx *ctx, const sm_frame *f, const double *pw,
   return st;
 }
 
-/* Coefficients from the R factor of sqrt(W)[X z] by back substitution; a diagonal below 1e-7 of
- * the largest is a rank-deficient column (named). Local (the caller agrees). */
-static sm_status solve_r(sm_ctx *ctx, const sm_frame *f, const double *R, double *coef) {
-  int p = f->p, K = p + 1;
-  double dmax = 0;
-  for (int j = 0; j < p; j++)
-    dmax = fmax(dmax, fabs(R[j + j * K]));
-  for (int j = 0; j < p; j++)
-    if (!(fabs(R[j + j * K]) > 1e-7 * dmax))
-      return SM_ERR(ctx, SM_ERR_NUMERIC, "the design is rank deficient at column %s: drop it or a collinear feature",
-                    f->names[j]);
-  for (int j = p - 1; j >= 0; j--) {
-    double s = R[j + p * K];
-    for (int k = j + 1; k < p; k++)
-      s -= R[j + k * K] * coef[k];
-    coef[j] = s / R[j + j * K];
-  }
-  return SM_OK;
-}
-
-/* Inference of the converged fit: covariance from R, standard errors, z and p values, counts,
+/* Inference of the converged fit: covariance (R'WR)^-1, standard errors, z and p values, counts,
  * degrees of freedom, null deviance and AIC. Collective. */
 static sm_status glm_inference(sm_ctx *ctx, const sm_frame *f, const double *pw, const double *mu, const double *R,
                                double dev, sm_glm *m) {
-  int p = f->p, K = p + 1;
-  for (int j = 0; j < p; j++)
-    for (int i = 0; i < p; i++)
-      m->cov[i + j * p] = i <= j ? R[i + j * K] : 0;
-  sm_status st = LAPACKE_dpotri(LAPACK_COL_MAJOR, 'U', p, m->cov, p) == 0
-                     ? SM_OK
-                     : SM_ERR(ctx, SM_ERR_NUMERIC, "inverting the information matrix failed");
-  SM_TRY(ctx, sm_ctx_agree(ctx, st));
-  for (int j = 0; j < p; j++)
-    for (int i = j + 1; i < p; i++)
-      m->cov[i + j * p] = m->cov[j + i * p];
+  int p = f->p;
+  SM_TRY(ctx, sm_ctx_agree(ctx, sm__solve_r(ctx, f, R, m->coef, m->cov))); /* the same coef, and (R'WR)^-1 */
+  sm_status st = SM_OK;
   for (int j = 0; j < p; j++) {
     m->se[j] = sqrt(m->cov[j + j * p]);
     m->zval[j] = m->coef[j] / m->se[j];
@@ -217,7 +188,7 @@ sm_status sm_glm_fit(sm_ctx *ctx, const sm_frame *f, int maxit, double epsilon, 
       wt[i] = good ? pw[i] * me * me / var : 0;
     }
     st = sm__fit_r(ctx, f, wt, z, allow_gram, R, NULL);
-    if (st == SM_OK) st = solve_r(ctx, f, R, m->coef);
+    if (st == SM_OK) st = sm__solve_r(ctx, f, R, m->coef, NULL);
     st = sm_ctx_agree(ctx, st);
     if (st == SM_OK) st = eval_fit(ctx, f, pw, m->coef, eta, mu, wt, z, &dev);
     if (st != SM_OK) break;

@@ -61,6 +61,9 @@ sm_status sm__fit_r(sm_ctx *ctx, const sm_frame *f, const double *wt, const doub
 sm_status sm__select(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, int nk, const int64_t *k, double *out);
 sm_status sm__select_range(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, int nk, const int64_t *k,
                            double lo, double hi, double *out);
+/* Coefficients from the (p+1) x (p+1) R factor of [X y] by back substitution and, if cov is not
+ * NULL, (R'R)^-1 [p][p]; SM_ERR_NUMERIC names a (nearly) collinear column. Local. */
+sm_status sm__solve_r(sm_ctx *ctx, const sm_frame *f, const double *R, double *coef, double *cov);
 /* R's quantile(type 7) at 0, .25, .5, .75, 1 of distributed values. Collective. */
 sm_status sm__quantiles5(sm_ctx *ctx, const double *v, int64_t n, double q[5]);
 /* The same with the global count N and the global range [lo, hi] of the values already known. */

@@ -24,8 +24,7 @@ void sm_lm_destroy(sm_lm **mp) {
   *mp = NULL;
 }
 
-/* Solve the triangular system and invert R'R; SM_ERR_NUMERIC names a collinear column. */
-static sm_status solve_r(sm_ctx *ctx, const sm_frame *f, const double *R, double *coef, double *cov) {
+sm_status sm__solve_r(sm_ctx *ctx, const sm_frame *f, const double *R, double *coef, double *cov) {
   int p = f->p, K = p + 1;
   double dmax = 0;
   for (int j = 0; j < p; j++)
@@ -41,6 +40,7 @@ static sm_status solve_r(sm_ctx *ctx, const sm_frame *f, const double *R, double
       s -= R[j + k * K] * coef[k];
     coef[j] = s / R[j + j * K];
   }
+  if (!cov) return SM_OK;
   for (int j = 0; j < p; j++)
     for (int i = 0; i < p; i++)
       cov[i + j * p] = i <= j ? R[i + j * K] : 0;
@@ -155,7 +155,7 @@ sm_status sm_lm_fit(sm_ctx *ctx, const sm_frame *f, int allow_gram, sm_lm **out)
                 (long long)N, p);
   st = sm_ctx_agree(ctx, st);
   if (st == SM_OK) st = sm__fit_r(ctx, f, f->w, f->y, allow_gram, m->R, &m->used_gram);
-  if (st == SM_OK) st = sm_ctx_agree(ctx, solve_r(ctx, f, m->R, m->coef, m->cov_unscaled));
+  if (st == SM_OK) st = sm_ctx_agree(ctx, sm__solve_r(ctx, f, m->R, m->coef, m->cov_unscaled));
   if (st == SM_OK) {
     m->n = N;
     m->rdf = N - p;
