@@ -6,16 +6,7 @@
 set -uo pipefail
 NP=${1:-2}
 RUN="$MPIEXEC -n $NP $SISMA_BIN"
-fails=0
-check() { # check DESCRIPTION COMMAND...
-  if "${@:2}"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi
-}
-expect_fail() { # expect_fail DESCRIPTION PATTERN COMMAND...: command fails and stderr matches
-  local out rc
-  out=$("${@:3}" 2>&1); rc=$?
-  if [ $rc -ne 0 ] && grep -qE -- "$2" <<<"$out"; then echo "ok   $1"; else
-    echo "FAIL $1 (rc=$rc)"; echo "$out" | tail -5; fails=$((fails + 1)); fi
-}
+source "$(dirname "$0")/../lib.sh"
 rm -rf out && mkdir -p out
 
 cat > bad-key.yaml <<'YAML'

@@ -10,14 +10,7 @@ RUN="$MPIEXEC -n $NP $SISMA_BIN"
 ONE="$MPIEXEC -n 1 $SISMA_BIN"
 OTHER=$(( NP % 4 + 1 ))
 RUN_OTHER="$MPIEXEC -n $OTHER $SISMA_BIN"
-fails=0
-check() { if "${@:2}"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi; }
-expect_fail() {
-  local out rc
-  out=$("${@:3}" 2>&1); rc=$?
-  if [ $rc -ne 0 ] && grep -qE -- "$2" <<<"$out"; then echo "ok   $1"; else
-    echo "FAIL $1 (rc=$rc)"; echo "$out" | tail -5; fails=$((fails + 1)); fi
-}
+source "$(dirname "$0")/../lib.sh"
 params() { h5dump -d /params -b LE -o "$2" "$1" >/dev/null && md5sum <"$2" | cut -d' ' -f1; }
 rm -rf out && mkdir -p out
 cat > job.yaml <<'YAML'

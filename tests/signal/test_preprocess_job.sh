@@ -7,8 +7,7 @@ set -uo pipefail
 NP=${1:-2}
 RUN="$MPIEXEC -n $NP $SISMA_BIN"
 JOB="$SISMA_SOURCE_DIR/jobs/preprocess.yaml"
-fails=0
-check() { if "${@:2}"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi; }
+source "$(dirname "$0")/../lib.sh"
 rm -rf out && mkdir -p out
 short=(--set synth.traces=96 --set synth.samples=2000)
 out=$($RUN run "$JOB" "${short[@]}" --set output_dir=out/np 2>&1); rc=$?

@@ -8,14 +8,7 @@ set -uo pipefail
 NP=${1:-2}
 RUN="$MPIEXEC -n $NP $SISMA_BIN"
 ONE="$MPIEXEC -n 1 $SISMA_BIN"
-fails=0
-check() { if "${@:2}"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi; }
-expect_fail() {
-  local out rc
-  out=$("${@:3}" 2>&1); rc=$?
-  if [ $rc -ne 0 ] && grep -qE -- "$2" <<<"$out"; then echo "ok   $1"; else
-    echo "FAIL $1 (rc=$rc)"; echo "$out" | tail -5; fails=$((fails + 1)); fi
-}
+source "$(dirname "$0")/../lib.sh"
 same() { # same FILE_A FILE_B DATASET: identical values
   cmp -s <(h5dump -d "$3" -y -w 0 "$1" | sed 1,6d) <(h5dump -d "$3" -y -w 0 "$2" | sed 1,6d)
 }
