@@ -109,29 +109,41 @@ sm_status sm_pca_reconstruction_error(sm_ctx *ctx, const sm_pca_result *p, const
   return st;
 }
 
+typedef struct {
+  double v;    /* the score of largest magnitude so far */
+  int64_t row; /* its global row (lowest on ties) */
+} peak;
+
+/* The peaks of the k scores over the rows of block b: Z V^T by chunks of 256 rows (GEMM), the
+ * chunks fixed by the block, so every row's scores are the same arithmetic at any rank count. */
+static void block_peaks(const sm__blocks *bk, const sm_pca_result *p, int64_t b, double *z, double *s,
+                        peak *loc) {
+  int64_t rows, d = p->d, k = p->k;
+  const double *x = sm__block_rows(bk, b, &rows);
+  for (int64_t i0 = 0; i0 < rows; i0 += 256) {
+    int64_t m = rows - i0 < 256 ? rows - i0 : 256;
+    sm__pca_block(x + i0 * d, m, d, p->mean, p->scale, z);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)k, (int)d, 1.0, z, (int)d, p->components, (int)d,
+                0.0, s, (int)k);
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t j = 0; j < k; j++)
+        if (fabs(s[i * k + j]) > fabs(loc[j].v)) loc[j] = (peak){s[i * k + j], b * bk->B + i0 + i};
+  }
+}
+
 /* svd_flip: the largest |score| of each component positive (lowest row on ties). Collective. */
-static sm_status flip_signs(sm_ctx *ctx, const sm_rows *x, sm_pca_result *p) {
-  int k = p->k, w = p->whiten;
-  typedef struct {
-    double v;
-    int64_t row;
-  } peak;
+static sm_status flip_signs(sm_ctx *ctx, const sm__blocks *bk, sm_pca_result *p) {
+  int k = p->k;
   peak *loc = NULL, *all = NULL;
   double *z = NULL, *s = NULL;
   sm_status st = SM_ALLOC(ctx, loc, k);
   if (st == SM_OK) st = SM_ALLOC(ctx, all, (size_t)k * ctx->size);
-  if (st == SM_OK) st = SM_ALLOC(ctx, z, p->d);
-  if (st == SM_OK) st = SM_ALLOC(ctx, s, k);
+  if (st == SM_OK) st = SM_ALLOC(ctx, z, 256 * p->d);
+  if (st == SM_OK) st = SM_ALLOC(ctx, s, 256 * k);
   st = sm_ctx_agree(ctx, st);
   if (st == SM_OK) {
-    p->whiten = 0;
     for (int j = 0; j < k; j++) loc[j] = (peak){0, INT64_MAX};
-    for (int64_t i = 0; i < x->count; i++) {
-      score_row(p, x->x + i * x->d, z, s);
-      for (int j = 0; j < k; j++)
-        if (fabs(s[j]) > fabs(loc[j].v)) loc[j] = (peak){s[j], x->first + i};
-    }
-    p->whiten = w;
+    for (int64_t b = bk->b0; b < bk->b1; b++) block_peaks(bk, p, b, z, s, loc);
     st = SM_MPI_STATUS(ctx, MPI_Allgather(loc, k * (int)sizeof *loc, MPI_BYTE, all, k * (int)sizeof *loc, MPI_BYTE,
                                           ctx->comm));
   }
@@ -192,7 +204,7 @@ sm_status sm_pca_fit(sm_ctx *ctx, const sm_rows *x, const sm_pca_opts *o, sm_pca
   double t0 = sm_wtime(), t1 = t0;
   double *C = NULL;
   if (st == SM_OK && gram_path) st = sm_ctx_agree(ctx, SM_ALLOC(ctx, C, d * d));
-  if (st == SM_OK && gram_path) st = sm__pca_gram(ctx, &bk, o->center, r->mean, var, C);
+  if (st == SM_OK && gram_path) st = sm__pca_gram(ctx, &bk, o->center, o->single, r->mean, var, C);
   else if (st == SM_OK) st = sm__column_moments(ctx, &bk, r->mean, var);
   if (st == SM_OK) {
     r->total_variance = 0;
@@ -221,7 +233,7 @@ sm_status sm_pca_fit(sm_ctx *ctx, const sm_rows *x, const sm_pca_opts *o, sm_pca
       r->cumulative_ratio[j] = cum;
     }
     double t2 = sm_wtime();
-    st = flip_signs(ctx, x, r);
+    st = flip_signs(ctx, &bk, r);
     sm_debug(ctx, "pca: moments %.3f s, solver %.3f s, signs %.3f s", t1 - t0, t2 - t1, sm_wtime() - t2);
   }
   free(var), free(C);

@@ -15,7 +15,9 @@ sm_status sm__pca_scalapack(sm_ctx *ctx, const sm__blocks *bk, const sm_pca_opts
                             const double *gram_z);
 /* One pass: column means, variances (ddof 0) and the d x d Gram matrix C of the centred data
  * (center) or of the raw data, from sums of (x - x0) with x0 = row 0 (the shifted-data algorithm:
- * C = sum (x - x0)(x - x0)^T - S S^T / n, no cancellation against a large mean). Collective. */
-sm_status sm__pca_gram(sm_ctx *ctx, const sm__blocks *bk, int center, double *mean, double *var, double *C);
+ * C = sum (x - x0)(x - x0)^T - S S^T / n, no cancellation against a large mean). single: the
+ * products in float32 (sums of rows and of chunks in float64). Collective. */
+sm_status sm__pca_gram(sm_ctx *ctx, const sm__blocks *bk, int center, int single, double *mean, double *var,
+                       double *C);
 
 #endif

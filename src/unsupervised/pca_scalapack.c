@@ -124,38 +124,68 @@ static sm_status gather_vectors(sm_ctx *ctx, const grid *g, const dmat *a, int n
 
 /* ---- n > 4d: pdsyevd of Z^T Z ---- */
 
+/* Rows per chunk of a Gram leaf: the shifted copy of a chunk (<= 512 KB) stays in L2 for the
+ * rank-k update, so the block's rows are read from memory once. A function of d only. */
+static int64_t gram_chunk(int64_t d) { return d < 128 ? 512 : 65536 / d > 16 ? 65536 / d : 16; }
+
 typedef struct {
   const sm__blocks *bk;
   const double *x0; /* [d] shift */
-  double *zb;       /* [B][d] */
+  int single;       /* products in float32 (the chunk's Gram summed into float64) */
+  double *zb;       /* [chunk][d] */
+  float *zf, *cf;   /* single: [chunk][d], [d][d] */
 } gram;
 
-/* [d][d] sum of (x - x0)(x - x0)^T and [d] sum of (x - x0) over one block. */
+/* Shift one chunk: z = x - x0 into g->zb (or g->zf when single), sum [d] += z in float64. */
+static void shift_chunk(gram *g, const double *x, int64_t m, int64_t d, double *sum) {
+  for (int64_t i = 0; i < m; i++) {
+    const double *xi = x + i * d;
+    if (g->single)
+      for (int64_t j = 0; j < d; j++) g->zf[i * d + j] = (float)(xi[j] - g->x0[j]), sum[j] += xi[j] - g->x0[j];
+    else
+      for (int64_t j = 0; j < d; j++) g->zb[i * d + j] = xi[j] - g->x0[j], sum[j] += xi[j] - g->x0[j];
+  }
+}
+
+/* out [d][d] += the upper triangle of Zc^T Zc for the shifted chunk Zc [rows][d]. */
+static void gram_chunk_update(gram *g, int64_t rows, int64_t d, double *out) {
+  if (!g->single) {
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)rows, 1.0, g->zb, (int)d, 1.0, out, (int)d);
+    return;
+  }
+  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)rows, 1.0f, g->zf, (int)d, 0.0f, g->cf, (int)d);
+  for (int64_t i = 0; i < d; i++)
+    for (int64_t j = i; j < d; j++) out[i * d + j] += g->cf[i * d + j];
+}
+
+/* [d][d] sum of (x - x0)(x - x0)^T and [d] sum of (x - x0) over one block, chunk by chunk (the
+ * same chunks whichever rank holds the block). */
 static sm_status gram_leaf(void *u, int64_t b, double *out) {
   gram *g = u;
-  int64_t rows, d = g->bk->x->d;
+  int64_t rows, d = g->bk->x->d, c = gram_chunk(d);
   const double *x = sm__block_rows(g->bk, b, &rows);
   double *sum = out + d * d;
-  memset(sum, 0, (size_t)d * sizeof *sum);
-  for (int64_t i = 0; i < rows; i++)
-    for (int64_t j = 0; j < d; j++) {
-      double v = x[i * d + j] - g->x0[j];
-      g->zb[i * d + j] = v;
-      sum[j] += v;
-    }
-  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)rows, 1.0, g->zb, (int)d, 0.0, out, (int)d);
+  memset(out, 0, (size_t)(d * d + d) * sizeof *out);
+  for (int64_t i0 = 0; i0 < rows; i0 += c) {
+    int64_t m = rows - i0 < c ? rows - i0 : c;
+    shift_chunk(g, x + i0 * d, m, d, sum);
+    gram_chunk_update(g, m, d, out);
+  }
   for (int64_t i = 0; i < d; i++)
     for (int64_t j = 0; j < i; j++) out[i * d + j] = out[j * d + i];
   return SM_OK;
 }
 
-sm_status sm__pca_gram(sm_ctx *ctx, const sm__blocks *bk, int center, double *mean, double *var, double *C) {
-  int64_t d = bk->x->d, n = bk->x->n;
+sm_status sm__pca_gram(sm_ctx *ctx, const sm__blocks *bk, int center, int single, double *mean, double *var,
+                       double *C) {
+  int64_t d = bk->x->d, n = bk->x->n, c = gram_chunk(d);
   double *acc = NULL, *x0 = NULL;
-  gram g = {bk, NULL, NULL};
+  gram g = {bk, NULL, single, NULL, NULL, NULL};
   sm_status st = SM_ALLOC(ctx, acc, d * d + d);
   if (st == SM_OK) st = SM_ALLOC(ctx, x0, d);
-  if (st == SM_OK) st = SM_ALLOC(ctx, g.zb, bk->B * d);
+  if (st == SM_OK && !single) st = SM_ALLOC(ctx, g.zb, c * d);
+  if (st == SM_OK && single) st = SM_ALLOC(ctx, g.zf, c * d);
+  if (st == SM_OK && single) st = SM_ALLOC(ctx, g.cf, d * d);
   st = sm_ctx_agree(ctx, st);
   int64_t first = 0;
   if (st == SM_OK && center) st = sm__blocks_fetch(ctx, bk, 1, &first, x0);
@@ -173,7 +203,7 @@ sm_status sm__pca_gram(sm_ctx *ctx, const sm__blocks *bk, int center, double *me
         if (i == j) var[i] = cc / (double)n;
       }
   }
-  free(acc), free(x0), free(g.zb);
+  free(acc), free(x0), free(g.zb), free(g.zf), free(g.cf);
   return st;
 }
 
@@ -289,6 +319,8 @@ sm_status sm__pca_scalapack(sm_ctx *ctx, const sm__blocks *bk, const sm_pca_opts
            (long long)r->n, (long long)r->d);
   grid g;
   SM_TRY(ctx, grid_open(ctx, o, gram_z ? (double)r->d * r->d : (double)r->n * r->d, &g));
+  int64_t order = gram_z || r->d < r->n ? r->d : r->n;
+  if (o->block <= 0 && g.nb > order) g.nb = (int)order; /* pdsyevd rejects (PDORMTR) a block above the order */
   sm_status st = gram_z ? by_syevd(ctx, &g, r, gram_z) : by_gesvd(ctx, bk, &g, r);
   grid_close(&g);
   return st;

@@ -1,7 +1,8 @@
 /* PCA against scikit-learn's PCA(svd_solver="full") (golden files): explained variance to 1e-8
  * relative, components (sign fixed as svd_flip), scores, mean and reconstruction error, for the
  * TSQR, ScaLAPACK (grids 1x1, 2x1, 2x2, 1x3 where the rank count allows) and randomized solvers;
- * the block-tree solvers bit-identical to a run of rank 0 alone. */
+ * the block-tree solvers bit-identical to a run of rank 0 alone; the float32-product Gram
+ * (single) to 1e-6. */
 #include "golden.h"
 
 typedef struct {
@@ -94,30 +95,45 @@ static void test_randomized_golden(sm_ctx *ctx) {
   check_case(ctx, &wide, o, 1e-3);
 }
 
-/* Components and singular values bit-identical to rank 0 alone (block-tree solvers). */
-static void test_identical(sm_ctx *ctx) {
+/* single: the Gram matrix from float32 products, float64 sums -- scikit-learn's float32 accuracy
+ * asked for, 1e-6 relative (the golden file is float64 LAPACK). */
+static void test_single_golden(sm_ctx *ctx) {
+  sm_pca_opts o;
+  sm_pca_opts_default(&o);
+  o.method = SM_PCA_EXACT, o.single = 1;
+  check_case(ctx, &tall, o, 1e-6);
+  check_case(ctx, &tall_scaled, o, 1e-6);
+}
+
+/* Components and singular values bit-identical to rank 0 alone (block-tree solvers; the Gram
+ * path, float64 and single, on the default 1x1 grid of a small matrix). */
+static void check_identical(sm_ctx *ctx, const char *file, int k, sm_pca_method m, int single) {
   golden g;
-  CHECK(golden_load("pca_wide.txt", &g) == 0);
+  CHECK(golden_load(file, &g) == 0);
   const golden_item *gx = golden_get(&g, "x");
   sm_rows x = split_rows(ctx, gx->rows, gx->cols, gx->v);
   sm_ctx *solo = solo_ctx(ctx);
-  for (int m = SM_PCA_TSQR; m <= SM_PCA_RANDOMIZED; m++) {
-    sm_pca_opts o;
-    sm_pca_opts_default(&o);
-    o.method = (sm_pca_method)m, o.k = 4, o.seed = 9;
-    sm_pca_result r, s;
-    CHECK_OK(ctx, sm_pca_fit(ctx, &x, &o, &r));
-    if (solo) {
-      sm_rows whole = {gx->rows, 0, gx->rows, gx->cols, gx->v};
-      CHECK_OK(solo, sm_pca_fit(solo, &whole, &o, &s));
-      CHECK(memcmp(r.components, s.components, 4 * gx->cols * sizeof(double)) == 0);
-      CHECK(memcmp(r.singular_values, s.singular_values, 4 * sizeof(double)) == 0);
-      sm_pca_result_fini(&s);
-    }
-    sm_pca_result_fini(&r);
+  sm_pca_opts o;
+  sm_pca_opts_default(&o);
+  o.method = m, o.k = k, o.seed = 9, o.single = single;
+  sm_pca_result r, s;
+  CHECK_OK(ctx, sm_pca_fit(ctx, &x, &o, &r));
+  if (solo) {
+    sm_rows whole = {gx->rows, 0, gx->rows, gx->cols, gx->v};
+    CHECK_OK(solo, sm_pca_fit(solo, &whole, &o, &s));
+    CHECK(memcmp(r.components, s.components, k * gx->cols * sizeof(double)) == 0);
+    CHECK(memcmp(r.singular_values, s.singular_values, k * sizeof(double)) == 0);
+    sm_pca_result_fini(&s);
+    sm_ctx_destroy(&solo);
   }
-  if (solo) sm_ctx_destroy(&solo);
+  sm_pca_result_fini(&r);
   golden_free(&g);
+}
+
+static void test_identical(sm_ctx *ctx) {
+  for (int m = SM_PCA_TSQR; m <= SM_PCA_RANDOMIZED; m++) check_identical(ctx, "pca_wide.txt", 4, (sm_pca_method)m, 0);
+  check_identical(ctx, "pca_tall.txt", 3, SM_PCA_EXACT, 0);
+  check_identical(ctx, "pca_tall.txt", 3, SM_PCA_EXACT, 1);
 }
 
 static void test_errors(sm_ctx *ctx) {
@@ -134,6 +150,7 @@ static void test_errors(sm_ctx *ctx) {
 }
 
 int main(int argc, char **argv) {
-  return SM_TEST_MAIN(argc, argv, test_tsqr_golden, test_scalapack_grids, test_randomized_golden, test_identical,
+  return SM_TEST_MAIN(argc, argv, test_tsqr_golden, test_scalapack_grids, test_randomized_golden, test_single_golden,
+                      test_identical,
                       test_errors);
 }
