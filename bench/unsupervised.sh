@@ -4,7 +4,8 @@
 #   k-means: 1,000,000 x 32 float32 (uniform), k = 16, 50 Lloyd iterations from the first 16 rows,
 #            tol 0: sisma on 1 and 2 ranks vs KMeans(algorithm="lloyd") with 1 and 2 threads.
 #   PCA:     200,000 x 256 float32 (rank-16 signal + noise), 8 components: sisma exact (ScaLAPACK
-#            pdsyevd of the Gram matrix), randomized and tsqr on 1 and 2 ranks vs PCA(svd_solver=
+#            pdsyevd of the Gram matrix), single (the same with float32 Gram products, summed in
+#            float64), randomized and tsqr on 1 and 2 ranks vs PCA(svd_solver=
 #            "full") and PCA(svd_solver="randomized") with 1 and 2 threads; accuracy = largest
 #            relative error of the 8 explained variances against sisma exact (float64).
 # sklearn runs one process with N threads (threadpoolctl), sisma N ranks with OPENBLAS_NUM_THREADS=1.
@@ -48,7 +49,7 @@ for rep in $(seq "$REPS"); do
   for n in 1 2; do
     sisma $n km$n-$rep kmeans "$DIR/kmeans.h5:/x" 16 50
     peer kmp$n-$rep kmeans "$DIR/kmeans.h5" 16 50 $n
-    for m in exact randomized tsqr; do sisma $n pca-$m$n-$rep pca "$DIR/pca.h5:/x" 8 $m; done
+    for m in exact single randomized tsqr; do sisma $n pca-$m$n-$rep pca "$DIR/pca.h5:/x" 8 $m; done
     for m in full randomized; do peer pcap-$m$n-$rep pca "$DIR/pca.h5" 8 $m $n; done
   done
 done
@@ -71,29 +72,47 @@ for n in ("1", "2"):
     base.setdefault("km", (lm, pm))
     rs = max(int(x) for r in s for x in r["rss_kib"].split(",")) / 1024; rp = med(int(r["rss_kib"]) for r in p) / 1024
     print("| %s | %.1f | %.1f | %.1f | %.2fx | %.2fx | %.0f | %.0f |" % (n, lm, fm, pm, pm / fm, pm / lm, rs, rp))
+    if n == "1":
+        cs = med(float(r["cpu_s"]) for r in s); cp = med(float(r["cpu_s"]) for r in p)
+        cpu_line = "k-means 1 core, CPU time of the whole fit: sisma %.3f s, sklearn %.3f s, ratio %.2fx" % (cs, cp, cp / cs)
+if "km" in base: print("\n" + cpu_line)
 s2 = pick(kind="kmeans", tool="sisma", ranks="2")
 if s2 and "km" in base:
     print("\nk-means strong scaling 1 -> 2 ranks (Lloyd ms/iter): %.2fx" % (base["km"][0] / med(float(r["lloyd_ms"]) for r in s2)))
 ref = [float(v) for v in pick(kind="pca", tool="sisma", method="exact", ranks="1")[0]["ev"].split(",")]
 def err(r): return max(abs(float(v) - w) / w for v, w in zip(r["ev"].split(","), ref))
 print("\n## PCA 200,000 x 256, 8 components (median fit seconds of %d runs)" % len(pick(kind="pca", tool="sisma", method="exact", ranks="1")))
-print("| cores | tool | method | fit s | max rel. error of explained variance | RSS/rank MiB |")
-print("|---|---|---|---|---|---|")
-t = {}
+print("| cores | tool | method | fit s | CPU s | max rel. error of explained variance | RSS/rank MiB |")
+print("|---|---|---|---|---|---|---|")
+t, cpu = {}, {}
 for n in ("1", "2"):
-    for tool, meths in (("sisma", ("exact", "randomized", "tsqr")), ("sklearn", ("full", "randomized"))):
+    for tool, meths in (("sisma", ("exact", "single", "randomized", "tsqr")), ("sklearn", ("full", "randomized"))):
         for m in meths:
             rs = [r for r in pick(kind="pca", tool=tool, method=m) if cores(r) == n]
             if not rs: continue
             f = med(float(r["fit_s"]) for r in rs); t[(n, tool, m)] = f
+            cpu[(n, tool, m)] = med(float(r["cpu_s"]) for r in rs)
             rss = max(int(x) for r in rs for x in r["rss_kib"].split(",")) / 1024
-            print("| %s | %s | %s | %.3f | %.1e | %.0f |" % (n, tool, m, f, max(err(r) for r in rs), rss))
+            print("| %s | %s | %s | %.3f | %.3f | %.1e | %.0f |" % (n, tool, m, f, cpu[(n, tool, m)], max(err(r) for r in rs), rss))
+errs = {}
+for (tool, m) in (("sisma", "single"), ("sklearn", "randomized")):
+    rs = pick(kind="pca", tool=tool, method=m)
+    if rs: errs[(tool, m)] = max(err(r) for r in rs)
 for n in ("1", "2"):
     if (n, "sisma", "exact") in t:
         print("\n%s core(s): sklearn full / sisma exact = %.2fx; sklearn randomized / sisma exact = %.2fx; "
               "sklearn randomized / sisma randomized = %.2fx" % (n, t[(n, "sklearn", "full")] / t[(n, "sisma", "exact")],
               t[(n, "sklearn", "randomized")] / t[(n, "sisma", "exact")], t[(n, "sklearn", "randomized")] / t[(n, "sisma", "randomized")]))
-for m in ("exact", "randomized", "tsqr"):
+    if (n, "sisma", "single") in t:
+        print("%s core(s): sklearn randomized / sisma single = %.2fx at explained-variance error %.1e (sisma single) vs "
+              "%.1e (sklearn randomized), both against sisma exact" % (n, t[(n, "sklearn", "randomized")] / t[(n, "sisma", "single")],
+              errs[("sisma", "single")], errs[("sklearn", "randomized")]))
+if ("1", "sisma", "single") in cpu:
+    print("1 core, CPU time of the fit (steadier on a shared machine): sklearn randomized / sisma single = %.2fx, "
+          "sklearn randomized / sisma exact = %.2fx, sklearn full / sisma exact = %.2fx" % (
+          cpu[("1", "sklearn", "randomized")] / cpu[("1", "sisma", "single")],
+          cpu[("1", "sklearn", "randomized")] / cpu[("1", "sisma", "exact")], cpu[("1", "sklearn", "full")] / cpu[("1", "sisma", "exact")]))
+for m in ("exact", "single", "randomized", "tsqr"):
     if ("1", "sisma", m) in t and ("2", "sisma", m) in t:
         print("PCA %s strong scaling 1 -> 2 ranks: %.2fx" % (m, t[("1", "sisma", m)] / t[("2", "sisma", m)]))
 PYEOF

@@ -237,31 +237,32 @@ static sm_status prepare_rows(sm_ctx *ctx, estep *e, double **xnorm, float **xf)
   const sm__blocks *bk = e->bk;
   int64_t na = bk->a1 - bk->a0, d = e->d;
   int exact_f32 = 1;
-  SM_TRY(ctx, SM_ALLOC(ctx, *xnorm, na + 1));
-  for (int64_t i = bk->a0; i < bk->a1; i++) {
+  float *m = NULL; /* the mirror, filled while testing exactness; freed when some value is not */
+  *xf = NULL;
+  SM_TRY(ctx, sm_ctx_agree(ctx, SM_ALLOC(ctx, *xnorm, na + 1)));
+  SM_TRY(ctx, sm_ctx_agree(ctx, SM_ALLOC(ctx, m, na * d + 1)));
+  for (int64_t i = bk->a0; i < bk->a1; i++) { /* one pass: norms, exactness and the conversion */
     const double *r = sm__aligned_row(bk, i);
+    float *f = m + (i - bk->a0) * d;
     double s = 0;
-    for (int64_t j = 0; j < d; j++) {
-      s += r[j] * r[j];
-      exact_f32 &= (double)(float)r[j] == r[j];
-    }
+    for (int64_t j = 0; j < d; j++) s += r[j] * r[j];
+    for (int64_t j = 0; j < d; j++) f[j] = (float)r[j], exact_f32 &= (double)f[j] == r[j];
     (*xnorm)[i - bk->a0] = s;
   }
   SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, &exact_f32, 1, MPI_INT, MPI_LAND, ctx->comm));
-  *xf = NULL;
-  if (!exact_f32) return SM_OK;
-  sm_status st = sm_ctx_agree(ctx, SM_ALLOC(ctx, *xf, na * d + 1));
-  if (st == SM_OK && !e->cf) st = sm_ctx_agree(ctx, SM_ALLOC(ctx, e->cf, (size_t)e->k * d));
+  if (!exact_f32) {
+    free(m);
+    return SM_OK;
+  }
+  *xf = m;
+  sm_status st = SM_OK;
+  if (!e->cf) st = sm_ctx_agree(ctx, SM_ALLOC(ctx, e->cf, (size_t)e->k * d));
   if (st == SM_OK && !e->dotsf) st = sm_ctx_agree(ctx, SM_ALLOC(ctx, e->dotsf, bk->B * e->k));
   e->kp = (e->k + 15) / 16 * 16;
   if (st == SM_OK && d * e->kp <= SM__KMEANS_FUSED_MAX && fused_available()) {
     st = SM_ALLOC(ctx, e->ct, d * e->kp);
     if (st == SM_OK) st = SM_ALLOC(ctx, e->bias, e->kp);
     st = sm_ctx_agree(ctx, st);
-  }
-  for (int64_t i = bk->a0; st == SM_OK && i < bk->a1; i++) {
-    const double *r = sm__aligned_row(bk, i);
-    for (int64_t j = 0; j < d; j++) (*xf)[(i - bk->a0) * d + j] = (float)r[j];
   }
   if (st != SM_OK) free(*xf), *xf = NULL;
   return st;
