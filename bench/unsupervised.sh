@@ -11,12 +11,13 @@
 # sklearn runs one process with N threads (threadpoolctl), sisma N ranks with OPENBLAS_NUM_THREADS=1.
 # Each measurement REPS times (default 3), interleaved; medians; peak RSS per rank from /usr/bin/time -v.
 # Needs the library built (BUILD, default build), /usr/bin/python3 with sklearn, h5py, threadpoolctl.
-# Data are written once under BENCH_DIR (default /tmp/sisma-bench-unsup, 330 MB).
+# Data are written once under BENCH_DIR (default /tmp/sisma-bench-unsup, 330 MB). PCA_ONLY=1 skips k-means.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 DIR=${BENCH_DIR:-/tmp/sisma-bench-unsup}
 REPS=${REPS:-3}
+PCA_ONLY=${PCA_ONLY:-0}
 PY=/usr/bin/python3
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_pml=ob1
 export OMPI_MCA_hwloc_base_binding_policy=none OMPI_MCA_rmaps_base_oversubscribe=1
@@ -47,8 +48,10 @@ peer() {
 }
 for rep in $(seq "$REPS"); do
   for n in 1 2; do
-    sisma $n km$n-$rep kmeans "$DIR/kmeans.h5:/x" 16 50
-    peer kmp$n-$rep kmeans "$DIR/kmeans.h5" 16 50 $n
+    if [ "$PCA_ONLY" != 1 ]; then
+      sisma $n km$n-$rep kmeans "$DIR/kmeans.h5:/x" 16 50
+      peer kmp$n-$rep kmeans "$DIR/kmeans.h5" 16 50 $n
+    fi
     for m in exact single randomized tsqr; do sisma $n pca-$m$n-$rep pca "$DIR/pca.h5:/x" 8 $m; done
     for m in full randomized; do peer pcap-$m$n-$rep pca "$DIR/pca.h5" 8 $m $n; done
   done
