@@ -44,6 +44,8 @@ typedef struct {
   int oversampling;            /* k-means||: expected candidates per round = oversampling * k (0: 2) */
   int rounds;                  /* k-means||: sampling rounds (0: 5) */
   int64_t silhouette_sample;   /* rows drawn for the silhouette (0: skip) */
+  double reassignment_ratio;   /* mini-batch: clusters lighter than this fraction of the heaviest move
+                                  to random rows of the batch (scikit-learn's, 0.01; 0: never) */
   int verbose;                 /* 1: "iteration 01 (inertia: 3622.78)" per iteration on rank 0 */
 } sm_kmeans_opts;
 
@@ -81,8 +83,8 @@ typedef struct {
   void *u;
 } sm_row_source;
 
-/* Mini-batch k-means (Sculley 2010; scikit-learn's MiniBatchKMeans update without its random
- * reassignment of small clusters): centres from k-means on a sample of 3 x batch_size rows (at
+/* Mini-batch k-means (Sculley 2010; scikit-learn's MiniBatchKMeans update and its random
+ * reassignment of light clusters, opts->reassignment_ratio): centres from k-means on a sample of 3 x batch_size rows (at
  * least 3k; opts->init, n_init), then max_iter epochs of global batches of batch_size rows drawn
  * by a seeded permutation (sisma/shard.h batches), c_j <- (W_j c_j + S_j) / (W_j + b_j) with the
  * batch's per-cluster sums S_j (64-bit fixed point: exact, so identical for every rank count) and
@@ -108,9 +110,9 @@ typedef struct {
   int whiten;           /* scores divided by sqrt(explained variance) */
   int grid_rows, grid_cols; /* ScaLAPACK grid (0, 0: the squarest grid of all ranks) */
   int block;            /* ScaLAPACK block size (0: 64) */
-  int single;           /* exact, tall data: the Gram matrix from float32 products (summed in float64):
-                           about 2x faster, explained variances to ~1e-6 relative (scikit-learn's
-                           float32 accuracy) instead of ~1e-12; 0 (default): float64 */
+  int single;           /* exact, n > 4d: the Gram matrix from float32 products (summed in float64):
+                           faster, explained variances to ~1e-9 relative on the benchmark (tested to
+                           1e-6, scikit-learn's float32 accuracy) instead of ~1e-12; 0 (default): float64 */
   int oversamples;      /* randomized: extra columns (0: 10) */
   int power_iters;      /* randomized: power iterations (-1: 7 if k < 0.1 min(n,d) else 4, as sklearn) */
   uint64_t seed;

@@ -29,6 +29,7 @@ void sm_kmeans_opts_default(sm_kmeans_opts *o) {
   o->tol = 1e-4;
   o->seed = 0;
   o->silhouette_sample = 1000;
+  o->reassignment_ratio = 0.01;
 }
 
 void sm_kmeans_result_fini(sm_kmeans_result *r) {

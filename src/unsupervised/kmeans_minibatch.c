@@ -4,8 +4,9 @@
  * 64-bit fixed point -- each value x becomes llrint(x 2^s) with 2^s chosen from the batch's
  * largest |x| so that no sum can overflow -- which is exact, hence independent of the order and
  * of the rank count. The centre update is then the same floating-point arithmetic on every rank.
- * The final inertia is a float64 sum over ranks (it may differ in the last bits between rank
- * counts; labels, distances, sizes and centres do not). */
+ * Random reassignment of light clusters (scikit-learn's reassignment_ratio) draws batch positions
+ * from a seeded stream, the same on every rank. The final inertia is a float64 sum over ranks (it
+ * may differ in the last bits between rank counts; labels, distances, sizes and centres do not). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +96,62 @@ static sm_status batch_step(sm_ctx *ctx, const sm_row_source *src, int k, const 
   return SM_OK;
 }
 
+/* When to reassign (scikit-learn's _random_reassign, checked before each step there): whenever a
+ * cluster has no weight, else once 10 k rows have gone by since the last time. */
+static int reassign_due(const double *weight, int k, int64_t batch, int64_t *since) {
+  int empty = 0;
+  for (int j = 0; j < k; j++) empty |= weight[j] == 0;
+  *since += batch;
+  if (!empty && *since < 10 * (int64_t)k) return 0;
+  *since = 0;
+  return 1;
+}
+
+/* scikit-learn's random reassignment: clusters whose weight is below ratio x the largest (at most
+ * half the batch, the lightest first) get as centres distinct rows of the batch drawn uniformly
+ * (seeded; positions in the global batch, which every rank count orders the same way), and the
+ * weight of the lightest cluster kept. x holds this rank's m of the batch's ng rows. Collective. */
+static sm_status reassign_small(sm_ctx *ctx, double ratio, int k, int64_t d, const double *x, int64_t m, int64_t ng,
+                                sm_rng *rng, double *centers, double *weight) {
+  double wmax = 0, wkeep = INFINITY;
+  for (int j = 0; j < k; j++) wmax = fmax(wmax, weight[j]);
+  int *lo = malloc((size_t)k * sizeof *lo), n = 0;
+  int64_t *pos = malloc((size_t)k * sizeof *pos), off = 0;
+  double *rows = calloc((size_t)k * d + 1, sizeof *rows);
+  sm_status st = sm_ctx_agree(ctx, lo && pos && rows ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
+  for (int j = 0; st == SM_OK && j < k; j++)
+    if (weight[j] < ratio * wmax) lo[n++] = j;
+  for (int a = 1; st == SM_OK && a < n; a++) /* lightest first, lowest index on ties (insertion sort) */
+    for (int b = a; b > 0 && weight[lo[b]] < weight[lo[b - 1]]; b--) {
+      int t = lo[b];
+      lo[b] = lo[b - 1], lo[b - 1] = t;
+    }
+  if (n > ng / 2) n = (int)(ng / 2);
+  for (int j = 0; st == SM_OK && j < k; j++) { /* the weight of the lightest cluster kept */
+    int moved = 0;
+    for (int a = 0; a < n; a++) moved |= lo[a] == j;
+    if (!moved) wkeep = fmin(wkeep, weight[j]);
+  }
+  if (st == SM_OK) st = SM_MPI_STATUS(ctx, MPI_Exscan(&m, &off, 1, MPI_INT64_T, MPI_SUM, ctx->comm));
+  if (ctx->rank == 0) off = 0;
+  for (int a = 0; st == SM_OK && a < n; a++) { /* distinct positions by rejection: n <= ng / 2 */
+    int dup;
+    do {
+      pos[a] = (int64_t)sm_rng_below(rng, (uint64_t)ng), dup = 0;
+      for (int b = 0; b < a; b++) dup |= pos[b] == pos[a];
+    } while (dup);
+    if (pos[a] >= off && pos[a] < off + m) memcpy(rows + a * d, x + (pos[a] - off) * d, (size_t)d * sizeof *rows);
+  }
+  if (st == SM_OK && n > 0)
+    st = SM_MPI_STATUS(ctx, MPI_Allreduce(MPI_IN_PLACE, rows, (int)(n * d), MPI_DOUBLE, MPI_SUM, ctx->comm));
+  for (int a = 0; st == SM_OK && a < n; a++) {
+    memcpy(centers + lo[a] * d, rows + a * d, (size_t)d * sizeof *rows);
+    weight[lo[a]] = wkeep;
+  }
+  free(lo), free(pos), free(rows);
+  return st;
+}
+
 /* Labels, distances, sizes and inertia of all rows, streamed in chunks. Collective. */
 static sm_status final_pass(sm_ctx *ctx, const sm_row_source *src, int64_t chunk, sm_kmeans_result *r) {
   int64_t d = src->d, nch = (src->count + chunk - 1) / chunk, *idx = NULL;
@@ -152,6 +209,9 @@ sm_status sm_kmeans_minibatch(sm_ctx *ctx, const sm_row_source *src, const sm_km
     st = init_centers(ctx, src, o, m0, r->centers);
   if (st == SM_OK) memset(weight, 0, (size_t)k * sizeof *weight);
   sm_range mine = {src->first, src->count};
+  sm_rng rng;
+  sm_rng_init(&rng, o->seed, SM_RNG_STREAM_INIT + 5);
+  int64_t since = 0;
   double t0 = sm_wtime();
   for (int ep = 0; st == SM_OK && ep < o->max_iter; ep++) {
     sm_batches *b = NULL;
@@ -164,7 +224,9 @@ sm_status sm_kmeans_minibatch(sm_ctx *ctx, const sm_row_source *src, const sm_km
       if (st == SM_OK) {
         memcpy(idx, mem, (size_t)nl * sizeof *idx);
         qsort(idx, (size_t)nl, sizeof *idx, cmp_i64);
+        int due = o->reassignment_ratio > 0 && reassign_due(weight, k, batch, &since);
         st = batch_step(ctx, src, k, idx, nl, batch, x, q, r->centers, weight, &inertia);
+        if (st == SM_OK && due) st = reassign_small(ctx, o->reassignment_ratio, k, d, x, nl, ng, &rng, r->centers, weight);
       }
     }
     sm_batches_destroy(&b);

@@ -28,6 +28,8 @@ static const sm_key kmeans_keys[] = {
     {"batch_size", SM_KEY_INT, "0", 0, 1e9, NULL,
      "0: Lloyd on rows held in memory; > 0: mini-batch k-means with batches of this many rows, max_iter "
      "epochs, a catalog's waveforms streamed (never all in memory)"},
+    {"reassignment_ratio", SM_KEY_FLOAT, "0.01", 0, 1, NULL,
+     "mini-batch: clusters lighter than this fraction of the heaviest move to random rows of the batch (0: never)"},
     SM_KEYS_END,
 };
 
@@ -116,6 +118,7 @@ static sm_status kmeans_run(sm_ctx *ctx, const sm_config *cfg) {
   o.tol = sm_config_float(cfg, "tol"), o.seed = (uint64_t)sm_config_int(cfg, "seed");
   o.oversampling = (int)sm_config_int(cfg, "oversampling"), o.rounds = (int)sm_config_int(cfg, "rounds");
   o.silhouette_sample = sm_config_int(cfg, "silhouette_sample");
+  o.reassignment_ratio = sm_config_float(cfg, "reassignment_ratio");
   o.verbose = 1;
   const char *init = sm_config_str(cfg, "init");
   o.init = !strcmp(init, "k-means++") ? SM_KMEANS_INIT_PLUSPLUS : !strcmp(init, "k-means||") ? SM_KMEANS_INIT_PARALLEL

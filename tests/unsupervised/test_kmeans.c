@@ -149,7 +149,47 @@ static void test_minibatch(sm_ctx *ctx) {
   golden_free(&g);
 }
 
+/* Random reassignment (scikit-learn's reassignment_ratio): a centre given far from every row gets
+ * no rows, so it must be moved onto a row of a batch and end with rows of its own; the result is
+ * the same at every rank count, and without reassignment the far centre stays empty. */
+static void test_minibatch_reassign(sm_ctx *ctx) {
+  golden g;
+  CHECK(golden_load("kmeans_blobs.txt", &g) == 0);
+  const golden_item *gx = golden_get(&g, "x");
+  int64_t d = gx->cols;
+  sm_rows x = split_rows(ctx, gx->rows, gx->cols, gx->v);
+  sm_row_source src = {x.n, x.first, x.count, x.d, read_rows, &x};
+  double *c = malloc(4 * d * sizeof *c);
+  for (int j = 0; j < 3; j++) memcpy(c + j * d, gx->v + j * 7 * d, d * sizeof *c); /* rows 0, 7, 14 */
+  for (int64_t t = 0; t < d; t++) c[3 * d + t] = 1e6;                               /* far from all */
+  sm_kmeans_opts o;
+  sm_kmeans_opts_default(&o);
+  o.k = 4, o.max_iter = 5, o.seed = 2, o.init = SM_KMEANS_INIT_GIVEN, o.init_centers = c;
+  sm_kmeans_result r, s;
+  CHECK_OK(ctx, sm_kmeans_minibatch(ctx, &src, &o, 32, &r));
+  CHECK(r.sizes[3] > 0);
+  CHECK(r.centers[3 * d] < 1e3);
+  sm_ctx *solo = solo_ctx(ctx);
+  if (solo) {
+    sm_rows whole = {gx->rows, 0, gx->rows, gx->cols, gx->v};
+    sm_row_source ws = {whole.n, 0, whole.n, whole.d, read_rows, &whole};
+    CHECK_OK(solo, sm_kmeans_minibatch(solo, &ws, &o, 32, &s));
+    CHECK(memcmp(r.centers, s.centers, 4 * d * sizeof(double)) == 0);
+    for (int j = 0; j < 4; j++) CHECK_EQ_I64(r.sizes[j], s.sizes[j]);
+    sm_kmeans_result_fini(&s);
+    sm_ctx_destroy(&solo);
+  }
+  sm_kmeans_result_fini(&r);
+  o.reassignment_ratio = 0;
+  CHECK_OK(ctx, sm_kmeans_minibatch(ctx, &src, &o, 32, &r));
+  CHECK_EQ_I64(r.sizes[3], 0);
+  sm_kmeans_result_fini(&r);
+  free(c);
+  golden_free(&g);
+}
+
 int main(int argc, char **argv) {
   return SM_TEST_MAIN(argc, argv, test_golden_blobs, test_golden_empty_cluster, test_plusplus_identical,
-                      test_parallel_identical, test_random_identical, test_errors, test_minibatch);
+                      test_parallel_identical, test_random_identical, test_errors, test_minibatch,
+                      test_minibatch_reassign);
 }
