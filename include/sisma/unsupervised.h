@@ -84,13 +84,13 @@ typedef struct {
 } sm_row_source;
 
 /* Mini-batch k-means (Sculley 2010; scikit-learn's MiniBatchKMeans update and its random
- * reassignment of light clusters, opts->reassignment_ratio): centres from k-means on a sample of 3 x batch_size rows (at
- * least 3k; opts->init, n_init), then max_iter epochs of global batches of batch_size rows drawn
- * by a seeded permutation (sisma/shard.h batches), c_j <- (W_j c_j + S_j) / (W_j + b_j) with the
- * batch's per-cluster sums S_j (64-bit fixed point: exact, so identical for every rank count) and
- * counts b_j, W_j += b_j; then one streamed pass for labels, distances, sizes and inertia. Only
- * one batch and one chunk of rows are in memory at a time. silhouette and davies_bouldin are NaN.
- * Collective. */
+ * reassignment of light clusters, opts->reassignment_ratio): centres from k-means on a sample of
+ * 3 x batch_size rows (at least 3k; opts->init, n_init), then max_iter epochs of global batches of
+ * batch_size rows drawn by a seeded permutation (sisma/shard.h batches), c_j <- (W_j c_j + S_j) /
+ * (W_j + b_j) with the batch's per-cluster sums S_j (64-bit fixed point: exact, so identical for
+ * every rank count) and counts b_j, W_j += b_j; then a streamed pass for labels, distances, sizes
+ * and inertia, one for Davies-Bouldin, and the silhouette of the sample as sm_kmeans_fit. Only one
+ * batch, one chunk of rows and the silhouette sample are in memory at a time. Collective. */
 sm_status sm_kmeans_minibatch(sm_ctx *ctx, const sm_row_source *src, const sm_kmeans_opts *opts, int64_t batch_size,
                               sm_kmeans_result *res);
 

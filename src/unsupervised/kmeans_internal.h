@@ -27,4 +27,15 @@ sm_status sm__kmeans_init(sm_ctx *ctx, const sm__blocks *bk, const sm_kmeans_opt
 sm_status sm__kmeans_metrics(sm_ctx *ctx, const sm__blocks *bk, const sm_kmeans_opts *o, const int32_t *label_aligned,
                              const double *sums, const int64_t *sizes, int k, double *silhouette, double *db);
 
+/* Davies-Bouldin index from the centroids [k][d] and the mean distances s [k] of each cluster's
+ * rows to its centroid (NaN for k < 2). Local. */
+double sm__kmeans_davies_bouldin(int k, int64_t d, const double *centroid, const double *s);
+/* The silhouette sample: its size m = min(silhouette_sample, n), and (idx not NULL) its global
+ * rows idx [m], ascending (a seeded permutation's first m). Local. */
+int64_t sm__kmeans_sample(int64_t n, const sm_kmeans_opts *o, int64_t *idx);
+/* Mean silhouette of the m sample rows x [m][d] with labels lab [m], replicated on every rank
+ * (the rows' pairwise distances split over the ranks). Collective. */
+sm_status sm__kmeans_silhouette(sm_ctx *ctx, int64_t m, int64_t d, int k, const double *x, const int64_t *lab,
+                                double *out);
+
 #endif

@@ -39,7 +39,7 @@ static sm_status intra_sum_leaf(void *u, int64_t b, double *out) {
   return SM_OK;
 }
 
-static double davies_bouldin(int k, int64_t d, const double *centroid, const double *s) {
+double sm__kmeans_davies_bouldin(int k, int64_t d, const double *centroid, const double *s) {
   if (k < 2) return NAN;
   double total = 0;
   int all_s_zero = 1, all_m_zero = 1;
@@ -63,32 +63,26 @@ static int cmp_i64(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-static sm_status silhouette(sm_ctx *ctx, const sm__blocks *bk, const sm_kmeans_opts *o, const int32_t *label, int k,
-                            double *out) {
-  int64_t n = bk->x->n, d = bk->x->d, m = o->silhouette_sample < n ? o->silhouette_sample : n;
-  *out = NAN;
-  if (m < 2 || k < 2) return SM_OK;
-  int64_t *idx = NULL, *lab = NULL, *cnt = NULL;
-  double *x = NULL, *s = NULL, *dsum = NULL;
+int64_t sm__kmeans_sample(int64_t n, const sm_kmeans_opts *o, int64_t *idx) {
+  int64_t m = o->silhouette_sample < n ? o->silhouette_sample : n;
+  if (!idx) return m;
+  sm_perm perm;
+  sm_perm_init(&perm, n, o->seed, SM_RNG_STREAM_SPLIT);
+  for (int64_t i = 0; i < m; i++) idx[i] = m == n ? i : sm_perm_at(&perm, i);
+  qsort(idx, (size_t)m, sizeof *idx, cmp_i64);
+  return m;
+}
+
+sm_status sm__kmeans_silhouette(sm_ctx *ctx, int64_t m, int64_t d, int k, const double *x, const int64_t *lab,
+                                double *out) {
+  int64_t *cnt = NULL;
+  double *s = NULL, *dsum = NULL;
   int *rc = NULL;
-  sm_status st = SM_ALLOC(ctx, idx, m);
-  if (st == SM_OK) st = SM_ALLOC(ctx, lab, m);
-  if (st == SM_OK) st = SM_ALLOC(ctx, x, (size_t)m * d);
-  if (st == SM_OK) st = SM_ALLOC(ctx, s, m);
+  sm_status st = SM_ALLOC(ctx, s, m);
   if (st == SM_OK) st = SM_ALLOC(ctx, cnt, k);
   if (st == SM_OK) st = SM_ALLOC(ctx, dsum, k);
   if (st == SM_OK) st = SM_ALLOC(ctx, rc, 2 * (size_t)ctx->size);
   st = sm_ctx_agree(ctx, st);
-  if (st == SM_OK) {
-    sm_perm perm;
-    sm_perm_init(&perm, n, o->seed, SM_RNG_STREAM_SPLIT);
-    for (int64_t i = 0; i < m; i++) idx[i] = m == n ? i : sm_perm_at(&perm, i);
-    qsort(idx, (size_t)m, sizeof *idx, cmp_i64);
-    for (int64_t i = 0; i < m; i++) lab[i] = idx[i] >= bk->a0 && idx[i] < bk->a1 ? label[idx[i] - bk->a0] : -1;
-    int r = MPI_Allreduce(MPI_IN_PLACE, lab, (int)m, MPI_INT64_T, MPI_MAX, ctx->comm);
-    if (r != MPI_SUCCESS) st = sm__mpi_error(ctx, r, "MPI_Allreduce", __FILE__, __LINE__);
-  }
-  if (st == SM_OK) st = sm__blocks_fetch(ctx, bk, (int)m, idx, x);
   if (st == SM_OK) {
     memset(cnt, 0, (size_t)k * sizeof *cnt);
     for (int64_t i = 0; i < m; i++) cnt[lab[i]]++;
@@ -111,15 +105,38 @@ static sm_status silhouette(sm_ctx *ctx, const sm__blocks *bk, const sm_kmeans_o
       rc[r] = (int)(m * (r + 1) / ctx->size - m * r / ctx->size);
       rc[ctx->size + r] = (int)(m * r / ctx->size);
     }
-    int r = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, s, rc, rc + ctx->size, MPI_DOUBLE, ctx->comm);
-    if (r != MPI_SUCCESS) st = sm__mpi_error(ctx, r, "MPI_Allgatherv", __FILE__, __LINE__);
+    st = SM_MPI_STATUS(ctx, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, s, rc, rc + ctx->size, MPI_DOUBLE,
+                                           ctx->comm));
   }
   if (st == SM_OK) {
     double tot = 0;
     for (int64_t i = 0; i < m; i++) tot += s[i];
     *out = tot / (double)m;
   }
-  free(idx), free(lab), free(x), free(s), free(cnt), free(dsum), free(rc);
+  free(s), free(cnt), free(dsum), free(rc);
+  return st;
+}
+
+/* The silhouette of the sample rows, fetched from the blocks. Collective. */
+static sm_status silhouette(sm_ctx *ctx, const sm__blocks *bk, const sm_kmeans_opts *o, const int32_t *label, int k,
+                            double *out) {
+  int64_t n = bk->x->n, d = bk->x->d, m = sm__kmeans_sample(n, o, NULL);
+  *out = NAN;
+  if (m < 2 || k < 2) return SM_OK;
+  int64_t *idx = NULL, *lab = NULL;
+  double *x = NULL;
+  sm_status st = SM_ALLOC(ctx, idx, m);
+  if (st == SM_OK) st = SM_ALLOC(ctx, lab, m);
+  if (st == SM_OK) st = SM_ALLOC(ctx, x, (size_t)m * d);
+  st = sm_ctx_agree(ctx, st);
+  if (st == SM_OK) {
+    sm__kmeans_sample(n, o, idx);
+    for (int64_t i = 0; i < m; i++) lab[i] = idx[i] >= bk->a0 && idx[i] < bk->a1 ? label[idx[i] - bk->a0] : -1;
+    st = SM_MPI_STATUS(ctx, MPI_Allreduce(MPI_IN_PLACE, lab, (int)m, MPI_INT64_T, MPI_MAX, ctx->comm));
+  }
+  if (st == SM_OK) st = sm__blocks_fetch(ctx, bk, (int)m, idx, x);
+  if (st == SM_OK) st = sm__kmeans_silhouette(ctx, m, d, k, x, lab, out);
+  free(idx), free(lab), free(x);
   return st;
 }
 
@@ -139,7 +156,7 @@ sm_status sm__kmeans_metrics(sm_ctx *ctx, const sm__blocks *bk, const sm_kmeans_
   }
   if (st == SM_OK) {
     for (int j = 0; j < k; j++) s[j] = sizes[j] ? s[j] / (double)sizes[j] : 0;
-    *db = davies_bouldin(k, d, centroid, s);
+    *db = sm__kmeans_davies_bouldin(k, d, centroid, s);
     st = silhouette(ctx, bk, o, label_aligned, k, sil);
   }
   free(centroid), free(s);

@@ -5,8 +5,9 @@
  * largest |x| so that no sum can overflow -- which is exact, hence independent of the order and
  * of the rank count. The centre update is then the same floating-point arithmetic on every rank.
  * Random reassignment of light clusters (scikit-learn's reassignment_ratio) draws batch positions
- * from a seeded stream, the same on every rank. The final inertia is a float64 sum over ranks (it
- * may differ in the last bits between rank counts; labels, distances, sizes and centres do not). */
+ * from a seeded stream, the same on every rank. The final inertia, silhouette and Davies-Bouldin
+ * come from float64 sums over ranks (they may differ in the last bits between rank counts;
+ * labels, distances, sizes and centres do not). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,33 +153,98 @@ static sm_status reassign_small(sm_ctx *ctx, double ratio, int k, int64_t d, con
   return st;
 }
 
-/* Labels, distances, sizes and inertia of all rows, streamed in chunks. Collective. */
-static sm_status final_pass(sm_ctx *ctx, const sm_row_source *src, int64_t chunk, sm_kmeans_result *r) {
-  int64_t d = src->d, nch = (src->count + chunk - 1) / chunk, *idx = NULL;
+/* Chunk c of this rank's rows (c may be past the end: m = 0) into x; *m its row count. */
+static sm_status read_chunk(const sm_row_source *src, int64_t chunk, int64_t c, int64_t *idx, double *x, int64_t *m) {
+  int64_t lo = c * chunk;
+  *m = src->count - lo < chunk ? src->count - lo : chunk;
+  if (*m < 0) *m = 0;
+  for (int64_t i = 0; i < *m; i++) idx[i] = src->first + lo + i;
+  return src->read(src->u, *m, idx, x);
+}
+
+/* Streamed passes over all rows in chunks (the same count on every rank). pass 0: labels,
+ * distances, sizes, inertia and the per-cluster sums [k][d]; pass 1: the sums s [k] of the
+ * distances to the centroids [k][d] of the final labels. Collective. */
+static sm_status stream_pass(sm_ctx *ctx, const sm_row_source *src, int64_t chunk, int pass, sm_kmeans_result *r,
+                             const double *centroid, double *sums) {
+  int64_t d = src->d, k = r->k, nch = (src->count + chunk - 1) / chunk, *idx = NULL, m;
   double *x = NULL, in = 0;
   SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, &nch, 1, MPI_INT64_T, MPI_MAX, ctx->comm));
   sm_status st = SM_ALLOC(ctx, idx, chunk);
   if (st == SM_OK) st = SM_ALLOC(ctx, x, chunk * d);
   st = sm_ctx_agree(ctx, st);
-  memset(r->sizes, 0, (size_t)r->k * sizeof *r->sizes);
+  int64_t len = pass == 0 ? k * d : k;
+  memset(sums, 0, (size_t)len * sizeof *sums);
+  if (pass == 0) memset(r->sizes, 0, (size_t)k * sizeof *r->sizes);
   for (int64_t c = 0; st == SM_OK && c < nch; c++) {
-    int64_t lo = c * chunk, m = src->count - lo < chunk ? src->count - lo : chunk;
-    if (m < 0) m = 0;
-    for (int64_t i = 0; i < m; i++) idx[i] = src->first + lo + i;
-    st = src->read(src->u, m, idx, x);
-    for (int64_t i = 0; st == SM_OK && i < m; i++) {
+    st = read_chunk(src, chunk, c, idx, x, &m);
+    for (int64_t i = 0, at = c * chunk; st == SM_OK && i < m; i++) {
+      const double *xi = x + i * d;
+      if (pass == 1) {
+        int j = r->labels[at + i];
+        sums[j] += sqrt(sm__sqdist(xi, centroid + j * d, d));
+        continue;
+      }
       double d2;
-      int j = nearest(x + i * d, r->centers, r->k, d, &d2);
-      r->labels[lo + i] = j, r->distance[lo + i] = sqrt(d2);
+      int j = nearest(xi, r->centers, (int)k, d, &d2);
+      r->labels[at + i] = j, r->distance[at + i] = sqrt(d2);
       r->sizes[j]++;
       in += d2;
+      for (int64_t t = 0; t < d; t++) sums[j * d + t] += xi[t];
     }
   }
   free(idx), free(x);
   SM_TRY(ctx, st);
-  SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, r->sizes, r->k, MPI_INT64_T, MPI_SUM, ctx->comm));
+  SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, sums, (int)len, MPI_DOUBLE, MPI_SUM, ctx->comm));
+  if (pass == 1) return SM_OK;
+  SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, r->sizes, (int)k, MPI_INT64_T, MPI_SUM, ctx->comm));
   SM_MPI(ctx, MPI_Allreduce(&in, &r->inertia, 1, MPI_DOUBLE, MPI_SUM, ctx->comm));
   return SM_OK;
+}
+
+/* The silhouette sample (sm__kmeans_sample) read through the source and replicated: rows x [m][d]
+ * and labels lab [m]. Collective. */
+static sm_status read_sample(sm_ctx *ctx, const sm_row_source *src, const sm_kmeans_result *r, int64_t m,
+                             const int64_t *idx, double *x, int64_t *lab) {
+  int64_t d = src->d, lo = 0, hi;
+  while (lo < m && idx[lo] < src->first) lo++;
+  for (hi = lo; hi < m && idx[hi] < src->first + src->count; hi++) continue;
+  memset(x, 0, (size_t)(m * d) * sizeof *x);
+  for (int64_t i = 0; i < m; i++) lab[i] = i >= lo && i < hi ? r->labels[idx[i] - src->first] : -1;
+  SM_TRY(ctx, sm_ctx_agree(ctx, src->read(src->u, hi - lo, idx + lo, x + lo * d)));
+  SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, x, (int)(m * d), MPI_DOUBLE, MPI_SUM, ctx->comm));
+  SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, lab, (int)m, MPI_INT64_T, MPI_MAX, ctx->comm));
+  return SM_OK;
+}
+
+/* Labels, distances, sizes and inertia (pass 0), then Davies-Bouldin (pass 1) and the silhouette
+ * of the sample, as sm_kmeans_fit reports them. Collective. */
+static sm_status final_pass(sm_ctx *ctx, const sm_row_source *src, const sm_kmeans_opts *o, int64_t chunk,
+                            sm_kmeans_result *r) {
+  int k = r->k;
+  int64_t d = src->d, m = sm__kmeans_sample(src->n, o, NULL), *idx = NULL, *lab = NULL;
+  double *sums = NULL, *s = NULL, *x = NULL;
+  sm_status st = SM_ALLOC(ctx, sums, (size_t)k * d);
+  if (st == SM_OK) st = SM_ALLOC(ctx, s, k);
+  if (st == SM_OK) st = SM_ALLOC(ctx, idx, m + 1);
+  if (st == SM_OK) st = SM_ALLOC(ctx, lab, m + 1);
+  if (st == SM_OK) st = SM_ALLOC(ctx, x, m * d + 1);
+  st = sm_ctx_agree(ctx, st);
+  if (st == SM_OK) st = stream_pass(ctx, src, chunk, 0, r, NULL, sums);
+  for (int j = 0; st == SM_OK && j < k; j++) /* the centroids of the final labels */
+    for (int64_t t = 0; t < d; t++) sums[j * d + t] = r->sizes[j] ? sums[j * d + t] / (double)r->sizes[j] : 0;
+  if (st == SM_OK && k >= 2) st = stream_pass(ctx, src, chunk, 1, r, sums, s);
+  if (st == SM_OK && k >= 2) {
+    for (int j = 0; j < k; j++) s[j] = r->sizes[j] ? s[j] / (double)r->sizes[j] : 0;
+    r->davies_bouldin = sm__kmeans_davies_bouldin(k, d, sums, s);
+  }
+  if (st == SM_OK && m >= 2 && k >= 2) {
+    sm__kmeans_sample(src->n, o, idx);
+    st = read_sample(ctx, src, r, m, idx, x, lab);
+    if (st == SM_OK) st = sm__kmeans_silhouette(ctx, m, d, k, x, lab, &r->silhouette);
+  }
+  free(sums), free(s), free(idx), free(lab), free(x);
+  return st;
 }
 
 sm_status sm_kmeans_minibatch(sm_ctx *ctx, const sm_row_source *src, const sm_kmeans_opts *o, int64_t batch,
@@ -237,7 +303,7 @@ sm_status sm_kmeans_minibatch(sm_ctx *ctx, const sm_row_source *src, const sm_km
     r->n_iter = ep + 1;
   }
   r->iter_seconds = sm_wtime() - t0;
-  if (st == SM_OK) st = final_pass(ctx, src, batch, r);
+  if (st == SM_OK) st = final_pass(ctx, src, o, batch, r);
   free(weight), free(q), free(x), free(idx);
   if (st != SM_OK) sm_kmeans_result_fini(r);
   return st;

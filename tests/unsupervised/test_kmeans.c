@@ -132,11 +132,22 @@ static void test_minibatch(sm_ctx *ctx) {
   CHECK(r.inertia >= opt * (1 - 1e-9) && r.inertia <= opt * 1.01);
   int32_t *all = malloc(gx->rows * sizeof *all);
   gather_labels(ctx, &x, r.labels, all);
+  /* the same partition as scikit-learn's KMeans (up to the cluster numbering): the same metrics */
+  int map[4] = {-1, -1, -1, -1}, same = 1;
+  const double *gl = golden_get(&g, "labels")->v;
+  for (int64_t i = 0; ctx->rank == 0 && i < gx->rows; i++) { /* the labels are gathered on rank 0 */
+    if (map[all[i]] < 0) map[all[i]] = (int)gl[i];
+    same &= map[all[i]] == (int)gl[i];
+  }
+  CHECK(same);
+  CHECK_NEAR(r.silhouette, golden_get(&g, "silhouette")->v[0], 1e-10);
+  CHECK_NEAR(r.davies_bouldin, golden_get(&g, "davies_bouldin")->v[0], 1e-10);
   sm_ctx *solo = solo_ctx(ctx);
   if (solo) {
     sm_rows whole = {gx->rows, 0, gx->rows, gx->cols, gx->v};
     sm_row_source ws = {whole.n, 0, whole.n, whole.d, read_rows, &whole};
     CHECK_OK(solo, sm_kmeans_minibatch(solo, &ws, &o, 32, &s));
+    CHECK(memcmp(&r.silhouette, &s.silhouette, sizeof(double)) == 0);
     CHECK(memcmp(r.centers, s.centers, 4 * gx->cols * sizeof(double)) == 0);
     CHECK(memcmp(all, s.labels, gx->rows * sizeof *all) == 0);
     for (int j = 0; j < 4; j++) CHECK_EQ_I64(r.sizes[j], s.sizes[j]);
