@@ -223,21 +223,23 @@ static sm_status dataset_names(sm_table *t, h5src *s, hid_t d, int ncols, char *
   return st;
 }
 
-/* Rows of a 2-D dataset, TABLE_CHUNK_ROWS at a time, by independent reads (as the variable-length
- * strings above: a collective call per chunk waits for the slowest rank each time) through one
- * small [rows][cols] buffer, transposed into the columns while it is in cache: no [rows][cols]
- * copy of the whole block (64 MB per rank for 1e6 x 16 at 2 ranks, and as much of page faults).
- * Collective only in the agreement at the end. */
-#define TABLE_CHUNK_ROWS 8192
+/* Rows of a 2-D dataset, up to TABLE_CHUNK_BYTES (1 MiB) at a time, by independent reads (as the
+ * variable-length strings above: a collective call per chunk waits for the slowest rank each
+ * time) through one small [rows][cols] buffer, transposed into the columns while it is in cache:
+ * no [rows][cols] copy of the whole block (64 MB per rank for 1e6 x 16 at 2 ranks, and as much of
+ * page faults). Collective only in the agreement at the end. */
+#define TABLE_CHUNK_BYTES ((int64_t)1 << 20)
 static sm_status read_2d_rows(sm_table *t, h5src *s, hid_t d, int ncols, double *const *cols) {
   sm_ctx *ctx = t->ctx;
-  int64_t n = t->mine.count;
-  double *buf = malloc((size_t)TABLE_CHUNK_ROWS * (size_t)ncols * sizeof *buf + 8);
+  int64_t n = t->mine.count, rows = TABLE_CHUNK_BYTES / (8 * (int64_t)(ncols > 0 ? ncols : 1));
+  if (rows < 1) rows = 1;
+  if (rows > n) rows = n > 0 ? n : 1;
+  double *buf = malloc((size_t)rows * (size_t)ncols * sizeof *buf + 8);
   hid_t fs = H5Dget_space(d);
   sm_status st = buf ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory reading %s", s->object);
   if (st == SM_OK && fs < 0) st = SM_H5ERR(ctx, "%s:%s: cannot get the dataspace", s->path, s->object);
-  for (int64_t lo = 0; st == SM_OK && lo < n; lo += TABLE_CHUNK_ROWS) {
-    int64_t m = n - lo < TABLE_CHUNK_ROWS ? n - lo : TABLE_CHUNK_ROWS;
+  for (int64_t lo = 0; st == SM_OK && lo < n; lo += rows) {
+    int64_t m = n - lo < rows ? n - lo : rows;
     hsize_t start[2] = {(hsize_t)(t->mine.first + lo), 0}, cnt[2] = {(hsize_t)m, (hsize_t)ncols};
     hid_t ms = H5Screate_simple(2, cnt, NULL);
     herr_t rc = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL);
