@@ -292,8 +292,9 @@ sm_status sm__quantiles5(sm_ctx *ctx, const double *v, int64_t n, double q[5]) {
   return st;
 }
 
-/* X'X of a block of unit-weight rows without OpenBLAS's packing copies (which cost more than its
- * kernel at p = 16, k = 4096): tiles of the upper triangle held in AVX2 registers (4 x 8, or two
+/* [X y]'[X y] of a block of unit-weight rows without OpenBLAS's packing copies (which cost more
+ * than its kernel at p = 16, k = 4096) and per-call costs (dgemv + ddot for X'y took a quarter of
+ * the tiles' time): tiles of the upper triangle held in AVX2 registers (4 x 8, or two
  * 4 x 4 tiles at once, so that every loop has 8 independent FMA chains), each entry a plain sum
  * over the block's rows in row order, so the block result depends only on the block. The rows are
  * taken GRAM_CHUNK at a time (8 KB at p = 16): the chunk comes from memory once, for the first
@@ -343,6 +344,42 @@ __attribute__((target("avx2,fma"))) static void gram_tile44x2(const double *x, i
   if (two) store4(t + 16, b0), store4(t + 20, b1), store4(t + 24, b2), store4(t + 28, b3);
 }
 
+/* X'y and y'y of rows [0, m) of x (stride p) and y, added to t ([2p + 4]: two partial sums of X'y,
+ * even and odd rows, so that 16 columns make 8 FMA chains; y'y in 4 lanes of rows i mod 4). */
+__attribute__((target("avx2,fma"))) static void gram_xy(const double *x, const double *y, int64_t m, int p,
+                                                          double *t) {
+  int64_t i;
+  for (int c0 = 0; c0 + 16 <= p; c0 += 16) {
+    sm_v4 a0 = load4(t + c0), a1 = load4(t + c0 + 4), a2 = load4(t + c0 + 8), a3 = load4(t + c0 + 12);
+    sm_v4 b0 = load4(t + p + c0), b1 = load4(t + p + c0 + 4), b2 = load4(t + p + c0 + 8), b3 = load4(t + p + c0 + 12);
+    for (i = 0; i + 2 <= m; i += 2) {
+      const double *u = x + i * p + c0, *v = u + p;
+      a0 += y[i] * load4(u), a1 += y[i] * load4(u + 4), a2 += y[i] * load4(u + 8), a3 += y[i] * load4(u + 12);
+      b0 += y[i + 1] * load4(v), b1 += y[i + 1] * load4(v + 4), b2 += y[i + 1] * load4(v + 8),
+          b3 += y[i + 1] * load4(v + 12);
+    }
+    if (i < m) {
+      const double *u = x + i * p + c0;
+      a0 += y[i] * load4(u), a1 += y[i] * load4(u + 4), a2 += y[i] * load4(u + 8), a3 += y[i] * load4(u + 12);
+    }
+    store4(t + c0, a0), store4(t + c0 + 4, a1), store4(t + c0 + 8, a2), store4(t + c0 + 12, a3);
+    store4(t + p + c0, b0), store4(t + p + c0 + 4, b1), store4(t + p + c0 + 8, b2), store4(t + p + c0 + 12, b3);
+  }
+  for (int c0 = p / 16 * 16; c0 < p; c0 += 4) { /* the last 4, 8 or 12 columns */
+    sm_v4 a = load4(t + c0), b = load4(t + p + c0);
+    for (i = 0; i + 2 <= m; i += 2)
+      a += y[i] * load4(x + i * p + c0), b += y[i + 1] * load4(x + (i + 1) * p + c0);
+    if (i < m) a += y[i] * load4(x + i * p + c0);
+    store4(t + c0, a), store4(t + p + c0, b);
+  }
+  sm_v4 s = load4(t + 2 * p);
+  for (i = 0; i + 4 <= m; i += 4)
+    s += load4(y + i) * load4(y + i);
+  for (int l = 0; i < m; i++, l++)
+    s[l] += y[i] * y[i];
+  store4(t + 2 * p, s);
+}
+
 /* The tiles covering the upper triangle of a p x p Gram matrix: per row group j0 (4 rows), the
  * column groups from the diagonal on, two per 4 x 8 tile; a leftover 4 x 4 tile is paired with the
  * next leftover. tile[t] = {j0, c0, k0, d0} (c0 + 8 for 4 x 8: k0 = -2; unpaired 4 x 4: k0 = -1). */
@@ -363,17 +400,18 @@ static int gram_tiles(int p, int (*tile)[4]) {
   return n;
 }
 
-/* Doubles of gram_avx2's scratch for p columns. */
+/* Doubles of gram_avx2's scratch for p columns: the tiles' sums, then gram_xy's. */
 static size_t gram_scratch(int p) {
   int tile[GRAM_MAX_TILES][4];
-  return (size_t)gram_tiles(p, tile) * 32;
+  return (size_t)gram_tiles(p, tile) * 32 + 2 * (size_t)p + 4;
 }
 
-/* G's upper triangle (ldg) for the nb rows of x (stride p), p <= GRAM_MAX_P; acc: gram_scratch(p)
- * doubles. */
-static void gram_avx2(const double *x, int64_t nb, int p, double *G, int ldg, double (*acc)[32]) {
+/* The upper triangle of [X y]'[X y] into G (ldg = p + 1) for the nb rows of x (stride p) and y,
+ * p <= GRAM_MAX_P; acc: gram_scratch(p) doubles. */
+static void gram_avx2(const double *x, const double *y, int64_t nb, int p, double *G, int ldg, double (*acc)[32]) {
   int tile[GRAM_MAX_TILES][4], nt = gram_tiles(p, tile);
-  memset(acc, 0, (size_t)nt * sizeof acc[0]);
+  double *xy = acc[nt];
+  memset(acc, 0, ((size_t)nt * 32 + 2 * (size_t)p + 4) * sizeof(double));
   for (int64_t i = 0; i < nb; i += GRAM_CHUNK) {
     int64_t m = nb - i < GRAM_CHUNK ? nb - i : GRAM_CHUNK;
     const double *xc = x + i * p;
@@ -382,7 +420,11 @@ static void gram_avx2(const double *x, int64_t nb, int p, double *G, int ldg, do
         gram_tile48(xc, m, p, tile[t][0], tile[t][1], acc[t]);
       else
         gram_tile44x2(xc, m, p, tile[t][0], tile[t][1], tile[t][2], tile[t][3], acc[t]);
+    gram_xy(xc, y + i, m, p, xy);
   }
+  for (int j = 0; j < p; j++)
+    G[j + p * ldg] = xy[j] + xy[p + j];
+  G[p + p * ldg] = (xy[2 * p] + xy[2 * p + 1]) + (xy[2 * p + 2] + xy[2 * p + 3]);
   for (int t = 0; t < nt; t++) {
     int w = tile[t][2] == -2 ? 8 : 4;
     for (int r = 0; r < 4; r++)
@@ -434,8 +476,8 @@ static size_t gram_scratch(int p) { (void)p; return 0; }
 static void resid_avx2(const double *x, const double *y, int64_t nb, int p, const double *b, double *r) {
   (void)x, (void)y, (void)nb, (void)p, (void)b, (void)r;
 }
-static void gram_avx2(const double *x, int64_t nb, int p, double *G, int ldg, double (*acc)[32]) {
-  (void)x, (void)nb, (void)p, (void)G, (void)ldg, (void)acc;
+static void gram_avx2(const double *x, const double *y, int64_t nb, int p, double *G, int ldg, double (*acc)[32]) {
+  (void)x, (void)y, (void)nb, (void)p, (void)G, (void)ldg, (void)acc;
 }
 static int gram_avx2_ok(int p) { (void)p; return 0; }
 #endif
@@ -449,10 +491,10 @@ void sm__residuals(const double *x, const double *y, int64_t nb, int p, const do
   cblas_dgemv(CblasColMajor, CblasTrans, p, (int)nb, -1.0, x, p, b, 1, 1.0, r, 1);
 }
 
-/* The Cholesky route: per-block Gram matrices of sqrt(wt)[X resp] (unit weights: X'X by gram_avx2
- * or dsyrk straight from the frame, X'y by dgemv; else dsyrk on a contiguous row-major copy),
- * computed as the leaves of the fixed block tree (no array of per-block results) and summed by it,
- * then R from dpotrf. Exact in exact arithmetic (the
+/* The Cholesky route: per-block Gram matrices of sqrt(wt)[X resp] (unit weights: X'X, X'y and
+ * y'y by gram_avx2, or by dsyrk, dgemv and ddot, straight from the frame; else dsyrk on a
+ * contiguous row-major copy), computed as the leaves of the fixed block tree (no array of
+ * per-block results) and summed by it, then R from dpotrf. Exact in exact arithmetic (the
  * Cholesky factor of [X y]'W[X y] is TSQR's R up to signs), and half the flops of Householder, but
  * it squares the condition number: the result is kept only when the column-equilibrated R has an
  * estimated condition number below SM_GRAM_MAX_COND (relative error below ~ cond^2 eps = 2e-10)
@@ -478,10 +520,11 @@ static sm_status gram_leaf(void *u, int64_t gb, double *G) {
   for (int64_t i = o; i < o + nb && unit; i++)
     unit = wt[i] == 1;
   if (unit) { /* unit weights: X'X, X'y, y'y straight from the frame, no copy */
-    if (g->acc)
-      gram_avx2(f->x + o * p, nb, p, G, K, (double(*)[32])g->acc);
-    else
-      cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, p, (int)nb, 1.0, f->x + o * p, p, 0.0, G, K);
+    if (g->acc) {
+      gram_avx2(f->x + o * p, resp + o, nb, p, G, K, (double(*)[32])g->acc);
+      return SM_OK;
+    }
+    cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, p, (int)nb, 1.0, f->x + o * p, p, 0.0, G, K);
     cblas_dgemv(CblasColMajor, CblasNoTrans, p, (int)nb, 1.0, f->x + o * p, p, resp + o, 1, 0.0, G + (size_t)p * K, 1);
     G[p + p * K] = cblas_ddot((int)nb, resp + o, 1, resp + o, 1);
     return SM_OK;
