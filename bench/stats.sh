@@ -4,7 +4,7 @@
 # numpy.linalg.lstsq and scikit-learn LogisticRegression(lbfgs) with NP OpenBLAS threads, all in
 # the same run on the same cores, and one read-only pass over the table at memory bandwidth.
 # Medians of REPS runs; peak RSS per rank from /usr/bin/time. Usage:
-#   bash bench/stats.sh            (NP=2 REPS=5 ROWS=1000000 BUILD=build DIR=/tmp/sisma-bench-stats)
+#   bash bench/stats.sh            (NP=2 REPS=5 FITS=21 ROWS=1000000 BUILD=build DIR=/tmp/sisma-bench-stats)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NP=${NP:-2} REPS=${REPS:-5} ROWS=${ROWS:-1000000} BUILD=${BUILD:-build} DIR=${DIR:-/tmp/sisma-bench-stats}
@@ -14,7 +14,11 @@ export OMPI_MCA_pml=ob1 OMPI_MCA_hwloc_base_binding_policy=none OMPI_MCA_btl_bas
 mkdir -p "$DIR"
 [ -s "$DIR/t.h5" ] || /usr/bin/python3 bench/stats_data.py "$DIR/t.h5" "$ROWS"
 mpicc -O2 -march=native bench/stats_bw.c -o "$DIR/stats_bw"
+mpicc -O2 -std=gnu11 -Wall -Wextra -Werror -I include -I/usr/include/hdf5/openmpi bench/stats_fit.c \
+  -o "$DIR/stats_fit" -L"$BUILD" -lsisma -Wl,-rpath,"$(cd "$BUILD" && pwd)" -lm
 OPENBLAS_NUM_THREADS=1 mpirun -n "$NP" "$DIR/stats_bw" "$ROWS" 16 >"$DIR/bw.json"
+# the fit alone, FITS times on one frame in one process, right after the probe
+OPENBLAS_NUM_THREADS=1 mpirun -n "$NP" "$DIR/stats_fit" "$DIR/t.h5:/ols" 'y ~ .' "${FITS:-21}" >"$DIR/fit.json"
 
 run_sisma() { # run_sisma TAG ARGS...: one run, SISMA_LOG=debug timings, per-rank peak RSS
   local tag=$1 t0 t1
@@ -61,6 +65,9 @@ print(f"| what | time (median of {reps}) | ratio of medians | best run | ratio o
 print("|---|---|---|---|---|")
 print(f"| one read-only pass over the 1e6 x 16 float64 table ({np_} ranks, {bw['gb_per_s']} GB/s) | {bw['one_pass_s']*1e3:.1f} ms | 1 | | |")
 print(f"| sisma lm: fit + full summary ({np_} ranks) | {lm_fit*1e3:.0f} ms | {lm_fit/bw['one_pass_s']:.1f}x one pass | {lm_min*1e3:.0f} ms | {lm_min/bw['one_pass_s']:.1f}x one pass |")
+fit = json.load(open(f"{d}/fit.json"))
+print(f"| sisma lm: fit + full summary, {fit['fits']} fits on one frame in one process ({np_} ranks) | {fit['fit_median_s']*1e3:.1f} ms | {fit['fit_median_s']/bw['one_pass_s']:.1f}x one pass | {fit['fit_best_s']*1e3:.1f} ms | {fit['fit_best_s']/bw['one_pass_s']:.1f}x one pass |")
+print(f"| the same: thread CPU time of a fit, busiest rank (median) | {fit['fit_cpu_median_s']*1e3:.1f} ms | {fit['fit_cpu_median_s']/bw['one_pass_s']:.1f}x one pass | | |")
 print(f"| sisma lm: model frame (formula, na.omit, X) | {lm_frame*1e3:.0f} ms | | | |")
 print(f"| sisma lm: table read (HDF5, 128 MB) | {lm_read*1e3:.0f} ms | | | |")
 print(f"| sisma lm end to end (mpirun wall) | {lm_wall:.2f} s | | | |")

@@ -46,6 +46,8 @@ typedef struct {
   int64_t n_heldout;  /* held-out rows (tag 2), all ranks */
   int64_t n_dropped;  /* rows dropped for missing values (R's na.omit), all ranks */
   double *x;          /* [n][p] row-major */
+  double *work;       /* [n] scratch of the fits (lm's residuals); one fit at a time per frame */
+  int work_own;       /* work is its own allocation (else it follows x in x's) */
   double *y, *w;      /* [n] response, prior weights (1 when none) */
   int64_t *row;       /* [n] table row index, ascending */
   unsigned char *tag; /* [n] 1: fit, 2: held out (from the mask) */

@@ -126,57 +126,60 @@ static int owner(int64_t row, int64_t n, int size) {
 }
 
 /* Phase B: records [n][width] (first field: table row) to the owners of their blocks. Only the
- * rows of blocks that straddle a rank boundary move; the rest stay in place. Rows stay in table
- * order: what comes from lower ranks goes before this rank's rows, from higher ranks after. */
+ * rows of blocks that straddle a rank boundary move; the rest stay in place, in the same buffer:
+ * the leaving rows (the first and the last of this rank's, so few) are copied out, this rank's
+ * rows are moved to their new offset and the arriving ones received around them. Rows stay in
+ * table order: what comes from lower ranks goes before this rank's rows, from higher ranks after. */
 static sm_status move_rows(sm_ctx *ctx, int64_t nrows_table, int64_t block, double **rec, int64_t *n, int width) {
   int P = ctx->size, me = ctx->rank;
   if (P == 1) return SM_OK;
   int *sc = calloc((size_t)P, sizeof *sc), *sd = calloc((size_t)P, sizeof *sd), *rc = calloc((size_t)P, sizeof *rc),
       *rd = calloc((size_t)P, sizeof *rd);
   sm_status st = (sc && sd && rc && rd) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
-  int64_t stay_first = -1, stay = 0;
+  int64_t stay_first = *n, stay = 0;
   for (int64_t i = 0; st == SM_OK && i < *n; i++) {
     int64_t row = (int64_t)(*rec)[i * width];
     int dest = owner(row / block * block, nrows_table, P);
     if (dest == me) {
-      if (stay_first < 0) stay_first = i;
+      if (stay_first == *n) stay_first = i;
       stay++;
     } else {
       sc[dest] += width;
     }
   }
+  /* the leaving rows, in rank order: [0, stay_first) to lower ranks, after the stayers to higher */
+  int64_t low = stay_first * width, high = (*n - stay_first - stay) * width;
+  double *out = st == SM_OK ? malloc(((size_t)(low + high) + 1) * sizeof *out) : NULL;
+  if (st == SM_OK && !out) st = SM_ERR(ctx, SM_ERR_NOMEM, "out of memory moving rows");
   st = sm_ctx_agree(ctx, st);
-  if (st == SM_OK && MPI_Alltoall(sc, 1, MPI_INT, rc, 1, MPI_INT, ctx->comm))
-    st = SM_ERR(ctx, SM_ERR_MPI, "alltoall of row counts failed");
+  if (st == SM_OK) {
+    memcpy(out, *rec, (size_t)low * sizeof *out);
+    memcpy(out + low, *rec + (stay_first + stay) * width, (size_t)high * sizeof *out);
+    if (MPI_Alltoall(sc, 1, MPI_INT, rc, 1, MPI_INT, ctx->comm))
+      st = SM_ERR(ctx, SM_ERR_MPI, "alltoall of row counts failed");
+  }
   int64_t before = 0, after = 0, off = 0;
   for (int r = 0; st == SM_OK && r < P; r++) {
     if (r < me) before += rc[r];
     if (r > me) after += rc[r];
   }
-  /* send displacements: rows to lower ranks come first in *rec, to higher ranks after ours */
-  for (int r = 0, at = 0; st == SM_OK && r < P; r++) {
-    if (r == me) at += (int)(stay * width); /* this rank's own rows sit between */
-    sd[r] = at;
-    at += sc[r];
-  }
+  for (int r = 0, at = 0; st == SM_OK && r < P; r++)
+    sd[r] = at, at += sc[r];
   for (int r = 0; st == SM_OK && r < P; r++) {
     rd[r] = (int)(r < me ? off : before + stay * width + (off - before));
     off += rc[r];
   }
-  int64_t tot = before + stay * width + after;
-  double *out = st == SM_OK ? malloc(((size_t)tot + 1) * sizeof *out) : NULL;
-  if (st == SM_OK) st = sm_ctx_agree(ctx, out ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory moving rows"));
-  if (st == SM_OK && MPI_Alltoallv(*rec, sc, sd, MPI_DOUBLE, out, rc, rd, MPI_DOUBLE, ctx->comm))
-    st = SM_ERR(ctx, SM_ERR_MPI, "alltoallv of model frame rows failed");
+  int64_t tot = before + stay * width + after, have = *n * width;
+  double *buf = st == SM_OK && tot > have ? realloc(*rec, ((size_t)tot + 1) * sizeof *buf) : *rec;
+  if (st == SM_OK) st = sm_ctx_agree(ctx, buf ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory moving rows"));
   if (st == SM_OK) {
-    if (stay) memcpy(out + before, *rec + stay_first * width, (size_t)(stay * width) * sizeof *out);
-    free(*rec);
-    *rec = out;
+    *rec = buf;
+    if (stay) memmove(buf + before, buf + stay_first * width, (size_t)(stay * width) * sizeof *buf);
+    if (MPI_Alltoallv(out, sc, sd, MPI_DOUBLE, buf, rc, rd, MPI_DOUBLE, ctx->comm))
+      st = SM_ERR(ctx, SM_ERR_MPI, "alltoallv of model frame rows failed");
     *n = tot / width;
-  } else {
-    free(out);
   }
-  free(sc), free(sd), free(rc), free(rd);
+  free(out), free(sc), free(sd), free(rc), free(rd);
   return st;
 }
 
@@ -581,10 +584,17 @@ static sm_status build(sm_ctx *ctx, sm_frame *f, phase_a *a, double **recp, int 
     memcpy(vals, rec + i * width + 3, (size_t)fm->nvars * sizeof *vals);
     design_row(fm, a->vi, dummy, simple, vals, x + i * f->p);
   }
+  /* n doubles of the records stay with the frame as the fits' scratch (f->work: after X when X
+   * took the records' place, else the records' start): memory already touched, so that a fit
+   * faults in no new pages (a few ms per 4 MB on a VM) */
   if (st == SM_OK && in_place) {
-    double *shrunk = realloc(*recp, ((size_t)f->n * (size_t)f->p + 1) * sizeof *shrunk);
-    f->x = shrunk ? shrunk : *recp;
-    *recp = NULL; /* the frame owns it now */
+    double *kept = realloc(*recp, ((size_t)f->n * (size_t)(f->p + 1) + 1) * sizeof *kept);
+    if (!kept && f->p < width) kept = *recp; /* a failed shrink leaves the records, long enough */
+    st = sm_ctx_agree(ctx, kept ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory for the model frame"));
+    if (kept) f->x = kept, f->work = kept + (size_t)f->n * f->p, *recp = NULL; /* the frame owns it now */
+  } else if (st == SM_OK) {
+    double *kept = realloc(*recp, ((size_t)f->n + 1) * sizeof *kept);
+    f->work = kept ? kept : *recp, f->work_own = 1, *recp = NULL;
   }
   return st;
 }
@@ -668,6 +678,7 @@ void sm_frame_destroy(sm_frame **fp) {
     free(f->term_labels[j]);
   free(f->names), free(f->term_labels), free(f->col_term);
   free(f->x), free(f->y), free(f->w), free(f->tag), free(f->row), free(f->blk_off), free(f->blk_id);
+  if (f->work_own) free(f->work);
   free(f);
   *fp = NULL;
 }

@@ -56,18 +56,31 @@ sm_status sm__tsqr(sm_ctx *ctx, const sm_frame *f, const double *wt, const doubl
  * NULL) tells which. Collective. */
 sm_status sm__fit_r(sm_ctx *ctx, const sm_frame *f, const double *wt, const double *resp, int allow_gram, double *R,
                     int *used_gram);
-/* Exact order statistics (0-based ranks k[0..nk-1] of the n_total values v spread over ranks) by
- * histogram narrowing then a gather of the few candidates. Collective. */
-sm_status sm__select(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, int nk, const int64_t *k, double *out);
-sm_status sm__select_range(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, int nk, const int64_t *k,
-                           double lo, double hi, double *out);
+/* r = y - X b for nb rows of X ([nb][p], row-major): by AVX2 for p a multiple of 4 on CPUs that
+ * have it (each r[i] from row i alone), else dgemv. Local. */
+void sm__residuals(const double *x, const double *y, int64_t nb, int p, const double *b, double *r);
 /* Coefficients from the (p+1) x (p+1) R factor of [X y] by back substitution and, if cov is not
  * NULL, (R'R)^-1 [p][p]; SM_ERR_NUMERIC names a (nearly) collinear column. Local. */
 sm_status sm__solve_r(sm_ctx *ctx, const sm_frame *f, const double *R, double *coef, double *cov);
 /* R's quantile(type 7) at 0, .25, .5, .75, 1 of distributed values. Collective. */
 sm_status sm__quantiles5(sm_ctx *ctx, const double *v, int64_t n, double q[5]);
-/* The same with the global count N and the global range [lo, hi] of the values already known. */
-sm_status sm__quantiles5_range(sm_ctx *ctx, const double *v, int64_t n, int64_t N, double lo, double hi, double q[5]);
+/* Monotone binning for the quantiles: SM_QBINS bins of width 1 / scale from lo, values below lo
+ * in the first bin, beyond the last bin's start in the last (each bin a contiguous run of the
+ * sorted values, which is all the selection needs). */
+#define SM_QBINS 4096
+typedef struct {
+  double lo, scale;
+} sm__qbins;
+sm__qbins sm__qbins_over(double lo, double hi); /* uniform over [lo, hi] */
+static inline int sm__qbin(const sm__qbins *bn, double x) {
+  double t = (x - bn->lo) * bn->scale;
+  return !(t >= 0) ? 0 : t >= SM_QBINS - 1 ? SM_QBINS - 1 : (int)t;
+}
+/* The same as sm__quantiles5 from the global count N, the global minimum and maximum and the
+ * local histogram h[SM_QBINS] of the values under bn, all already known (h is overwritten).
+ * Collective. */
+sm_status sm__quantiles5_hist(sm_ctx *ctx, const double *v, int64_t n, int64_t N, double vmin, double vmax,
+                              const sm__qbins *bn, int64_t *h, double q[5]);
 
 #endif
 

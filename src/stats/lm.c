@@ -4,9 +4,9 @@
  *   RSS           R[p,p]^2                              (the residual norm falls out of the QR)
  *   MSS           sum_j R[j,p]^2 over j >= 1 with an intercept in column 0 (Q'y without the mean)
  *   (X'WX)^-1     (R'R)^-1 by LAPACKE_dpotri on R[0:p,0:p]
- * One more pass over X, block by block, computes the residuals, their range and sum(log w) for the
- * log-likelihood (logLik.lm); the exact residual quantiles (sm__quantiles5_range) then read only
- * the residual vector (one histogram pass, one gather pass). */
+ * One more pass over X, block by block, computes the residuals, their range, their histogram and
+ * sum(log w) for the log-likelihood (logLik.lm); the exact residual quantiles
+ * (sm__quantiles5_hist) then read only the residual vector, once. */
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
@@ -72,31 +72,49 @@ static sm_status small_residuals(sm_ctx *ctx, const double *r, const double *row
   return SM_OK;
 }
 
-/* The residual pass, block by block (the block's rows of X are read once, by one dgemv, while
- * the block is in cache for the rest): weighted residuals of rows with w > 0, compacted in place;
- * per block sum log w, the count, the residual range and the weight range, reduced in block order
- * by one gather. Then the exact quantiles from the known range (sm__quantiles5_range: one
- * histogram pass and one gather pass over the residuals, not over X). */
+/* The residual pass, block by block (the block's rows of X are read once, by sm__residuals, while
+ * the block is in cache for the rest): weighted residuals of rows with w > 0, compacted in place
+ * in the frame's scratch vector,
+ * and the histogram of the quantile selection over [-4 sigma, 4 sigma] (sigma^2 = RSS / N, known
+ * from the factorisation; by Chebyshev at most N / 16 residuals lie beyond 4 sigma, so the
+ * quartiles fall in the window's bins; outside values go to the end bins, which keeps the binning
+ * monotone and the selection exact in any case); per block sum log w, the count, the residual
+ * range and the weight range, reduced in block order by one gather. Then the exact quantiles
+ * (sm__quantiles5_hist: one more pass over the residuals, not over X, for the values of the few
+ * bins that hold the wanted ranks). */
 #define RP_K 6
 static sm_status residual_pass(sm_ctx *ctx, const sm_frame *f, sm_lm *m) {
   int p = f->p;
-  double *r = malloc(((size_t)f->n + 1) * sizeof *r), *part = malloc(((size_t)f->nblk * RP_K + 1) * sizeof *part);
-  SM_TRY(ctx, sm_ctx_agree(ctx, r && part ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
+  double *r = f->work, *part = malloc(((size_t)f->nblk * RP_K + 1) * sizeof *part);
+  int64_t *h = calloc(SM_QBINS, sizeof *h);
+  SM_TRY(ctx, sm_ctx_agree(ctx, part && h ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
+  double s4 = 4 * sqrt(m->rss / (double)m->n);
+  sm__qbins bn = sm__qbins_over(-s4, s4);
   int64_t n = 0;
   double rows[16];
   int want_rows = m->rdf <= 5 && m->n <= 16;
   for (int b = 0; b < f->nblk; b++) {
     int64_t o = f->blk_off[b], nb = f->blk_off[b + 1] - o;
     double lw = 0, cnt = 0, rmin = INFINITY, nrmax = INFINITY, wmin = INFINITY, nwmax = INFINITY;
-    if (nb) { /* r = y - X b for the block, one BLAS pass over its rows */
-      memcpy(r + o, f->y + o, (size_t)nb * sizeof *r);
-      cblas_dgemv(CblasColMajor, CblasTrans, p, (int)nb, -1.0, f->x + o * p, p, m->coef, 1, 1.0, r + o, 1);
+    sm__residuals(f->x + o * p, f->y + o, nb, p, m->coef, r + o);
+    int unit = !want_rows;
+    for (int64_t i = o; i < o + nb; i++)
+      unit &= f->w[i] == 1;
+    if (unit) { /* every row used, unweighted: no per-row tests */
+      for (int64_t i = 0; i < nb; i++) {
+        double e = r[o + i];
+        r[n + i] = e;
+        h[sm__qbin(&bn, e)]++;
+        rmin = e < rmin ? e : rmin, nrmax = -e < nrmax ? -e : nrmax;
+      }
+      n += nb, cnt = (double)nb, wmin = 1, nwmax = -1;
     }
-    for (int64_t i = o; i < o + nb; i++) {
+    for (int64_t i = unit ? o + nb : o; i < o + nb; i++) {
       double w = f->w[i];
       if (!(w > 0)) continue;
       double e = w == 1 ? r[i] : sqrt(w) * r[i];
       r[n] = e;
+      h[sm__qbin(&bn, e)]++;
       if (want_rows && n < 16) rows[n] = (double)f->row[i];
       n++;
       if (w != 1) lw += log(w); /* log(1) adds +0 */
@@ -117,7 +135,7 @@ static sm_status residual_pass(sm_ctx *ctx, const sm_frame *f, sm_lm *m) {
       tot[k] = pp[k] < tot[k] ? pp[k] : tot[k];
   }
   free(all);
-  if (st == SM_OK) st = sm__quantiles5_range(ctx, r, n, (int64_t)tot[1], tot[2], -tot[3], m->resid_q);
+  if (st == SM_OK) st = sm__quantiles5_hist(ctx, r, n, (int64_t)tot[1], tot[2], -tot[3], &bn, h, m->resid_q);
   if (st == SM_OK && want_rows) st = small_residuals(ctx, r, rows, (int)n, m);
   if (st == SM_OK) {
     double N = tot[1];
@@ -126,7 +144,7 @@ static sm_status residual_pass(sm_ctx *ctx, const sm_frame *f, sm_lm *m) {
     m->aic = -2 * m->loglik + 2 * (p + 1);
     m->bic = -2 * m->loglik + log(N) * (p + 1);
   }
-  free(r), free(part);
+  free(part), free(h);
   return st;
 }
 

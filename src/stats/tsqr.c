@@ -3,8 +3,12 @@
  *                  the frame's blocks, in rank order, are the tree's leaves);
  *   sm__tsqr       R of sqrt(w)[X y] by the TSQR of src/core/blocktree.c over the frame's blocks
  *                  (Householder QR of each block, R factors combined in the fixed binary tree);
- *   sm__select     exact order statistics of distributed values by histogram narrowing. */
+ *   sm__quantiles5 exact quantiles of distributed values by a histogram and a gather of the few
+ *                  values of the wanted bins. */
 #include <cblas.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
@@ -178,72 +182,58 @@ static sm_status select_one(sm_ctx *ctx, const double *v, int64_t n, int64_t k, 
   return st;
 }
 
-static int bin_of(double x, double lo, double scale, int nb) {
-  int b = (int)((x - lo) * scale);
-  return b < nb ? b : nb - 1;
-}
-
-/* All order statistics at once: one histogram of NBINS4 bins over [lo, hi], the global minimum
- * and maximum of the values (monotone binning: each bin holds a contiguous range of the sorted
- * values), then the values of the bins holding a wanted rank are gathered (one more pass) and
- * sorted. A bin too full to gather (heavy ties, outliers) falls back to the iterative narrowing of
- * select_one. */
-#define NBINS4 4096
-sm_status sm__select_range(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, int nk, const int64_t *k,
-                           double lo, double hi, double *out) {
+/* All order statistics at once from the local histogram h of the values (SM_QBINS bins of
+ * sm__qbin: monotone, so each bin holds a contiguous run of the sorted values): the global
+ * histogram by one allreduce, then the values of the bins holding a wanted rank are gathered (one
+ * more pass) and sorted. The ranks 0 and n_total - 1 are the known minimum and maximum. A bin too
+ * full to gather (heavy ties, outliers) falls back to the iterative narrowing of select_one. h is
+ * overwritten. */
+static sm_status select_hist(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, int nk, const int64_t *k,
+                             double vmin, double vmax, const sm__qbins *bn, int64_t *h, double *out) {
   for (int i = 0; i < nk; i++)
-    SM_CHECK(ctx, k[i] >= 0 && k[i] < n_total, SM_ERR_INTERNAL, "order statistic %lld of %lld", (long long)k[i],
-             (long long)n_total);
-  if (lo == hi) {
-    for (int i = 0; i < nk; i++)
-      out[i] = lo;
-    return SM_OK;
-  }
-  double scale = NBINS4 / (hi - lo);
-  /* the histogram, its global sum and the wanted-bin flags in one allocation */
-  int64_t *h = calloc(2 * NBINS4 + NBINS4 / 8, sizeof *h);
+    SM_CHECK(ctx, k[i] >= 0 && k[i] < n_total && nk <= 64, SM_ERR_INTERNAL, "order statistic %lld of %lld",
+             (long long)k[i], (long long)n_total);
+  /* the global histogram and the wanted-bin flags in one allocation */
+  int64_t *gh = calloc(SM_QBINS + SM_QBINS / 8, sizeof *gh);
   /* room for every local value (address space only: just the candidates' pages are touched), so
    * that one agreement covers both allocations */
   double *cand = malloc(((size_t)n + 1) * sizeof *cand), *all = NULL;
-  if (!h || !cand) free(h), free(cand), h = NULL, cand = NULL;
-  SM_TRY(ctx, sm_ctx_agree(ctx, h ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
-  int64_t *gh = h + NBINS4;
-  unsigned char *want = (unsigned char *)(gh + NBINS4);
-  for (int64_t i = 0; i < n; i++)
-    h[bin_of(v[i], lo, scale, NBINS4)]++;
+  if (!gh || !cand) free(gh), free(cand), gh = NULL, cand = NULL;
+  SM_TRY(ctx, sm_ctx_agree(ctx, gh ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
+  unsigned char *want = (unsigned char *)(gh + SM_QBINS);
   sm_status st =
-      MPI_Allreduce(h, gh, NBINS4, MPI_INT64_T, MPI_SUM, ctx->comm) ? SM_ERR(ctx, SM_ERR_MPI, "allreduce") : SM_OK;
+      MPI_Allreduce(h, gh, SM_QBINS, MPI_INT64_T, MPI_SUM, ctx->comm) ? SM_ERR(ctx, SM_ERR_MPI, "allreduce") : SM_OK;
   int bin[64];
   int64_t below[64];
-  for (int i = 0; st == SM_OK && i < nk && i < 64; i++) {
+  for (int i = 0; st == SM_OK && i < nk; i++) {
     int64_t cum = 0;
     int b = 0;
-    while (b < NBINS4 - 1 && cum + gh[b] <= k[i])
+    while (b < SM_QBINS - 1 && cum + gh[b] <= k[i])
       cum += gh[b++];
     bin[i] = b, below[i] = cum;
-    if (gh[b] <= GATHER_MAX) want[b] = 1;
+    if (gh[b] <= GATHER_MAX && k[i] > 0 && k[i] < n_total - 1) want[b] = 1;
   }
   int total = 0;
   if (st == SM_OK) {
     int64_t c = 0;
     for (int64_t i = 0; i < n; i++)
-      if (want[bin_of(v[i], lo, scale, NBINS4)]) cand[c++] = v[i];
+      if (want[sm__qbin(bn, v[i])]) cand[c++] = v[i];
     st = sm__gather_all(ctx, cand, (int)c, &all, &total);
   }
-  if (st == SM_OK) {
-    qsort(all, (size_t)total, sizeof *all, cmp_double); /* sorted, so each bin is a contiguous run */
-    for (int i = 0; st == SM_OK && i < nk && i < 64; i++) {
-      if (!want[bin[i]]) {
-        st = select_one(ctx, v, n, k[i], lo, hi, &out[i]);
-        continue;
-      }
+  if (st == SM_OK) qsort(all, (size_t)total, sizeof *all, cmp_double); /* each bin is a contiguous run */
+  for (int i = 0; st == SM_OK && i < nk; i++) {
+    if (k[i] == 0 || k[i] == n_total - 1) {
+      out[i] = k[i] == 0 ? vmin : vmax;
+    } else if (!want[bin[i]]) {
+      st = select_one(ctx, v, n, k[i], vmin, vmax, &out[i]);
+    } else {
       int64_t j = 0;
-      while (j < total && bin_of(all[j], lo, scale, NBINS4) < bin[i])
+      while (j < total && sm__qbin(bn, all[j]) < bin[i])
         j++;
       out[i] = all[j + (k[i] - below[i])];
     }
   }
-  free(h), free(cand), free(all);
+  free(gh), free(cand), free(all);
   return st;
 }
 
@@ -260,13 +250,13 @@ static sm_status global_range(sm_ctx *ctx, const double *v, int64_t n, double *l
   return SM_OK;
 }
 
-sm_status sm__select(sm_ctx *ctx, const double *v, int64_t n, int64_t n_total, int nk, const int64_t *k, double *out) {
-  double lo, hi;
-  SM_TRY(ctx, global_range(ctx, v, n, &lo, &hi));
-  return sm__select_range(ctx, v, n, n_total, nk, k, lo, hi, out);
+sm__qbins sm__qbins_over(double lo, double hi) {
+  sm__qbins bn = {lo, hi > lo ? SM_QBINS / (hi - lo) : 0};
+  return bn;
 }
 
-sm_status sm__quantiles5_range(sm_ctx *ctx, const double *v, int64_t n, int64_t N, double vlo, double vhi, double q[5]) {
+sm_status sm__quantiles5_hist(sm_ctx *ctx, const double *v, int64_t n, int64_t N, double vmin, double vmax,
+                              const sm__qbins *bn, int64_t *h, double q[5]) {
   if (N == 0) {
     for (int i = 0; i < 5; i++)
       q[i] = NAN;
@@ -279,127 +269,296 @@ sm_status sm__quantiles5_range(sm_ctx *ctx, const double *v, int64_t n, int64_t 
     k[2 * i] = (int64_t)floor(idx[i]) - 1;
     k[2 * i + 1] = (int64_t)ceil(idx[i]) - 1;
   }
-  SM_TRY(ctx, sm__select_range(ctx, v, n, N, 10, k, vlo, vhi, x));
+  SM_TRY(ctx, select_hist(ctx, v, n, N, 10, k, vmin, vmax, bn, h, x));
   for (int i = 0; i < 5; i++) {
-    double lo = x[2 * i], hi = x[2 * i + 1], h = idx[i] - floor(idx[i]);
-    q[i] = (h > 0 && hi != lo) ? (1 - h) * lo + h * hi : lo;
+    double lo = x[2 * i], hi = x[2 * i + 1], f = idx[i] - floor(idx[i]);
+    q[i] = (f > 0 && hi != lo) ? (1 - f) * lo + f * hi : lo;
   }
   return SM_OK;
 }
 
 sm_status sm__quantiles5(sm_ctx *ctx, const double *v, int64_t n, double q[5]) {
   int64_t N = 0;
-  double lo, hi;
+  double lo = 0, hi = 0;
   SM_MPI(ctx, MPI_Allreduce(&n, &N, 1, MPI_INT64_T, MPI_SUM, ctx->comm));
   SM_TRY(ctx, global_range(ctx, v, n, &lo, &hi));
-  return sm__quantiles5_range(ctx, v, n, N, lo, hi, q);
+  sm__qbins bn = sm__qbins_over(lo, hi);
+  int64_t *h = calloc(SM_QBINS, sizeof *h);
+  SM_TRY(ctx, sm_ctx_agree(ctx, h ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
+  for (int64_t i = 0; i < n; i++)
+    h[sm__qbin(&bn, v[i])]++;
+  sm_status st = sm__quantiles5_hist(ctx, v, n, N, lo, hi, &bn, h, q);
+  free(h);
+  return st;
 }
 
-/* X'X of a block of unit-weight rows without OpenBLAS's packing copies (which cost more than its
- * kernel at p = 16, k = 4096): 4 x 8 (or 4 x 4) tiles of the upper triangle held in AVX2 registers,
- * each a plain sum over the block's rows in row order, so the block result depends only on the
- * block. About 2x dsyrk here; used for p a multiple of 4 on CPUs with AVX2 and FMA, else dsyrk. */
+/* [X y]'[X y] of a block of unit-weight rows without OpenBLAS's packing copies (which cost more
+ * than its kernel at p = 16, k = 4096) and per-call costs (dgemv + ddot for X'y took a quarter of
+ * the tiles' time): tiles of the upper triangle held in AVX2 registers (4 x 8, or two
+ * 4 x 4 tiles at once, so that every loop has 8 independent FMA chains), each entry a plain sum
+ * over the block's rows in row order, so the block result depends only on the block. The rows are
+ * taken GRAM_CHUNK at a time (8 KB at p = 16): the chunk comes from memory once, for the first
+ * tile (the hardware prefetcher follows the stream; software prefetches only slowed it), and from
+ * L1 for the others; the accumulators go through memory between chunks, which leaves every sum as
+ * it was. Used for p a multiple of 4 on CPUs with AVX2
+ * and FMA, else dsyrk. */
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SM_GRAM_AVX2 1
+#define GRAM_CHUNK 64
 typedef double sm_v4 __attribute__((vector_size(32)));
 __attribute__((target("avx2,fma"))) static inline sm_v4 load4(const double *p) {
   sm_v4 v;
   memcpy(&v, p, sizeof v);
   return v;
 }
-/* rows j0..j0+3 by columns c0..c0+7 (c0+3 with w4) of X'X for the nb rows of x (stride p) */
-__attribute__((target("avx2,fma"))) static void gram_tile48(const double *x, int64_t nb, int p, int j0, int c0,
-                                                              double *G, int ldg) {
-  sm_v4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
-  for (int64_t i = 0; i < nb; i++) {
+__attribute__((target("avx2,fma"))) static inline void store4(double *p, sm_v4 v) { memcpy(p, &v, sizeof v); }
+/* G[j0:j0+4, c0:c0+8] (G row-major by tile: t[(r * 8) + c]) += rows [0, m) of x (stride p) */
+__attribute__((target("avx2,fma"))) static void gram_tile48(const double *x, int64_t m, int p, int j0, int c0,
+                                                              double *t) {
+  sm_v4 a0 = load4(t), b0 = load4(t + 4), a1 = load4(t + 8), b1 = load4(t + 12);
+  sm_v4 a2 = load4(t + 16), b2 = load4(t + 20), a3 = load4(t + 24), b3 = load4(t + 28);
+  for (int64_t i = 0; i < m; i++) {
     const double *xi = x + i * p;
     sm_v4 u = load4(xi + c0), v = load4(xi + c0 + 4);
     double s0 = xi[j0], s1 = xi[j0 + 1], s2 = xi[j0 + 2], s3 = xi[j0 + 3];
     a0 += s0 * u, b0 += s0 * v, a1 += s1 * u, b1 += s1 * v;
     a2 += s2 * u, b2 += s2 * v, a3 += s3 * u, b3 += s3 * v;
   }
-  const sm_v4 *acc[8] = {&a0, &b0, &a1, &b1, &a2, &b2, &a3, &b3};
-  for (int t = 0; t < 4; t++)
-    for (int l = 0; l < 4; l++)
-      G[(j0 + t) + (c0 + l) * ldg] = (*acc[2 * t])[l], G[(j0 + t) + (c0 + 4 + l) * ldg] = (*acc[2 * t + 1])[l];
+  store4(t, a0), store4(t + 4, b0), store4(t + 8, a1), store4(t + 12, b1);
+  store4(t + 16, a2), store4(t + 20, b2), store4(t + 24, a3), store4(t + 28, b3);
 }
-__attribute__((target("avx2,fma"))) static void gram_tile44(const double *x, int64_t nb, int p, int j0, int c0,
-                                                              double *G, int ldg) {
-  sm_v4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-  for (int64_t i = 0; i < nb; i++) {
+/* two 4 x 4 tiles, (j0, c0) and (k0, d0) (k0 < 0: the first only), t and t + 16 */
+__attribute__((target("avx2,fma"))) static void gram_tile44x2(const double *x, int64_t m, int p, int j0, int c0,
+                                                                int k0, int d0, double *t) {
+  sm_v4 a0 = load4(t), a1 = load4(t + 4), a2 = load4(t + 8), a3 = load4(t + 12);
+  sm_v4 b0 = load4(t + 16), b1 = load4(t + 20), b2 = load4(t + 24), b3 = load4(t + 28);
+  int two = k0 >= 0;
+  if (!two) k0 = j0, d0 = c0; /* computed twice, stored once */
+  for (int64_t i = 0; i < m; i++) {
     const double *xi = x + i * p;
-    sm_v4 u = load4(xi + c0);
+    sm_v4 u = load4(xi + c0), v = load4(xi + d0);
     a0 += xi[j0] * u, a1 += xi[j0 + 1] * u, a2 += xi[j0 + 2] * u, a3 += xi[j0 + 3] * u;
+    b0 += xi[k0] * v, b1 += xi[k0 + 1] * v, b2 += xi[k0 + 2] * v, b3 += xi[k0 + 3] * v;
   }
-  const sm_v4 *acc[4] = {&a0, &a1, &a2, &a3};
-  for (int t = 0; t < 4; t++)
-    for (int l = 0; l < 4; l++)
-      G[(j0 + t) + (c0 + l) * ldg] = (*acc[t])[l];
+  store4(t, a0), store4(t + 4, a1), store4(t + 8, a2), store4(t + 12, a3);
+  if (two) store4(t + 16, b0), store4(t + 20, b1), store4(t + 24, b2), store4(t + 28, b3);
 }
-/* G's upper triangle (and some entries below it, which dpotrf never reads) */
-static void gram_avx2(const double *x, int64_t nb, int p, double *G, int ldg) {
-  for (int j0 = 0; j0 < p; j0 += 4)
-    for (int c0 = (j0 / 8) * 8; c0 < p; c0 += 8)
-      if (c0 + 8 <= p)
-        gram_tile48(x, nb, p, j0, c0, G, ldg);
+
+/* X'y and y'y of rows [0, m) of x (stride p) and y, added to t ([2p + 4]: two partial sums of X'y,
+ * even and odd rows, so that 16 columns make 8 FMA chains; y'y in 4 lanes of rows i mod 4). */
+__attribute__((target("avx2,fma"))) static void gram_xy(const double *x, const double *y, int64_t m, int p,
+                                                          double *t) {
+  int64_t i;
+  for (int c0 = 0; c0 + 16 <= p; c0 += 16) {
+    sm_v4 a0 = load4(t + c0), a1 = load4(t + c0 + 4), a2 = load4(t + c0 + 8), a3 = load4(t + c0 + 12);
+    sm_v4 b0 = load4(t + p + c0), b1 = load4(t + p + c0 + 4), b2 = load4(t + p + c0 + 8), b3 = load4(t + p + c0 + 12);
+    for (i = 0; i + 2 <= m; i += 2) {
+      const double *u = x + i * p + c0, *v = u + p;
+      a0 += y[i] * load4(u), a1 += y[i] * load4(u + 4), a2 += y[i] * load4(u + 8), a3 += y[i] * load4(u + 12);
+      b0 += y[i + 1] * load4(v), b1 += y[i + 1] * load4(v + 4), b2 += y[i + 1] * load4(v + 8),
+          b3 += y[i + 1] * load4(v + 12);
+    }
+    if (i < m) {
+      const double *u = x + i * p + c0;
+      a0 += y[i] * load4(u), a1 += y[i] * load4(u + 4), a2 += y[i] * load4(u + 8), a3 += y[i] * load4(u + 12);
+    }
+    store4(t + c0, a0), store4(t + c0 + 4, a1), store4(t + c0 + 8, a2), store4(t + c0 + 12, a3);
+    store4(t + p + c0, b0), store4(t + p + c0 + 4, b1), store4(t + p + c0 + 8, b2), store4(t + p + c0 + 12, b3);
+  }
+  for (int c0 = p / 16 * 16; c0 < p; c0 += 4) { /* the last 4, 8 or 12 columns */
+    sm_v4 a = load4(t + c0), b = load4(t + p + c0);
+    for (i = 0; i + 2 <= m; i += 2)
+      a += y[i] * load4(x + i * p + c0), b += y[i + 1] * load4(x + (i + 1) * p + c0);
+    if (i < m) a += y[i] * load4(x + i * p + c0);
+    store4(t + c0, a), store4(t + p + c0, b);
+  }
+  sm_v4 s = load4(t + 2 * p);
+  for (i = 0; i + 4 <= m; i += 4)
+    s += load4(y + i) * load4(y + i);
+  for (int l = 0; i < m; i++, l++)
+    s[l] += y[i] * y[i];
+  store4(t + 2 * p, s);
+}
+
+/* The tiles covering the upper triangle of a p x p Gram matrix: per row group j0 (4 rows), the
+ * column groups from the diagonal on, two per 4 x 8 tile; a leftover 4 x 4 tile is paired with the
+ * next leftover. tile[t] = {j0, c0, k0, d0} (c0 + 8 for 4 x 8: k0 = -2; unpaired 4 x 4: k0 = -1). */
+#define GRAM_MAX_P 256
+#define GRAM_MAX_TILES ((GRAM_MAX_P / 4) * (GRAM_MAX_P / 4 + 1) / 4 + 1)
+static int gram_tiles(int p, int (*tile)[4]) {
+  int n = 0, open = -1;
+  for (int j0 = 0; j0 < p; j0 += 4) {
+    int c0 = j0;
+    for (; c0 + 8 <= p; c0 += 8)
+      tile[n][0] = j0, tile[n][1] = c0, tile[n][2] = -2, tile[n][3] = 0, n++;
+    if (c0 == p) continue;
+    if (open >= 0)
+      tile[open][2] = j0, tile[open][3] = c0, open = -1;
+    else
+      tile[n][0] = j0, tile[n][1] = c0, tile[n][2] = -1, tile[n][3] = 0, open = n++;
+  }
+  return n;
+}
+
+/* Doubles of gram_avx2's scratch for p columns: the tiles' sums, then gram_xy's. */
+static size_t gram_scratch(int p) {
+  int tile[GRAM_MAX_TILES][4];
+  return (size_t)gram_tiles(p, tile) * 32 + 2 * (size_t)p + 4;
+}
+
+/* The upper triangle of [X y]'[X y] into G (ldg = p + 1) for the nb rows of x (stride p) and y,
+ * p <= GRAM_MAX_P; acc: gram_scratch(p) doubles. */
+static void gram_avx2(const double *x, const double *y, int64_t nb, int p, double *G, int ldg, double (*acc)[32]) {
+  int tile[GRAM_MAX_TILES][4], nt = gram_tiles(p, tile);
+  double *xy = acc[nt];
+  memset(acc, 0, ((size_t)nt * 32 + 2 * (size_t)p + 4) * sizeof(double));
+  for (int64_t i = 0; i < nb; i += GRAM_CHUNK) {
+    int64_t m = nb - i < GRAM_CHUNK ? nb - i : GRAM_CHUNK;
+    const double *xc = x + i * p;
+    for (int t = 0; t < nt; t++)
+      if (tile[t][2] == -2)
+        gram_tile48(xc, m, p, tile[t][0], tile[t][1], acc[t]);
       else
-        gram_tile44(x, nb, p, j0, c0, G, ldg);
+        gram_tile44x2(xc, m, p, tile[t][0], tile[t][1], tile[t][2], tile[t][3], acc[t]);
+    gram_xy(xc, y + i, m, p, xy);
+  }
+  for (int j = 0; j < p; j++)
+    G[j + p * ldg] = xy[j] + xy[p + j];
+  G[p + p * ldg] = (xy[2 * p] + xy[2 * p + 1]) + (xy[2 * p + 2] + xy[2 * p + 3]);
+  for (int t = 0; t < nt; t++) {
+    int w = tile[t][2] == -2 ? 8 : 4;
+    for (int r = 0; r < 4; r++)
+      for (int c = 0; c < w; c++)
+        G[(tile[t][0] + r) + (tile[t][1] + c) * ldg] = acc[t][r * w + c];
+    if (tile[t][2] >= 0)
+      for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++)
+          G[(tile[t][2] + r) + (tile[t][3] + c) * ldg] = acc[t][16 + r * 4 + c];
+  }
+}
+/* r[i] = y[i] - x_i . b for nb rows of x (stride p, a multiple of 4): each dot product is a sum of
+ * 4-lane partial products (4 rows at a time, so 4 independent FMA chains), then of the lanes as
+ * (l0 + l1) + (l2 + l3) by one transposing add; r[i] depends only on row i. */
+__attribute__((target("avx2,fma"))) static void resid_avx2(const double *x, const double *y, int64_t nb, int p,
+                                                             const double *b, double *r) {
+  int64_t i = 0;
+  for (; i + 4 <= nb; i += 4) {
+    const double *x0 = x + i * p, *x1 = x0 + p, *x2 = x1 + p, *x3 = x2 + p;
+    __m256d bj = _mm256_loadu_pd(b);
+    __m256d a0 = _mm256_mul_pd(_mm256_loadu_pd(x0), bj), a1 = _mm256_mul_pd(_mm256_loadu_pd(x1), bj);
+    __m256d a2 = _mm256_mul_pd(_mm256_loadu_pd(x2), bj), a3 = _mm256_mul_pd(_mm256_loadu_pd(x3), bj);
+    for (int j = 4; j < p; j += 4) {
+      bj = _mm256_loadu_pd(b + j);
+      a0 = _mm256_fmadd_pd(_mm256_loadu_pd(x0 + j), bj, a0), a1 = _mm256_fmadd_pd(_mm256_loadu_pd(x1 + j), bj, a1);
+      a2 = _mm256_fmadd_pd(_mm256_loadu_pd(x2 + j), bj, a2), a3 = _mm256_fmadd_pd(_mm256_loadu_pd(x3 + j), bj, a3);
+    }
+    __m256d h01 = _mm256_hadd_pd(a0, a1), h23 = _mm256_hadd_pd(a2, a3); /* l0+l1 and l2+l3 of each row */
+    __m256d t = _mm256_add_pd(_mm256_permute2f128_pd(h01, h23, 0x20), _mm256_permute2f128_pd(h01, h23, 0x31));
+    _mm256_storeu_pd(r + i, _mm256_sub_pd(_mm256_loadu_pd(y + i), t));
+  }
+  for (; i < nb; i++) { /* the same sums, one row */
+    const double *xi = x + i * p;
+    __m256d a = _mm256_mul_pd(_mm256_loadu_pd(xi), _mm256_loadu_pd(b));
+    for (int j = 4; j < p; j += 4)
+      a = _mm256_fmadd_pd(_mm256_loadu_pd(xi + j), _mm256_loadu_pd(b + j), a);
+    double l[4];
+    _mm256_storeu_pd(l, a);
+    r[i] = y[i] - ((l[0] + l[1]) + (l[2] + l[3]));
+  }
 }
 static int gram_avx2_ok(int p) {
-  return p >= 4 && p % 4 == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return p >= 4 && p % 4 == 0 && p <= GRAM_MAX_P && __builtin_cpu_supports("avx2") &&
+         __builtin_cpu_supports("fma");
 }
 #else
 #define SM_GRAM_AVX2 0
-static void gram_avx2(const double *x, int64_t nb, int p, double *G, int ldg) { (void)x, (void)nb, (void)p, (void)G, (void)ldg; }
+static size_t gram_scratch(int p) { (void)p; return 0; }
+static void resid_avx2(const double *x, const double *y, int64_t nb, int p, const double *b, double *r) {
+  (void)x, (void)y, (void)nb, (void)p, (void)b, (void)r;
+}
+static void gram_avx2(const double *x, const double *y, int64_t nb, int p, double *G, int ldg, double (*acc)[32]) {
+  (void)x, (void)y, (void)nb, (void)p, (void)G, (void)ldg, (void)acc;
+}
 static int gram_avx2_ok(int p) { (void)p; return 0; }
 #endif
 
-/* The Cholesky route: per-block Gram matrices of sqrt(wt)[X resp] (unit weights: X'X by gram_avx2
- * or dsyrk straight from the frame, X'y by dgemv; else dsyrk on a contiguous row-major copy),
- * summed by the fixed block tree, then R from dpotrf. Exact in exact arithmetic (the
+void sm__residuals(const double *x, const double *y, int64_t nb, int p, const double *b, double *r) {
+  if (gram_avx2_ok(p)) {
+    resid_avx2(x, y, nb, p, b, r);
+    return;
+  }
+  memcpy(r, y, (size_t)nb * sizeof *r);
+  cblas_dgemv(CblasColMajor, CblasTrans, p, (int)nb, -1.0, x, p, b, 1, 1.0, r, 1);
+}
+
+/* The Cholesky route: per-block Gram matrices of sqrt(wt)[X resp] (unit weights: X'X, X'y and
+ * y'y by gram_avx2, or by dsyrk, dgemv and ddot, straight from the frame; else dsyrk on a
+ * contiguous row-major copy), computed as the leaves of the fixed block tree (no array of
+ * per-block results) and summed by it, then R from dpotrf. Exact in exact arithmetic (the
  * Cholesky factor of [X y]'W[X y] is TSQR's R up to signs), and half the flops of Householder, but
  * it squares the condition number: the result is kept only when the column-equilibrated R has an
  * estimated condition number below SM_GRAM_MAX_COND (relative error below ~ cond^2 eps = 2e-10)
  * and the residual sum of squares is not a cancellation (> 1e-8 of y'Wy); otherwise *ok = 0 and
  * the caller runs TSQR. Collective; the decision is made on identical values on every rank. */
 #define SM_GRAM_MAX_COND 1e3
+typedef struct {
+  sm_ctx *ctx;
+  const sm_frame *f;
+  const double *wt, *resp;
+  int64_t b0, maxm;
+  double *acc; /* gram_avx2's scratch */
+  double *a;   /* [maxm][K] weighted rows, allocated at the first weighted block */
+} gram_leaves;
+
+static sm_status gram_leaf(void *u, int64_t gb, double *G) {
+  gram_leaves *g = u;
+  const sm_frame *f = g->f;
+  const double *wt = g->wt, *resp = g->resp;
+  int p = f->p, K = p + 1;
+  int64_t b = gb - g->b0, o = f->blk_off[b], nb = f->blk_off[b + 1] - o, unit = 1;
+  memset(G, 0, (size_t)K * K * sizeof *G);
+  for (int64_t i = o; i < o + nb && unit; i++)
+    unit = wt[i] == 1;
+  if (unit) { /* unit weights: X'X, X'y, y'y straight from the frame, no copy */
+    if (g->acc) {
+      gram_avx2(f->x + o * p, resp + o, nb, p, G, K, (double(*)[32])g->acc);
+      return SM_OK;
+    }
+    cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, p, (int)nb, 1.0, f->x + o * p, p, 0.0, G, K);
+    cblas_dgemv(CblasColMajor, CblasNoTrans, p, (int)nb, 1.0, f->x + o * p, p, resp + o, 1, 0.0, G + (size_t)p * K, 1);
+    G[p + p * K] = cblas_ddot((int)nb, resp + o, 1, resp + o, 1);
+    return SM_OK;
+  }
+  if (!g->a && !(g->a = malloc(((size_t)g->maxm * K + 1) * sizeof *g->a)))
+    return SM_ERR(g->ctx, SM_ERR_NOMEM, "out of memory"); /* the tree agrees on the status */
+  int m = 0;
+  for (int64_t i = o; i < o + nb; i++) {
+    if (!(wt[i] > 0)) continue;
+    double s = wt[i] == 1 ? 1 : sqrt(wt[i]), *ai = g->a + (size_t)m * K;
+    const double *xi = f->x + i * p;
+    for (int j = 0; j < p; j++)
+      ai[j] = s * xi[j];
+    ai[p] = s * resp[i];
+    m++;
+  }
+  if (m) cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, K, m, 1.0, g->a, K, 0.0, G, K);
+  return SM_OK;
+}
+
 static sm_status gram_r(sm_ctx *ctx, const sm_frame *f, const double *wt, const double *resp, double *R, int *ok) {
   int p = f->p, K = p + 1;
-  int64_t maxm = 0;
+  gram_leaves g = {ctx, f, wt, resp, 0, 0, NULL, NULL};
   for (int b = 0; b < f->nblk; b++)
-    if (f->blk_off[b + 1] - f->blk_off[b] > maxm) maxm = f->blk_off[b + 1] - f->blk_off[b];
-  double *a = malloc(((size_t)maxm * K + 1) * sizeof *a), *part = calloc((size_t)f->nblk * K * K + 1, sizeof *part);
-  SM_TRY(ctx, sm_ctx_agree(ctx, a && part ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
-  int fast = gram_avx2_ok(p);
-  for (int b = 0; b < f->nblk; b++) {
-    int64_t o = f->blk_off[b], nb = f->blk_off[b + 1] - o, unit = 1;
-    for (int64_t i = o; i < o + nb && unit; i++)
-      unit = wt[i] == 1;
-    if (unit) { /* unit weights: X'X, X'y, y'y straight from the frame, no copy */
-      double *G = part + (size_t)b * K * K;
-      if (fast)
-        gram_avx2(f->x + o * p, nb, p, G, K);
-      else
-        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, p, (int)nb, 1.0, f->x + o * p, p, 0.0, G, K);
-      cblas_dgemv(CblasColMajor, CblasNoTrans, p, (int)nb, 1.0, f->x + o * p, p, resp + o, 1, 0.0, G + (size_t)p * K,
-                  1);
-      G[p + p * K] = cblas_ddot((int)nb, resp + o, 1, resp + o, 1);
-      continue;
-    }
-    int m = 0;
-    for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++) {
-      if (!(wt[i] > 0)) continue;
-      double s = wt[i] == 1 ? 1 : sqrt(wt[i]), *ai = a + (size_t)m * K;
-      const double *xi = f->x + i * p;
-      for (int j = 0; j < p; j++)
-        ai[j] = s * xi[j];
-      ai[p] = s * resp[i];
-      m++;
-    }
-    if (m) cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, K, m, 1.0, a, K, 0.0, part + (size_t)b * K * K, K);
+    if (f->blk_off[b + 1] - f->blk_off[b] > g.maxm) g.maxm = f->blk_off[b + 1] - f->blk_off[b];
+  int64_t nb = 0;
+  sm_status st = frame_blocks(ctx, f, &nb, &g.b0);
+  if (st == SM_OK && gram_avx2_ok(p)) {
+    g.acc = malloc(gram_scratch(p) * sizeof *g.acc);
+    st = sm_ctx_agree(ctx, g.acc ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
   }
-  sm_status st = sm__block_sum(ctx, f, K * K, part, R);
-  free(a), free(part);
+  sm__tree_op op = {(int64_t)K * K, gram_leaf, sm__tree_add, &g};
+  if (st == SM_OK) st = sm__tree_reduce(ctx, nb, g.b0, g.b0 + f->nblk, &op, R);
+  free(g.acc), free(g.a);
   if (st != SM_OK) return st;
   for (int j = 0; j < K; j++)
     for (int i = j + 1; i < K; i++)

@@ -223,6 +223,40 @@ static sm_status dataset_names(sm_table *t, h5src *s, hid_t d, int ncols, char *
   return st;
 }
 
+/* Rows of a 2-D dataset, up to TABLE_CHUNK_BYTES (1 MiB) at a time, by independent reads (as the
+ * variable-length strings above: a collective call per chunk waits for the slowest rank each
+ * time) through one small [rows][cols] buffer, transposed into the columns while it is in cache:
+ * no [rows][cols] copy of the whole block (64 MB per rank for 1e6 x 16 at 2 ranks, and as much of
+ * page faults). Collective only in the agreement at the end. */
+#define TABLE_CHUNK_BYTES ((int64_t)1 << 20)
+static sm_status read_2d_rows(sm_table *t, h5src *s, hid_t d, int ncols, double *const *cols) {
+  sm_ctx *ctx = t->ctx;
+  int64_t n = t->mine.count, rows = TABLE_CHUNK_BYTES / (8 * (int64_t)(ncols > 0 ? ncols : 1));
+  if (rows < 1) rows = 1;
+  if (rows > n) rows = n > 0 ? n : 1;
+  double *buf = malloc((size_t)rows * (size_t)ncols * sizeof *buf + 8);
+  hid_t fs = H5Dget_space(d);
+  sm_status st = buf ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory reading %s", s->object);
+  if (st == SM_OK && fs < 0) st = SM_H5ERR(ctx, "%s:%s: cannot get the dataspace", s->path, s->object);
+  for (int64_t lo = 0; st == SM_OK && lo < n; lo += rows) {
+    int64_t m = n - lo < rows ? n - lo : rows;
+    hsize_t start[2] = {(hsize_t)(t->mine.first + lo), 0}, cnt[2] = {(hsize_t)m, (hsize_t)ncols};
+    hid_t ms = H5Screate_simple(2, cnt, NULL);
+    herr_t rc = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL);
+    if (rc >= 0) rc = H5Dread(d, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, buf);
+    H5Sclose(ms);
+    if (rc < 0)
+      st = SM_H5ERR(ctx, "%s:%s: reading rows [%lld, %lld) failed", s->path, s->object,
+                    (long long)(t->mine.first + lo), (long long)(t->mine.first + lo + m));
+    for (int64_t i = 0; st == SM_OK && i < m; i++) /* [rows][cols] -> columns */
+      for (int j = 0; j < ncols; j++)
+        cols[j][lo + i] = buf[i * ncols + j];
+  }
+  if (fs >= 0) H5Sclose(fs);
+  free(buf);
+  return sm_ctx_agree(ctx, st);
+}
+
 static sm_status open_2d(sm_table *t, h5src *s, hid_t d, const hsize_t dims[2]) {
   sm_ctx *ctx = t->ctx;
   int ncols = (int)dims[1];
@@ -230,30 +264,18 @@ static sm_status open_2d(sm_table *t, h5src *s, hid_t d, const hsize_t dims[2]) 
   t->mine = sm_table_block(t->nrows, ctx->rank, ctx->size);
   char **names = NULL;
   sm_status st = sm_ctx_agree(ctx, dataset_names(t, s, d, ncols, &names));
-  int64_t n = t->mine.count;
-  double *buf = st == SM_OK ? malloc((size_t)n * (size_t)ncols * sizeof *buf + 8) : NULL;
-  if (st == SM_OK)
-    st = sm_ctx_agree(ctx, buf ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory reading %s", s->object));
-  if (st == SM_OK) {
-    char what[600];
-    snprintf(what, sizeof what, "%s:%s", s->path, s->object);
-    st = sm__slab_io(ctx, d, H5T_NATIVE_DOUBLE, s->dxpl, 0, t->mine.first, n, ncols, 8, buf, what);
-  }
-  double **cols = st == SM_OK ? calloc((size_t)ncols, sizeof *cols) : NULL;
+  double **cols = st == SM_OK ? calloc((size_t)ncols + 1, sizeof *cols) : NULL;
   if (st == SM_OK) st = sm_ctx_agree(ctx, cols ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
   for (int j = 0; j < ncols && st == SM_OK; j++) {
     sm__tcol *c = NULL;
     st = sm_ctx_agree(ctx, sm__table_add(t, names[j], 0, &c));
     if (st == SM_OK) cols[j] = c->num;
   }
-  for (int64_t i = 0; st == SM_OK && i < n; i++) /* [rows][cols] -> columns in one pass */
-    for (int j = 0; j < ncols; j++)
-      cols[j][i] = buf[i * ncols + j];
+  if (st == SM_OK) st = read_2d_rows(t, s, d, ncols, cols);
   free(cols);
   for (int j = 0; names && j < ncols; j++)
     free(names[j]);
   free(names);
-  free(buf);
   return st;
 }
 

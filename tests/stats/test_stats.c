@@ -254,26 +254,41 @@ static int cmp(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-/* Exact quantiles of distributed values with ties, against a gathered sort. */
+/* Exact quantiles of distributed values with ties, against a gathered sort: sm__quantiles5, and
+ * sm__quantiles5_hist with a histogram window narrower than the values (the end bins hold the
+ * rest) and one above them all (a single overfull bin: the iterative fallback). */
 static void test_quantiles(sm_ctx *ctx) {
-  for (int64_t N = 1; N <= 20001; N += 5000) {
-    sm_range r = sm_table_block(N, ctx->rank, ctx->size);
-    double *v = malloc((size_t)(r.count + 1) * sizeof *v), *all = malloc((size_t)N * sizeof *all);
-    for (int64_t i = 0; i < N; i++)
-      all[i] = (double)((i * 7919) % 1009) / 7.0 - 50 + (i % 3 == 0 ? 1e-9 * (double)i : 0);
-    for (int64_t i = 0; i < r.count; i++)
-      v[i] = all[r.first + i];
-    double q[5];
-    CHECK_OK(ctx, sm__quantiles5(ctx, v, r.count, q));
-    qsort(all, (size_t)N, sizeof *all, cmp);
-    for (int k = 0; k < 5; k++) {
-      double idx = 1 + (double)(N - 1) * 0.25 * k, h = idx - floor(idx);
-      double lo = all[(int64_t)floor(idx) - 1], hi = all[(int64_t)ceil(idx) - 1];
-      double want = (h > 0 && hi != lo) ? (1 - h) * lo + h * hi : lo;
-      CHECK(q[k] == want);
+  for (int ties = 0; ties < 2; ties++)
+    for (int64_t N = 1; N <= 20001; N += 5000) {
+      sm_range r = sm_table_block(N, ctx->rank, ctx->size);
+      double *v = malloc((size_t)(r.count + 1) * sizeof *v), *all = malloc((size_t)N * sizeof *all);
+      for (int64_t i = 0; i < N; i++)
+        all[i] = ties && i % 10 ? 0.5
+                                : (double)((i * 7919) % 1009) / 7.0 - 50 + (i % 3 == 0 ? 1e-9 * (double)i : 0);
+      for (int64_t i = 0; i < r.count; i++)
+        v[i] = all[r.first + i];
+      double q[3][5], vmin = INFINITY, vmax = -INFINITY;
+      for (int64_t i = 0; i < N; i++)
+        vmin = fmin(vmin, all[i]), vmax = fmax(vmax, all[i]);
+      CHECK_OK(ctx, sm__quantiles5(ctx, v, r.count, q[0]));
+      for (int w = 1; w < 3; w++) {
+        sm__qbins bn = w == 1 ? sm__qbins_over(-1, 1) : sm__qbins_over(1000, 2000);
+        int64_t *h = calloc(SM_QBINS, sizeof *h);
+        for (int64_t i = 0; i < r.count; i++)
+          h[sm__qbin(&bn, v[i])]++;
+        CHECK_OK(ctx, sm__quantiles5_hist(ctx, v, r.count, N, vmin, vmax, &bn, h, q[w]));
+        free(h);
+      }
+      qsort(all, (size_t)N, sizeof *all, cmp);
+      for (int k = 0; k < 5; k++) {
+        double idx = 1 + (double)(N - 1) * 0.25 * k, h = idx - floor(idx);
+        double lo = all[(int64_t)floor(idx) - 1], hi = all[(int64_t)ceil(idx) - 1];
+        double want = (h > 0 && hi != lo) ? (1 - h) * lo + h * hi : lo;
+        for (int w = 0; w < 3; w++)
+          CHECK(q[w][k] == want);
+      }
+      free(v), free(all);
     }
-    free(v), free(all);
-  }
 }
 
 /* The same fits on sub-communicators of every size give bit-identical results. */
