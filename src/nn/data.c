@@ -210,11 +210,14 @@ sm_status sm__nn_data_load(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_conf 
   if (st == SM_OK) st = SM_ALLOC(ctx, d->split, d->n + 1);
   if (st == SM_OK) st = SM_ALLOC(ctx, d->noise, d->n + 1);
   if (st == SM_OK) st = SM_ALLOC(ctx, start, d->n + 1);
+  d->inputs = c->inputs && c->inputs->n ? c->inputs : NULL;
+  if (st == SM_OK && d->inputs) st = SM_ALLOC(ctx, d->feat, d->n * d->inputs->ncol + 1);
   st = sm_ctx_agree(ctx, st);
   if (st == SM_OK) st = sm_ctx_agree(ctx, read_noise(ctx, cat, c, d));
   if (st == SM_OK && c->target && *c->target) st = sm_ctx_agree(ctx, read_targets(ctx, cat, c, d));
   if (st == SM_OK) st = sm_ctx_agree(ctx, read_split(ctx, cat, c, d));
   if (st == SM_OK) st = sm_ctx_agree(ctx, read_starts(ctx, cat, c, d, start));
+  if (st == SM_OK && d->inputs) st = sm_ctx_agree(ctx, sm__nn_inputs_read(ctx, cat, d));
   sm_reader *rd = NULL;
   if (st == SM_OK) st = sm_reader_create(cat, r, budget, &rd);
   if (st == SM_OK)
@@ -247,13 +250,35 @@ sm_status sm__nn_data_load(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_conf 
 }
 
 void sm__nn_data_free(sm__nn_data *d) {
-  free(d->x), free(d->target), free(d->split), free(d->noise), free(d->pool);
+  free(d->x), free(d->target), free(d->split), free(d->noise), free(d->pool), free(d->feat);
   memset(d, 0, sizeof *d);
 }
 
-/* One sample into out [C][W]: augmentation (train only), then normalisation. */
+/* Each component's scale in x [C][W] (standard deviation for `normalize: std`, else peak |x|):
+ * the amplitude that normalisation removes, for the log10_scale input. */
+static void component_scales(const float *x, int64_t C, int64_t W, int normalize, double *scale) {
+  for (int64_t ch = 0; ch < C; ch++) {
+    const float *v = x + ch * W;
+    double s = 0, mean = 0;
+    if (normalize == SM_NN_NORM_STD) {
+      for (int64_t t = 0; t < W; t++)
+        mean += v[t];
+      mean /= (double)W;
+      for (int64_t t = 0; t < W; t++)
+        s += (v[t] - mean) * (v[t] - mean);
+      s = sqrt(s / (double)W);
+    } else {
+      for (int64_t t = 0; t < W; t++)
+        s = fmax(s, fabs(v[t]));
+    }
+    scale[ch] = s;
+  }
+}
+
+/* One sample into out [C][W]: augmentation (train only), then normalisation; comp [C] (may be
+ * NULL) gets the component scales before normalisation. */
 static void make_sample(const sm__nn_data *d, const sm__nn_aug *a, int64_t row, uint64_t seed, uint64_t epoch,
-                        int train, float *out) {
+                        int train, float *out, double *comp) {
   const float *src = d->x + row * d->C * d->L;
   sm_rng r;
   sm_rng_init(&r, seed ^ (UINT64_C(0xA5A5A5A5) + epoch * UINT64_C(0x9E3779B97F4A7C15)), (uint64_t)(d->first + row));
@@ -286,6 +311,7 @@ static void make_sample(const sm__nn_data *d, const sm__nn_aug *a, int64_t row, 
     for (int64_t i = 0; i < m; i++)
       out[i] += k * nz[i];
   }
+  if (comp) component_scales(out, d->C, d->W, a->normalize, comp);
   if (a->normalize == SM_NN_NORM_NONE) return;
   double v = 0, mean = 0;
   if (a->normalize == SM_NN_NORM_MAX) {
@@ -305,9 +331,12 @@ static void make_sample(const sm__nn_data *d, const sm__nn_aug *a, int64_t row, 
 }
 
 void sm__nn_data_batch(const sm__nn_data *d, const sm__nn_aug *a, const int64_t *rows, int64_t nb, uint64_t seed,
-                       uint64_t epoch, int train, float *x, float *target) {
+                       uint64_t epoch, int train, float *x, float *target, float *const *xin) {
+  double scale[64];
+  int scales = d->inputs && sm__nn_inputs_scales(d->inputs) && d->C <= 64;
   for (int64_t i = 0; i < nb; i++) {
-    make_sample(d, a, rows[i], seed, epoch, train, x + i * d->C * d->W);
+    make_sample(d, a, rows[i], seed, epoch, train, x + i * d->C * d->W, scales ? scale : NULL);
     target[i] = d->target[rows[i]];
+    if (d->inputs) sm__nn_inputs_sample(d->inputs, d->feat + rows[i] * d->inputs->ncol, scale, xin, i);
   }
 }
