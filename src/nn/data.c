@@ -217,7 +217,7 @@ sm_status sm__nn_data_load(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_conf 
   if (st == SM_OK && c->target && *c->target) st = sm_ctx_agree(ctx, read_targets(ctx, cat, c, d));
   if (st == SM_OK) st = sm_ctx_agree(ctx, read_split(ctx, cat, c, d));
   if (st == SM_OK) st = sm_ctx_agree(ctx, read_starts(ctx, cat, c, d, start));
-  if (st == SM_OK && d->inputs) st = sm_ctx_agree(ctx, sm__nn_inputs_read(ctx, cat, d));
+  if (st == SM_OK && d->inputs) st = sm__nn_inputs_read(ctx, cat, d);
   sm_reader *rd = NULL;
   if (st == SM_OK) st = sm_reader_create(cat, r, budget, &rd);
   if (st == SM_OK)

@@ -28,7 +28,7 @@ static sm_status parse_feature(sm_ctx *ctx, const char *tok, int g, int64_t C, s
     f->log10 = !strncmp(tok, "log10(", 6) && n > 7 && tok[n - 1] == ')';
     const char *col = f->log10 ? tok + 6 : tok;
     size_t len = f->log10 ? n - 7 : n;
-    SM_CHECK(ctx, len < sizeof f->column && !strchr(col, '(') && !strchr(col, ')'), SM_ERR_CONFIG,
+    SM_CHECK(ctx, len > 0 && len < sizeof f->column && !memchr(col, '(', len) && !memchr(col, ')', len), SM_ERR_CONFIG,
              "train.inputs: feature \"%s\": expected COLUMN, log10(COLUMN) or log10_scale", tok);
     memcpy(f->column, col, len);
     f->width = 1, f->col = in->ncol++;
@@ -96,11 +96,27 @@ int sm__nn_inputs_scales(const sm__nn_inputs *in) {
   return 0;
 }
 
+/* Check the values of feature ft read into v [d->n] and store them. Local. */
+static sm_status store_column(sm_ctx *ctx, sm__nn_data *d, const sm__nn_feature *ft, const double *v) {
+  const sm__nn_inputs *in = d->inputs;
+  for (int64_t i = 0; i < d->n; i++) {
+    double x = d->noise[i] ? 1 : v[i];
+    if (isnan(x))
+      return SM_ERR(ctx, SM_ERR_DATA, "trace %lld: input %s: %s is missing (NaN)", (long long)(d->first + i),
+                    in->name[ft->input], ft->column);
+    if (ft->log10 && !(x > 0))
+      return SM_ERR(ctx, SM_ERR_DATA, "trace %lld: input %s: log10(%s) of %g", (long long)(d->first + i),
+                    in->name[ft->input], ft->column, x);
+    d->feat[i * in->ncol + ft->col] = ft->log10 ? log10(x) : x;
+  }
+  return SM_OK;
+}
+
 sm_status sm__nn_inputs_read(sm_ctx *ctx, sm_catalog *cat, sm__nn_data *d) {
   const sm__nn_inputs *in = d->inputs;
   double *v = NULL;
-  SM_TRY(ctx, SM_ALLOC(ctx, v, d->n + 1));
-  sm_status st = SM_OK;
+  SM_TRY(ctx, sm_ctx_agree(ctx, SM_ALLOC(ctx, v, d->n + 1)));
+  sm_status st = SM_OK; /* column lookups fail alike on every rank; reads are collective */
   for (int f = 0; st == SM_OK && f < in->nfeat; f++) {
     const sm__nn_feature *ft = &in->feat[f];
     if (!ft->column[0]) continue;
@@ -110,16 +126,7 @@ sm_status sm__nn_inputs_read(sm_ctx *ctx, sm_catalog *cat, sm__nn_data *d) {
       st = SM_ERR(ctx, SM_ERR_CONFIG, "train.inputs: column `%s` (input %s) holds text, not numbers", ft->column,
                   in->name[ft->input]);
     if (st == SM_OK) st = sm_catalog_read_as_f64(cat, ft->column, d->first, d->n, v);
-    for (int64_t i = 0; st == SM_OK && i < d->n; i++) {
-      double x = d->noise[i] ? 1 : v[i];
-      if (isnan(x))
-        st = SM_ERR(ctx, SM_ERR_DATA, "trace %lld: input %s: %s is missing (NaN)", (long long)(d->first + i),
-                    in->name[ft->input], ft->column);
-      else if (ft->log10 && !(x > 0))
-        st = SM_ERR(ctx, SM_ERR_DATA, "trace %lld: input %s: log10(%s) of %g", (long long)(d->first + i),
-                    in->name[ft->input], ft->column, x);
-      d->feat[i * in->ncol + ft->col] = ft->log10 ? log10(x) : x;
-    }
+    if (st == SM_OK) st = sm_ctx_agree(ctx, store_column(ctx, d, ft, v));
   }
   free(v);
   return st;

@@ -183,7 +183,7 @@ void sm__nn_inputs_model(const sm__nn_inputs *in, sm_model_input *out);
 /* 1 if some feature is log10_scale (samples must report their component scales). Local. */
 int sm__nn_inputs_scales(const sm__nn_inputs *in);
 /* Read the catalog columns of d->inputs into d->feat; a missing value or a log10 of a value <= 0 is
- * an error naming the trace. Local (the caller agrees). */
+ * an error naming the trace. Collective (errors agreed). */
 sm_status sm__nn_inputs_read(sm_ctx *ctx, sm_catalog *cat, sm__nn_data *d);
 /* Sample i's standardised values into xin[g][i][...]: col [ncol] its catalog values, scale [C] its
  * component scales (NULL without log10_scale). Local. */
