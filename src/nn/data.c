@@ -254,25 +254,22 @@ void sm__nn_data_free(sm__nn_data *d) {
   memset(d, 0, sizeof *d);
 }
 
-/* Each component's scale in x [C][W] (standard deviation for `normalize: std`, else peak |x|):
- * the amplitude that normalisation removes, for the log10_scale input. */
-static void component_scales(const float *x, int64_t C, int64_t W, int normalize, double *scale) {
-  for (int64_t ch = 0; ch < C; ch++) {
-    const float *v = x + ch * W;
-    double s = 0, mean = 0;
-    if (normalize == SM_NN_NORM_STD) {
-      for (int64_t t = 0; t < W; t++)
-        mean += v[t];
-      mean /= (double)W;
-      for (int64_t t = 0; t < W; t++)
-        s += (v[t] - mean) * (v[t] - mean);
-      s = sqrt(s / (double)W);
-    } else {
-      for (int64_t t = 0; t < W; t++)
-        s = fmax(s, fabs(v[t]));
-    }
-    scale[ch] = s;
+/* The scale that normalisation divides v [n] by: its standard deviation (`std`, *mean gets the
+ * mean) or its peak |v| (otherwise, *mean = 0). Also each component's scale for log10_scale. */
+static double scale_of(const float *v, int64_t n, int normalize, double *mean) {
+  double s = 0;
+  *mean = 0;
+  if (normalize != SM_NN_NORM_STD) {
+    for (int64_t i = 0; i < n; i++)
+      s = fmax(s, fabs(v[i]));
+    return s;
   }
+  for (int64_t i = 0; i < n; i++)
+    *mean += v[i];
+  *mean /= (double)n;
+  for (int64_t i = 0; i < n; i++)
+    s += (v[i] - *mean) * (v[i] - *mean);
+  return sqrt(s / (double)n);
 }
 
 /* One sample into out [C][W]: augmentation (train only), then normalisation; comp [C] (may be
@@ -311,20 +308,11 @@ static void make_sample(const sm__nn_data *d, const sm__nn_aug *a, int64_t row, 
     for (int64_t i = 0; i < m; i++)
       out[i] += k * nz[i];
   }
-  if (comp) component_scales(out, d->C, d->W, a->normalize, comp);
+  double mean = 0;
+  for (int64_t ch = 0; comp && ch < d->C; ch++)
+    comp[ch] = scale_of(out + ch * d->W, d->W, a->normalize, &mean);
   if (a->normalize == SM_NN_NORM_NONE) return;
-  double v = 0, mean = 0;
-  if (a->normalize == SM_NN_NORM_MAX) {
-    for (int64_t i = 0; i < m; i++)
-      v = fmax(v, fabs(out[i]));
-  } else {
-    for (int64_t i = 0; i < m; i++)
-      mean += out[i];
-    mean /= (double)m;
-    for (int64_t i = 0; i < m; i++)
-      v += (out[i] - mean) * (out[i] - mean);
-    v = sqrt(v / (double)m);
-  }
+  double v = scale_of(out, m, a->normalize, &mean);
   float inv = v > 0 ? (float)(1.0 / v) : 0.f;
   for (int64_t i = 0; i < m; i++)
     out[i] = (float)(out[i] - mean) * inv;
