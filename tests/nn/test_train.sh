@@ -125,11 +125,11 @@ rm -f out/cnn.h5 out/cnn.h5.ckpt
 expect_fail "a failure on the last rank stops every rank" 'injected fault at train_step' \
   env SISMA_FAULT=train_step:$(( NP - 1 )) $RUN run job.yaml
 check "no model after the failure" test ! -e out/cnn.h5
-# the ready-made jobs of jobs/ run (tiny: 150 short traces, one epoch) at one odd rank count
+# the ready-made jobs of jobs/ run (tiny: 150 traces of 24 s, one epoch) at one odd rank count
 if [ "$NP" = 3 ]; then
   for job in "$SISMA_SOURCE_DIR"/jobs/nn-*.yaml; do
     check "$(basename "$job") runs (tiny)" $RUN run "$job" --set output_dir=out/jobs --set synth.traces=150 \
-      --set synth.samples=1200 --set train.epochs=1
+      --set synth.samples=2400 --set train.epochs=1
   done
 fi
 echo "$fails failure(s)"
