@@ -302,7 +302,7 @@ sm_status sm_model_parse_inputs(sm_ctx *ctx, const char *desc, sm_shape in, cons
   m->in = in;
   sm_status st = SM_ALLOC(ctx, m->L, MAX_LAYERS);
   if (st == SM_OK) st = SM_ALLOC(ctx, m->inp, n_inputs + 1);
-  if (st == SM_OK) memcpy(m->inp, inputs, (size_t)n_inputs * sizeof *inputs), m->n_in = n_inputs;
+  if (st == SM_OK && n_inputs > 0) memcpy(m->inp, inputs, (size_t)n_inputs * sizeof *inputs), m->n_in = n_inputs;
   char *text = strdup(desc ? desc : ""), *save = NULL;
   if (st == SM_OK && !text) st = SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
   sm_shape cur = in;
