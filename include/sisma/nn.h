@@ -109,8 +109,8 @@ sm_status sm_model_parse(sm_ctx *ctx, const char *desc, sm_shape in, sm_model **
 /* The same with named inputs [n_inputs] (copied): `concat from=NAME` appends input NAME's channels
  * (its time length must match), `embed D from=NAME` embeds it (a [1][1] scalar); a layer named
  * like an input, or an input no layer reads, is SM_ERR_CONFIG. Local. */
-sm_status sm_model_parse_inputs(sm_ctx *ctx, const char *desc, sm_shape in, const sm_model_input *inputs,
-                                int n_inputs, sm_model **out);
+sm_status sm_model_parse_inputs(sm_ctx *ctx, const char *desc, sm_shape in, const sm_model_input *inputs, int n_inputs,
+                                sm_model **out);
 void sm_model_destroy(sm_model **m);
 
 /* Deterministic initialisation from the counter-based generator: weights He-normal
@@ -138,9 +138,9 @@ void sm_model_summary(const sm_model *m, char *out, size_t out_size);
 /* Reserve workspace for batches of up to `nmax` samples and `segmax` segments. Local. */
 sm_status sm_model_reserve(sm_ctx *ctx, sm_model *m, int64_t nmax, int segmax);
 
-/* Forward pass of a batch x [b->n][in.c][in.t] (and b->inputs when the model has named inputs); returns the output [n][out.c][out.t] (borrowed
- * until the next forward). Collective when b->train and the model has batch norm and b->reduce
- * is collective; local otherwise. */
+/* Forward pass of a batch x [b->n][in.c][in.t] (and b->inputs when the model has named inputs); returns the output
+ * [n][out.c][out.t] (borrowed until the next forward). Collective when b->train and the model has batch norm and
+ * b->reduce is collective; local otherwise. */
 sm_status sm_model_forward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, const float *x, const float **y);
 
 /* Called during backward each time the gradients of layer i are final (layers in reverse order),

@@ -9,13 +9,13 @@
 #include "sisma/nn.h"
 
 struct sm_model {
-  int n;       /* layers */
-  sm_layer *L; /* [n] */
-  sm_shape in; /* per-sample input shape */
-  int n_in;                /* named inputs */
-  sm_model_input *inp;     /* [n_in] */
-  const float **xin;       /* [n_in] the batch's named inputs (borrowed during a forward) */
-  float **din;             /* [n_in] their gradients [nmax][size] */
+  int n;               /* layers */
+  sm_layer *L;         /* [n] */
+  sm_shape in;         /* per-sample input shape */
+  int n_in;            /* named inputs */
+  sm_model_input *inp; /* [n_in] */
+  const float **xin;   /* [n_in] the batch's named inputs (borrowed during a forward) */
+  float **din;         /* [n_in] their gradients [nmax][size] */
   int64_t n_param, n_buf;
   float *param; /* [n_param] trainable parameters, layer by layer */
   float *buf;   /* [n_buf] running statistics */
@@ -144,13 +144,13 @@ typedef struct {
 typedef struct {
   int64_t first, n; /* this rank's shard of the catalog */
   int64_t n_total, chunk;
-  int64_t C, T, W, S, L; /* components, trace samples, window, shift margin, L = W + 2S */
-  float *x;              /* [n][C][L] */
-  float *target;         /* [n] class index or value */
-  signed char *split;    /* [n] 0 train, 1 dev, 2 test, -1 other (noise traces too) */
-  signed char *noise;    /* [n] 1: a noise trace (augmentation source, never a sample) */
-  int64_t n_pool;        /* noise windows of the whole catalog, in trace order */
-  float *pool;           /* [n_pool][C][W], the same on every rank */
+  int64_t C, T, W, S, L;       /* components, trace samples, window, shift margin, L = W + 2S */
+  float *x;                    /* [n][C][L] */
+  float *target;               /* [n] class index or value */
+  signed char *split;          /* [n] 0 train, 1 dev, 2 test, -1 other (noise traces too) */
+  signed char *noise;          /* [n] 1: a noise trace (augmentation source, never a sample) */
+  int64_t n_pool;              /* noise windows of the whole catalog, in trace order */
+  float *pool;                 /* [n_pool][C][W], the same on every rank */
   const sm__nn_inputs *inputs; /* borrowed from the conf (NULL: none) */
   double *feat;                /* [n][inputs->ncol] catalog values of the scalar inputs (log10 applied) */
 } sm__nn_data;

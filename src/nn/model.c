@@ -288,8 +288,8 @@ sm_status sm_model_parse(sm_ctx *ctx, const char *desc, sm_shape in, sm_model **
   return sm_model_parse_inputs(ctx, desc, in, NULL, 0, out);
 }
 
-sm_status sm_model_parse_inputs(sm_ctx *ctx, const char *desc, sm_shape in, const sm_model_input *inputs,
-                                int n_inputs, sm_model **out) {
+sm_status sm_model_parse_inputs(sm_ctx *ctx, const char *desc, sm_shape in, const sm_model_input *inputs, int n_inputs,
+                                sm_model **out) {
   *out = NULL;
   SM_CHECK(ctx, in.c > 0 && in.t > 0, SM_ERR_ARG, "model input shape %lldx%lld is empty", (long long)in.c,
            (long long)in.t);
@@ -402,8 +402,8 @@ void sm_model_summary(const sm_model *m, char *out, size_t n) {
   size_t len = (size_t)snprintf(out, n, "input %lldx%lld, %lld parameters\n", (long long)m->in.c, (long long)m->in.t,
                                 (long long)m->n_param);
   for (int j = 0; j < m->n_in && len < n; j++)
-    len += (size_t)snprintf(out + len, n - len, "  input %-8s %lldx%lld\n", m->inp[j].name, (long long)m->inp[j].shape.c,
-                            (long long)m->inp[j].shape.t);
+    len += (size_t)snprintf(out + len, n - len, "  input %-8s %lldx%lld\n", m->inp[j].name,
+                            (long long)m->inp[j].shape.c, (long long)m->inp[j].shape.t);
   for (int i = 0; i < m->n && len < n; i++) {
     const sm_layer *l = &m->L[i];
     len += (size_t)snprintf(out + len, n - len, "  %-14s %-10s -> %lldx%lld  %lld params\n", l->name,
@@ -482,8 +482,7 @@ sm_status sm_model_forward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, const
   SM_CHECK(ctx, b->n <= m->nmax && (!b->seg || b->nseg <= m->segmax), SM_ERR_INTERNAL,
            "batch of %lld samples / %d segments exceeds the reserved workspace (%lld / %d)", (long long)b->n,
            b->seg ? b->nseg : 1, (long long)m->nmax, m->segmax);
-  SM_CHECK(ctx, !m->n_in || b->inputs, SM_ERR_INTERNAL, "the model reads %d named inputs; the batch has none",
-           m->n_in);
+  SM_CHECK(ctx, !m->n_in || b->inputs, SM_ERR_INTERNAL, "the model reads %d named inputs; the batch has none", m->n_in);
   m->act[0] = x;
   for (int j = 0; j < m->n_in; j++)
     m->xin[j] = b->inputs[j];

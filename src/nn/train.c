@@ -87,8 +87,8 @@ typedef struct {
   const sm_config *cfg;
   sm__nn_data data;
   sm__nn_aug aug;
-  sm__nn_inputs inputs;                /* scalar model inputs and their standardisation */
-  float *xin[SM_NN_MAX_INPUTS];        /* [B][width g] one batch's scalar inputs */
+  sm__nn_inputs inputs;         /* scalar model inputs and their standardisation */
+  float *xin[SM_NN_MAX_INPUTS]; /* [B][width g] one batch's scalar inputs */
   sm_model *model;
   sm_optim opt;
   sm_schedule sched;
@@ -498,8 +498,8 @@ static sm_status setup(trainer *tr) {
   sm__nn_data *d = &tr->data;
   sm_model_input mi[SM_NN_MAX_INPUTS];
   sm__nn_inputs_model(&tr->inputs, mi);
-  SM_TRY(ctx, sm_model_parse_inputs(ctx, sm_config_str(c, "model"), (sm_shape){d->C, d->W}, mi, tr->inputs.n,
-                                    &tr->model));
+  SM_TRY(ctx,
+         sm_model_parse_inputs(ctx, sm_config_str(c, "model"), (sm_shape){d->C, d->W}, mi, tr->inputs.n, &tr->model));
   SM_TRY(ctx, sm_model_init(ctx, tr->model, sm_config_str(c, "init"), tr->seed));
   sm_shape os = sm_model_out_shape(tr->model);
   tr->nk = (int)(os.c * os.t);

@@ -70,8 +70,10 @@ static void gradcheck_in(sm_ctx *ctx, const char *desc, int64_t c, int64_t t, in
     double fd = (lp - lm) / (2 * eps), an = i < np ? g[i] : dx[i - np];
     if (fabs(fd - an) > 2e-2 * scale) {
       fprintf(stderr, "%s: %s %lld: analytic %.6g vs finite difference %.6g (scale %.3g)\n", desc,
-              i < np ? "param" : i < np + nx ? "input" : "named input", (long long)(i < np ? i : i - np), an, fd,
-              scale);
+              i < np        ? "param"
+              : i < np + nx ? "input"
+                            : "named input",
+              (long long)(i < np ? i : i - np), an, fd, scale);
       bad++;
     }
   }
@@ -144,8 +146,7 @@ static void test_named_inputs(sm_ctx *ctx) {
   gradcheck_in(ctx, "conv 3 k=3, gap, concat from=meta, dense 4, tanh, dense 2", 2, 9, 3, &meta, 1);
   gradcheck_in(ctx, "conv 3 k=3, relu, gap, concat from=meta, concat from=amp, dense 2", 3, 8, 2, both, 2);
   gradcheck_in(ctx, "dense 3, concat from=meta, dense 2", 2, 4, 2, &meta, 1); /* dense output: T = 1 */
-  gradcheck_in(ctx, "conv 2 k=3, gap name=wave, embed 6 from=t, dense 4, concat from=wave, dense 1", 2, 7, 2,
-               &step, 1);
+  gradcheck_in(ctx, "conv 2 k=3, gap name=wave, embed 6 from=t, dense 4, concat from=wave, dense 1", 2, 7, 2, &step, 1);
 }
 
 /* loss gradients against central differences in double */
@@ -186,16 +187,19 @@ static void test_shape_errors(sm_ctx *ctx) {
   CHECK(m == NULL);
   /* named inputs: a time length that does not match, a misspelt name, an unused input, a clash */
   sm_model_input meta = {"meta", {2, 1}};
-  CHECK_STATUS(ctx, sm_model_parse_inputs(ctx, "conv 4 k=3, concat from=meta, gap, dense 2", (sm_shape){3, 12}, &meta, 1, &m),
-               SM_ERR_CONFIG);
+  CHECK_STATUS(
+      ctx, sm_model_parse_inputs(ctx, "conv 4 k=3, concat from=meta, gap, dense 2", (sm_shape){3, 12}, &meta, 1, &m),
+      SM_ERR_CONFIG);
   CHECK(strstr(ctx->err_msg, "layer 2 (concat from=meta): input has 10 time samples but model input meta gives 1") !=
         NULL);
   CHECK_STATUS(ctx, sm_model_parse_inputs(ctx, "gap, concat from=mta, dense 2", (sm_shape){3, 12}, &meta, 1, &m),
                SM_ERR_CONFIG);
-  CHECK(strstr(ctx->err_msg, "layer 2 (concat from=mta)") != NULL && strstr(ctx->err_msg, "did you mean: \"meta\"") != NULL);
+  CHECK(strstr(ctx->err_msg, "layer 2 (concat from=mta)") != NULL &&
+        strstr(ctx->err_msg, "did you mean: \"meta\"") != NULL);
   CHECK_STATUS(ctx, sm_model_parse_inputs(ctx, "gap, dense 2", (sm_shape){3, 12}, &meta, 1, &m), SM_ERR_CONFIG);
   CHECK(strstr(ctx->err_msg, "model input `meta` is not read by any layer") != NULL);
-  CHECK_STATUS(ctx, sm_model_parse_inputs(ctx, "gap name=meta, concat from=meta, dense 2", (sm_shape){3, 12}, &meta, 1, &m),
+  CHECK_STATUS(ctx,
+               sm_model_parse_inputs(ctx, "gap name=meta, concat from=meta, dense 2", (sm_shape){3, 12}, &meta, 1, &m),
                SM_ERR_CONFIG);
   CHECK(strstr(ctx->err_msg, "a model input has the same name: meta") != NULL);
   CHECK_STATUS(ctx, sm_model_parse_inputs(ctx, "embed 8 from=meta, dense 2", (sm_shape){3, 12}, &meta, 1, &m),

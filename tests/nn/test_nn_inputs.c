@@ -21,8 +21,12 @@ static int split_of(int64_t g) { return g % 5 < 3 ? 0 : g % 5 == 3 ? 1 : 2; }
 
 /* A catalog of N traces: label a/b, split, P at sample 50, mag (NaN at NAN_TRACE if with_nan), dist. */
 static void make_catalog(sm_ctx *ctx, const char *path, int with_nan) {
-  sm_catalog_info in = {.n_traces = N, .n_components = C, .n_samples = T, .sampling_rate_hz = 100,
-                        .component_order = "ZNE", .chunk_traces = 6};
+  sm_catalog_info in = {.n_traces = N,
+                        .n_components = C,
+                        .n_samples = T,
+                        .sampling_rate_hz = 100,
+                        .component_order = "ZNE",
+                        .chunk_traces = 6};
   sm_catalog *cat = NULL;
   CHECK_OK(ctx, sm_catalog_create(ctx, path, &in, &cat));
   if (!cat) return;
@@ -82,8 +86,13 @@ static void test_fit(sm_ctx *ctx) {
   make_catalog(ctx, path, 0);
   sm__nn_inputs in;
   CHECK_OK(ctx, sm__nn_inputs_parse(ctx, "meta=mag log10(dist), amp=log10_scale", C, SM_NN_NORM_MAX, &in));
-  sm__nn_data_conf dc = {.target = "label", .classify = 1, .classes = "a,b", .split_column = "split",
-                         .window = 100, .p_offset = 20, .inputs = &in};
+  sm__nn_data_conf dc = {.target = "label",
+                         .classify = 1,
+                         .classes = "a,b",
+                         .split_column = "split",
+                         .window = 100,
+                         .p_offset = 20,
+                         .inputs = &in};
   sm__nn_aug aug = {.normalize = SM_NN_NORM_MAX};
   sm_catalog *cat = NULL;
   sm__nn_data d;
@@ -121,9 +130,10 @@ static void test_nan(sm_ctx *ctx) {
   make_catalog(ctx, path, 1);
   if (ctx->rank == 0) {
     FILE *f = fopen(job, "w");
-    fprintf(f, "job: inputs-nan\nstages:\n  - train:\n      catalog: %s\n      output: %s.model\n"
-               "      classes: a,b\n      window: 100\n      p_offset: 20\n"
-               "      inputs: [meta=mag log10(dist)]\n      model: [gap, concat from=meta, dense 2]\n",
+    fprintf(f,
+            "job: inputs-nan\nstages:\n  - train:\n      catalog: %s\n      output: %s.model\n"
+            "      classes: a,b\n      window: 100\n      p_offset: 20\n"
+            "      inputs: [meta=mag log10(dist)]\n      model: [gap, concat from=meta, dense 2]\n",
             path, path);
     fclose(f);
   }
