@@ -61,6 +61,7 @@ typedef struct {
   int64_t k, stride, pad, dil, groups; /* conv/pool geometry; groups (group norm), hidden size (rnn) */
   double alpha, p, eps, momentum;      /* leaky slope, dropout rate, norm eps, bn momentum */
   int from;                            /* concat: index of the layer whose output is appended */
+  int input;                           /* concat, embed: index of the named model input read (-1: none) */
   int64_t off_param, n_param;          /* view into the parameter/gradient slabs */
   int64_t off_buf, n_buf;              /* view into the buffer slab (bn running mean, var) */
   int64_t n_aux;                       /* floats of per-sample saved state (argmax, xhat, mask ...) */
@@ -82,7 +83,15 @@ typedef struct {
   int train;           /* 1: batch statistics, dropout; 0: running statistics, identity */
   sm_nn_reduce_fn reduce;
   void *reduce_ud;
+  const float *const *inputs; /* [model inputs] each [n][c][t]: the named inputs (NULL if none) */
 } sm_nn_batch;
+
+/* A named model input beside the waveform (e.g. catalog magnitude and log distance, or a
+ * diffusion time step), read by `concat from=NAME` or `embed D from=NAME`. */
+typedef struct {
+  char name[32];
+  sm_shape shape; /* per sample */
+} sm_model_input;
 
 typedef struct sm_model sm_model;
 
@@ -92,11 +101,16 @@ typedef struct sm_model sm_model;
  * Kinds: dense N | conv N k= stride= pad= dil= | convt N k= stride= pad= | maxpool K stride= |
  * avgpool K stride= | gap | upsample F | relu | leaky alpha= | gelu | silu | tanh | sigmoid |
  * batchnorm eps= momentum= | layernorm eps= | groupnorm G eps= | dropout P | concat from=NAME |
- * gru H last= | lstm H last= | embed D;
+ * gru H last= | lstm H last= | embed D from=;
  * any layer takes name=NAME. Shapes are inferred; an inconsistency is SM_ERR_CONFIG naming the
  * layer ("layer 3 (maxpool 4): input has 2 time samples, fewer than k = 4"). Parameters are
  * initialised by sm_model_init. Local. */
 sm_status sm_model_parse(sm_ctx *ctx, const char *desc, sm_shape in, sm_model **out);
+/* The same with named inputs [n_inputs] (copied): `concat from=NAME` appends input NAME's channels
+ * (its time length must match), `embed D from=NAME` embeds it (a [1][1] scalar); a layer named
+ * like an input, or an input no layer reads, is SM_ERR_CONFIG. Local. */
+sm_status sm_model_parse_inputs(sm_ctx *ctx, const char *desc, sm_shape in, const sm_model_input *inputs, int n_inputs,
+                                sm_model **out);
 void sm_model_destroy(sm_model **m);
 
 /* Deterministic initialisation from the counter-based generator: weights He-normal
@@ -114,15 +128,19 @@ int64_t sm_model_buffer_count(const sm_model *m);
 float *sm_model_buffers(sm_model *m); /* [n_buf] */
 /* Gradient slab of segment g (after sm_model_backward): [n_param]. */
 float *sm_model_grads(sm_model *m, int g);
+/* Named inputs, and dLoss/dInput of input j after sm_model_backward: [n][c][t] (borrowed). */
+int sm_model_input_count(const sm_model *m);
+const sm_model_input *sm_model_input_get(const sm_model *m, int j);
+const float *sm_model_input_grad(const sm_model *m, int j);
 /* One line per layer: name, kind, output shape, parameters. Local. */
 void sm_model_summary(const sm_model *m, char *out, size_t out_size);
 
 /* Reserve workspace for batches of up to `nmax` samples and `segmax` segments. Local. */
 sm_status sm_model_reserve(sm_ctx *ctx, sm_model *m, int64_t nmax, int segmax);
 
-/* Forward pass of a batch x [b->n][in.c][in.t]; returns the output [n][out.c][out.t] (borrowed
- * until the next forward). Collective when b->train and the model has batch norm and b->reduce
- * is collective; local otherwise. */
+/* Forward pass of a batch x [b->n][in.c][in.t] (and b->inputs when the model has named inputs); returns the output
+ * [n][out.c][out.t] (borrowed until the next forward). Collective when b->train and the model has batch norm and
+ * b->reduce is collective; local otherwise. */
 sm_status sm_model_forward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, const float *x, const float **y);
 
 /* Called during backward each time the gradients of layer i are final (layers in reverse order),

@@ -210,11 +210,14 @@ sm_status sm__nn_data_load(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_conf 
   if (st == SM_OK) st = SM_ALLOC(ctx, d->split, d->n + 1);
   if (st == SM_OK) st = SM_ALLOC(ctx, d->noise, d->n + 1);
   if (st == SM_OK) st = SM_ALLOC(ctx, start, d->n + 1);
+  d->inputs = c->inputs && c->inputs->n ? c->inputs : NULL;
+  if (st == SM_OK && d->inputs) st = SM_ALLOC(ctx, d->feat, d->n * d->inputs->ncol + 1);
   st = sm_ctx_agree(ctx, st);
   if (st == SM_OK) st = sm_ctx_agree(ctx, read_noise(ctx, cat, c, d));
   if (st == SM_OK && c->target && *c->target) st = sm_ctx_agree(ctx, read_targets(ctx, cat, c, d));
   if (st == SM_OK) st = sm_ctx_agree(ctx, read_split(ctx, cat, c, d));
   if (st == SM_OK) st = sm_ctx_agree(ctx, read_starts(ctx, cat, c, d, start));
+  if (st == SM_OK && d->inputs) st = sm__nn_inputs_read(ctx, cat, d);
   sm_reader *rd = NULL;
   if (st == SM_OK) st = sm_reader_create(cat, r, budget, &rd);
   if (st == SM_OK)
@@ -247,13 +250,32 @@ sm_status sm__nn_data_load(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_conf 
 }
 
 void sm__nn_data_free(sm__nn_data *d) {
-  free(d->x), free(d->target), free(d->split), free(d->noise), free(d->pool);
+  free(d->x), free(d->target), free(d->split), free(d->noise), free(d->pool), free(d->feat);
   memset(d, 0, sizeof *d);
 }
 
-/* One sample into out [C][W]: augmentation (train only), then normalisation. */
+/* The scale that normalisation divides v [n] by: its standard deviation (`std`, *mean gets the
+ * mean) or its peak |v| (otherwise, *mean = 0). Also each component's scale for log10_scale. */
+static double scale_of(const float *v, int64_t n, int normalize, double *mean) {
+  double s = 0;
+  *mean = 0;
+  if (normalize != SM_NN_NORM_STD) {
+    for (int64_t i = 0; i < n; i++)
+      s = fmax(s, fabs(v[i]));
+    return s;
+  }
+  for (int64_t i = 0; i < n; i++)
+    *mean += v[i];
+  *mean /= (double)n;
+  for (int64_t i = 0; i < n; i++)
+    s += (v[i] - *mean) * (v[i] - *mean);
+  return sqrt(s / (double)n);
+}
+
+/* One sample into out [C][W]: augmentation (train only), then normalisation; comp [C] (may be
+ * NULL) gets the component scales before normalisation. */
 static void make_sample(const sm__nn_data *d, const sm__nn_aug *a, int64_t row, uint64_t seed, uint64_t epoch,
-                        int train, float *out) {
+                        int train, float *out, double *comp) {
   const float *src = d->x + row * d->C * d->L;
   sm_rng r;
   sm_rng_init(&r, seed ^ (UINT64_C(0xA5A5A5A5) + epoch * UINT64_C(0x9E3779B97F4A7C15)), (uint64_t)(d->first + row));
@@ -286,28 +308,23 @@ static void make_sample(const sm__nn_data *d, const sm__nn_aug *a, int64_t row, 
     for (int64_t i = 0; i < m; i++)
       out[i] += k * nz[i];
   }
+  double mean = 0;
+  for (int64_t ch = 0; comp && ch < d->C; ch++)
+    comp[ch] = scale_of(out + ch * d->W, d->W, a->normalize, &mean);
   if (a->normalize == SM_NN_NORM_NONE) return;
-  double v = 0, mean = 0;
-  if (a->normalize == SM_NN_NORM_MAX) {
-    for (int64_t i = 0; i < m; i++)
-      v = fmax(v, fabs(out[i]));
-  } else {
-    for (int64_t i = 0; i < m; i++)
-      mean += out[i];
-    mean /= (double)m;
-    for (int64_t i = 0; i < m; i++)
-      v += (out[i] - mean) * (out[i] - mean);
-    v = sqrt(v / (double)m);
-  }
+  double v = scale_of(out, m, a->normalize, &mean);
   float inv = v > 0 ? (float)(1.0 / v) : 0.f;
   for (int64_t i = 0; i < m; i++)
     out[i] = (float)(out[i] - mean) * inv;
 }
 
 void sm__nn_data_batch(const sm__nn_data *d, const sm__nn_aug *a, const int64_t *rows, int64_t nb, uint64_t seed,
-                       uint64_t epoch, int train, float *x, float *target) {
+                       uint64_t epoch, int train, float *x, float *target, float *const *xin) {
+  double scale[64];
+  int scales = d->inputs && sm__nn_inputs_scales(d->inputs) && d->C <= 64;
   for (int64_t i = 0; i < nb; i++) {
-    make_sample(d, a, rows[i], seed, epoch, train, x + i * d->C * d->W);
+    make_sample(d, a, rows[i], seed, epoch, train, x + i * d->C * d->W, scales ? scale : NULL);
     target[i] = d->target[rows[i]];
+    if (d->inputs) sm__nn_inputs_sample(d->inputs, d->feat + rows[i] * d->inputs->ncol, scale, xin, i);
   }
 }

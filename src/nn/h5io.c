@@ -82,6 +82,8 @@ int64_t sm__nn_h5_count(sm__nn_h5 *h, const char *name) {
   return n;
 }
 
+int sm__nn_h5_has_attr(sm__nn_h5 *h, const char *name) { return H5Aexists(h->f, name) > 0; }
+
 sm_status sm__nn_h5_attr_str(sm_ctx *ctx, sm__nn_h5 *h, const char *name, const char *value) {
   hid_t t = H5Tcopy(H5T_C_S1);
   H5Tset_size(t, strlen(value) + 1);

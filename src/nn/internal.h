@@ -9,9 +9,13 @@
 #include "sisma/nn.h"
 
 struct sm_model {
-  int n;       /* layers */
-  sm_layer *L; /* [n] */
-  sm_shape in; /* per-sample input shape */
+  int n;               /* layers */
+  sm_layer *L;         /* [n] */
+  sm_shape in;         /* per-sample input shape */
+  int n_in;            /* named inputs */
+  sm_model_input *inp; /* [n_in] */
+  const float **xin;   /* [n_in] the batch's named inputs (borrowed during a forward) */
+  float **din;         /* [n_in] their gradients [nmax][size] */
   int64_t n_param, n_buf;
   float *param; /* [n_param] trainable parameters, layer by layer */
   float *buf;   /* [n_buf] running statistics */
@@ -105,6 +109,27 @@ void sm__nn_buckets_begin(sm__nn_buckets *bk, sm_ctx *ctx, float *grad, int64_t 
 void sm__nn_buckets_ready(void *ud, int64_t off, int64_t n); /* an sm_nn_grad_ready_fn */
 sm_status sm__nn_buckets_end(sm__nn_buckets *bk);
 
+/* ---- scalar model inputs (inputs.c) ---- */
+#define SM_NN_MAX_INPUTS 8
+#define SM_NN_MAX_FEATURES 32
+#define SM_NN_MAX_VALUES 64
+typedef struct {
+  char column[SM_COLUMN_NAME_MAX]; /* catalog column; "" = log10_scale (one value per component) */
+  int log10;                       /* the column's log10 */
+  int input, col;                  /* group; column index into sm__nn_data.feat */
+  int64_t at, width;               /* position and values within the group */
+} sm__nn_feature;
+typedef struct {
+  int n, nfeat, ncol; /* groups (named model inputs), features, catalog columns among them */
+  char name[SM_NN_MAX_INPUTS][32];
+  int64_t width[SM_NN_MAX_INPUTS], base[SM_NN_MAX_INPUTS]; /* values per trace of each group, offsets */
+  int64_t total;                                           /* values per trace, group after group */
+  sm__nn_feature feat[SM_NN_MAX_FEATURES];
+  double mean[SM_NN_MAX_VALUES], sd[SM_NN_MAX_VALUES]; /* standardisation, fitted on the train split */
+  int normalize;                                       /* SM_NN_NORM_*: what log10_scale measures */
+  int raw;                                             /* fitting: unstandardised, missing as NaN */
+} sm__nn_inputs;
+
 /* ---- training data (data.c) ---- */
 typedef struct {
   const char *target;              /* column ("" = none) */
@@ -113,18 +138,21 @@ typedef struct {
   const char *split_column;        /* "" = every trace is train */
   int64_t window, p_offset, shift; /* samples; window 0 = whole trace */
   const char *noise_select;        /* "COLUMN=VALUE": noise traces for augmentation ("" = none) */
+  const sm__nn_inputs *inputs;     /* scalar inputs to read (NULL or n = 0: none), borrowed */
 } sm__nn_data_conf;
 
 typedef struct {
   int64_t first, n; /* this rank's shard of the catalog */
   int64_t n_total, chunk;
-  int64_t C, T, W, S, L; /* components, trace samples, window, shift margin, L = W + 2S */
-  float *x;              /* [n][C][L] */
-  float *target;         /* [n] class index or value */
-  signed char *split;    /* [n] 0 train, 1 dev, 2 test, -1 other (noise traces too) */
-  signed char *noise;    /* [n] 1: a noise trace (augmentation source, never a sample) */
-  int64_t n_pool;        /* noise windows of the whole catalog, in trace order */
-  float *pool;           /* [n_pool][C][W], the same on every rank */
+  int64_t C, T, W, S, L;       /* components, trace samples, window, shift margin, L = W + 2S */
+  float *x;                    /* [n][C][L] */
+  float *target;               /* [n] class index or value */
+  signed char *split;          /* [n] 0 train, 1 dev, 2 test, -1 other (noise traces too) */
+  signed char *noise;          /* [n] 1: a noise trace (augmentation source, never a sample) */
+  int64_t n_pool;              /* noise windows of the whole catalog, in trace order */
+  float *pool;                 /* [n_pool][C][W], the same on every rank */
+  const sm__nn_inputs *inputs; /* borrowed from the conf (NULL: none) */
+  double *feat;                /* [n][inputs->ncol] catalog values of the scalar inputs (log10 applied) */
 } sm__nn_data;
 
 enum { SM_NN_NORM_NONE, SM_NN_NORM_MAX, SM_NN_NORM_STD };
@@ -143,9 +171,26 @@ int sm__nn_class_count(const char *classes);
 /* Load this rank's shard (collective; errors agreed). budget: reader bytes, 0 = unlimited. */
 sm_status sm__nn_data_load(sm_ctx *ctx, sm_catalog *cat, const sm__nn_data_conf *c, int64_t budget, sm__nn_data *d);
 void sm__nn_data_free(sm__nn_data *d);
-/* Assemble samples rows[0..nb) into x [nb][C][W] and target [nb]. Local. */
+/* Assemble samples rows[0..nb) into x [nb][C][W], target [nb] and, with scalar inputs, xin[g]
+ * [nb][width g] (standardised). Local. */
 void sm__nn_data_batch(const sm__nn_data *d, const sm__nn_aug *a, const int64_t *rows, int64_t nb, uint64_t seed,
-                       uint64_t epoch, int train, float *x, float *target);
+                       uint64_t epoch, int train, float *x, float *target, float *const *xin);
+
+/* Parse the `inputs` spec for C components (errors name the group or feature); mean 0, sd 1. Local. */
+sm_status sm__nn_inputs_parse(sm_ctx *ctx, const char *spec, int64_t C, int normalize, sm__nn_inputs *in);
+/* The groups as model inputs: out [in->n]. Local. */
+void sm__nn_inputs_model(const sm__nn_inputs *in, sm_model_input *out);
+/* 1 if some feature is log10_scale (samples must report their component scales). Local. */
+int sm__nn_inputs_scales(const sm__nn_inputs *in);
+/* Read the catalog columns of d->inputs into d->feat; a missing value or a log10 of a value <= 0 is
+ * an error naming the trace. Collective (errors agreed). */
+sm_status sm__nn_inputs_read(sm_ctx *ctx, sm_catalog *cat, sm__nn_data *d);
+/* Sample i's standardised values into xin[g][i][...]: col [ncol] its catalog values, scale [C] its
+ * component scales (NULL without log10_scale). Local. */
+void sm__nn_inputs_sample(const sm__nn_inputs *in, const double *col, const double *scale, float *const *xin,
+                          int64_t i);
+/* Fit mean and sd of every value on the train split (unaugmented windows). Collective. */
+sm_status sm__nn_inputs_fit(sm_ctx *ctx, const sm__nn_data *d, const sm__nn_aug *a, sm__nn_inputs *in);
 
 /* ---- serial HDF5 files of rank 0: models and checkpoints (h5io.c) ---- */
 typedef struct {
@@ -159,6 +204,7 @@ sm_status sm__nn_h5_write(sm_ctx *ctx, sm__nn_h5 *h, const char *name, char type
                           const void *data);
 sm_status sm__nn_h5_read(sm_ctx *ctx, sm__nn_h5 *h, const char *name, char type, int64_t n, void *data);
 int64_t sm__nn_h5_count(sm__nn_h5 *h, const char *name); /* -1 if absent */
+int sm__nn_h5_has_attr(sm__nn_h5 *h, const char *name);
 sm_status sm__nn_h5_attr_str(sm_ctx *ctx, sm__nn_h5 *h, const char *name, const char *value);
 sm_status sm__nn_h5_attr_f64(sm_ctx *ctx, sm__nn_h5 *h, const char *name, double value);
 sm_status sm__nn_h5_get_str(sm_ctx *ctx, sm__nn_h5 *h, const char *name, char *out, size_t n);

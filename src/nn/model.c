@@ -41,7 +41,7 @@ static sm_status parse_layer(sm_ctx *ctx, char *text, where w, sm_layer *l, char
   memset(l, 0, sizeof *l);
   l->kind = (sm_layer_kind)k;
   l->stride = l->dil = l->k = 1;
-  l->alpha = 0.01, l->eps = 1e-5, l->momentum = 0.1, l->groups = 1, l->from = -1;
+  l->alpha = 0.01, l->eps = 1e-5, l->momentum = 0.1, l->groups = 1, l->from = -1, l->input = -1;
   snprintf(l->name, sizeof l->name, "%s%d", kind_names[k], w.index + 1);
   int64_t pos = -1, stride = -1;
   for (tok = strtok_r(NULL, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
@@ -189,9 +189,9 @@ static sm_status infer(sm_ctx *ctx, where w, sm_layer *l, const sm_layer *from) 
   case SM_LAYER_CONCAT:
     if (!from) return bad(ctx, w, "needs from=NAME, the name of an earlier layer", "");
     if (from->out.t != in.t) {
-      snprintf(d, sizeof d, "input has %lld time samples but layer %s gives %lld", (long long)in.t, from->name,
-               (long long)from->out.t);
-      return bad(ctx, w, d, "");
+      snprintf(d, sizeof d, "input has %lld time samples but %s %s gives %lld", (long long)in.t,
+               l->input >= 0 ? "model input" : "layer", from->name, (long long)from->out.t);
+      return bad(ctx, w, d, l->input >= 0 ? " (append a per-trace input after gap or dense)" : "");
     }
     l->out = (sm_shape){in.c + from->out.c, in.t};
     break;
@@ -218,15 +218,91 @@ static sm_status infer(sm_ctx *ctx, where w, sm_layer *l, const sm_layer *from) 
   return SM_OK;
 }
 
+/* Source of `from=NAME`: the latest earlier layer of that name, else a named model input (seen
+ * through *tmp, a layer whose output is the input's shape). */
+static sm_status resolve_from(sm_ctx *ctx, const sm_model *m, where w, sm_layer *l, const char *from, sm_layer *tmp,
+                              const sm_layer **src) {
+  if (l->kind != SM_LAYER_CONCAT && l->kind != SM_LAYER_EMBED)
+    return bad(ctx, w, "from= is a key of concat and embed only", "");
+  for (int j = m->n - 1; j >= 0; j--)
+    if (!strcmp(m->L[j].name, from)) {
+      l->from = j, *src = &m->L[j];
+      return SM_OK;
+    }
+  const char *names[MAX_LAYERS + 16];
+  int nn = 0;
+  for (int j = 0; j < m->n_in; j++) {
+    if (!strcmp(m->inp[j].name, from)) {
+      memset(tmp, 0, sizeof *tmp);
+      memcpy(tmp->name, m->inp[j].name, sizeof tmp->name);
+      tmp->out = m->inp[j].shape, l->input = j, *src = tmp;
+      return SM_OK;
+    }
+    if (nn < MAX_LAYERS + 16) names[nn++] = m->inp[j].name;
+  }
+  for (int j = 0; j < m->n && nn < MAX_LAYERS + 16; j++)
+    names[nn++] = m->L[j].name;
+  char near[256], d[320];
+  sm_near_matches(from, names, nn, near, sizeof near);
+  snprintf(d, sizeof d, "%s%s%s", from, near[0] ? "; did you mean: " : "", near);
+  return bad(ctx, w, "no earlier layer or model input is named ", d);
+}
+
+/* Parse one layer's text at the end of the chain (current shape *cur). */
+static sm_status add_layer(sm_ctx *ctx, sm_model *m, char *spec, sm_shape *cur) {
+  char copy[256], from[32] = "";
+  snprintf(copy, sizeof copy, "%s", spec);
+  where w = {copy, m->n};
+  sm_layer *l = &m->L[m->n], tmp;
+  SM_TRY(ctx, parse_layer(ctx, spec, w, l, from));
+  l->in = *cur;
+  const sm_layer *src = NULL;
+  if (*from) SM_TRY(ctx, resolve_from(ctx, m, w, l, from, &tmp, &src));
+  if (l->kind == SM_LAYER_EMBED && src) l->in = src->out; /* embeds the named source, not the chain */
+  SM_TRY(ctx, infer(ctx, w, l, src));
+  for (int j = 0; j < m->n; j++)
+    if (!strcmp(m->L[j].name, l->name)) return bad(ctx, w, "duplicate layer name ", l->name);
+  for (int j = 0; j < m->n_in; j++)
+    if (!strcmp(m->inp[j].name, l->name)) return bad(ctx, w, "a model input has the same name: ", l->name);
+  l->off_param = m->n_param, m->n_param += l->n_param;
+  l->off_buf = m->n_buf, m->n_buf += l->n_buf;
+  *cur = l->out;
+  m->n++;
+  return SM_OK;
+}
+
+/* Every named input must be read by some layer (an unused input is a mistake in the job file). */
+static sm_status check_inputs_used(sm_ctx *ctx, const sm_model *m) {
+  for (int j = 0; j < m->n_in; j++) {
+    int used = 0;
+    for (int i = 0; i < m->n; i++)
+      used |= m->L[i].input == j;
+    SM_CHECK(ctx, used, SM_ERR_CONFIG,
+             "model input `%s` is not read by any layer: add `concat from=%s` (e.g. after gap) or `embed D from=%s`",
+             m->inp[j].name, m->inp[j].name, m->inp[j].name);
+  }
+  return SM_OK;
+}
+
 sm_status sm_model_parse(sm_ctx *ctx, const char *desc, sm_shape in, sm_model **out) {
+  return sm_model_parse_inputs(ctx, desc, in, NULL, 0, out);
+}
+
+sm_status sm_model_parse_inputs(sm_ctx *ctx, const char *desc, sm_shape in, const sm_model_input *inputs, int n_inputs,
+                                sm_model **out) {
   *out = NULL;
   SM_CHECK(ctx, in.c > 0 && in.t > 0, SM_ERR_ARG, "model input shape %lldx%lld is empty", (long long)in.c,
            (long long)in.t);
+  for (int j = 0; j < n_inputs; j++)
+    SM_CHECK(ctx, inputs[j].shape.c > 0 && inputs[j].shape.t > 0, SM_ERR_ARG, "model input %s is empty",
+             inputs[j].name);
   sm_model *m = NULL;
   SM_TRY(ctx, SM_ALLOC(ctx, m, 1));
   memset(m, 0, sizeof *m);
   m->in = in;
   sm_status st = SM_ALLOC(ctx, m->L, MAX_LAYERS);
+  if (st == SM_OK) st = SM_ALLOC(ctx, m->inp, n_inputs + 1);
+  if (st == SM_OK && n_inputs > 0) memcpy(m->inp, inputs, (size_t)n_inputs * sizeof *inputs), m->n_in = n_inputs;
   char *text = strdup(desc ? desc : ""), *save = NULL;
   if (st == SM_OK && !text) st = SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
   sm_shape cur = in;
@@ -235,35 +311,14 @@ sm_status sm_model_parse(sm_ctx *ctx, const char *desc, sm_shape in, sm_model **
     while (isspace((unsigned char)*spec))
       spec++;
     if (!*spec) continue;
-    if (m->n == MAX_LAYERS) {
+    if (m->n == MAX_LAYERS)
       st = SM_ERR(ctx, SM_ERR_CONFIG, "model: more than %d layers", MAX_LAYERS);
-      break;
-    }
-    char copy[256], from[32] = "";
-    snprintf(copy, sizeof copy, "%s", spec);
-    where w = {copy, m->n};
-    sm_layer *l = &m->L[m->n];
-    if ((st = parse_layer(ctx, spec, w, l, from)) != SM_OK) break;
-    l->in = cur;
-    const sm_layer *src = NULL;
-    if (*from) {
-      for (int j = m->n - 1; j >= 0 && !src; j--)
-        if (!strcmp(m->L[j].name, from)) src = &m->L[j], l->from = j;
-      if (!src) {
-        st = bad(ctx, w, "no earlier layer is named ", from);
-        break;
-      }
-    }
-    if ((st = infer(ctx, w, l, src)) != SM_OK) break;
-    for (int j = 0; j < m->n; j++)
-      if (!strcmp(m->L[j].name, l->name)) st = bad(ctx, w, "duplicate layer name ", l->name);
-    l->off_param = m->n_param, m->n_param += l->n_param;
-    l->off_buf = m->n_buf, m->n_buf += l->n_buf;
-    cur = l->out;
-    m->n++;
+    else
+      st = add_layer(ctx, m, spec, &cur);
   }
   free(text);
   if (st == SM_OK && m->n == 0) st = SM_ERR(ctx, SM_ERR_CONFIG, "model: no layers (e.g. \"dense 64, relu, dense 1\")");
+  if (st == SM_OK) st = check_inputs_used(ctx, m);
   if (st == SM_OK) st = SM_ALLOC(ctx, m->param, m->n_param + 1);
   if (st == SM_OK) st = SM_ALLOC(ctx, m->buf, m->n_buf + 1);
   if (st != SM_OK) {
@@ -281,7 +336,11 @@ static void free_work(sm_model *m) {
     free(m->dact[i]);
     if (i < m->n) free(m->aux[i]), free(m->stat[i]);
   }
+  for (int j = 0; m->din && j < m->n_in; j++)
+    free(m->din[j]);
   free(m->act), free(m->dact), free(m->aux), free(m->stat), free(m->col), free(m->red), free(m->grad);
+  free(m->xin), free(m->din);
+  m->xin = NULL, m->din = NULL;
   m->act = NULL, m->dact = NULL, m->aux = NULL, m->stat = NULL, m->col = NULL, m->red = NULL, m->grad = NULL;
   m->nmax = 0, m->segmax = 0;
 }
@@ -290,7 +349,7 @@ void sm_model_destroy(sm_model **mp) {
   if (!mp || !*mp) return;
   sm_model *m = *mp;
   free_work(m);
-  free(m->L), free(m->param), free(m->buf), free(m);
+  free(m->L), free(m->inp), free(m->param), free(m->buf), free(m);
   *mp = NULL;
 }
 
@@ -335,10 +394,16 @@ float *sm_model_params(sm_model *m) { return m->param; }
 int64_t sm_model_buffer_count(const sm_model *m) { return m->n_buf; }
 float *sm_model_buffers(sm_model *m) { return m->buf; }
 float *sm_model_grads(sm_model *m, int g) { return m->grad + (int64_t)g * m->n_param; }
+int sm_model_input_count(const sm_model *m) { return m->n_in; }
+const sm_model_input *sm_model_input_get(const sm_model *m, int j) { return &m->inp[j]; }
+const float *sm_model_input_grad(const sm_model *m, int j) { return m->din[j]; }
 
 void sm_model_summary(const sm_model *m, char *out, size_t n) {
   size_t len = (size_t)snprintf(out, n, "input %lldx%lld, %lld parameters\n", (long long)m->in.c, (long long)m->in.t,
                                 (long long)m->n_param);
+  for (int j = 0; j < m->n_in && len < n; j++)
+    len += (size_t)snprintf(out + len, n - len, "  input %-8s %lldx%lld\n", m->inp[j].name,
+                            (long long)m->inp[j].shape.c, (long long)m->inp[j].shape.t);
   for (int i = 0; i < m->n && len < n; i++) {
     const sm_layer *l = &m->L[i];
     len += (size_t)snprintf(out + len, n - len, "  %-14s %-10s -> %lldx%lld  %lld params\n", l->name,
@@ -378,6 +443,11 @@ sm_status sm_model_reserve(sm_ctx *ctx, sm_model *m, int64_t nmax, int segmax) {
     if (st == SM_OK && i < m->n) st = SM_ALLOC(ctx, m->aux[i], nmax * m->L[i].n_aux + 1);
     if (st == SM_OK && i < m->n) st = SM_ALLOC(ctx, m->stat[i], m->L[i].n_stat + 1);
   }
+  if (st == SM_OK) st = SM_ALLOC(ctx, m->xin, m->n_in + 1);
+  if (st == SM_OK) st = SM_ALLOC(ctx, m->din, m->n_in + 1);
+  if (st == SM_OK) memset(m->din, 0, (size_t)(m->n_in + 1) * sizeof *m->din);
+  for (int j = 0; j < m->n_in && st == SM_OK; j++)
+    st = SM_ALLOC(ctx, m->din[j], nmax * sm__size(m->inp[j].shape) + 1);
   if (st == SM_OK) st = SM_ALLOC(ctx, m->col, ncol);
   if (st == SM_OK) st = SM_ALLOC(ctx, m->red, (int64_t)(segmax + 1) * nred);
   if (st == SM_OK) st = SM_ALLOC(ctx, m->grad, (int64_t)segmax * m->n_param + 1);
@@ -395,11 +465,27 @@ sm_status sm__nn_reduce(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, int64_t 
   return SM_OK;
 }
 
+/* What a concat appends / an embed reads, and where their gradients go: a named model input, an
+ * earlier layer's output (from=), or (embed without from=) the chain. */
+static sm_shape from_shape(const sm_model *m, const sm_layer *l) {
+  return l->input >= 0 ? m->inp[l->input].shape : m->L[l->from].out;
+}
+static const float *from_act(const sm_model *m, const sm_layer *l) {
+  return l->input >= 0 ? m->xin[l->input] : m->act[l->from + 1];
+}
+static float *from_dact(const sm_model *m, const sm_layer *l) {
+  return l->input >= 0 ? m->din[l->input] : m->dact[l->from + 1];
+}
+static int has_from(const sm_layer *l) { return l->input >= 0 || l->from >= 0; }
+
 sm_status sm_model_forward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, const float *x, const float **y) {
   SM_CHECK(ctx, b->n <= m->nmax && (!b->seg || b->nseg <= m->segmax), SM_ERR_INTERNAL,
            "batch of %lld samples / %d segments exceeds the reserved workspace (%lld / %d)", (long long)b->n,
            b->seg ? b->nseg : 1, (long long)m->nmax, m->segmax);
+  SM_CHECK(ctx, !m->n_in || b->inputs, SM_ERR_INTERNAL, "the model reads %d named inputs; the batch has none", m->n_in);
   m->act[0] = x;
+  for (int j = 0; j < m->n_in; j++)
+    m->xin[j] = b->inputs[j];
   m->last_n = b->n;
   for (int i = 0; i < m->n; i++) {
     const sm_layer *l = &m->L[i];
@@ -434,13 +520,14 @@ sm_status sm_model_forward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, const
       sm__rnn_fwd(l, w, b, in, o, m->aux[i], m->col);
       break;
     case SM_LAYER_EMBED:
-      sm__embed_fwd(l, b->n, in, o);
+      sm__embed_fwd(l, b->n, has_from(l) ? from_act(m, l) : in, o);
       break;
     case SM_LAYER_CONCAT: {
-      int64_t a = sm__size(l->in), c = sm__size(m->L[l->from].out);
+      int64_t a = sm__size(l->in), c = sm__size(from_shape(m, l));
+      const float *f = from_act(m, l);
       for (int64_t s = 0; s < b->n; s++) {
         memcpy(o + s * (a + c), in + s * a, (size_t)a * sizeof *o);
-        memcpy(o + s * (a + c) + a, m->act[l->from + 1] + s * c, (size_t)c * sizeof *o);
+        memcpy(o + s * (a + c) + a, f + s * c, (size_t)c * sizeof *o);
       }
       break;
     }
@@ -458,6 +545,8 @@ sm_status sm_model_backward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, cons
            (long long)m->last_n);
   for (int i = 0; i <= m->n; i++)
     memset(m->dact[i], 0, (size_t)(b->n * sm__size(i ? m->L[i - 1].out : m->in)) * 4);
+  for (int j = 0; j < m->n_in; j++)
+    memset(m->din[j], 0, (size_t)(b->n * sm__size(m->inp[j].shape)) * 4);
   memcpy(m->dact[m->n], dy, (size_t)(b->n * sm__size(sm_model_out_shape(m))) * sizeof *dy);
   int nseg = b->seg ? b->nseg : 1;
   if (b->n == 0) memset(m->grad, 0, (size_t)(nseg * m->n_param) * sizeof *m->grad);
@@ -494,16 +583,20 @@ sm_status sm_model_backward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, cons
       sm__rnn_bwd(l, w, g, m->n_param, b, x, d, dxi, m->aux[i], m->col);
       break;
     case SM_LAYER_EMBED:
-      sm__embed_bwd(l, b->n, x, d, m->dact[i]);
+      if (has_from(l))
+        sm__embed_bwd(l, b->n, from_act(m, l), d, from_dact(m, l));
+      else
+        sm__embed_bwd(l, b->n, x, d, m->dact[i]);
       break;
     case SM_LAYER_CONCAT: {
-      int64_t a = sm__size(l->in), c = sm__size(m->L[l->from].out);
+      int64_t a = sm__size(l->in), c = sm__size(from_shape(m, l));
+      float *df = from_dact(m, l);
       for (int64_t s = 0; s < b->n; s++)
         for (int64_t j = 0; j < a + c; j++) {
           if (j < a)
             m->dact[i][s * a + j] += d[s * (a + c) + j];
           else
-            m->dact[l->from + 1][s * c + j - a] += d[s * (a + c) + j];
+            df[s * c + j - a] += d[s * (a + c) + j];
         }
       break;
     }

@@ -28,8 +28,26 @@ static const sm_key predict_keys[] = {
 
 typedef struct {
   char desc[SM_CONFIG_VALUE_MAX], task[32], target[128], classes[1024], normalize[16];
-  double num[5]; /* input_channels, input_samples, window, p_offset, outputs */
+  char inputs[SM_CONFIG_VALUE_MAX]; /* the train stage's `inputs` spec ("" in older model files) */
+  double num[5];                    /* input_channels, input_samples, window, p_offset, outputs */
+  sm__nn_inputs in;                 /* parsed, with the standardisation fitted in training */
 } model_meta;
+
+static int norm_code(const char *n) {
+  return !strcmp(n, "max") ? SM_NN_NORM_MAX : !strcmp(n, "std") ? SM_NN_NORM_STD : SM_NN_NORM_NONE;
+}
+
+/* The scalar inputs of a model file and their standardisation. Rank 0. */
+static sm_status load_inputs(sm_ctx *ctx, sm__nn_h5 *h, model_meta *mm) {
+  if (sm__nn_h5_has_attr(h, "inputs")) SM_TRY(ctx, sm__nn_h5_get_str(ctx, h, "inputs", mm->inputs, sizeof mm->inputs));
+  SM_TRY(ctx, sm__nn_inputs_parse(ctx, mm->inputs, (int64_t)mm->num[0], norm_code(mm->normalize), &mm->in));
+  if (!mm->in.n) return SM_OK;
+  double stats[2 * SM_NN_MAX_VALUES];
+  SM_TRY(ctx, sm__nn_h5_read(ctx, h, "input_stats", 'd', 2 * mm->in.total, stats));
+  for (int64_t v = 0; v < mm->in.total; v++)
+    mm->in.mean[v] = stats[2 * v], mm->in.sd[v] = stats[2 * v + 1];
+  return SM_OK;
+}
 
 static sm_status load_model(sm_ctx *ctx, const char *path, model_meta *mm, sm_model **out) {
   sm_status st = SM_OK;
@@ -46,6 +64,7 @@ static sm_status load_model(sm_ctx *ctx, const char *path, model_meta *mm, sm_mo
     if (st == SM_OK) st = sm__nn_h5_get_str(ctx, &h, "normalize", mm->normalize, sizeof mm->normalize);
     for (int i = 0; st == SM_OK && i < 5; i++)
       st = sm__nn_h5_get_f64(ctx, &h, names[i], &mm->num[i]);
+    if (st == SM_OK) st = load_inputs(ctx, &h, mm);
     np = st == SM_OK ? sm__nn_h5_count(&h, "params") : 0, nb = st == SM_OK ? sm__nn_h5_count(&h, "buffers") : 0;
     if (st == SM_OK && (np < 0 || nb < 0))
       st = SM_ERR(ctx, SM_ERR_FORMAT, "%s: no /params or /buffers: not a sisma model file", path);
@@ -57,8 +76,11 @@ static sm_status load_model(sm_ctx *ctx, const char *path, model_meta *mm, sm_mo
   }
   st = sm_ctx_agree(ctx, st);
   if (st == SM_OK) SM_MPI(ctx, MPI_Bcast(mm, (int)sizeof *mm, MPI_BYTE, 0, ctx->comm));
+  sm_model_input mi[SM_NN_MAX_INPUTS];
+  sm__nn_inputs_model(&mm->in, mi);
   if (st == SM_OK)
-    st = sm_ctx_agree(ctx, sm_model_parse(ctx, mm->desc, (sm_shape){(int64_t)mm->num[0], (int64_t)mm->num[1]}, out));
+    st = sm_ctx_agree(ctx, sm_model_parse_inputs(ctx, mm->desc, (sm_shape){(int64_t)mm->num[0], (int64_t)mm->num[1]},
+                                                 mi, mm->in.n, out));
   if (st == SM_OK) {
     int64_t want[2] = {sm_model_param_count(*out), sm_model_buffer_count(*out)}, have[2] = {np, nb};
     SM_MPI(ctx, MPI_Bcast(have, 2, MPI_INT64_T, 0, ctx->comm));
@@ -91,17 +113,19 @@ static int64_t select_rows(const sm__nn_data *d, int split, int64_t *rows) {
 static sm_status run_model(sm_ctx *ctx, sm_model *m, const sm__nn_data *d, const sm__nn_aug *aug, const int64_t *rows,
                            int64_t n, int64_t B, int classify, int64_t K, float *out) {
   int64_t nk = sm_model_out_shape(m).c * sm_model_out_shape(m).t, in = d->C * d->W;
-  float *x = NULL, *t = NULL;
+  float *x = NULL, *t = NULL, *xin[SM_NN_MAX_INPUTS] = {0};
   SM_TRY(ctx, SM_ALLOC(ctx, x, B * in + 1));
   sm_status st = SM_ALLOC(ctx, t, B + 1);
+  for (int g = 0; st == SM_OK && g < sm_model_input_count(m); g++)
+    st = SM_ALLOC(ctx, xin[g], B * sm__size(sm_model_input_get(m, g)->shape) + 1);
   if (st == SM_OK) st = sm_model_reserve(ctx, m, B, 1);
   for (int64_t i = 0; st == SM_OK && i < n;) {
     int64_t nb = 0, ch = (d->first + rows[i]) / d->chunk;
     while (i + nb < n && nb < B && (d->first + rows[i + nb]) / d->chunk == ch)
       nb++;
-    sm__nn_data_batch(d, aug, rows + i, nb, 0, 0, 0, x, t);
+    sm__nn_data_batch(d, aug, rows + i, nb, 0, 0, 0, x, t, xin);
     int64_t seg[2] = {0, nb};
-    sm_nn_batch b = {.n = nb, .nseg = 1, .seg = seg, .train = 0};
+    sm_nn_batch b = {.n = nb, .nseg = 1, .seg = seg, .train = 0, .inputs = (const float *const *)xin};
     const float *y = NULL;
     if ((st = sm_model_forward(ctx, m, &b, x, &y)) != SM_OK) break;
     for (int64_t s = 0; s < nb; s++) {
@@ -124,6 +148,8 @@ static sm_status run_model(sm_ctx *ctx, sm_model *m, const sm__nn_data *d, const
     i += nb;
   }
   free(x), free(t);
+  for (int g = 0; g < SM_NN_MAX_INPUTS; g++)
+    free(xin[g]);
   return st;
 }
 
@@ -311,12 +337,13 @@ static sm_status write_file(sm_ctx *ctx, const sm_config *cfg, const model_meta 
   const char *sa[][2] = {{"software", sm_version()},
                          {"model_file", mpath},
                          {"model", mm->desc},
+                         {"inputs", mm->inputs},
                          {"task", mm->task},
                          {"classes", mm->classes},
                          {"target", mm->target},
                          {"split", sm_config_str(cfg, "split")},
                          {"job_config", cfg->job_yaml ? cfg->job_yaml : ""}};
-  for (int i = 0; st == SM_OK && i < 8; i++)
+  for (int i = 0; st == SM_OK && i < 9; i++)
     st = attr(ctx, f, sa[i][0], sa[i][1], 0);
   if (po->has_label) {
     const char *cn[] = {"accuracy", "macro_f1", "roc_auc", "n"}, *rn[] = {"mae", "rmse", "r2", "n"};
@@ -405,7 +432,8 @@ static sm_status predict_run(sm_ctx *ctx, const sm_config *cfg) {
                          .classes = mm.classes,
                          .split_column = *split ? sm_config_str(cfg, "split_column") : "",
                          .window = (int64_t)mm.num[2],
-                         .p_offset = (int64_t)mm.num[3]};
+                         .p_offset = (int64_t)mm.num[3],
+                         .inputs = &mm.in};
   sm__nn_data d;
   memset(&d, 0, sizeof d);
   if (st == SM_OK && *split && sm__nn_split_code(split) < 0)
@@ -423,9 +451,7 @@ static sm_status predict_run(sm_ctx *ctx, const sm_config *cfg) {
   if (st == SM_OK && has_label && classify && K == 2 && sm_catalog_has_column(cat, "source_id"))
     st = read_event_keys(ctx, cat, &d, &evkey);
   sm_catalog_close(&cat);
-  sm__nn_aug aug = {.normalize = !strcmp(mm.normalize, "max")   ? SM_NN_NORM_MAX
-                                 : !strcmp(mm.normalize, "std") ? SM_NN_NORM_STD
-                                                                : SM_NN_NORM_NONE};
+  sm__nn_aug aug = {.normalize = norm_code(mm.normalize)};
   int64_t *rows = NULL, *tidx = NULL, *lab = NULL, *pred = NULL, n = 0;
   float *out = NULL, *label = NULL;
   metrics mt;

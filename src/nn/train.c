@@ -27,6 +27,9 @@ static const sm_key train_keys[] = {
     {"output", SM_KEY_PATH, NULL, 0, -1, NULL, "trained model file (HDF5: weights, learning curves, configuration)"},
     {"model", SM_KEY_STR, NULL, 0, -1, NULL,
      "layers, e.g. [conv 16 k=7, relu, maxpool 4, gap, dense 2] (docs/nn.md lists kinds and keys)"},
+    {"inputs", SM_KEY_STR, "", 0, -1, NULL,
+     "scalar inputs per trace, NAME=FEATURE ... (FEATURE: COLUMN, log10(COLUMN) or log10_scale), read by "
+     "`concat from=NAME` or `embed D from=NAME`; standardised on the train split"},
     {"task", SM_KEY_ENUM, "classify", 0, -1, "classify|regress", "classification (class index) or regression"},
     {"target", SM_KEY_STR, "label", 0, -1, NULL, "target column"},
     {"classes", SM_KEY_STR, "", 0, -1, NULL,
@@ -84,6 +87,8 @@ typedef struct {
   const sm_config *cfg;
   sm__nn_data data;
   sm__nn_aug aug;
+  sm__nn_inputs inputs;         /* scalar model inputs and their standardisation */
+  float *xin[SM_NN_MAX_INPUTS]; /* [B][width g] one batch's scalar inputs */
   sm_model *model;
   sm_optim opt;
   sm_schedule sched;
@@ -169,8 +174,9 @@ static sm_status train_step(trainer *tr, sm_batches *bat) {
   if (st == SM_OK) st = sm_fault_point(ctx, "train_step");
   SM_TRY(ctx, sm_ctx_agree(ctx, st));
   int nseg = make_segments(tr, nl);
-  sm__nn_data_batch(&tr->data, &tr->aug, tr->rows, nl, tr->seed, (uint64_t)tr->epoch, 1, tr->x, tr->t);
+  sm__nn_data_batch(&tr->data, &tr->aug, tr->rows, nl, tr->seed, (uint64_t)tr->epoch, 1, tr->x, tr->t, tr->xin);
   sm_nn_batch b = {.n = nl,
+                   .inputs = (const float *const *)tr->xin,
                    .nseg = nseg,
                    .seg = tr->seg,
                    .id = NULL,
@@ -245,9 +251,9 @@ static sm_status evaluate(trainer *tr, int split, double out[3]) {
     int64_t ch = r < d->n ? (d->first + r) / d->chunk : -2;
     if (nb && (ch != cur || nb == tr->B || r == d->n)) { /* run the pending batch */
       const float *y = NULL;
-      sm__nn_data_batch(d, &tr->aug, tr->rows, nb, tr->seed, 0, 0, tr->x, tr->t);
+      sm__nn_data_batch(d, &tr->aug, tr->rows, nb, tr->seed, 0, 0, tr->x, tr->t, tr->xin);
       tr->seg[0] = 0, tr->seg[1] = nb;
-      sm_nn_batch b = {.n = nb, .nseg = 1, .seg = tr->seg, .train = 0};
+      sm_nn_batch b = {.n = nb, .nseg = 1, .seg = tr->seg, .train = 0, .inputs = (const float *const *)tr->xin};
       st = sm_model_forward(ctx, tr->model, &b, tr->x, &y);
       if (st == SM_OK) {
         eval_loss(tr, y, 1, 1.0, NULL);
@@ -291,6 +297,11 @@ static sm_status write_common(trainer *tr, sm__nn_h5 *h, const float *buffers) {
   sm_ctx *ctx = tr->ctx;
   sm_model *m = tr->model;
   SM_TRY(ctx, sm__nn_h5_attr_str(ctx, h, "model", sm_config_str(tr->cfg, "model")));
+  SM_TRY(ctx, sm__nn_h5_attr_str(ctx, h, "inputs", sm_config_str(tr->cfg, "inputs")));
+  double stats[2 * SM_NN_MAX_VALUES]; /* [total][2]: mean, sd */
+  for (int64_t v = 0; v < tr->inputs.total; v++)
+    stats[2 * v] = tr->inputs.mean[v], stats[2 * v + 1] = tr->inputs.sd[v];
+  SM_TRY(ctx, sm__nn_h5_write(ctx, h, "input_stats", 'd', tr->inputs.total, 2, stats));
   SM_TRY(ctx, sm__nn_h5_attr_str(ctx, h, "software", sm_version()));
   SM_TRY(ctx, sm__nn_h5_attr_str(ctx, h, "job_config", tr->cfg->job_yaml ? tr->cfg->job_yaml : ""));
   SM_TRY(ctx, sm__nn_h5_write(ctx, h, "buffers", 'f', sm_model_buffer_count(m), 0, buffers));
@@ -327,6 +338,20 @@ static sm_status save_checkpoint(trainer *tr) {
   return sm_ctx_agree(ctx, st);
 }
 
+/* The checkpoint's inputs must be the job's; their standardisation is taken from it. Rank 0. */
+static sm_status read_inputs(trainer *tr, sm__nn_h5 *h) {
+  char spec[SM_CONFIG_VALUE_MAX] = "";
+  double stats[2 * SM_NN_MAX_VALUES];
+  SM_TRY(tr->ctx, sm__nn_h5_get_str(tr->ctx, h, "inputs", spec, sizeof spec));
+  SM_CHECK(tr->ctx, !strcmp(spec, sm_config_str(tr->cfg, "inputs")), SM_ERR_CONFIG,
+           "%s was written for inputs \"%s\", not \"%s\": remove it or drop --resume", h->path, spec,
+           sm_config_str(tr->cfg, "inputs"));
+  SM_TRY(tr->ctx, sm__nn_h5_read(tr->ctx, h, "input_stats", 'd', 2 * tr->inputs.total, stats));
+  for (int64_t v = 0; v < tr->inputs.total; v++)
+    tr->inputs.mean[v] = stats[2 * v], tr->inputs.sd[v] = stats[2 * v + 1];
+  return SM_OK;
+}
+
 /* Rank 0 reads the checkpoint; everything is broadcast. Returns 1 in *found if there was one. */
 static sm_status load_checkpoint(trainer *tr, int *found) {
   sm_ctx *ctx = tr->ctx;
@@ -344,6 +369,7 @@ static sm_status load_checkpoint(trainer *tr, int *found) {
     if (st == SM_OK && strcmp(model, sm_config_str(tr->cfg, "model")))
       st = SM_ERR(ctx, SM_ERR_CONFIG, "%s was written for model \"%s\", not \"%s\": remove it or drop --resume", path,
                   model, sm_config_str(tr->cfg, "model"));
+    if (st == SM_OK) st = read_inputs(tr, &h);
     if (st == SM_OK) st = sm__nn_h5_read(ctx, &h, "position", 'd', 12, pos);
     if (st == SM_OK && (int64_t)pos[10] > tr->epochs)
       st = SM_ERR(ctx, SM_ERR_CONFIG, "%s holds %lld epochs of curves, more than epochs = %lld", path,
@@ -365,6 +391,8 @@ static sm_status load_checkpoint(trainer *tr, int *found) {
   SM_MPI(ctx, MPI_Bcast(tr->opt.state, (int)(2 * np), MPI_FLOAT, 0, ctx->comm));
   SM_MPI(ctx, MPI_Bcast(tr->best, (int)(np + nb), MPI_FLOAT, 0, ctx->comm));
   SM_MPI(ctx, MPI_Bcast(tr->curve, (int)(tr->epochs * NCURVE), MPI_DOUBLE, 0, ctx->comm));
+  SM_MPI(ctx, MPI_Bcast(tr->inputs.mean, SM_NN_MAX_VALUES, MPI_DOUBLE, 0, ctx->comm));
+  SM_MPI(ctx, MPI_Bcast(tr->inputs.sd, SM_NN_MAX_VALUES, MPI_DOUBLE, 0, ctx->comm));
   tr->epoch = (int64_t)pos[0], tr->batch = (int64_t)pos[1], tr->step = (int64_t)pos[2], tr->opt.t = (int64_t)pos[3];
   tr->ep_sum[0] = pos[4], tr->ep_sum[1] = pos[5], tr->ep_sum[2] = pos[6], tr->best_dev = pos[7];
   tr->best_epoch = (int64_t)pos[8], tr->bad_epochs = (int64_t)pos[9], tr->n_curve = (int64_t)pos[10];
@@ -468,7 +496,10 @@ static sm_status setup(trainer *tr) {
   sm_ctx *ctx = tr->ctx;
   const sm_config *c = tr->cfg;
   sm__nn_data *d = &tr->data;
-  SM_TRY(ctx, sm_model_parse(ctx, sm_config_str(c, "model"), (sm_shape){d->C, d->W}, &tr->model));
+  sm_model_input mi[SM_NN_MAX_INPUTS];
+  sm__nn_inputs_model(&tr->inputs, mi);
+  SM_TRY(ctx,
+         sm_model_parse_inputs(ctx, sm_config_str(c, "model"), (sm_shape){d->C, d->W}, mi, tr->inputs.n, &tr->model));
   SM_TRY(ctx, sm_model_init(ctx, tr->model, sm_config_str(c, "init"), tr->seed));
   sm_shape os = sm_model_out_shape(tr->model);
   tr->nk = (int)(os.c * os.t);
@@ -509,6 +540,8 @@ static sm_status setup(trainer *tr) {
   SM_TRY(ctx, SM_ALLOC(ctx, tr->seg, B + 2));
   SM_TRY(ctx, SM_ALLOC(ctx, tr->part, 3 * (B + 1)));
   SM_TRY(ctx, SM_ALLOC(ctx, tr->curve, tr->epochs * NCURVE + 1));
+  for (int g = 0; g < tr->inputs.n; g++)
+    SM_TRY(ctx, SM_ALLOC(ctx, tr->xin[g], B * tr->inputs.width[g] + 1));
   snapshot_best(tr);
   return setup_optim(tr);
 }
@@ -519,6 +552,8 @@ static void trainer_free(trainer *tr) {
   sm_optim_fini(&tr->opt);
   free(tr->trows), free(tr->x), free(tr->t), free(tr->dy), free(tr->gsum), free(tr->best), free(tr->rows);
   free(tr->seg), free(tr->part), free(tr->curve);
+  for (int g = 0; g < SM_NN_MAX_INPUTS; g++)
+    free(tr->xin[g]);
 }
 
 static void progress(trainer *tr, int64_t per_epoch, int64_t steps_run, double t_run) {
@@ -631,13 +666,17 @@ static sm_status train_run(sm_ctx *ctx, const sm_config *cfg) {
                          .window = sm_config_int(cfg, "window"),
                          .p_offset = sm_config_int(cfg, "p_offset"),
                          .shift = tr.aug.on ? sm_config_int(cfg, "aug_shift") : 0,
-                         .noise_select = tr.aug.on ? sm_config_str(cfg, "aug_noise_traces") : ""};
+                         .noise_select = tr.aug.on ? sm_config_str(cfg, "aug_noise_traces") : "",
+                         .inputs = &tr.inputs};
   char path[1024];
   sm_config_input_path(cfg, "catalog", path, sizeof path);
   sm_catalog *cat = NULL;
   SM_TRY(ctx, sm_catalog_open(ctx, path, &cat));
-  sm_status st = sm__nn_data_load(ctx, cat, &dc, cfg->memory_budget_mb * 1048576, &tr.data);
+  sm_status st = sm__nn_inputs_parse(ctx, sm_config_str(cfg, "inputs"), sm_catalog_get_info(cat)->n_components,
+                                     tr.aug.normalize, &tr.inputs);
+  if (st == SM_OK) st = sm__nn_data_load(ctx, cat, &dc, cfg->memory_budget_mb * 1048576, &tr.data);
   sm_catalog_close(&cat);
+  if (st == SM_OK) st = sm__nn_inputs_fit(ctx, &tr.data, &tr.aug, &tr.inputs);
   if (st == SM_OK) st = sm_ctx_agree(ctx, setup(&tr));
   if (st == SM_OK) {
     char sum[4096];

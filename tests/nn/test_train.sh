@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The train and predict stages end to end at NP ranks: deterministic weights bit-identical to a
-# 1-rank run; a run stopped by max_steps and resumed on another rank count ends bit-identical to
+# The train and predict stages end to end at NP ranks, with scalar model inputs (catalog columns
+# and log10_scale): deterministic weights bit-identical to a 1-rank run; a run stopped by max_steps and resumed on another rank count ends bit-identical to
 # the uninterrupted one; fast mode (bucketed allreduce) trains; predictions identical to 1 rank
 # and their metrics consistent with the written labels; load-time model errors name the layer;
 # an injected failure on one rank stops every rank with no model left behind.
@@ -24,7 +24,9 @@ stages:
       classes: aftershock,foreshock
       window: 256
       p_offset: 64
-      model: [conv 6 k=7, relu, maxpool 4, conv 8 k=5 dil=2, batchnorm, relu, dropout 0.1, gap, dense 2]
+      inputs: [meta=source_magnitude log10(path_hyp_distance_km), amp=log10_scale]
+      model: [conv 6 k=7, relu, maxpool 4, conv 8 k=5 dil=2, batchnorm, relu, dropout 0.1, gap, concat from=meta,
+              concat from=amp, dense 2]
       epochs: 3
       batch_size: 24
       lr: 0.003
@@ -87,7 +89,9 @@ check "the previous checkpoint survives a failed write, no temporary left" \
 check "resume at $OTHER ranks" $RUN_OTHER run job.yaml --resume
 check "resumed weights bit-identical to the uninterrupted run" test "$(params out/cnn.h5 res.bin)" = "$ref"
 expect_fail "resume refuses a checkpoint of another model" 'was written for model' \
-  $RUN run job.yaml --resume --set "train.model=conv 6 k=7, relu, gap, dense 2"
+  $RUN run job.yaml --resume --set "train.model=conv 6 k=7, relu, gap, concat from=meta, concat from=amp, dense 2"
+expect_fail "resume refuses a checkpoint with other inputs" 'was written for inputs' \
+  $RUN run job.yaml --resume --set "train.inputs=meta=source_magnitude, amp=log10_scale"
 
 # fast mode: bucketed allreduce with small buckets; trains and predicts
 check "fast mode (class weights, AdamW, cosine) at $NP ranks" $RUN run job.yaml --set train.deterministic=false \
@@ -97,25 +101,35 @@ check "fast mode wrote a model" test -s out/fast.h5
 
 # errors at load time name the layer, the key or the trace
 expect_fail "shape error names the layer" 'model layer 3 \(conv 8 k=99\)' \
-  $RUN run job.yaml --set "train.model=conv 6 k=7, maxpool 4, conv 8 k=99, gap, dense 2"
+  $RUN run job.yaml --set "train.model=conv 6 k=7, maxpool 4, conv 8 k=99, gap, concat from=meta, concat from=amp, dense 2"
+expect_fail "an input column that does not exist names the near match" \
+  'no metadata column "source_magnitud"; did you mean .*source_magnitude' \
+  $RUN run job.yaml --set "train.inputs=meta=source_magnitud log10(path_hyp_distance_km), amp=log10_scale"
+expect_fail "log10 of a non-positive input names the trace" 'trace [0-9]+: input meta: log10\(trace_snr_db\) of -' \
+  $RUN run job.yaml --set "train.inputs=meta=log10(trace_snr_db) source_magnitude, amp=log10_scale"
+expect_fail "an input no layer reads" 'model input `amp` is not read by any layer' \
+  $RUN run job.yaml --set "train.model=conv 6 k=7, gap, concat from=meta, dense 2"
+expect_fail "a scalar input before pooling names the layer" \
+  'model layer 2 \(concat from=meta\): input has 250 time samples but model input meta gives 1' \
+  $RUN run job.yaml --set "train.model=conv 6 k=7, concat from=meta, gap, concat from=amp, dense 2"
 expect_fail "unknown layer kind suggests the right one" 'unknown layer kind; did you mean: .*batchnorm' \
-  $RUN run job.yaml --set "train.model=conv 6 k=7, batchnrom, gap, dense 2"
+  $RUN run job.yaml --set "train.model=conv 6 k=7, batchnrom, gap, concat from=meta, concat from=amp, dense 2"
 expect_fail "class outside the list names the trace" 'trace [0-9]+: label = "(foreshock|aftershock)" is not one of the classes' \
   $RUN run job.yaml --set train.classes=foreshock,other
 expect_fail "model outputs must match the classes" 'classes names 2 classes but the model has 3 outputs' \
-  $RUN run job.yaml --set "train.model=conv 6 k=7, gap, dense 3"
+  $RUN run job.yaml --set "train.model=conv 6 k=7, gap, concat from=meta, concat from=amp, dense 3"
 expect_fail "a diverging run stops with the step" 'the loss is not finite at step [0-9]+' \
   $RUN run job.yaml --set train.task=regress --set train.target=source_magnitude --set train.classes= \
-  --set "train.model=dense 1" --set train.optimizer=sgd --set train.lr=1000 --set train.augment=false
+  --set train.inputs= --set "train.model=dense 1" --set train.optimizer=sgd --set train.lr=1000 --set train.augment=false
 rm -f out/cnn.h5 out/cnn.h5.ckpt
 expect_fail "a failure on the last rank stops every rank" 'injected fault at train_step' \
   env SISMA_FAULT=train_step:$(( NP - 1 )) $RUN run job.yaml
 check "no model after the failure" test ! -e out/cnn.h5
-# the ready-made jobs of jobs/ run (tiny: 150 short traces, one epoch) at one odd rank count
+# the ready-made jobs of jobs/ run (tiny: 150 traces of 24 s, one epoch) at one odd rank count
 if [ "$NP" = 3 ]; then
   for job in "$SISMA_SOURCE_DIR"/jobs/nn-*.yaml; do
     check "$(basename "$job") runs (tiny)" $RUN run "$job" --set output_dir=out/jobs --set synth.traces=150 \
-      --set synth.samples=1200 --set train.epochs=1
+      --set synth.samples=2400 --set train.epochs=1
   done
 fi
 echo "$fails failure(s)"
