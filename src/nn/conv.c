@@ -17,14 +17,9 @@ static int nseg(const sm_nn_batch *b) { return b->seg ? b->nseg : 1; }
  * its call (the deterministic mode's segments are the same at every rank count). */
 void sm__dense_fwd(const sm_layer *l, const float *w, const sm_nn_batch *b, const float *x, float *y) {
   int64_t in = sm__size(l->in), out = l->out.c;
-  const float *bias = w + out * in;
-  for (int64_t s = 0; s < b->n; s++)
-    memcpy(y + s * out, bias, (size_t)out * sizeof *y);
   for (int g = 0; g < nseg(b) && b->n; g++) {
-    int64_t s0 = seg_at(b, g), ns = seg_at(b, g + 1) - s0;
-    if (ns)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ns, (int)out, (int)in, 1.f, x + s0 * in, (int)in, w,
-                  (int)in, 1.f, y + s0 * out, (int)out);
+    int64_t s0 = seg_at(b, g), ns = seg_at(b, g + 1) - s0; /* y = x W^T + bias */
+    sm__gemm(ns, out, in, x + s0 * in, in, 1, w, 1, in, y + s0 * out, out, w + out * in, 0);
   }
 }
 
@@ -34,16 +29,13 @@ void sm__dense_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstri
   for (int g = 0; g < nseg(b); g++) {
     int64_t s0 = seg_at(b, g), ns = seg_at(b, g + 1) - s0;
     float *dw = grad + g * gstride, *db = dw + out * in;
-    memset(dw, 0, (size_t)(out * in + out) * sizeof *dw);
+    memset(ns ? db : dw, 0, (size_t)(ns ? out : out * in + out) * sizeof *dw);
     if (!ns) continue;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out, (int)in, (int)ns, 1.f, dy + s0 * out, (int)out,
-                x + s0 * in, (int)in, 0.f, dw, (int)in);
+    sm__gemm(out, in, ns, dy + s0 * out, 1, out, x + s0 * in, in, 1, dw, in, NULL, 0); /* dW = dy^T x */
     for (int64_t s = s0; s < s0 + ns; s++)
       for (int64_t o = 0; o < out; o++)
         db[o] += dy[s * out + o];
-    if (dx)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)ns, (int)in, (int)out, 1.f, dy + s0 * out, (int)out,
-                  w, (int)in, 1.f, dx + s0 * in, (int)in);
+    if (dx) sm__gemm(ns, in, out, dy + s0 * out, out, 1, w, in, 1, dx + s0 * in, in, NULL, 1); /* dx += dy W */
   }
 }
 
@@ -71,8 +63,9 @@ static void im2col(const float *x, int64_t C, int64_t T, int64_t k, int64_t stri
     }
 }
 
-static void col2im_add(const float *col, int64_t C, int64_t T, int64_t k, int64_t stride, int64_t pad, int64_t dil,
-                       int64_t To, float *x) {
+__attribute__((target_clones("avx2", "default"))) static void col2im_add(const float *col, int64_t C, int64_t T,
+                                                                         int64_t k, int64_t stride, int64_t pad,
+                                                                         int64_t dil, int64_t To, float *x) {
   for (int64_t c = 0; c < C; c++)
     for (int64_t j = 0; j < k; j++) {
       const float *row = col + (c * k + j) * To;

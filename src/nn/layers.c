@@ -26,7 +26,8 @@ static inline __attribute__((always_inline)) void maxrow(const float *restrict x
     }
 }
 
-void sm__pool_fwd(const sm_layer *l, int64_t n, const float *x, float *y, float *aux) {
+__attribute__((target_clones("avx2", "default"))) void sm__pool_fwd(const sm_layer *l, int64_t n, const float *x,
+                                                                    float *y, float *aux) {
   int64_t C = l->in.c, T = l->in.t, To = l->out.t;
   for (int64_t s = 0; s < n; s++)
     for (int64_t c = 0; c < C; c++) {
@@ -96,7 +97,8 @@ void sm__pool_bwd(const sm_layer *l, int64_t n, const float *dy, float *dx, cons
 
 static inline float sigmoidf(float v) { return 1.f / (1.f + expf(-v)); }
 
-void sm__act_fwd(const sm_layer *l, int64_t n, const float *restrict x, float *restrict y) {
+__attribute__((target_clones("avx2", "default"))) void sm__act_fwd(const sm_layer *l, int64_t n,
+                                                                   const float *restrict x, float *restrict y) {
   int64_t m = n * sm__size(l->in);
   float a = (float)l->alpha;
   switch (l->kind) {
@@ -126,8 +128,9 @@ void sm__act_fwd(const sm_layer *l, int64_t n, const float *restrict x, float *r
   }
 }
 
-void sm__act_bwd(const sm_layer *l, int64_t n, const float *restrict x, const float *restrict y,
-                 const float *restrict dy, float *restrict dx) {
+__attribute__((target_clones("avx2", "default"))) void sm__act_bwd(const sm_layer *l, int64_t n,
+                                                                   const float *restrict x, const float *restrict y,
+                                                                   const float *restrict dy, float *restrict dx) {
   int64_t m = n * sm__size(l->in);
   float a = (float)l->alpha;
   switch (l->kind) {
