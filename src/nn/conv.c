@@ -19,7 +19,7 @@ void sm__dense_fwd(const sm_layer *l, const float *w, const sm_nn_batch *b, cons
   int64_t in = sm__size(l->in), out = l->out.c;
   for (int g = 0; g < nseg(b) && b->n; g++) {
     int64_t s0 = seg_at(b, g), ns = seg_at(b, g + 1) - s0; /* y = x W^T + bias */
-    sm__gemm(ns, out, in, x + s0 * in, in, 1, w, 1, in, y + s0 * out, out, w + out * in, 0);
+    sm__gemm(ns, out, in, x + s0 * in, in, 1, w, 1, in, y + s0 * out, out, w + out * in, SM_GEMM_BIAS_COL);
   }
 }
 
@@ -31,11 +31,12 @@ void sm__dense_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstri
     float *dw = grad + g * gstride, *db = dw + out * in;
     memset(ns ? db : dw, 0, (size_t)(ns ? out : out * in + out) * sizeof *dw);
     if (!ns) continue;
-    sm__gemm(out, in, ns, dy + s0 * out, 1, out, x + s0 * in, in, 1, dw, in, NULL, 0); /* dW = dy^T x */
+    sm__gemm(out, in, ns, dy + s0 * out, 1, out, x + s0 * in, in, 1, dw, in, NULL, SM_GEMM_ZERO); /* dW = dy^T x */
     for (int64_t s = s0; s < s0 + ns; s++)
       for (int64_t o = 0; o < out; o++)
         db[o] += dy[s * out + o];
-    if (dx) sm__gemm(ns, in, out, dy + s0 * out, out, 1, w, in, 1, dx + s0 * in, in, NULL, 1); /* dx += dy W */
+    if (dx)
+      sm__gemm(ns, in, out, dy + s0 * out, out, 1, w, in, 1, dx + s0 * in, in, NULL, SM_GEMM_ACC); /* dx += dy W */
   }
 }
 
@@ -96,13 +97,8 @@ void sm__conv_fwd(const sm_layer *l, const float *w, int64_t n, const float *x, 
   int64_t Ci = l->in.c, T = l->in.t, Co = l->out.c, To = l->out.t, K = Ci * l->k;
   const float *bias = w + Co * K;
   for (int64_t s = 0; s < n; s++) {
-    float *ys = y + s * Co * To;
-    for (int64_t o = 0; o < Co; o++)
-      for (int64_t t = 0; t < To; t++)
-        ys[o * To + t] = bias[o];
     im2col(x + s * Ci * T, Ci, T, l->k, l->stride, l->pad, l->dil, To, col);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Co, (int)To, (int)K, 1.f, w, (int)K, col, (int)To, 1.f,
-                ys, (int)To);
+    sm__gemm(Co, To, K, w, K, 1, col, To, 1, y + s * Co * To, To, bias, SM_GEMM_BIAS_ROW); /* y_s = W col + b */
   }
 }
 
@@ -116,13 +112,11 @@ void sm__conv_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstrid
     for (int64_t s = seg_at(b, g); s < seg_at(b, g + 1); s++) {
       const float *dys = dy + s * Co * To;
       im2col(x + s * Ci * T, Ci, T, l->k, l->stride, l->pad, l->dil, To, col);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Co, (int)K, (int)To, 1.f, dys, (int)To, col, (int)To,
-                  1.f, dw, (int)K);
+      sm__gemm(Co, K, To, dys, To, 1, col, 1, To, dw, K, NULL, SM_GEMM_ACC); /* dW += dy_s col^T */
       for (int64_t o = 0; o < Co; o++)
         db[o] += sm__sum(dys + o * To, To);
       if (dx) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)To, (int)Co, 1.f, w, (int)K, dys, (int)To,
-                    0.f, dcol, (int)To);
+        sm__gemm(K, To, Co, w, 1, K, dys, To, 1, dcol, To, NULL, SM_GEMM_ZERO); /* dcol = W^T dy_s */
         col2im_add(dcol, Ci, T, l->k, l->stride, l->pad, l->dil, To, dx + s * Ci * T);
       }
     }

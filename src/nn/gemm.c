@@ -1,6 +1,6 @@
 /* The single-precision GEMM of the nn layers:
  *   C[M][N] = C0 + sum_k A(i,k) B(k,j),   A(i,k) = a[i*ars + k*acs],  B(k,j) = b[k*bks + j*bjs],
- *   C0 = C (acc), bias[j] (bias given) or 0.
+ *   C0 = 0, C, bias[j] or bias[i] (sm__gemm_c0).
  * Small layers (a 64x64 dense at batch 256 is 2 MFLOP) lose a third of their time in OpenBLAS to
  * packing, the beta pass and call overhead, so shapes whose B panel (K x 16) fits in L1 run an
  * AVX2/FMA register tile of 6 rows x 16 columns that reads A and B in place (B is packed only
@@ -24,8 +24,8 @@ typedef struct {
   int64_t ldb;
   float *c;
   int64_t ldc;
-  const float *bias; /* [nr] or NULL */
-  int acc;
+  const float *bias; /* [nr] (SM_GEMM_BIAS_COL) or [mr] (SM_GEMM_BIAS_ROW) */
+  sm__gemm_c0 c0;
 } tile_args;
 
 /* One tile of mr <= MR rows and nr <= NR columns (full: nr == NR, plain loads and stores). The
@@ -43,10 +43,12 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void tile(const
 #define INIT(i)                                                                                                        \
   const float *a##i = t->a + (i < mr ? i : 0) * ars;                                                                   \
   __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = c##i##0;                                                             \
-  if (t->acc && i < mr)                                                                                                \
+  if (t->c0 == SM_GEMM_ACC && i < mr)                                                                                  \
     c##i##0 = LOAD(t->c + i * ldc, 0, m0), c##i##1 = LOAD(t->c + i * ldc, 8, m1);                                      \
-  else if (t->bias)                                                                                                    \
-    c##i##0 = LOAD(t->bias, 0, m0), c##i##1 = LOAD(t->bias, 8, m1);
+  else if (t->c0 == SM_GEMM_BIAS_COL)                                                                                  \
+    c##i##0 = LOAD(t->bias, 0, m0), c##i##1 = LOAD(t->bias, 8, m1);                                                    \
+  else if (t->c0 == SM_GEMM_BIAS_ROW)                                                                                  \
+    c##i##0 = c##i##1 = _mm256_broadcast_ss(t->bias + (i < mr ? i : 0));
   ROWS(INIT)
   for (int64_t k = 0; k < K; k++, b += ldb) {
     __m256 b0 = LOAD(b, 0, m0), b1 = LOAD(b, 8, m1), x;
@@ -81,7 +83,7 @@ static __attribute__((target("avx2,fma"))) void tile_any(const tile_args *t, int
  * interleaved partial sums in a fixed order (a 6 x 1 tile would be FMA-latency bound). */
 static __attribute__((target("avx2,fma"))) void dots(int64_t M, int64_t N, int64_t K, const float *a, int64_t ars,
                                                      const float *b, int64_t bjs, float *c, int64_t ldc,
-                                                     const float *bias, int acc) {
+                                                     const float *bias, sm__gemm_c0 c0) {
   for (int64_t i = 0; i < M; i++)
     for (int64_t j = 0; j < N; j++) {
       const float *ai = a + i * ars, *bj = b + j * bjs;
@@ -89,7 +91,10 @@ static __attribute__((target("avx2,fma"))) void dots(int64_t M, int64_t N, int64
       int64_t k = 0;
       for (; k + 8 <= K; k += 8)
         s = _mm256_fmadd_ps(_mm256_loadu_ps(ai + k), _mm256_loadu_ps(bj + k), s);
-      float v[8], r = acc ? c[i * ldc + j] : bias ? bias[j] : 0.f;
+      float v[8], r = c0 == SM_GEMM_ACC        ? c[i * ldc + j]
+                      : c0 == SM_GEMM_BIAS_COL ? bias[j]
+                      : c0 == SM_GEMM_BIAS_ROW ? bias[i]
+                                               : 0.f;
       _mm256_storeu_ps(v, s);
       for (; k < K; k++)
         r += ai[k] * bj[k];
@@ -98,44 +103,46 @@ static __attribute__((target("avx2,fma"))) void dots(int64_t M, int64_t N, int64
 }
 
 static void gemm_tiles(int64_t M, int64_t N, int64_t K, const float *a, int64_t ars, int64_t acs, const float *b,
-                       int64_t bks, int64_t bjs, float *c, int64_t ldc, const float *bias, int acc) {
+                       int64_t bks, int64_t bjs, float *c, int64_t ldc, const float *bias, sm__gemm_c0 c0) {
   float panel[KMAX * NR];
   for (int64_t j0 = 0; j0 < N; j0 += NR) {
     int nr = (int)(N - j0 < NR ? N - j0 : NR);
-    tile_args t = {.a = a, .ars = ars, .acs = acs, .b = b + j0 * bjs, .ldb = bks, .ldc = ldc, .acc = acc};
+    tile_args t = {.a = a, .ars = ars, .acs = acs, .b = b + j0 * bjs, .ldb = bks, .ldc = ldc, .c0 = c0};
     if (bjs != 1) { /* strided columns (B = W^T): copy the panel to [K][NR] */
       for (int64_t k = 0; k < K; k++)
         for (int j = 0; j < nr; j++)
           panel[k * NR + j] = b[k * bks + (j0 + j) * bjs];
       t.b = panel, t.ldb = NR;
     }
-    t.bias = bias ? bias + j0 : NULL;
     for (int64_t i0 = 0; i0 < M; i0 += MR) {
       t.a = a + i0 * ars, t.c = c + i0 * ldc + j0;
+      t.bias = c0 == SM_GEMM_BIAS_COL ? bias + j0 : c0 == SM_GEMM_BIAS_ROW ? bias + i0 : NULL;
       tile_any(&t, K, (int)(M - i0 < MR ? M - i0 : MR), nr);
     }
   }
 }
 
 static void gemm_blas(int64_t M, int64_t N, int64_t K, const float *a, int64_t ars, int64_t acs, const float *b,
-                      int64_t bks, int64_t bjs, float *c, int64_t ldc, const float *bias, int acc) {
-  if (bias && !acc)
-    for (int64_t i = 0; i < M; i++)
-      memcpy(c + i * ldc, bias, (size_t)N * sizeof *c);
+                      int64_t bks, int64_t bjs, float *c, int64_t ldc, const float *bias, sm__gemm_c0 c0) {
+  for (int64_t i = 0; i < M && c0 == SM_GEMM_BIAS_COL; i++)
+    memcpy(c + i * ldc, bias, (size_t)N * sizeof *c);
+  for (int64_t i = 0; i < M && c0 == SM_GEMM_BIAS_ROW; i++)
+    for (int64_t j = 0; j < N; j++)
+      c[i * ldc + j] = bias[i];
   CBLAS_TRANSPOSE ta = acs == 1 ? CblasNoTrans : CblasTrans, tb = bjs == 1 ? CblasNoTrans : CblasTrans;
   cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.f, a, (int)(acs == 1 ? ars : acs), b,
-              (int)(bjs == 1 ? bks : bjs), acc || bias ? 1.f : 0.f, c, (int)ldc);
+              (int)(bjs == 1 ? bks : bjs), c0 != SM_GEMM_ZERO ? 1.f : 0.f, c, (int)ldc);
 }
 
 void sm__gemm(int64_t M, int64_t N, int64_t K, const float *a, int64_t ars, int64_t acs, const float *b, int64_t bks,
-              int64_t bjs, float *c, int64_t ldc, const float *bias, int acc) {
+              int64_t bjs, float *c, int64_t ldc, const float *bias, sm__gemm_c0 c0) {
   if (M <= 0 || N <= 0) return;
   static int simd = -1;
   if (simd < 0) simd = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   if (!simd || K > KMAX)
-    gemm_blas(M, N, K, a, ars, acs, b, bks, bjs, c, ldc, bias, acc);
+    gemm_blas(M, N, K, a, ars, acs, b, bks, bjs, c, ldc, bias, c0);
   else if (N < 4 && acs == 1 && bks == 1)
-    dots(M, N, K, a, ars, b, bjs, c, ldc, bias, acc);
+    dots(M, N, K, a, ars, b, bjs, c, ldc, bias, c0);
   else
-    gemm_tiles(M, N, K, a, ars, acs, b, bks, bjs, c, ldc, bias, acc);
+    gemm_tiles(M, N, K, a, ars, acs, b, bks, bjs, c, ldc, bias, c0);
 }

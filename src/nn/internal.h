@@ -47,9 +47,15 @@ static inline float sm__sum(const float *restrict v, int64_t n) {
 /* Sum segment partials through the batch's reducer (or locally in order). */
 sm_status sm__nn_reduce(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, int64_t n, double *out);
 
-/* C[M][N] = C0 + sum_k a[i*ars + k*acs] b[k*bks + j*bjs]; C0 = C (acc), bias[j] or 0 (gemm.c). */
+/* C[M][N] = C0 + sum_k a[i*ars + k*acs] b[k*bks + j*bjs] (gemm.c). */
+typedef enum {
+  SM_GEMM_ZERO,
+  SM_GEMM_ACC,
+  SM_GEMM_BIAS_COL,
+  SM_GEMM_BIAS_ROW
+} sm__gemm_c0; /* C0: 0, C, bias[j], bias[i] */
 void sm__gemm(int64_t M, int64_t N, int64_t K, const float *a, int64_t ars, int64_t acs, const float *b, int64_t bks,
-              int64_t bjs, float *c, int64_t ldc, const float *bias, int acc);
+              int64_t bjs, float *c, int64_t ldc, const float *bias, sm__gemm_c0 c0);
 
 /* kernels (layers.c, conv.c, norm.c) */
 void sm__dense_fwd(const sm_layer *l, const float *w, const sm_nn_batch *b, const float *x, float *y);
