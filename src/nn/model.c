@@ -510,7 +510,7 @@ sm_status sm_model_backward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, cons
     default:
       sm__act_bwd(l, b->n, x, yv, d, m->dact[i]);
     }
-    if (ready && l->n_param) ready(ready_ud, l->off_param, l->n_param);
+    if (ready) ready(ready_ud, l->off_param, l->n_param); /* also drives progress of reductions in flight */
   }
   if (dx) memcpy(dx, m->dact[0], (size_t)(b->n * sm__size(m->in)) * sizeof *dx);
   return SM_OK;
