@@ -24,7 +24,7 @@ void sm__dense_fwd(const sm_layer *l, const float *w, const sm_nn_batch *b, cons
 }
 
 void sm__dense_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstride, const sm_nn_batch *b,
-                   const float *x, const float *dy, float *dx) {
+                   const float *x, const float *dy, float *dx, int acc) {
   int64_t in = sm__size(l->in), out = l->out.c;
   for (int g = 0; g < nseg(b); g++) {
     int64_t s0 = seg_at(b, g), ns = seg_at(b, g + 1) - s0;
@@ -36,7 +36,8 @@ void sm__dense_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstri
       for (int64_t o = 0; o < out; o++)
         db[o] += dy[s * out + o];
     if (dx)
-      sm__gemm(ns, in, out, dy + s0 * out, out, 1, w, in, 1, dx + s0 * in, in, NULL, SM_GEMM_ACC); /* dx += dy W */
+      sm__gemm(ns, in, out, dy + s0 * out, out, 1, w, in, 1, dx + s0 * in, in, NULL,
+               acc ? SM_GEMM_ACC : SM_GEMM_ZERO); /* dx (+)= dy W */
   }
 }
 

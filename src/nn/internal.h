@@ -60,7 +60,7 @@ void sm__gemm(int64_t M, int64_t N, int64_t K, const float *a, int64_t ars, int6
 /* kernels (layers.c, conv.c, norm.c) */
 void sm__dense_fwd(const sm_layer *l, const float *w, const sm_nn_batch *b, const float *x, float *y);
 void sm__dense_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstride, const sm_nn_batch *b,
-                   const float *x, const float *dy, float *dx);
+                   const float *x, const float *dy, float *dx, int acc); /* acc: dx +=, else dx = */
 void sm__conv_fwd(const sm_layer *l, const float *w, int64_t n, const float *x, float *y, float *col);
 void sm__conv_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstride, const sm_nn_batch *b, const float *x,
                   const float *dy, float *dx, float *col);
@@ -73,7 +73,7 @@ void sm__pool_fwd(const sm_layer *l, int64_t n, const float *x, float *y, float 
 void sm__pool_bwd(const sm_layer *l, int64_t n, const float *dy, float *dx, const float *aux);
 void sm__act_fwd(const sm_layer *l, int64_t n, const float *restrict x, float *restrict y);
 void sm__act_bwd(const sm_layer *l, int64_t n, const float *restrict x, const float *restrict y,
-                 const float *restrict dy, float *restrict dx);
+                 const float *restrict dy, float *restrict dx, int acc); /* acc: dx +=, else dx = */
 void sm__embed_fwd(const sm_layer *l, int64_t n, const float *x, float *y);
 void sm__embed_bwd(const sm_layer *l, int64_t n, const float *x, const float *dy, float *dx);
 void sm__dropout_fwd(const sm_layer *l, int li, const sm_nn_batch *b, const float *x, float *y, float *aux);

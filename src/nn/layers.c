@@ -130,41 +130,42 @@ __attribute__((target_clones("avx2", "default"))) void sm__act_fwd(const sm_laye
 
 __attribute__((target_clones("avx2", "default"))) void sm__act_bwd(const sm_layer *l, int64_t n,
                                                                    const float *restrict x, const float *restrict y,
-                                                                   const float *restrict dy, float *restrict dx) {
+                                                                   const float *restrict dy, float *restrict dx,
+                                                                   int acc) {
   int64_t m = n * sm__size(l->in);
   float a = (float)l->alpha;
   switch (l->kind) {
   case SM_LAYER_RELU:
     for (int64_t i = 0; i < m; i++) { /* both loads unconditional, so the loop vectorizes */
       float g = dy[i];
-      dx[i] += x[i] > 0.f ? g : 0.f;
+      dx[i] = (acc ? dx[i] : 0.f) + (x[i] > 0.f ? g : 0.f);
     }
     break;
   case SM_LAYER_LEAKY:
     for (int64_t i = 0; i < m; i++)
-      dx[i] += dy[i] * (x[i] > 0.f ? 1.f : a);
+      dx[i] = (acc ? dx[i] : 0.f) + dy[i] * (x[i] > 0.f ? 1.f : a);
     break;
   case SM_LAYER_GELU: { /* d/dx x Phi(x) = Phi(x) + x phi(x) */
     const float k = (float)(0.5 * M_2_SQRTPI * M_SQRT1_2);
     for (int64_t i = 0; i < m; i++) {
       float cdf = 0.5f * (1.f + erff(x[i] * (float)M_SQRT1_2));
-      dx[i] += dy[i] * (cdf + x[i] * k * expf(-0.5f * x[i] * x[i]));
+      dx[i] = (acc ? dx[i] : 0.f) + dy[i] * (cdf + x[i] * k * expf(-0.5f * x[i] * x[i]));
     }
     break;
   }
   case SM_LAYER_SILU:
     for (int64_t i = 0; i < m; i++) {
       float s = sigmoidf(x[i]);
-      dx[i] += dy[i] * s * (1.f + x[i] * (1.f - s));
+      dx[i] = (acc ? dx[i] : 0.f) + dy[i] * s * (1.f + x[i] * (1.f - s));
     }
     break;
   case SM_LAYER_TANH:
     for (int64_t i = 0; i < m; i++)
-      dx[i] += dy[i] * (1.f - y[i] * y[i]);
+      dx[i] = (acc ? dx[i] : 0.f) + dy[i] * (1.f - y[i] * y[i]);
     break;
   default:
     for (int64_t i = 0; i < m; i++)
-      dx[i] += dy[i] * y[i] * (1.f - y[i]);
+      dx[i] = (acc ? dx[i] : 0.f) + dy[i] * y[i] * (1.f - y[i]);
   }
 }
 

@@ -452,22 +452,38 @@ sm_status sm_model_forward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, const
   return SM_OK;
 }
 
+/* Zero dact[i] if nothing has written it in this backward pass yet. */
+static void dact_touch(sm_model *m, const sm_nn_batch *b, char *fresh, int i) {
+  if (fresh[i]) memset(m->dact[i], 0, (size_t)(b->n * sm__size(i ? m->L[i - 1].out : m->in)) * sizeof **m->dact);
+  fresh[i] = 0;
+}
+
+/* dact[i] (the gradient of layer i's input) is written by layer i's backward and added to by a
+ * concat that takes layer i-1's output. Dense and activation layers write it (=) when they are
+ * the first, and every other kernel accumulates (+=) into a zeroed one: no pass zeroes the
+ * whole workspace. (0 + v rounds to v, so both ways give the same bits.) */
 sm_status sm_model_backward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, const float *dy, float *dx,
                             sm_nn_grad_ready_fn ready, void *ready_ud) {
   SM_CHECK(ctx, b->n == m->last_n, SM_ERR_INTERNAL, "backward of %lld samples after a forward of %lld", (long long)b->n,
            (long long)m->last_n);
-  for (int i = 0; i <= m->n; i++)
-    memset(m->dact[i], 0, (size_t)(b->n * sm__size(i ? m->L[i - 1].out : m->in)) * 4);
+  char fresh[MAX_LAYERS + 1];
+  memset(fresh, 1, sizeof fresh);
   memcpy(m->dact[m->n], dy, (size_t)(b->n * sm__size(sm_model_out_shape(m))) * sizeof *dy);
+  fresh[m->n] = 0;
   int nseg = b->seg ? b->nseg : 1;
   if (b->n == 0) memset(m->grad, 0, (size_t)(nseg * m->n_param) * sizeof *m->grad);
   for (int i = m->n - 1; i >= 0; i--) {
     const sm_layer *l = &m->L[i];
     const float *x = m->act[i], *yv = m->act[i + 1], *d = m->dact[i + 1], *w = m->param + l->off_param;
     float *dxi = i == 0 && !dx ? NULL : m->dact[i], *g = m->grad + l->off_param;
+    int acc = !fresh[i]; /* dense and activations: accumulate into dx, or write it */
+    if (l->kind == SM_LAYER_DENSE || (l->kind >= SM_LAYER_RELU && l->kind <= SM_LAYER_SIGMOID))
+      fresh[i] = dxi ? 0 : fresh[i];
+    else
+      dact_touch(m, b, fresh, i);
     switch (l->kind) {
     case SM_LAYER_DENSE:
-      sm__dense_bwd(l, w, g, m->n_param, b, x, d, dxi);
+      sm__dense_bwd(l, w, g, m->n_param, b, x, d, dxi, acc);
       break;
     case SM_LAYER_CONV:
       sm__conv_bwd(l, w, g, m->n_param, b, x, d, dxi, m->col);
@@ -498,6 +514,7 @@ sm_status sm_model_backward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, cons
       break;
     case SM_LAYER_CONCAT: {
       int64_t a = sm__size(l->in), c = sm__size(m->L[l->from].out);
+      dact_touch(m, b, fresh, l->from + 1);
       for (int64_t s = 0; s < b->n; s++)
         for (int64_t j = 0; j < a + c; j++) {
           if (j < a)
@@ -508,7 +525,7 @@ sm_status sm_model_backward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, cons
       break;
     }
     default:
-      sm__act_bwd(l, b->n, x, yv, d, m->dact[i]);
+      sm__act_bwd(l, b->n, x, yv, d, m->dact[i], acc);
     }
     if (ready) ready(ready_ud, l->off_param, l->n_param); /* also drives progress of reductions in flight */
   }
