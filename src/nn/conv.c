@@ -13,6 +13,14 @@ static int64_t seg_at(const sm_nn_batch *b, int g) { return b->seg ? b->seg[g] :
 static int nseg(const sm_nn_batch *b) { return b->seg ? b->nseg : 1; }
 
 /* ---- dense ---- */
+/* s[j] += sum_i a[i][j], a [n][m]: rows in order, so the loop over j vectorizes. */
+__attribute__((target_clones("avx2", "default"))) static void colsum(const float *restrict a, int64_t n, int64_t m,
+                                                                     float *restrict s) {
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t j = 0; j < m; j++)
+      s[j] += a[i * m + j];
+}
+
 /* GEMMs run per segment so that a sample's result never depends on how many other samples share
  * its call (the deterministic mode's segments are the same at every rank count). */
 void sm__dense_fwd(const sm_layer *l, const float *w, const sm_nn_batch *b, const float *x, float *y) {
@@ -32,9 +40,7 @@ void sm__dense_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstri
     memset(ns ? db : dw, 0, (size_t)(ns ? out : out * in + out) * sizeof *dw);
     if (!ns) continue;
     sm__gemm(out, in, ns, dy + s0 * out, 1, out, x + s0 * in, in, 1, dw, in, NULL, SM_GEMM_ZERO); /* dW = dy^T x */
-    for (int64_t s = s0; s < s0 + ns; s++)
-      for (int64_t o = 0; o < out; o++)
-        db[o] += dy[s * out + o];
+    colsum(dy + s0 * out, ns, out, db);
     if (dx)
       sm__gemm(ns, in, out, dy + s0 * out, out, 1, w, in, 1, dx + s0 * in, in, NULL,
                acc ? SM_GEMM_ACC : SM_GEMM_ZERO); /* dx (+)= dy W */

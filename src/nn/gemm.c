@@ -108,9 +108,9 @@ static void gemm_tiles(int64_t M, int64_t N, int64_t K, const float *a, int64_t 
   for (int64_t j0 = 0; j0 < N; j0 += NR) {
     int nr = (int)(N - j0 < NR ? N - j0 : NR);
     tile_args t = {.a = a, .ars = ars, .acs = acs, .b = b + j0 * bjs, .ldb = bks, .ldc = ldc, .c0 = c0};
-    if (bjs != 1) { /* strided columns (B = W^T): copy the panel to [K][NR] */
-      for (int64_t k = 0; k < K; k++)
-        for (int j = 0; j < nr; j++)
+    if (bjs != 1) {                /* strided columns (B = W^T): copy the panel to [K][NR] */
+      for (int j = 0; j < nr; j++) /* reads along k: contiguous when bks == 1 (B = W^T) */
+        for (int64_t k = 0; k < K; k++)
           panel[k * NR + j] = b[k * bks + (j0 + j) * bjs];
       t.b = panel, t.ldb = NR;
     }

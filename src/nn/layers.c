@@ -136,10 +136,14 @@ __attribute__((target_clones("avx2", "default"))) void sm__act_bwd(const sm_laye
   float a = (float)l->alpha;
   switch (l->kind) {
   case SM_LAYER_RELU:
-    for (int64_t i = 0; i < m; i++) { /* both loads unconditional, so the loop vectorizes */
-      float g = dy[i];
-      dx[i] = (acc ? dx[i] : 0.f) + (x[i] > 0.f ? g : 0.f);
-    }
+    if (!acc) /* both loads unconditional, so the loops vectorize */
+      for (int64_t i = 0; i < m; i++)
+        dx[i] = 0.f + (x[i] > 0.f ? dy[i] : 0.f);
+    else
+      for (int64_t i = 0; i < m; i++) {
+        float g = dy[i];
+        dx[i] += x[i] > 0.f ? g : 0.f;
+      }
     break;
   case SM_LAYER_LEAKY:
     for (int64_t i = 0; i < m; i++)
