@@ -1,6 +1,7 @@
 /* The single-precision GEMM of the nn layers:
  *   C[M][N] = C0 + sum_k A(i,k) B(k,j),   A(i,k) = a[i*ars + k*acs],  B(k,j) = b[k*bks + j*bjs],
- *   C0 = 0, C, bias[j] or bias[i] (sm__gemm_c0).
+ *   C0 = 0, C, bias[j] or bias[i] (sm__gemm_c0);  R = max(C, 0) as well when relu is given
+ *   (a dense or conv layer followed by a ReLU writes both outputs while C is in registers).
  * Small layers (a 64x64 dense at batch 256 is 2 MFLOP) lose a third of their time in OpenBLAS to
  * packing, the beta pass and call overhead, so shapes whose B panel (K x 16) fits in L1 run an
  * AVX2/FMA register tile of 6 rows x 16 columns that reads A and B in place (B is packed only
@@ -26,6 +27,7 @@ typedef struct {
   int64_t ldc;
   const float *bias; /* [nr] (SM_GEMM_BIAS_COL) or [mr] (SM_GEMM_BIAS_ROW) */
   sm__gemm_c0 c0;
+  float *relu; /* NULL, or R with the row stride of C */
 } tile_args;
 
 /* One tile of mr <= MR rows and nr <= NR columns (full: nr == NR, plain loads and stores). The
@@ -57,6 +59,7 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void tile(const
   c##i##0 = _mm256_fmadd_ps(x, b0, c##i##0), c##i##1 = _mm256_fmadd_ps(x, b1, c##i##1);
     ROWS(FMA)
   }
+  const __m256 zero = _mm256_setzero_ps();
 #define STORE(i)                                                                                                       \
   if (i < mr) {                                                                                                        \
     float *ci = t->c + i * ldc;                                                                                        \
@@ -64,6 +67,14 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void tile(const
       _mm256_storeu_ps(ci, c##i##0), _mm256_storeu_ps(ci + 8, c##i##1);                                                \
     else                                                                                                               \
       _mm256_maskstore_ps(ci, m0, c##i##0), _mm256_maskstore_ps(ci + 8, m1, c##i##1);                                  \
+    if (t->relu) {                                                                                                     \
+      float *ri = t->relu + i * ldc;                                                                                   \
+      __m256 r0 = _mm256_max_ps(c##i##0, zero), r1 = _mm256_max_ps(c##i##1, zero); /* NaN, -0 -> +0 */                 \
+      if (full)                                                                                                        \
+        _mm256_storeu_ps(ri, r0), _mm256_storeu_ps(ri + 8, r1);                                                        \
+      else                                                                                                             \
+        _mm256_maskstore_ps(ri, m0, r0), _mm256_maskstore_ps(ri + 8, m1, r1);                                          \
+    }                                                                                                                  \
   }
   ROWS(STORE)
 #undef LOAD
@@ -103,7 +114,8 @@ static __attribute__((target("avx2,fma"))) void dots(int64_t M, int64_t N, int64
 }
 
 static void gemm_tiles(int64_t M, int64_t N, int64_t K, const float *a, int64_t ars, int64_t acs, const float *b,
-                       int64_t bks, int64_t bjs, float *c, int64_t ldc, const float *bias, sm__gemm_c0 c0) {
+                       int64_t bks, int64_t bjs, float *c, int64_t ldc, const float *bias, sm__gemm_c0 c0,
+                       float *relu) {
   float panel[KMAX * NR];
   for (int64_t j0 = 0; j0 < N; j0 += NR) {
     int nr = (int)(N - j0 < NR ? N - j0 : NR);
@@ -115,7 +127,7 @@ static void gemm_tiles(int64_t M, int64_t N, int64_t K, const float *a, int64_t 
       t.b = panel, t.ldb = NR;
     }
     for (int64_t i0 = 0; i0 < M; i0 += MR) {
-      t.a = a + i0 * ars, t.c = c + i0 * ldc + j0;
+      t.a = a + i0 * ars, t.c = c + i0 * ldc + j0, t.relu = relu ? relu + i0 * ldc + j0 : NULL;
       t.bias = c0 == SM_GEMM_BIAS_COL ? bias + j0 : c0 == SM_GEMM_BIAS_ROW ? bias + i0 : NULL;
       tile_any(&t, K, (int)(M - i0 < MR ? M - i0 : MR), nr);
     }
@@ -135,14 +147,19 @@ static void gemm_blas(int64_t M, int64_t N, int64_t K, const float *a, int64_t a
 }
 
 void sm__gemm(int64_t M, int64_t N, int64_t K, const float *a, int64_t ars, int64_t acs, const float *b, int64_t bks,
-              int64_t bjs, float *c, int64_t ldc, const float *bias, sm__gemm_c0 c0) {
+              int64_t bjs, float *c, int64_t ldc, const float *bias, sm__gemm_c0 c0, float *relu) {
   if (M <= 0 || N <= 0) return;
   static int simd = -1;
   if (simd < 0) simd = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (!simd || K > KMAX)
-    gemm_blas(M, N, K, a, ars, acs, b, bks, bjs, c, ldc, bias, c0);
-  else if (N < 4 && acs == 1 && bks == 1)
+  if (simd && K <= KMAX && !(N < 4 && acs == 1 && bks == 1)) {
+    gemm_tiles(M, N, K, a, ars, acs, b, bks, bjs, c, ldc, bias, c0, relu);
+    return;
+  }
+  if (simd && K <= KMAX)
     dots(M, N, K, a, ars, b, bjs, c, ldc, bias, c0);
   else
-    gemm_tiles(M, N, K, a, ars, acs, b, bks, bjs, c, ldc, bias, c0);
+    gemm_blas(M, N, K, a, ars, acs, b, bks, bjs, c, ldc, bias, c0);
+  for (int64_t i = 0; i < M && relu; i++)
+    for (int64_t j = 0; j < N; j++)
+      relu[i * ldc + j] = c[i * ldc + j] > 0.f ? c[i * ldc + j] : 0.f;
 }

@@ -405,12 +405,16 @@ sm_status sm_model_forward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, const
     const sm_layer *l = &m->L[i];
     const float *in = m->act[i], *w = m->param + l->off_param;
     float *o = (float *)m->act[i + 1];
+    /* a dense or conv layer followed by a ReLU writes the ReLU's output too (skipping its pass) */
+    float *relu = i + 1 < m->n && m->L[i + 1].kind == SM_LAYER_RELU ? (float *)m->act[i + 2] : NULL;
     switch (l->kind) {
     case SM_LAYER_DENSE:
-      sm__dense_fwd(l, w, b, in, o);
+      sm__dense_fwd(l, w, b, in, o, relu);
+      i += relu != NULL;
       break;
     case SM_LAYER_CONV:
-      sm__conv_fwd(l, w, b->n, in, o, m->col);
+      sm__conv_fwd(l, w, b->n, in, o, m->col, relu);
+      i += relu != NULL;
       break;
     case SM_LAYER_CONVT:
       sm__convt_fwd(l, w, b->n, in, o, m->col);
