@@ -28,24 +28,24 @@ void sm__dense_fwd(const sm_layer *l, const float *w, const sm_nn_batch *b, cons
   for (int g = 0; g < nseg(b) && b->n; g++) {
     int64_t s0 = seg_at(b, g), ns = seg_at(b, g + 1) - s0; /* y = x W^T + bias */
     sm__gemm(ns, out, in, x + s0 * in, in, 1, w, 1, in, y + s0 * out, out, w + out * in, SM_GEMM_BIAS_COL,
-             relu ? relu + s0 * out : NULL);
+             relu ? relu + s0 * out : NULL, NULL);
   }
 }
 
 void sm__dense_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstride, const sm_nn_batch *b,
-                   const float *x, const float *dy, float *dx, int acc) {
+                   const float *x, const float *dy, float *dx, int acc, const float *gate) {
   int64_t in = sm__size(l->in), out = l->out.c;
   for (int g = 0; g < nseg(b); g++) {
     int64_t s0 = seg_at(b, g), ns = seg_at(b, g + 1) - s0;
     float *dw = grad + g * gstride, *db = dw + out * in;
     memset(ns ? db : dw, 0, (size_t)(ns ? out : out * in + out) * sizeof *dw);
     if (!ns) continue;
-    sm__gemm(out, in, ns, dy + s0 * out, 1, out, x + s0 * in, in, 1, dw, in, NULL, SM_GEMM_ZERO,
+    sm__gemm(out, in, ns, dy + s0 * out, 1, out, x + s0 * in, in, 1, dw, in, NULL, SM_GEMM_ZERO, NULL,
              NULL); /* dW = dy^T x */
     colsum(dy + s0 * out, ns, out, db);
     if (dx)
       sm__gemm(ns, in, out, dy + s0 * out, out, 1, w, in, 1, dx + s0 * in, in, NULL, acc ? SM_GEMM_ACC : SM_GEMM_ZERO,
-               NULL); /* dx (+)= dy W */
+               NULL, gate ? gate + s0 * in : NULL); /* dx (+)= dy W */
   }
 }
 
@@ -108,7 +108,7 @@ void sm__conv_fwd(const sm_layer *l, const float *w, int64_t n, const float *x, 
   for (int64_t s = 0; s < n; s++) {
     im2col(x + s * Ci * T, Ci, T, l->k, l->stride, l->pad, l->dil, To, col);
     sm__gemm(Co, To, K, w, K, 1, col, To, 1, y + s * Co * To, To, bias, SM_GEMM_BIAS_ROW,
-             relu ? relu + s * Co * To : NULL); /* y_s = W col + b */
+             relu ? relu + s * Co * To : NULL, NULL); /* y_s = W col + b */
   }
 }
 
@@ -122,11 +122,11 @@ void sm__conv_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstrid
     for (int64_t s = seg_at(b, g); s < seg_at(b, g + 1); s++) {
       const float *dys = dy + s * Co * To;
       im2col(x + s * Ci * T, Ci, T, l->k, l->stride, l->pad, l->dil, To, col);
-      sm__gemm(Co, K, To, dys, To, 1, col, 1, To, dw, K, NULL, SM_GEMM_ACC, NULL); /* dW += dy_s col^T */
+      sm__gemm(Co, K, To, dys, To, 1, col, 1, To, dw, K, NULL, SM_GEMM_ACC, NULL, NULL); /* dW += dy_s col^T */
       for (int64_t o = 0; o < Co; o++)
         db[o] += sm__sum(dys + o * To, To);
       if (dx) {
-        sm__gemm(K, To, Co, w, 1, K, dys, To, 1, dcol, To, NULL, SM_GEMM_ZERO, NULL); /* dcol = W^T dy_s */
+        sm__gemm(K, To, Co, w, 1, K, dys, To, 1, dcol, To, NULL, SM_GEMM_ZERO, NULL, NULL); /* dcol = W^T dy_s */
         col2im_add(dcol, Ci, T, l->k, l->stride, l->pad, l->dil, To, dx + s * Ci * T);
       }
     }

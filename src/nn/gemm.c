@@ -1,7 +1,9 @@
 /* The single-precision GEMM of the nn layers:
  *   C[M][N] = C0 + sum_k A(i,k) B(k,j),   A(i,k) = a[i*ars + k*acs],  B(k,j) = b[k*bks + j*bjs],
  *   C0 = 0, C, bias[j] or bias[i] (sm__gemm_c0);  R = max(C, 0) as well when relu is given
- *   (a dense or conv layer followed by a ReLU writes both outputs while C is in registers).
+ *   (a dense or conv layer followed by a ReLU writes both outputs while C is in registers), and
+ *   C = 0 + (G > 0 ? C : 0) when gate G is given (a ReLU's backward fused into the dx GEMM of the
+ *   dense layer after it; 0 + keeps the bits of the ReLU kernel, -0 included).
  * Small layers (a 64x64 dense at batch 256 is 2 MFLOP) lose a third of their time in OpenBLAS to
  * packing, the beta pass and call overhead, so shapes whose B panel (K x 16) fits in L1 run an
  * AVX2/FMA register tile of 6 rows x 16 columns that reads A and B in place (B is packed only
@@ -27,7 +29,8 @@ typedef struct {
   int64_t ldc;
   const float *bias; /* [nr] (SM_GEMM_BIAS_COL) or [mr] (SM_GEMM_BIAS_ROW) */
   sm__gemm_c0 c0;
-  float *relu; /* NULL, or R with the row stride of C */
+  float *relu;       /* NULL, or R with the row stride of C */
+  const float *gate; /* NULL, or G with the row stride of C */
 } tile_args;
 
 /* One tile of mr <= MR rows and nr <= NR columns (full: nr == NR, plain loads and stores). The
@@ -63,6 +66,11 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void tile(const
 #define STORE(i)                                                                                                       \
   if (i < mr) {                                                                                                        \
     float *ci = t->c + i * ldc;                                                                                        \
+    if (t->gate) {                                                                                                     \
+      const float *gi = t->gate + i * ldc;                                                                             \
+      c##i##0 = _mm256_add_ps(zero, _mm256_and_ps(c##i##0, _mm256_cmp_ps(LOAD(gi, 0, m0), zero, _CMP_GT_OQ)));         \
+      c##i##1 = _mm256_add_ps(zero, _mm256_and_ps(c##i##1, _mm256_cmp_ps(LOAD(gi, 8, m1), zero, _CMP_GT_OQ)));         \
+    }                                                                                                                  \
     if (full)                                                                                                          \
       _mm256_storeu_ps(ci, c##i##0), _mm256_storeu_ps(ci + 8, c##i##1);                                                \
     else                                                                                                               \
@@ -114,8 +122,8 @@ static __attribute__((target("avx2,fma"))) void dots(int64_t M, int64_t N, int64
 }
 
 static void gemm_tiles(int64_t M, int64_t N, int64_t K, const float *a, int64_t ars, int64_t acs, const float *b,
-                       int64_t bks, int64_t bjs, float *c, int64_t ldc, const float *bias, sm__gemm_c0 c0,
-                       float *relu) {
+                       int64_t bks, int64_t bjs, float *c, int64_t ldc, const float *bias, sm__gemm_c0 c0, float *relu,
+                       const float *gate) {
   float panel[KMAX * NR];
   for (int64_t j0 = 0; j0 < N; j0 += NR) {
     int nr = (int)(N - j0 < NR ? N - j0 : NR);
@@ -128,6 +136,7 @@ static void gemm_tiles(int64_t M, int64_t N, int64_t K, const float *a, int64_t 
     }
     for (int64_t i0 = 0; i0 < M; i0 += MR) {
       t.a = a + i0 * ars, t.c = c + i0 * ldc + j0, t.relu = relu ? relu + i0 * ldc + j0 : NULL;
+      t.gate = gate ? gate + i0 * ldc + j0 : NULL;
       t.bias = c0 == SM_GEMM_BIAS_COL ? bias + j0 : c0 == SM_GEMM_BIAS_ROW ? bias + i0 : NULL;
       tile_any(&t, K, (int)(M - i0 < MR ? M - i0 : MR), nr);
     }
@@ -147,19 +156,22 @@ static void gemm_blas(int64_t M, int64_t N, int64_t K, const float *a, int64_t a
 }
 
 void sm__gemm(int64_t M, int64_t N, int64_t K, const float *a, int64_t ars, int64_t acs, const float *b, int64_t bks,
-              int64_t bjs, float *c, int64_t ldc, const float *bias, sm__gemm_c0 c0, float *relu) {
+              int64_t bjs, float *c, int64_t ldc, const float *bias, sm__gemm_c0 c0, float *relu, const float *gate) {
   if (M <= 0 || N <= 0) return;
   static int simd = -1;
   if (simd < 0) simd = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   if (simd && K <= KMAX && !(N < 4 && acs == 1 && bks == 1)) {
-    gemm_tiles(M, N, K, a, ars, acs, b, bks, bjs, c, ldc, bias, c0, relu);
+    gemm_tiles(M, N, K, a, ars, acs, b, bks, bjs, c, ldc, bias, c0, relu, gate);
     return;
   }
   if (simd && K <= KMAX)
     dots(M, N, K, a, ars, b, bjs, c, ldc, bias, c0);
   else
     gemm_blas(M, N, K, a, ars, acs, b, bks, bjs, c, ldc, bias, c0);
-  for (int64_t i = 0; i < M && relu; i++)
-    for (int64_t j = 0; j < N; j++)
-      relu[i * ldc + j] = c[i * ldc + j] > 0.f ? c[i * ldc + j] : 0.f;
+  for (int64_t i = 0; i < M && (relu || gate); i++)
+    for (int64_t j = 0; j < N; j++) {
+      float *cij = c + i * ldc + j;
+      if (gate) *cij = 0.f + (gate[i * ldc + j] > 0.f ? *cij : 0.f);
+      if (relu) relu[i * ldc + j] = *cij > 0.f ? *cij : 0.f;
+    }
 }

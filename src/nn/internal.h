@@ -55,13 +55,14 @@ typedef enum {
   SM_GEMM_BIAS_ROW
 } sm__gemm_c0; /* C0: 0, C, bias[j], bias[i] */
 void sm__gemm(int64_t M, int64_t N, int64_t K, const float *a, int64_t ars, int64_t acs, const float *b, int64_t bks,
-              int64_t bjs, float *c, int64_t ldc, const float *bias, sm__gemm_c0 c0, float *relu);
+              int64_t bjs, float *c, int64_t ldc, const float *bias, sm__gemm_c0 c0, float *relu, const float *gate);
 
 /* kernels (layers.c, conv.c, norm.c) */
 /* relu (may be NULL): also write max(y, 0) there, for a ReLU layer that follows */
 void sm__dense_fwd(const sm_layer *l, const float *w, const sm_nn_batch *b, const float *x, float *y, float *relu);
 void sm__dense_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstride, const sm_nn_batch *b,
-                   const float *x, const float *dy, float *dx, int acc); /* acc: dx +=, else dx = */
+                   const float *x, const float *dy, float *dx, int acc, const float *gate);
+/* acc: dx +=, else dx =; gate (may be NULL, with acc 0): dx = gate > 0 ? dx : 0, a ReLU's backward */
 void sm__conv_fwd(const sm_layer *l, const float *w, int64_t n, const float *x, float *y, float *col, float *relu);
 void sm__conv_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstride, const sm_nn_batch *b, const float *x,
                   const float *dy, float *dx, float *col);

@@ -487,7 +487,14 @@ sm_status sm_model_backward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, cons
       dact_touch(m, b, fresh, i);
     switch (l->kind) {
     case SM_LAYER_DENSE:
-      sm__dense_bwd(l, w, g, m->n_param, b, x, d, dxi, acc);
+      if (i > 0 && m->L[i - 1].kind == SM_LAYER_RELU && !acc && fresh[i - 1]) {
+        /* dense after a ReLU: its dx GEMM writes the ReLU's input gradient (gated by input > 0) */
+        sm__dense_bwd(l, w, g, m->n_param, b, x, d, m->dact[i - 1], 0, m->act[i - 1]);
+        fresh[i - 1] = 0;
+        if (ready) ready(ready_ud, l->off_param, l->n_param);
+        l = &m->L[--i];
+      } else
+        sm__dense_bwd(l, w, g, m->n_param, b, x, d, dxi, acc, NULL);
       break;
     case SM_LAYER_CONV:
       sm__conv_bwd(l, w, g, m->n_param, b, x, d, dxi, m->col);
