@@ -1,7 +1,8 @@
 /* The single-precision GEMM of the nn layers:
  *   C[M][N] = C0 + sum_k A(i,k) B(k,j),   A(i,k) = a[i*ars + k*acs],  B(k,j) = b[k*bks + j*bjs],
  *   C0 = 0, C, bias[j] or bias[i] (sm__gemm_c0);  R = max(C, 0) as well when relu is given
- *   (a dense or conv layer followed by a ReLU writes both outputs while C is in registers), and
+ *   (a dense or conv layer followed by a ReLU writes both outputs while C is in registers; only R
+ *   when relu == c), and
  *   C = 0 + (G > 0 ? C : 0) when gate G is given (a ReLU's backward fused into the dx GEMM of the
  *   dense layer after it; 0 + keeps the bits of the ReLU kernel, -0 included).
  * Small layers (a 64x64 dense at batch 256 is 2 MFLOP) lose a third of their time in OpenBLAS to
@@ -71,7 +72,9 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void tile(const
       c##i##0 = _mm256_add_ps(zero, _mm256_and_ps(c##i##0, _mm256_cmp_ps(LOAD(gi, 0, m0), zero, _CMP_GT_OQ)));         \
       c##i##1 = _mm256_add_ps(zero, _mm256_and_ps(c##i##1, _mm256_cmp_ps(LOAD(gi, 8, m1), zero, _CMP_GT_OQ)));         \
     }                                                                                                                  \
-    if (full)                                                                                                          \
+    if (t->relu == t->c) /* only R */                                                                                  \
+      ;                                                                                                                \
+    else if (full)                                                                                                     \
       _mm256_storeu_ps(ci, c##i##0), _mm256_storeu_ps(ci + 8, c##i##1);                                                \
     else                                                                                                               \
       _mm256_maskstore_ps(ci, m0, c##i##0), _mm256_maskstore_ps(ci + 8, m1, c##i##1);                                  \

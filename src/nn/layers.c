@@ -136,13 +136,16 @@ __attribute__((target_clones("avx2", "default"))) void sm__act_bwd(const sm_laye
   float a = (float)l->alpha;
   switch (l->kind) {
   case SM_LAYER_RELU:
-    if (!acc) /* both loads unconditional, so the loops vectorize */
+    /* y > 0 exactly where x > 0 (NaN and -0 give y = +0): the mask reads the output, so a GEMM
+     * that writes only the ReLU's output (model.c) need not keep its input. Both loads are
+     * unconditional, so the loops vectorize. */
+    if (!acc)
       for (int64_t i = 0; i < m; i++)
-        dx[i] = 0.f + (x[i] > 0.f ? dy[i] : 0.f);
+        dx[i] = 0.f + (y[i] > 0.f ? dy[i] : 0.f);
     else
       for (int64_t i = 0; i < m; i++) {
         float g = dy[i];
-        dx[i] += x[i] > 0.f ? g : 0.f;
+        dx[i] += y[i] > 0.f ? g : 0.f;
       }
     break;
   case SM_LAYER_LEAKY:

@@ -395,6 +395,12 @@ sm_status sm__nn_reduce(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, int64_t 
   return SM_OK;
 }
 
+static int concat_reads(const sm_model *m, int i) {
+  for (int j = i + 1; j < m->n; j++)
+    if (m->L[j].kind == SM_LAYER_CONCAT && m->L[j].from == i) return 1;
+  return 0;
+}
+
 sm_status sm_model_forward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, const float *x, const float **y) {
   SM_CHECK(ctx, b->n <= m->nmax && (!b->seg || b->nseg <= m->segmax), SM_ERR_INTERNAL,
            "batch of %lld samples / %d segments exceeds the reserved workspace (%lld / %d)", (long long)b->n,
@@ -405,8 +411,14 @@ sm_status sm_model_forward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, const
     const sm_layer *l = &m->L[i];
     const float *in = m->act[i], *w = m->param + l->off_param;
     float *o = (float *)m->act[i + 1];
-    /* a dense or conv layer followed by a ReLU writes the ReLU's output too (skipping its pass) */
-    float *relu = i + 1 < m->n && m->L[i + 1].kind == SM_LAYER_RELU ? (float *)m->act[i + 2] : NULL;
+    /* A dense or conv layer followed by a ReLU writes the ReLU's output in its GEMM epilogue
+     * (skipping the ReLU's pass), and only that unless a concat reads its own output: the ReLU's
+     * backward needs only its output. */
+    float *relu =
+        (l->kind == SM_LAYER_DENSE || l->kind == SM_LAYER_CONV) && i + 1 < m->n && m->L[i + 1].kind == SM_LAYER_RELU
+            ? (float *)m->act[i + 2]
+            : NULL;
+    if (relu && !concat_reads(m, i)) o = relu;
     switch (l->kind) {
     case SM_LAYER_DENSE:
       sm__dense_fwd(l, w, b, in, o, relu);
@@ -488,8 +500,8 @@ sm_status sm_model_backward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, cons
     switch (l->kind) {
     case SM_LAYER_DENSE:
       if (i > 0 && m->L[i - 1].kind == SM_LAYER_RELU && !acc && fresh[i - 1]) {
-        /* dense after a ReLU: its dx GEMM writes the ReLU's input gradient (gated by input > 0) */
-        sm__dense_bwd(l, w, g, m->n_param, b, x, d, m->dact[i - 1], 0, m->act[i - 1]);
+        /* dense after a ReLU: its dx GEMM writes the ReLU's input gradient (gated by output > 0) */
+        sm__dense_bwd(l, w, g, m->n_param, b, x, d, m->dact[i - 1], 0, x);
         fresh[i - 1] = 0;
         if (ready) ready(ready_ud, l->off_param, l->n_param);
         l = &m->L[--i];
