@@ -146,6 +146,18 @@ static void gemm_tiles(int64_t M, int64_t N, int64_t K, const float *a, int64_t 
   }
 }
 
+/* cblas's view of X(r,c) = x[r*rs + c*cs], R x C: row-major (NoTrans, ld = rs) or transposed
+ * (Trans, ld = cs). A single row or column fits either; its ld must still cover it (cblas checks
+ * ld >= C, or >= R when transposed). */
+static CBLAS_TRANSPOSE view(int64_t R, int64_t C, int64_t rs, int64_t cs, int *ld) {
+  if ((cs == 1 || C == 1) && (rs >= C || R == 1)) {
+    *ld = (int)(R == 1 ? C : rs);
+    return CblasNoTrans;
+  }
+  *ld = (int)(C == 1 ? R : cs);
+  return CblasTrans;
+}
+
 static void gemm_blas(int64_t M, int64_t N, int64_t K, const float *a, int64_t ars, int64_t acs, const float *b,
                       int64_t bks, int64_t bjs, float *c, int64_t ldc, const float *bias, sm__gemm_c0 c0) {
   for (int64_t i = 0; i < M && c0 == SM_GEMM_BIAS_COL; i++)
@@ -153,9 +165,10 @@ static void gemm_blas(int64_t M, int64_t N, int64_t K, const float *a, int64_t a
   for (int64_t i = 0; i < M && c0 == SM_GEMM_BIAS_ROW; i++)
     for (int64_t j = 0; j < N; j++)
       c[i * ldc + j] = bias[i];
-  CBLAS_TRANSPOSE ta = acs == 1 ? CblasNoTrans : CblasTrans, tb = bjs == 1 ? CblasNoTrans : CblasTrans;
-  cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.f, a, (int)(acs == 1 ? ars : acs), b,
-              (int)(bjs == 1 ? bks : bjs), c0 != SM_GEMM_ZERO ? 1.f : 0.f, c, (int)ldc);
+  int lda, ldb;
+  CBLAS_TRANSPOSE ta = view(M, K, ars, acs, &lda), tb = view(K, N, bks, bjs, &ldb);
+  cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.f, a, lda, b, ldb, c0 != SM_GEMM_ZERO ? 1.f : 0.f, c,
+              (int)ldc);
 }
 
 void sm__gemm(int64_t M, int64_t N, int64_t K, const float *a, int64_t ars, int64_t acs, const float *b, int64_t bks,
