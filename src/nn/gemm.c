@@ -127,7 +127,7 @@ static __attribute__((target("avx2,fma"))) void dots(int64_t M, int64_t N, int64
 static void gemm_tiles(int64_t M, int64_t N, int64_t K, const float *a, int64_t ars, int64_t acs, const float *b,
                        int64_t bks, int64_t bjs, float *c, int64_t ldc, const float *bias, sm__gemm_c0 c0, float *relu,
                        const float *gate) {
-  float panel[KMAX * NR];
+  _Alignas(64) float panel[KMAX * NR]; /* whole cache lines: no load of a panel row splits one */
   for (int64_t j0 = 0; j0 < N; j0 += NR) {
     int nr = (int)(N - j0 < NR ? N - j0 : NR);
     tile_args t = {.a = a, .ars = ars, .acs = acs, .b = b + j0 * bjs, .ldb = bks, .ldc = ldc, .c0 = c0};
