@@ -8,10 +8,10 @@
 #        dense(64-2), CE, Adam 1e-3, batch 64, CNN_SAMPLES (1024) windows of 3 x 3000
 #   and sisma at 2 ranks against 1 (global batch split over ranks, bucketed Iallreduce).
 # Prints per run and the median over REPS (3) runs of samples/s by wall clock and by CPU time
-# (the machine is shared: CPU time is the steadier clock), the ratios, the share of the step
-# the reduction kept running after the last rank finished its backward pass (allreduce%), the
-# share blocked in the final wait including the wait for slower ranks (wait%), and the peak RSS
-# per process (/usr/bin/time -v).
+# (the machine is shared: CPU time is the steadier clock), the ratios, two shares of the wall
+# time at 2 ranks: allreduce% (the gradient reduction still running after the last rank finished
+# its backward pass) and wait% (all the time blocked in the final wait, including the wait for a
+# slower rank), and the peak RSS per process (/usr/bin/time -v).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
