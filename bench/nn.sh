@@ -8,8 +8,10 @@
 #        dense(64-2), CE, Adam 1e-3, batch 64, CNN_SAMPLES (1024) windows of 3 x 3000
 #   and sisma at 2 ranks against 1 (global batch split over ranks, bucketed Iallreduce).
 # Prints per run and the median over REPS (3) runs of samples/s by wall clock and by CPU time
-# (the machine is shared: CPU time is the steadier clock), the ratios, the share of the step
-# waiting for the gradient allreduce, and the peak RSS per process (/usr/bin/time -v).
+# (the machine is shared: CPU time is the steadier clock), the ratios, two shares of the wall
+# time at 2 ranks: allreduce% (the gradient reduction still running after the last rank finished
+# its backward pass) and wait% (all the time blocked in the final wait, including the wait for a
+# slower rank), and the peak RSS per process (/usr/bin/time -v).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -27,16 +29,17 @@ mpicc -O2 -std=gnu11 -Wall -Wextra -Werror -I include -I src -I/usr/include/hdf5
   -o "$DIR/nn_bench" -L"$BUILD" -lsisma -Wl,-rpath,"$(cd "$BUILD" && pwd)" -lm
 LOG="$DIR/nn.log"
 : >"$LOG"
-run() { # run LABEL COMMAND...: one line "LABEL samples/s cpu_samples/s allreduce% rss_kb"
+run() { # run LABEL COMMAND...: one line "LABEL samples/s cpu_samples/s allreduce% rss_kb wait%"
   local out
   out=$(/usr/bin/time -v "${@:2}" 2>&1)
   echo "$out" >>"$LOG"
-  local sps cps ar rss
+  local sps cps ar rss wt
   sps=$(grep -o 'samples/s=[0-9]*' <<<"$out" | head -1 | cut -d= -f2)
   cps=$(grep -o 'cpu_samples/s=[0-9]*' <<<"$out" | head -1 | cut -d= -f2)
-  ar=$(grep -o 'allreduce_wait=[0-9.]*' <<<"$out" | head -1 | cut -d= -f2 || true); ar=${ar:-0}
+  ar=$(grep -o 'allreduce=[0-9.]*' <<<"$out" | head -1 | cut -d= -f2 || true); ar=${ar:-0}
+  wt=$(grep -o 'wait=[0-9.]*' <<<"$out" | head -1 | cut -d= -f2 || true); wt=${wt:-0}
   rss=$(grep 'Maximum resident' <<<"$out" | awk '{print $NF}' | sort -n | tail -1)
-  echo "$1 $sps $cps $ar $rss"
+  echo "$1 $sps $cps $ar $rss $wt"
 }
 results="$DIR/nn.results"
 : >"$results"
@@ -51,9 +54,9 @@ done
 median() { grep "^$1 " "$results" | awk -v c="$2" '{print $c}' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 echo
 echo "medians over $REPS runs (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
-printf "%-18s %12s %14s %10s %10s\n" case samples/s cpu_samples/s allreduce% rss_MiB
+printf "%-18s %12s %14s %10s %8s %10s\n" case samples/s cpu_samples/s allreduce% wait% rss_MiB
 for c in sisma_mlp torch_mlp sisma_mlp_2ranks sisma_cnn torch_cnn sisma_cnn_2ranks; do
-  printf "%-18s %12s %14s %10s %10.0f\n" $c "$(median $c 2)" "$(median $c 3)" "$(median $c 4)" \
+  printf "%-18s %12s %14s %10s %8s %10.0f\n" $c "$(median $c 2)" "$(median $c 3)" "$(median $c 4)" "$(median $c 6)" \
     "$(echo "$(median $c 5) / 1024" | bc -l)"
 done
 ratio() { echo "scale=2; $(median "$1" "$3") / $(median "$2" "$3")" | bc -l; }

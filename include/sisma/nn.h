@@ -143,8 +143,10 @@ sm_status sm_model_reserve(sm_ctx *ctx, sm_model *m, int64_t nmax, int segmax);
  * b->reduce is collective; local otherwise. */
 sm_status sm_model_forward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, const float *x, const float **y);
 
-/* Called during backward each time the gradients of layer i are final (layers in reverse order),
- * so the caller can start reducing that part of the slab while the rest is computed. */
+/* Called during backward after each layer (in reverse order; n = 0 for a layer without
+ * parameters): the gradients [off, off + n) and everything after them in the slab are final, so
+ * the caller can start reducing them, or progress reductions in flight, while the rest is
+ * computed. */
 typedef void (*sm_nn_grad_ready_fn)(void *ud, int64_t off, int64_t n);
 
 /* Backward pass of the last forward: dy [n][out.c][out.t] is dLoss/dOutput; parameter gradients

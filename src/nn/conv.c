@@ -13,37 +13,39 @@ static int64_t seg_at(const sm_nn_batch *b, int g) { return b->seg ? b->seg[g] :
 static int nseg(const sm_nn_batch *b) { return b->seg ? b->nseg : 1; }
 
 /* ---- dense ---- */
+/* s[j] += sum_i a[i][j], a [n][m]: rows in order, so the loop over j vectorizes. */
+__attribute__((target_clones("avx2", "default"))) static void colsum(const float *restrict a, int64_t n, int64_t m,
+                                                                     float *restrict s) {
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t j = 0; j < m; j++)
+      s[j] += a[i * m + j];
+}
+
 /* GEMMs run per segment so that a sample's result never depends on how many other samples share
  * its call (the deterministic mode's segments are the same at every rank count). */
-void sm__dense_fwd(const sm_layer *l, const float *w, const sm_nn_batch *b, const float *x, float *y) {
+void sm__dense_fwd(const sm_layer *l, const float *w, const sm_nn_batch *b, const float *x, float *y, float *relu) {
   int64_t in = sm__size(l->in), out = l->out.c;
-  const float *bias = w + out * in;
-  for (int64_t s = 0; s < b->n; s++)
-    memcpy(y + s * out, bias, (size_t)out * sizeof *y);
   for (int g = 0; g < nseg(b) && b->n; g++) {
-    int64_t s0 = seg_at(b, g), ns = seg_at(b, g + 1) - s0;
-    if (ns)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ns, (int)out, (int)in, 1.f, x + s0 * in, (int)in, w,
-                  (int)in, 1.f, y + s0 * out, (int)out);
+    int64_t s0 = seg_at(b, g), ns = seg_at(b, g + 1) - s0; /* y = x W^T + bias */
+    sm__gemm(ns, out, in, x + s0 * in, in, 1, w, 1, in, y + s0 * out, out, w + out * in, SM_GEMM_BIAS_COL,
+             relu ? relu + s0 * out : NULL, NULL);
   }
 }
 
 void sm__dense_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstride, const sm_nn_batch *b,
-                   const float *x, const float *dy, float *dx) {
+                   const float *x, const float *dy, float *dx, int acc, const float *gate) {
   int64_t in = sm__size(l->in), out = l->out.c;
   for (int g = 0; g < nseg(b); g++) {
     int64_t s0 = seg_at(b, g), ns = seg_at(b, g + 1) - s0;
     float *dw = grad + g * gstride, *db = dw + out * in;
-    memset(dw, 0, (size_t)(out * in + out) * sizeof *dw);
+    memset(ns ? db : dw, 0, (size_t)(ns ? out : out * in + out) * sizeof *dw);
     if (!ns) continue;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out, (int)in, (int)ns, 1.f, dy + s0 * out, (int)out,
-                x + s0 * in, (int)in, 0.f, dw, (int)in);
-    for (int64_t s = s0; s < s0 + ns; s++)
-      for (int64_t o = 0; o < out; o++)
-        db[o] += dy[s * out + o];
+    sm__gemm(out, in, ns, dy + s0 * out, 1, out, x + s0 * in, in, 1, dw, in, NULL, SM_GEMM_ZERO, NULL,
+             NULL); /* dW = dy^T x */
+    colsum(dy + s0 * out, ns, out, db);
     if (dx)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)ns, (int)in, (int)out, 1.f, dy + s0 * out, (int)out,
-                  w, (int)in, 1.f, dx + s0 * in, (int)in);
+      sm__gemm(ns, in, out, dy + s0 * out, out, 1, w, in, 1, dx + s0 * in, in, NULL, acc ? SM_GEMM_ACC : SM_GEMM_ZERO,
+               NULL, gate ? gate + s0 * in : NULL); /* dx (+)= dy W */
   }
 }
 
@@ -71,8 +73,9 @@ static void im2col(const float *x, int64_t C, int64_t T, int64_t k, int64_t stri
     }
 }
 
-static void col2im_add(const float *col, int64_t C, int64_t T, int64_t k, int64_t stride, int64_t pad, int64_t dil,
-                       int64_t To, float *x) {
+__attribute__((target_clones("avx2", "default"))) static void col2im_add(const float *col, int64_t C, int64_t T,
+                                                                         int64_t k, int64_t stride, int64_t pad,
+                                                                         int64_t dil, int64_t To, float *x) {
   for (int64_t c = 0; c < C; c++)
     for (int64_t j = 0; j < k; j++) {
       const float *row = col + (c * k + j) * To;
@@ -99,17 +102,13 @@ int64_t sm__conv_col_size(const sm_layer *l) {
 }
 
 /* ---- conv1d ---- */
-void sm__conv_fwd(const sm_layer *l, const float *w, int64_t n, const float *x, float *y, float *col) {
+void sm__conv_fwd(const sm_layer *l, const float *w, int64_t n, const float *x, float *y, float *col, float *relu) {
   int64_t Ci = l->in.c, T = l->in.t, Co = l->out.c, To = l->out.t, K = Ci * l->k;
   const float *bias = w + Co * K;
   for (int64_t s = 0; s < n; s++) {
-    float *ys = y + s * Co * To;
-    for (int64_t o = 0; o < Co; o++)
-      for (int64_t t = 0; t < To; t++)
-        ys[o * To + t] = bias[o];
     im2col(x + s * Ci * T, Ci, T, l->k, l->stride, l->pad, l->dil, To, col);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Co, (int)To, (int)K, 1.f, w, (int)K, col, (int)To, 1.f,
-                ys, (int)To);
+    sm__gemm(Co, To, K, w, K, 1, col, To, 1, y + s * Co * To, To, bias, SM_GEMM_BIAS_ROW,
+             relu ? relu + s * Co * To : NULL, NULL); /* y_s = W col + b */
   }
 }
 
@@ -123,13 +122,11 @@ void sm__conv_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstrid
     for (int64_t s = seg_at(b, g); s < seg_at(b, g + 1); s++) {
       const float *dys = dy + s * Co * To;
       im2col(x + s * Ci * T, Ci, T, l->k, l->stride, l->pad, l->dil, To, col);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Co, (int)K, (int)To, 1.f, dys, (int)To, col, (int)To,
-                  1.f, dw, (int)K);
+      sm__gemm(Co, K, To, dys, To, 1, col, 1, To, dw, K, NULL, SM_GEMM_ACC, NULL, NULL); /* dW += dy_s col^T */
       for (int64_t o = 0; o < Co; o++)
         db[o] += sm__sum(dys + o * To, To);
       if (dx) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)To, (int)Co, 1.f, w, (int)K, dys, (int)To,
-                    0.f, dcol, (int)To);
+        sm__gemm(K, To, Co, w, 1, K, dys, To, 1, dcol, To, NULL, SM_GEMM_ZERO, NULL, NULL); /* dcol = W^T dy_s */
         col2im_add(dcol, Ci, T, l->k, l->stride, l->pad, l->dil, To, dx + s * Ci * T);
       }
     }

@@ -65,9 +65,15 @@ sm_status sm__nn_reduce_allreduce(void *ud, const double *part, int nseg, int64_
 }
 
 /* ---- buckets: the gradient slab is final from the end backwards; each time `bucket` floats
- * have become final an MPI_Iallreduce of that range starts. ---- */
+ * have become final an MPI_Iallreduce of that range starts. A bucket holds at most a quarter of
+ * the slab (but 64 KiB at least: below that a reduction costs its latency, not its bytes), so a
+ * small model still overlaps its first buckets with the rest of the backward pass and only the
+ * last one is left to wait for. Every layer's callback also tests the
+ * reductions in flight: Open MPI progresses a non-blocking collective (its rendezvous, its
+ * reduction rounds) only inside MPI calls. ---- */
 void sm__nn_buckets_begin(sm__nn_buckets *bk, sm_ctx *ctx, float *grad, int64_t n, int64_t bucket) {
-  bk->ctx = ctx, bk->grad = grad, bk->n = n, bk->bucket = bucket > 0 ? bucket : n;
+  int64_t most = n / 4 > 16384 ? n / 4 : 16384;
+  bk->ctx = ctx, bk->grad = grad, bk->n = n, bk->bucket = bucket > 0 && bucket < most ? bucket : most;
   bk->ready = n, bk->sent = n, bk->nreq = 0, bk->status = SM_OK, bk->t_wait = 0;
 }
 

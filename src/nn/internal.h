@@ -51,11 +51,23 @@ static inline float sm__sum(const float *restrict v, int64_t n) {
 /* Sum segment partials through the batch's reducer (or locally in order). */
 sm_status sm__nn_reduce(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, int64_t n, double *out);
 
+/* C[M][N] = C0 + sum_k a[i*ars + k*acs] b[k*bks + j*bjs] (gemm.c). */
+typedef enum {
+  SM_GEMM_ZERO,
+  SM_GEMM_ACC,
+  SM_GEMM_BIAS_COL,
+  SM_GEMM_BIAS_ROW
+} sm__gemm_c0; /* C0: 0, C, bias[j], bias[i] */
+void sm__gemm(int64_t M, int64_t N, int64_t K, const float *a, int64_t ars, int64_t acs, const float *b, int64_t bks,
+              int64_t bjs, float *c, int64_t ldc, const float *bias, sm__gemm_c0 c0, float *relu, const float *gate);
+
 /* kernels (layers.c, conv.c, norm.c) */
-void sm__dense_fwd(const sm_layer *l, const float *w, const sm_nn_batch *b, const float *x, float *y);
+/* relu (may be NULL): also write max(y, 0) there, for a ReLU layer that follows */
+void sm__dense_fwd(const sm_layer *l, const float *w, const sm_nn_batch *b, const float *x, float *y, float *relu);
 void sm__dense_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstride, const sm_nn_batch *b,
-                   const float *x, const float *dy, float *dx);
-void sm__conv_fwd(const sm_layer *l, const float *w, int64_t n, const float *x, float *y, float *col);
+                   const float *x, const float *dy, float *dx, int acc, const float *gate);
+/* acc: dx +=, else dx =; gate (may be NULL, with acc 0): dx = gate > 0 ? dx : 0, a ReLU's backward */
+void sm__conv_fwd(const sm_layer *l, const float *w, int64_t n, const float *x, float *y, float *col, float *relu);
 void sm__conv_bwd(const sm_layer *l, const float *w, float *grad, int64_t gstride, const sm_nn_batch *b, const float *x,
                   const float *dy, float *dx, float *col);
 void sm__convt_fwd(const sm_layer *l, const float *w, int64_t n, const float *x, float *y, float *col);
@@ -67,7 +79,7 @@ void sm__pool_fwd(const sm_layer *l, int64_t n, const float *x, float *y, float 
 void sm__pool_bwd(const sm_layer *l, int64_t n, const float *dy, float *dx, const float *aux);
 void sm__act_fwd(const sm_layer *l, int64_t n, const float *restrict x, float *restrict y);
 void sm__act_bwd(const sm_layer *l, int64_t n, const float *restrict x, const float *restrict y,
-                 const float *restrict dy, float *restrict dx);
+                 const float *restrict dy, float *restrict dx, int acc); /* acc: dx +=, else dx = */
 void sm__embed_fwd(const sm_layer *l, int64_t n, const float *x, float *y);
 void sm__embed_bwd(const sm_layer *l, int64_t n, const float *x, const float *dy, float *dx);
 void sm__dropout_fwd(const sm_layer *l, int li, const sm_nn_batch *b, const float *x, float *y, float *aux);

@@ -26,7 +26,8 @@ static inline __attribute__((always_inline)) void maxrow(const float *restrict x
     }
 }
 
-void sm__pool_fwd(const sm_layer *l, int64_t n, const float *x, float *y, float *aux) {
+__attribute__((target_clones("avx2", "default"))) void sm__pool_fwd(const sm_layer *l, int64_t n, const float *x,
+                                                                    float *y, float *aux) {
   int64_t C = l->in.c, T = l->in.t, To = l->out.t;
   for (int64_t s = 0; s < n; s++)
     for (int64_t c = 0; c < C; c++) {
@@ -96,7 +97,8 @@ void sm__pool_bwd(const sm_layer *l, int64_t n, const float *dy, float *dx, cons
 
 static inline float sigmoidf(float v) { return 1.f / (1.f + expf(-v)); }
 
-void sm__act_fwd(const sm_layer *l, int64_t n, const float *restrict x, float *restrict y) {
+__attribute__((target_clones("avx2", "default"))) void sm__act_fwd(const sm_layer *l, int64_t n,
+                                                                   const float *restrict x, float *restrict y) {
   int64_t m = n * sm__size(l->in);
   float a = (float)l->alpha;
   switch (l->kind) {
@@ -126,42 +128,51 @@ void sm__act_fwd(const sm_layer *l, int64_t n, const float *restrict x, float *r
   }
 }
 
-void sm__act_bwd(const sm_layer *l, int64_t n, const float *restrict x, const float *restrict y,
-                 const float *restrict dy, float *restrict dx) {
+__attribute__((target_clones("avx2", "default"))) void sm__act_bwd(const sm_layer *l, int64_t n,
+                                                                   const float *restrict x, const float *restrict y,
+                                                                   const float *restrict dy, float *restrict dx,
+                                                                   int acc) {
   int64_t m = n * sm__size(l->in);
   float a = (float)l->alpha;
   switch (l->kind) {
   case SM_LAYER_RELU:
-    for (int64_t i = 0; i < m; i++) { /* both loads unconditional, so the loop vectorizes */
-      float g = dy[i];
-      dx[i] += x[i] > 0.f ? g : 0.f;
-    }
+    /* y > 0 exactly where x > 0 (NaN and -0 give y = +0): the mask reads the output, so a GEMM
+     * that writes only the ReLU's output (model.c) need not keep its input. Both loads are
+     * unconditional, so the loops vectorize. */
+    if (!acc)
+      for (int64_t i = 0; i < m; i++)
+        dx[i] = 0.f + (y[i] > 0.f ? dy[i] : 0.f);
+    else
+      for (int64_t i = 0; i < m; i++) {
+        float g = dy[i];
+        dx[i] += y[i] > 0.f ? g : 0.f;
+      }
     break;
   case SM_LAYER_LEAKY:
     for (int64_t i = 0; i < m; i++)
-      dx[i] += dy[i] * (x[i] > 0.f ? 1.f : a);
+      dx[i] = (acc ? dx[i] : 0.f) + dy[i] * (x[i] > 0.f ? 1.f : a);
     break;
   case SM_LAYER_GELU: { /* d/dx x Phi(x) = Phi(x) + x phi(x) */
     const float k = (float)(0.5 * M_2_SQRTPI * M_SQRT1_2);
     for (int64_t i = 0; i < m; i++) {
       float cdf = 0.5f * (1.f + erff(x[i] * (float)M_SQRT1_2));
-      dx[i] += dy[i] * (cdf + x[i] * k * expf(-0.5f * x[i] * x[i]));
+      dx[i] = (acc ? dx[i] : 0.f) + dy[i] * (cdf + x[i] * k * expf(-0.5f * x[i] * x[i]));
     }
     break;
   }
   case SM_LAYER_SILU:
     for (int64_t i = 0; i < m; i++) {
       float s = sigmoidf(x[i]);
-      dx[i] += dy[i] * s * (1.f + x[i] * (1.f - s));
+      dx[i] = (acc ? dx[i] : 0.f) + dy[i] * s * (1.f + x[i] * (1.f - s));
     }
     break;
   case SM_LAYER_TANH:
     for (int64_t i = 0; i < m; i++)
-      dx[i] += dy[i] * (1.f - y[i] * y[i]);
+      dx[i] = (acc ? dx[i] : 0.f) + dy[i] * (1.f - y[i] * y[i]);
     break;
   default:
     for (int64_t i = 0; i < m; i++)
-      dx[i] += dy[i] * y[i] * (1.f - y[i]);
+      dx[i] = (acc ? dx[i] : 0.f) + dy[i] * y[i] * (1.f - y[i]);
   }
 }
 

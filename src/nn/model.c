@@ -330,6 +330,19 @@ sm_status sm_model_parse_inputs(sm_ctx *ctx, const char *desc, sm_shape in, cons
   return sm_model_init(ctx, m, "he", 0);
 }
 
+/* n zeroed floats on a 64-byte boundary, for the buffers the GEMM tile reads and writes by rows:
+ * with calloc's 16-byte alignment every other 32-byte load or store of a 64-float row splits a
+ * cache line (8 % of the benchmark MLP's GEMM time). Freed with free(). */
+static sm_status alloc_rows(sm_ctx *ctx, float **p, int64_t n) {
+  void *v = NULL;
+  *p = NULL;
+  if (posix_memalign(&v, 64, (size_t)n * sizeof **p) != 0)
+    return SM_ERR(ctx, SM_ERR_NOMEM, "model workspace: cannot allocate %.1f MiB", (double)n * 4 / 1048576.0);
+  memset(v, 0, (size_t)n * sizeof **p);
+  *p = v;
+  return SM_OK;
+}
+
 static void free_work(sm_model *m) {
   for (int i = 0; m->act && i <= m->n; i++) {
     if (i) free((void *)m->act[i]);
@@ -438,8 +451,8 @@ sm_status sm_model_reserve(sm_ctx *ctx, sm_model *m, int64_t nmax, int segmax) {
   for (int i = 0; i <= m->n && st == SM_OK; i++) {
     sm_shape s = i ? m->L[i - 1].out : m->in;
     float *a = NULL;
-    if (i) st = SM_ALLOC(ctx, a, nmax * sm__size(s) + 1), m->act[i] = a;
-    if (st == SM_OK) st = SM_ALLOC(ctx, m->dact[i], nmax * sm__size(s) + 1);
+    if (i) st = alloc_rows(ctx, &a, nmax * sm__size(s) + 1), m->act[i] = a;
+    if (st == SM_OK) st = alloc_rows(ctx, &m->dact[i], nmax * sm__size(s) + 1);
     if (st == SM_OK && i < m->n) st = SM_ALLOC(ctx, m->aux[i], nmax * m->L[i].n_aux + 1);
     if (st == SM_OK && i < m->n) st = SM_ALLOC(ctx, m->stat[i], m->L[i].n_stat + 1);
   }
@@ -450,7 +463,7 @@ sm_status sm_model_reserve(sm_ctx *ctx, sm_model *m, int64_t nmax, int segmax) {
     st = SM_ALLOC(ctx, m->din[j], nmax * sm__size(m->inp[j].shape) + 1);
   if (st == SM_OK) st = SM_ALLOC(ctx, m->col, ncol);
   if (st == SM_OK) st = SM_ALLOC(ctx, m->red, (int64_t)(segmax + 1) * nred);
-  if (st == SM_OK) st = SM_ALLOC(ctx, m->grad, (int64_t)segmax * m->n_param + 1);
+  if (st == SM_OK) st = alloc_rows(ctx, &m->grad, (int64_t)segmax * m->n_param + 1);
   if (st != SM_OK) free_work(m);
   return st;
 }
@@ -478,6 +491,16 @@ static float *from_dact(const sm_model *m, const sm_layer *l) {
 }
 static int has_from(const sm_layer *l) { return l->input >= 0 || l->from >= 0; }
 
+/* Whether a later concat or embed reads layer i's own output (from=), which a fused ReLU would
+ * otherwise leave unwritten. */
+static int output_read(const sm_model *m, int i) {
+  for (int j = i + 1; j < m->n; j++)
+    if (m->L[j].input < 0 && m->L[j].from == i &&
+        (m->L[j].kind == SM_LAYER_CONCAT || m->L[j].kind == SM_LAYER_EMBED))
+      return 1;
+  return 0;
+}
+
 sm_status sm_model_forward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, const float *x, const float **y) {
   SM_CHECK(ctx, b->n <= m->nmax && (!b->seg || b->nseg <= m->segmax), SM_ERR_INTERNAL,
            "batch of %lld samples / %d segments exceeds the reserved workspace (%lld / %d)", (long long)b->n,
@@ -491,12 +514,22 @@ sm_status sm_model_forward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, const
     const sm_layer *l = &m->L[i];
     const float *in = m->act[i], *w = m->param + l->off_param;
     float *o = (float *)m->act[i + 1];
+    /* A dense or conv layer followed by a ReLU writes the ReLU's output in its GEMM epilogue
+     * (skipping the ReLU's pass), and only that unless a concat or embed reads its own output: the ReLU's
+     * backward needs only its output. */
+    float *relu =
+        (l->kind == SM_LAYER_DENSE || l->kind == SM_LAYER_CONV) && i + 1 < m->n && m->L[i + 1].kind == SM_LAYER_RELU
+            ? (float *)m->act[i + 2]
+            : NULL;
+    if (relu && !output_read(m, i)) o = relu;
     switch (l->kind) {
     case SM_LAYER_DENSE:
-      sm__dense_fwd(l, w, b, in, o);
+      sm__dense_fwd(l, w, b, in, o, relu);
+      i += relu != NULL;
       break;
     case SM_LAYER_CONV:
-      sm__conv_fwd(l, w, b->n, in, o, m->col);
+      sm__conv_fwd(l, w, b->n, in, o, m->col, relu);
+      i += relu != NULL;
       break;
     case SM_LAYER_CONVT:
       sm__convt_fwd(l, w, b->n, in, o, m->col);
@@ -539,24 +572,47 @@ sm_status sm_model_forward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, const
   return SM_OK;
 }
 
+/* Zero dact[i] if nothing has written it in this backward pass yet. */
+static void dact_touch(sm_model *m, const sm_nn_batch *b, char *fresh, int i) {
+  if (fresh[i]) memset(m->dact[i], 0, (size_t)(b->n * sm__size(i ? m->L[i - 1].out : m->in)) * sizeof **m->dact);
+  fresh[i] = 0;
+}
+
+/* dact[i] (the gradient of layer i's input) is written by layer i's backward and added to by a
+ * concat that takes layer i-1's output. Dense and activation layers write it (=) when they are
+ * the first, and every other kernel accumulates (+=) into a zeroed one: no pass zeroes the
+ * whole workspace. (0 + v rounds to v, so both ways give the same bits.) */
 sm_status sm_model_backward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, const float *dy, float *dx,
                             sm_nn_grad_ready_fn ready, void *ready_ud) {
   SM_CHECK(ctx, b->n == m->last_n, SM_ERR_INTERNAL, "backward of %lld samples after a forward of %lld", (long long)b->n,
            (long long)m->last_n);
-  for (int i = 0; i <= m->n; i++)
-    memset(m->dact[i], 0, (size_t)(b->n * sm__size(i ? m->L[i - 1].out : m->in)) * 4);
-  for (int j = 0; j < m->n_in; j++)
-    memset(m->din[j], 0, (size_t)(b->n * sm__size(m->inp[j].shape)) * 4);
+  char fresh[MAX_LAYERS + 1];
+  memset(fresh, 1, sizeof fresh);
+  for (int j = 0; j < m->n_in; j++) /* named inputs' gradients: only concat and embed add to them */
+    memset(m->din[j], 0, (size_t)(b->n * sm__size(m->inp[j].shape)) * sizeof **m->din);
   memcpy(m->dact[m->n], dy, (size_t)(b->n * sm__size(sm_model_out_shape(m))) * sizeof *dy);
+  fresh[m->n] = 0;
   int nseg = b->seg ? b->nseg : 1;
   if (b->n == 0) memset(m->grad, 0, (size_t)(nseg * m->n_param) * sizeof *m->grad);
   for (int i = m->n - 1; i >= 0; i--) {
     const sm_layer *l = &m->L[i];
     const float *x = m->act[i], *yv = m->act[i + 1], *d = m->dact[i + 1], *w = m->param + l->off_param;
     float *dxi = i == 0 && !dx ? NULL : m->dact[i], *g = m->grad + l->off_param;
+    int acc = !fresh[i]; /* dense and activations: accumulate into dx, or write it */
+    if (l->kind == SM_LAYER_DENSE || (l->kind >= SM_LAYER_RELU && l->kind <= SM_LAYER_SIGMOID))
+      fresh[i] = dxi ? 0 : fresh[i];
+    else
+      dact_touch(m, b, fresh, i);
     switch (l->kind) {
     case SM_LAYER_DENSE:
-      sm__dense_bwd(l, w, g, m->n_param, b, x, d, dxi);
+      if (i > 0 && m->L[i - 1].kind == SM_LAYER_RELU && !acc && fresh[i - 1]) {
+        /* dense after a ReLU: its dx GEMM writes the ReLU's input gradient (gated by output > 0) */
+        sm__dense_bwd(l, w, g, m->n_param, b, x, d, m->dact[i - 1], 0, x);
+        fresh[i - 1] = 0;
+        if (ready) ready(ready_ud, l->off_param, l->n_param);
+        l = &m->L[--i];
+      } else
+        sm__dense_bwd(l, w, g, m->n_param, b, x, d, dxi, acc, NULL);
       break;
     case SM_LAYER_CONV:
       sm__conv_bwd(l, w, g, m->n_param, b, x, d, dxi, m->col);
@@ -583,13 +639,15 @@ sm_status sm_model_backward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, cons
       sm__rnn_bwd(l, w, g, m->n_param, b, x, d, dxi, m->aux[i], m->col);
       break;
     case SM_LAYER_EMBED:
-      if (has_from(l))
+      if (has_from(l)) {
+        if (l->input < 0) dact_touch(m, b, fresh, l->from + 1);
         sm__embed_bwd(l, b->n, from_act(m, l), d, from_dact(m, l));
-      else
+      } else
         sm__embed_bwd(l, b->n, x, d, m->dact[i]);
       break;
     case SM_LAYER_CONCAT: {
       int64_t a = sm__size(l->in), c = sm__size(from_shape(m, l));
+      if (l->input < 0) dact_touch(m, b, fresh, l->from + 1);
       float *df = from_dact(m, l);
       for (int64_t s = 0; s < b->n; s++)
         for (int64_t j = 0; j < a + c; j++) {
@@ -601,9 +659,9 @@ sm_status sm_model_backward(sm_ctx *ctx, sm_model *m, const sm_nn_batch *b, cons
       break;
     }
     default:
-      sm__act_bwd(l, b->n, x, yv, d, m->dact[i]);
+      sm__act_bwd(l, b->n, x, yv, d, m->dact[i], acc);
     }
-    if (ready && l->n_param) ready(ready_ud, l->off_param, l->n_param);
+    if (ready) ready(ready_ud, l->off_param, l->n_param); /* also drives progress of reductions in flight */
   }
   if (dx) memcpy(dx, m->dact[0], (size_t)(b->n * sm__size(m->in)) * sizeof *dx);
   return SM_OK;

@@ -24,7 +24,7 @@ void sm_optim_fini(sm_optim *o) {
   o->state = NULL;
 }
 
-static void sgd(sm_optim *o, float *p, const float *g, float lr) {
+__attribute__((target_clones("avx2", "default"))) static void sgd(sm_optim *o, float *p, const float *g, float lr) {
   const float mu = (float)o->c.momentum, wd = (float)o->c.weight_decay, damp = (float)(1.0 - o->c.dampening);
   float *buf = o->state;
   for (int64_t i = 0; i < o->n; i++) {
@@ -37,7 +37,7 @@ static void sgd(sm_optim *o, float *p, const float *g, float lr) {
   }
 }
 
-static void adam(sm_optim *o, float *p, const float *g, float lr) {
+__attribute__((target_clones("avx2", "default"))) static void adam(sm_optim *o, float *p, const float *g, float lr) {
   const float b1 = (float)o->c.beta1, b2 = (float)o->c.beta2, eps = (float)o->c.eps, wd = (float)o->c.weight_decay;
   const int decoupled = o->c.kind == SM_OPT_ADAMW;
   const double bc1 = 1.0 - pow(o->c.beta1, (double)o->t), bc2 = 1.0 - pow(o->c.beta2, (double)o->t);

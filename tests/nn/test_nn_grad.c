@@ -137,6 +137,9 @@ static void test_rnn(sm_ctx *ctx) {
 static void test_dropout_concat(sm_ctx *ctx) {
   gradcheck(ctx, "dropout 0.3", 3, 8, 2);
   gradcheck(ctx, "conv 3 k=3 pad=1 name=skip, tanh, conv 2 k=3 pad=1, concat from=skip, conv 2 k=1", 2, 8, 2);
+  /* a skip from a conv / dense whose ReLU is fused into its GEMM: the pre-ReLU output must exist */
+  gradcheck(ctx, "conv 3 k=3 pad=1 name=skip, relu, conv 2 k=3 pad=1, concat from=skip, conv 2 k=1", 2, 8, 2);
+  gradcheck(ctx, "dense 1 name=s, relu, dense 3, embed 4 from=s, dense 2", 2, 4, 2);
 }
 
 /* named inputs beside the waveform: catalog scalars appended after pooling (and before it, where
