@@ -185,22 +185,25 @@ sm_status sm_pca_fit(sm_ctx *ctx, const sm_rows *x, const sm_pca_opts *o, sm_pca
            (long long)n, (long long)d);
   SM_CHECK(ctx, o->k >= 1 && o->k <= mn, SM_ERR_ARG, "PCA of %lld x %lld data: components must be in 1..%lld (got %d)",
            (long long)n, (long long)d, (long long)mn, o->k);
-  SM_TRY(ctx, sm__check_finite(ctx, x));
   r->k = o->k, r->n = n, r->d = d, r->whiten = o->whiten;
   r->method = choose(o, n, d);
+  /* the tall ScaLAPACK path gets means, variances and the Gram matrix in one pass, which also
+   * finds non-finite values */
+  int gram_path = r->method == SM_PCA_EXACT && n > 4 * d;
+  if (!gram_path) SM_TRY(ctx, sm__check_finite(ctx, x));
   sm_status st = sm_ctx_agree(ctx, alloc_result(ctx, r, o->k, d));
   double *var = NULL;
   if (st == SM_OK) st = sm_ctx_agree(ctx, SM_ALLOC(ctx, var, d));
   sm__blocks bk;
   int have_bk = 0;
   if (st == SM_OK) {
-    /* TSQR and the Gram matrix want tall leaves (fewer, larger QRs and rank-k updates) */
-    int64_t min_rows = r->method == SM_PCA_TSQR ? 4 * d : r->method == SM_PCA_EXACT && n > 4 * d ? 4096 : 0;
+    /* TSQR wants tall leaves (fewer, larger QRs). A Gram leaf works in chunks of its own, but
+     * each leaf value is d^2 doubles to clear and add: 2048 rows make that ~1 % of the leaf's
+     * flops, and the blocks small enough that ranks differ by at most one 2048-row block. */
+    int64_t min_rows = r->method == SM_PCA_TSQR ? 4 * d : gram_path ? 2048 : 0;
     st = sm__blocks_init(ctx, x, min_rows, &bk);
     have_bk = st == SM_OK;
   }
-  /* the tall ScaLAPACK path gets means, variances and the Gram matrix in one pass */
-  int gram_path = r->method == SM_PCA_EXACT && n > 4 * d;
   double t0 = sm_wtime(), t1 = t0;
   double *C = NULL;
   if (st == SM_OK && gram_path) st = sm_ctx_agree(ctx, SM_ALLOC(ctx, C, d * d));

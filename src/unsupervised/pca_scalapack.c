@@ -158,8 +158,8 @@ static void gram_chunk_update(gram *g, int64_t rows, int64_t d, double *out) {
     for (int64_t j = i; j < d; j++) out[i * d + j] += g->cf[i * d + j];
 }
 
-/* [d][d] sum of (x - x0)(x - x0)^T and [d] sum of (x - x0) over one block, chunk by chunk (the
- * same chunks whichever rank holds the block). */
+/* [d][d] sum of (x - x0)(x - x0)^T (upper triangle) and [d] sum of (x - x0) over one block, chunk
+ * by chunk (the same chunks whichever rank holds the block). */
 static sm_status gram_leaf(void *u, int64_t b, double *out) {
   gram *g = u;
   int64_t rows, d = g->bk->x->d, c = gram_chunk(d);
@@ -171,9 +171,7 @@ static sm_status gram_leaf(void *u, int64_t b, double *out) {
     shift_chunk(g, x + i0 * d, m, d, sum);
     gram_chunk_update(g, m, d, out);
   }
-  for (int64_t i = 0; i < d; i++)
-    for (int64_t j = 0; j < i; j++) out[i * d + j] = out[j * d + i];
-  return SM_OK;
+  return SM_OK; /* the lower triangle stays 0: sm__pca_gram mirrors the upper one once, after the tree */
 }
 
 sm_status sm__pca_gram(sm_ctx *ctx, const sm__blocks *bk, int center, int single, double *mean, double *var,
@@ -193,9 +191,16 @@ sm_status sm__pca_gram(sm_ctx *ctx, const sm__blocks *bk, int center, int single
   g.x0 = x0;
   sm__tree_op op = {d * d + d, gram_leaf, sm__tree_add, &g};
   if (st == SM_OK) st = sm__tree_reduce(ctx, bk->nb, bk->b0, bk->b1, &op, acc);
+  int finite = 1; /* a NaN or infinity anywhere reaches the sums, which every rank holds alike */
+  for (int64_t j = 0; st == SM_OK && j < d; j++) finite &= isfinite(acc[d * d + j]) && isfinite(acc[j * d + j]);
+  if (st == SM_OK && !finite) st = sm__check_finite(ctx, bk->x);
+  if (st == SM_OK && !finite)
+    st = SM_ERR(ctx, SM_ERR_DATA, "PCA: the column sums of squares overflow (rescale the data)");
   if (st == SM_OK) {
     const double *S = acc + d * d;
     for (int64_t j = 0; j < d; j++) mean[j] = x0[j] + S[j] / (double)n;
+    for (int64_t i = 0; i < d; i++)
+      for (int64_t j = 0; j < i; j++) acc[i * d + j] = acc[j * d + i];
     for (int64_t i = 0; i < d; i++)
       for (int64_t j = 0; j < d; j++) {
         double cc = acc[i * d + j] - S[i] * S[j] / (double)n; /* centred */

@@ -147,6 +147,19 @@ static void test_errors(sm_ctx *ctx) {
   o.k = 2, o.method = SM_PCA_EXACT, o.grid_rows = 3, o.grid_cols = 2;
   CHECK_STATUS(ctx, sm_pca_fit(ctx, &x, &o, &r), SM_ERR_ARG);
   CHECK(strstr(ctx->err_msg, "grid 3x2") != NULL);
+  /* a NaN on the last rank: the Gram path finds it from its sums, TSQR by the check pass */
+  double t[12 * 2];
+  for (int i = 0; i < 24; i++) t[i] = (i * 7) % 5;
+  t[21] = NAN;
+  x = split_rows(ctx, 12, 2, t);
+  sm_pca_opts_default(&o);
+  o.k = 1;
+  const sm_pca_method ms[2] = {SM_PCA_EXACT, SM_PCA_TSQR};
+  for (int m = 0; m < 2; m++) {
+    o.method = ms[m];
+    CHECK_STATUS(ctx, sm_pca_fit(ctx, &x, &o, &r), SM_ERR_DATA);
+    CHECK(strstr(ctx->err_msg, "row 10, column 2") != NULL);
+  }
 }
 
 int main(int argc, char **argv) {
