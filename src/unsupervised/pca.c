@@ -114,7 +114,8 @@ typedef struct {
   int64_t row; /* its global row (lowest on ties) */
 } peak;
 
-/* The peaks of the k scores over the rows of block b: Z V^T by chunks of 256 rows (GEMM), the
+/* The peaks of the k scores over the rows of block b: (Z V^T)^T = V Z^T by chunks of 256 rows
+ * (GEMM; with the k rows of V as the short side OpenBLAS runs it ~20 % faster than Z V^T), the
  * chunks fixed by the block, so every row's scores are the same arithmetic at any rank count. */
 static void block_peaks(const sm__blocks *bk, const sm_pca_result *p, int64_t b, double *z, double *s,
                         peak *loc) {
@@ -123,11 +124,11 @@ static void block_peaks(const sm__blocks *bk, const sm_pca_result *p, int64_t b,
   for (int64_t i0 = 0; i0 < rows; i0 += 256) {
     int64_t m = rows - i0 < 256 ? rows - i0 : 256;
     sm__pca_block(x + i0 * d, m, d, p->mean, p->scale, z);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)k, (int)d, 1.0, z, (int)d, p->components, (int)d,
-                0.0, s, (int)k);
-    for (int64_t i = 0; i < m; i++)
-      for (int64_t j = 0; j < k; j++)
-        if (fabs(s[i * k + j]) > fabs(loc[j].v)) loc[j] = (peak){s[i * k + j], b * bk->B + i0 + i};
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)k, (int)m, (int)d, 1.0, p->components, (int)d, z, (int)d,
+                0.0, s, (int)m); /* s [k][m] */
+    for (int64_t j = 0; j < k; j++)
+      for (int64_t i = 0; i < m; i++)
+        if (fabs(s[j * m + i]) > fabs(loc[j].v)) loc[j] = (peak){s[j * m + i], b * bk->B + i0 + i};
   }
 }
 
