@@ -98,7 +98,8 @@ sm_status sm_kmeans_minibatch(sm_ctx *ctx, const sm_row_source *src, const sm_km
 
 typedef enum {
   SM_PCA_AUTO = 0,   /* tsqr when d <= 64; randomized when k <= d / 20 and d > 4096; else exact */
-  SM_PCA_EXACT,      /* ScaLAPACK: pdgesvd of the data (n <= 4 d) or pdsyevd of the covariance (n > 4 d) */
+  SM_PCA_EXACT,      /* pdgesvd of the data (n <= 4 d); eigenpairs of the covariance (n > 4 d): pdsyevd, or
+                        LAPACK dsyevr on rank 0 when d^2 < 1e6 and no grid is asked */
   SM_PCA_TSQR,       /* tall-skinny QR over the block tree, then the SVD of the d x d factor R */
   SM_PCA_RANDOMIZED, /* Halko-Martinsson-Tropp randomized SVD with power iterations */
 } sm_pca_method;

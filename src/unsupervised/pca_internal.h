@@ -16,7 +16,8 @@ sm_status sm__pca_scalapack(sm_ctx *ctx, const sm__blocks *bk, const sm_pca_opts
 /* One pass: column means, variances (ddof 0) and the d x d Gram matrix C of the centred data
  * (center) or of the raw data, from sums of (x - x0) with x0 = row 0 (the shifted-data algorithm:
  * C = sum (x - x0)(x - x0)^T - S S^T / n, no cancellation against a large mean). single: the
- * products in float32 (sums of rows and of chunks in float64). Collective. */
+ * products in float32 (sums of rows and of chunks in float64). Also the check for non-finite
+ * values (SM_ERR_DATA, as sm__check_finite), from the sums, without a pass of its own. Collective. */
 sm_status sm__pca_gram(sm_ctx *ctx, const sm__blocks *bk, int center, int single, double *mean, double *var,
                        double *C);
 

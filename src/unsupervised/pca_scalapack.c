@@ -1,12 +1,13 @@
 /* Exact PCA through ScaLAPACK on a BLACS process grid (ENV.md 3.3 for the calling conventions).
  *
  * Which driver, by shape (Z is n x d, centred and scaled):
- *   n > 4 d (tall): pdsyevd of the d x d Gram matrix Z^T Z. Forming it is n d^2 flops at GEMM
- *     speed, done on the block tree (bit-identical for any rank count), and the eigenproblem is
- *     small next to an SVD of the n x d data (pdgesvd's bidiagonalisation alone costs ~4 n d^2
- *     in slow level-2 steps). The price is the squared condition number: eigenvalues come with
- *     an absolute error ~ eps * s_1^2, which keeps 1e-8 relative accuracy for every component
- *     whose variance is above ~1e-7 of the first. Wanted components are the leading ones.
+ *   n > 4 d (tall): pdsyevd of the d x d Gram matrix Z^T Z (LAPACK dsyevr on rank 0 for a matrix
+ *     that would get a 1x1 grid). Forming it is n d^2 flops at GEMM speed, done on the block tree
+ *     (bit-identical for any rank count), and the eigenproblem is small next to an SVD of the
+ *     n x d data (pdgesvd's bidiagonalisation alone costs ~4 n d^2 in slow level-2 steps). The
+ *     price is the squared condition number: eigenvalues come with an absolute error
+ *     ~ eps * s_1^2, which keeps 1e-8 relative accuracy for every component whose variance is
+ *     above ~1e-7 of the first. Wanted components are the leading ones.
  *   n <= 4 d (wide or square, e.g. whole waveforms): pdgesvd of the data itself. The Gram matrix
  *     would be as large as the data or larger and would square the condition number for nothing.
  *     The rows are first rebalanced into ScaLAPACK's 1-D block layout over all ranks (one
@@ -15,6 +16,7 @@
  * the final allreduce that replicates the components. Results depend on the grid in the last
  * bits (ScaLAPACK's reduction order); the tests hold them to 1e-10. */
 #include <cblas.h>
+#include <lapacke.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,7 +124,7 @@ static sm_status gather_vectors(sm_ctx *ctx, const grid *g, const dmat *a, int n
   return SM_OK;
 }
 
-/* ---- n > 4d: pdsyevd of Z^T Z ---- */
+/* ---- n > 4d: eigenpairs of Z^T Z ---- */
 
 /* Rows per chunk of a Gram leaf: the shifted copy of a chunk (<= 512 KB) stays in L2 for the
  * rank-k update, so the block's rows are read from memory once. A function of d only. */
@@ -158,8 +160,8 @@ static void gram_chunk_update(gram *g, int64_t rows, int64_t d, double *out) {
     for (int64_t j = i; j < d; j++) out[i * d + j] += g->cf[i * d + j];
 }
 
-/* [d][d] sum of (x - x0)(x - x0)^T and [d] sum of (x - x0) over one block, chunk by chunk (the
- * same chunks whichever rank holds the block). */
+/* [d][d] sum of (x - x0)(x - x0)^T (upper triangle) and [d] sum of (x - x0) over one block, chunk
+ * by chunk (the same chunks whichever rank holds the block). */
 static sm_status gram_leaf(void *u, int64_t b, double *out) {
   gram *g = u;
   int64_t rows, d = g->bk->x->d, c = gram_chunk(d);
@@ -171,9 +173,7 @@ static sm_status gram_leaf(void *u, int64_t b, double *out) {
     shift_chunk(g, x + i0 * d, m, d, sum);
     gram_chunk_update(g, m, d, out);
   }
-  for (int64_t i = 0; i < d; i++)
-    for (int64_t j = 0; j < i; j++) out[i * d + j] = out[j * d + i];
-  return SM_OK;
+  return SM_OK; /* the lower triangle stays 0: sm__pca_gram mirrors the upper one once, after the tree */
 }
 
 sm_status sm__pca_gram(sm_ctx *ctx, const sm__blocks *bk, int center, int single, double *mean, double *var,
@@ -193,9 +193,16 @@ sm_status sm__pca_gram(sm_ctx *ctx, const sm__blocks *bk, int center, int single
   g.x0 = x0;
   sm__tree_op op = {d * d + d, gram_leaf, sm__tree_add, &g};
   if (st == SM_OK) st = sm__tree_reduce(ctx, bk->nb, bk->b0, bk->b1, &op, acc);
+  int finite = 1; /* a NaN or infinity anywhere reaches the sums, which every rank holds alike */
+  for (int64_t j = 0; st == SM_OK && j < d; j++) finite &= isfinite(acc[d * d + j]) && isfinite(acc[j * d + j]);
+  if (st == SM_OK && !finite) st = sm__check_finite(ctx, bk->x);
+  if (st == SM_OK && !finite)
+    st = SM_ERR(ctx, SM_ERR_DATA, "PCA: the column sums of squares overflow (rescale the data)");
   if (st == SM_OK) {
     const double *S = acc + d * d;
     for (int64_t j = 0; j < d; j++) mean[j] = x0[j] + S[j] / (double)n;
+    for (int64_t i = 0; i < d; i++)
+      for (int64_t j = 0; j < i; j++) acc[i * d + j] = acc[j * d + i];
     for (int64_t i = 0; i < d; i++)
       for (int64_t j = 0; j < d; j++) {
         double cc = acc[i * d + j] - S[i] * S[j] / (double)n; /* centred */
@@ -244,6 +251,38 @@ static sm_status by_syevd(sm_ctx *ctx, grid *g, sm_pca_result *r, const double *
     snprintf(r->solver, sizeof r->solver, "pdsyevd of Z^T Z on a %dx%d grid, block %d", g->pr, g->pc, g->nb);
   }
   free(w), free(work), free(iwork), free(a.a), free(z.a);
+  return st;
+}
+
+/* The top k eigenpairs of the Gram matrix by LAPACK dsyevr (MRRR) on rank 0, sent to every rank.
+ * Used when the grid would be 1x1 anyway (see grid_open): it skips the BLACS set-up, the scatter
+ * and pdsyevd's back-transformation of all d eigenvectors, a serial step the other ranks wait
+ * for (measured at d = 256: 10 ms -> 2-3 ms). */
+static sm_status by_syevr(sm_ctx *ctx, sm_pca_result *r, const double *c) {
+  int d = (int)r->d, k = r->k, m = 0, info = 0;
+  double *a = NULL, *w = NULL, *z = NULL;
+  int *isuppz = NULL;
+  sm_status st = SM_OK;
+  if (ctx->rank == 0) {
+    st = SM_ALLOC(ctx, a, (size_t)d * d);
+    if (st == SM_OK) st = SM_ALLOC(ctx, w, d);
+    if (st == SM_OK) st = SM_ALLOC(ctx, z, (size_t)d * k);
+    if (st == SM_OK) st = SM_ALLOC(ctx, isuppz, 2 * (size_t)k);
+  }
+  if (ctx->rank == 0 && st == SM_OK) {
+    memcpy(a, c, (size_t)d * d * sizeof *a); /* symmetric: its column-major upper triangle is c's */
+    info = LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'I', 'U', d, a, d, 0.0, 0.0, d - k + 1, d, 0.0, &m, w, z, d, isuppz);
+    if (info != 0 || m != k) st = SM_ERR(ctx, SM_ERR_NUMERIC, "dsyevr failed (info %d, %d of %d eigenpairs)", info, m, k);
+    for (int j = 0; st == SM_OK && j < k; j++) { /* ascending -> descending */
+      r->singular_values[j] = sqrt(fmax(w[k - 1 - j], 0.0));
+      memcpy(r->components + (size_t)j * d, z + (size_t)(k - 1 - j) * d, (size_t)d * sizeof *z);
+    }
+  }
+  st = sm_ctx_agree(ctx, st);
+  if (st == SM_OK) st = SM_MPI_STATUS(ctx, MPI_Bcast(r->singular_values, k, MPI_DOUBLE, 0, ctx->comm));
+  if (st == SM_OK) st = SM_MPI_STATUS(ctx, MPI_Bcast(r->components, k * d, MPI_DOUBLE, 0, ctx->comm));
+  if (st == SM_OK) snprintf(r->solver, sizeof r->solver, "LAPACK dsyevr of Z^T Z (top %d eigenpairs) on rank 0", k);
+  free(a), free(w), free(z), free(isuppz);
   return st;
 }
 
@@ -317,8 +356,10 @@ sm_status sm__pca_scalapack(sm_ctx *ctx, const sm__blocks *bk, const sm_pca_opts
   SM_CHECK(ctx, r->d < 46000 && r->n < INT32_MAX, SM_ERR_UNSUPPORTED,
            "exact PCA of %lld x %lld: too large for 32-bit ScaLAPACK indices (use method randomized)",
            (long long)r->n, (long long)r->d);
+  double elements = gram_z ? (double)r->d * r->d : (double)r->n * r->d;
+  if (gram_z && (o->grid_rows <= 0 || o->grid_cols <= 0) && elements < 1e6) return by_syevr(ctx, r, gram_z);
   grid g;
-  SM_TRY(ctx, grid_open(ctx, o, gram_z ? (double)r->d * r->d : (double)r->n * r->d, &g));
+  SM_TRY(ctx, grid_open(ctx, o, elements, &g));
   int64_t order = gram_z || r->d < r->n ? r->d : r->n;
   if (o->block <= 0 && g.nb > order) g.nb = (int)order; /* pdsyevd rejects (PDORMTR) a block above the order */
   sm_status st = gram_z ? by_syevd(ctx, &g, r, gram_z) : by_gesvd(ctx, bk, &g, r);

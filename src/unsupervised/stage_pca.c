@@ -18,7 +18,7 @@ static const sm_key pca_keys[] = {
     {"center", SM_KEY_BOOL, "true", 0, -1, NULL, "subtract the column means"},
     {"scale", SM_KEY_BOOL, "false", 0, -1, NULL, "divide columns by their standard deviation (ddof 0)"},
     {"whiten", SM_KEY_BOOL, "false", 0, -1, NULL, "scores divided by the square root of the explained variance"},
-    {"grid", SM_KEY_STR, "", 0, -1, NULL, "exact: ScaLAPACK process grid ROWSxCOLS (empty: the squarest of all ranks)"},
+    {"grid", SM_KEY_STR, "", 0, -1, NULL, "exact: ScaLAPACK process grid ROWSxCOLS (empty: the squarest of all ranks; one rank below 1000^2 values)"},
     {"block", SM_KEY_INT, "64", 1, 4096, NULL, "exact: ScaLAPACK block size"},
     {"precision", SM_KEY_ENUM, "double", 0, -1, "double|single",
      "exact, n > 4d: single forms the Gram matrix from float32 products (float64 sums), faster, explained "

@@ -1,6 +1,7 @@
 /* PCA against scikit-learn's PCA(svd_solver="full") (golden files): explained variance to 1e-8
  * relative, components (sign fixed as svd_flip), scores, mean and reconstruction error, for the
- * TSQR, ScaLAPACK (grids 1x1, 2x1, 2x2, 1x3 where the rank count allows) and randomized solvers;
+ * TSQR, ScaLAPACK (grids 1x1, 2x1, 2x2, 1x3 where the rank count allows), LAPACK (the default for
+ * a small Gram matrix) and randomized solvers;
  * the block-tree solvers bit-identical to a run of rank 0 alone; the float32-product Gram
  * (single) to 1e-6. */
 #include "golden.h"
@@ -67,10 +68,11 @@ static void test_tsqr_golden(sm_ctx *ctx) {
   check_case(ctx, &wide, o, 1e-10);
 }
 
-/* ScaLAPACK: pdsyevd for the tall case, pdgesvd for the wide one, on every grid that fits. */
+/* ScaLAPACK: pdsyevd for the tall case, pdgesvd for the wide one, on every grid that fits; and
+ * the default (no grid asked, a small Gram matrix): LAPACK dsyevr on rank 0. */
 static void test_scalapack_grids(sm_ctx *ctx) {
-  static const int grids[][2] = {{1, 1}, {2, 1}, {2, 2}, {1, 3}};
-  for (int i = 0; i < 4; i++) {
+  static const int grids[][2] = {{0, 0}, {1, 1}, {2, 1}, {2, 2}, {1, 3}};
+  for (int i = 0; i < 5; i++) {
     if (grids[i][0] * grids[i][1] > ctx->size) continue;
     sm_pca_opts o;
     sm_pca_opts_default(&o);
@@ -147,6 +149,19 @@ static void test_errors(sm_ctx *ctx) {
   o.k = 2, o.method = SM_PCA_EXACT, o.grid_rows = 3, o.grid_cols = 2;
   CHECK_STATUS(ctx, sm_pca_fit(ctx, &x, &o, &r), SM_ERR_ARG);
   CHECK(strstr(ctx->err_msg, "grid 3x2") != NULL);
+  /* a NaN on the last rank: the Gram path finds it from its sums, TSQR by the check pass */
+  double t[12 * 2];
+  for (int i = 0; i < 24; i++) t[i] = (i * 7) % 5;
+  t[21] = NAN;
+  x = split_rows(ctx, 12, 2, t);
+  sm_pca_opts_default(&o);
+  o.k = 1;
+  const sm_pca_method ms[2] = {SM_PCA_EXACT, SM_PCA_TSQR};
+  for (int m = 0; m < 2; m++) {
+    o.method = ms[m];
+    CHECK_STATUS(ctx, sm_pca_fit(ctx, &x, &o, &r), SM_ERR_DATA);
+    CHECK(strstr(ctx->err_msg, "row 10, column 2") != NULL);
+  }
 }
 
 int main(int argc, char **argv) {
