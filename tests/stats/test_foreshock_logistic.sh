@@ -12,16 +12,8 @@
 #  - the JSON result equals a 1-rank run but for the "ranks" field.
 set -uo pipefail
 NP=${1:-2}
-fails=0
-job() { # job NP DIR
-  $MPIEXEC -n "$1" "$SISMA_BIN" run "$SISMA_SOURCE_DIR/jobs/foreshock-logistic.yaml" --set output_dir="$2" \
-    --set synth.traces=1500 >"$2.out" 2>&1
-}
-coef() { # coef NAME FILE: "estimate std_error" of a coefficient of the JSON result
-  awk -v n="\"name\": \"$1\"" 'index($0, n) {
-    match($0, /"estimate": [^,]*/); e = substr($0, RSTART + 12, RLENGTH - 12)
-    match($0, /"std_error": [^,]*/); s = substr($0, RSTART + 13, RLENGTH - 13); print e, s }' "$2"
-}
+source "$(dirname "$0")/../lib.sh"
+job() { tiny_job "$1" "$2" foreshock-logistic.yaml; }
 auc() { # auc KEY FILE: roc_auc of a metrics object
   awk -v k="\"$1\": " 'index($0, k) { match($0, /"roc_auc": [^,]*/); print substr($0, RSTART + 11, RLENGTH - 11) }' "$2"
 }

@@ -10,18 +10,10 @@
 set -uo pipefail
 NP=${1:-2}
 K=4
-fails=0
-job() { # job NP DIR
-  $MPIEXEC -n "$1" "$SISMA_BIN" run "$SISMA_SOURCE_DIR/jobs/magnitude.yaml" --set output_dir="$2" \
-    --set synth.traces=1500 >"$2.out" 2>&1
-}
-coef() { # coef NAME FILE: "estimate std_error" of a coefficient of a JSON result
-  awk -v n="\"name\": \"$1\"" 'index($0, n) {
-    match($0, /"estimate": [^,]*/); e = substr($0, RSTART + 12, RLENGTH - 12)
-    match($0, /"std_error": [^,]*/); s = substr($0, RSTART + 13, RLENGTH - 13); print e, s }' "$2"
-}
+source "$(dirname "$0")/../lib.sh"
+job() { tiny_job "$1" "$2" magnitude.yaml; }
 field() { awk -v k="\"$1\": " 'index($0, k) == 3 { v = substr($0, length(k) + 3); sub(/,$/, "", v); print v }' "$2"; }
-check() { # check LABEL ESTIMATE SE TRUTH: |estimate - truth| <= K se
+near() { # near LABEL ESTIMATE SE TRUTH: |estimate - truth| <= K se
   if awk -v e="$2" -v s="$3" -v t="$4" -v k=$K 'BEGIN { d = e - t; exit !(e != "" && (d < 0 ? -d : d) <= k * s) }'; then
     printf 'ok   %-28s %.6g (se %.3g), truth %.6g\n' "$1" "$2" "$3" "$4"
   else
@@ -33,19 +25,19 @@ if ! job "$NP" out; then echo "FAIL jobs/magnitude.yaml at $NP ranks"; tail -30 
 A=out/attenuation.json M=out/magnitude.json
 LOGR='log10(path_hyp_distance_km/100)'
 PEAK='I((log10_peak_N + log10_peak_E + abs(log10_peak_N - log10_peak_E))/2)'
-check "attenuation (Intercept)" $(coef '(Intercept)' $A) -3.0
-check "attenuation source_magnitude" $(coef source_magnitude $A) 1
-check "attenuation $LOGR" $(coef "$LOGR" $A) -1.110
-check "attenuation sigma" "$(field sigma $A)" "$(awk -v d="$(field df_residual $A)" 'BEGIN { print 0.15 / sqrt(2 * d) }')" 0.15
+near "attenuation (Intercept)" $(coef '(Intercept)' $A) -3.0
+near "attenuation source_magnitude" $(coef source_magnitude $A) 1
+near "attenuation $LOGR" $(coef "$LOGR" $A) -1.110
+near "attenuation sigma" "$(field sigma $A)" "$(awk -v d="$(field df_residual $A)" 'BEGIN { print 0.15 / sqrt(2 * d) }')" 0.15
 
 "$MPIEXEC" -n "$NP" "$SISMA_BIN" lm --data out/features.h5:/features --output ml_given_r.json \
   "source_magnitude ~ $LOGR + I(path_hyp_distance_km - 100)" >ml_given_r.out 2>&1
 lambda=$(awk -v s="$(field sigma ml_given_r.json)" 'BEGIN { if (s == "") exit 1; printf "%.10g", s * s / (s * s + 0.0225) }') || {
   echo "FAIL lm of ML on distance"; cat ml_given_r.out; fails=$((fails + 1)); lambda=0; }
 echo "     lambda = $lambda"
-check "magnitude log10 peak H" $(coef "$PEAK" $M) "$lambda"
-check "magnitude $LOGR" $(coef "$LOGR" $M) "$(awk -v l="$lambda" 'BEGIN { print l * 1.110 }')"
-check "magnitude I(r - 100)" $(coef 'I(path_hyp_distance_km - 100)' $M) "$(awk -v l="$lambda" 'BEGIN { print l * 0.00189 }')"
+near "magnitude log10 peak H" $(coef "$PEAK" $M) "$lambda"
+near "magnitude $LOGR" $(coef "$LOGR" $M) "$(awk -v l="$lambda" 'BEGIN { print l * 1.110 }')"
+near "magnitude I(r - 100)" $(coef 'I(path_hyp_distance_km - 100)' $M) "$(awk -v l="$lambda" 'BEGIN { print l * 0.00189 }')"
 
 if [ "$NP" -gt 1 ]; then
   # in its own directory with the same relative output_dir, so that the recorded paths match too
