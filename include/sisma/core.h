@@ -68,6 +68,8 @@ sm_status sm__error(sm_ctx *ctx, sm_status code, const char *file, int line, con
 sm_status sm__frame(sm_ctx *ctx, sm_status s, const char *file, int line);
 /* Clear the recorded error. Local. */
 void sm_ctx_clear_error(sm_ctx *ctx);
+/* Whether the CPU runs AVX2 and FMA (the hand-written kernels' instruction set); cached. Local. */
+int sm__cpu_avx2_fma(void);
 
 /* Record and return an error: return SM_ERR(ctx, SM_ERR_DATA, "trace %lld: NaN", i); */
 #define SM_ERR(ctx, code, ...) sm__error((ctx), (code), __FILE__, __LINE__, __VA_ARGS__)

@@ -174,8 +174,7 @@ static void gemm_blas(int64_t M, int64_t N, int64_t K, const float *a, int64_t a
 void sm__gemm(int64_t M, int64_t N, int64_t K, const float *a, int64_t ars, int64_t acs, const float *b, int64_t bks,
               int64_t bjs, float *c, int64_t ldc, const float *bias, sm__gemm_c0 c0, float *relu, const float *gate) {
   if (M <= 0 || N <= 0) return;
-  static int simd = -1;
-  if (simd < 0) simd = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  int simd = sm__cpu_avx2_fma();
   if (simd && K <= KMAX && !(N < 4 && acs == 1 && bks == 1)) {
     gemm_tiles(M, N, K, a, ars, acs, b, bks, bjs, c, ldc, bias, c0, relu, gate);
     return;

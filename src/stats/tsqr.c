@@ -467,8 +467,7 @@ __attribute__((target("avx2,fma"))) static void resid_avx2(const double *x, cons
   }
 }
 static int gram_avx2_ok(int p) {
-  return p >= 4 && p % 4 == 0 && p <= GRAM_MAX_P && __builtin_cpu_supports("avx2") &&
-         __builtin_cpu_supports("fma");
+  return p >= 4 && p % 4 == 0 && p <= GRAM_MAX_P && sm__cpu_avx2_fma();
 }
 #else
 #define SM_GRAM_AVX2 0

@@ -197,8 +197,7 @@ static void fused_block(estep *e, const float *x, int64_t at, int64_t rows, doub
 
 static int fused_available(void) {
 #if SM__KMEANS_FUSED
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return sm__cpu_avx2_fma();
 #else
   return 0;
 #endif
