@@ -49,6 +49,7 @@ typedef struct {
   double *work;       /* [n] scratch of the fits (lm's residuals); one fit at a time per frame */
   int work_own;       /* work is its own allocation (else it follows x in x's) */
   double *y, *w;      /* [n] response, prior weights (1 when none) */
+  int unit_w;         /* every w on this rank is 1 (no weights, or all 1): no per-row weight tests */
   int64_t *row;       /* [n] table row index, ascending */
   unsigned char *tag; /* [n] 1: fit, 2: held out (from the mask) */
   int64_t block_rows; /* rows of the table per fixed block */

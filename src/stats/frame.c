@@ -560,9 +560,12 @@ static sm_status build(sm_ctx *ctx, sm_frame *f, phase_a *a, double **recp, int 
   f->n = n;
   free(f->blk_off), free(f->blk_id);
   f->blk_off = NULL, f->blk_id = NULL;
-  for (int64_t i = 0; st == SM_OK && i < f->n; i++)
+  f->unit_w = 1;
+  for (int64_t i = 0; st == SM_OK && i < f->n; i++) {
     f->row[i] = (int64_t)rec[i * width], f->w[i] = rec[i * width + 1], f->y[i] = rec[i * width + 2],
     f->tag[i] = (unsigned char)rec[i * width + width - 1];
+    f->unit_w &= f->w[i] == 1;
+  }
   if (st == SM_OK) st = sm_ctx_agree(ctx, find_blocks(ctx, f));
   uint64_t dummy[SM_FORMULA_MAX_TERMS];
   if (st == SM_OK) st = sm_ctx_agree(ctx, layout(ctx, f, fm, a->vi, dummy));

@@ -56,9 +56,6 @@ sm_status sm__tsqr(sm_ctx *ctx, const sm_frame *f, const double *wt, const doubl
  * NULL) tells which. Collective. */
 sm_status sm__fit_r(sm_ctx *ctx, const sm_frame *f, const double *wt, const double *resp, int allow_gram, double *R,
                     int *used_gram);
-/* r = y - X b for nb rows of X ([nb][p], row-major): by AVX2 for p a multiple of 4 on CPUs that
- * have it (each r[i] from row i alone), else dgemv. Local. */
-void sm__residuals(const double *x, const double *y, int64_t nb, int p, const double *b, double *r);
 /* Coefficients from the (p+1) x (p+1) R factor of [X y] by back substitution and, if cov is not
  * NULL, (R'R)^-1 [p][p]; SM_ERR_NUMERIC names a (nearly) collinear column. Local. */
 sm_status sm__solve_r(sm_ctx *ctx, const sm_frame *f, const double *R, double *coef, double *cov);
@@ -76,6 +73,11 @@ static inline int sm__qbin(const sm__qbins *bn, double x) {
   double t = (x - bn->lo) * bn->scale;
   return !(t >= 0) ? 0 : t >= SM_QBINS - 1 ? SM_QBINS - 1 : (int)t;
 }
+/* r = y - X b for nb rows of X ([nb][p], row-major): by AVX2 for p a multiple of 4 on CPUs that
+ * have it (each r[i] from row i alone), else dgemv. With bn (else NULL), each r[i] is also counted
+ * in h[sm__qbin(bn, r[i])] and taken into mm = {min, -max} in the same pass. Local. */
+void sm__residuals(const double *x, const double *y, int64_t nb, int p, const double *b, double *r,
+                   const sm__qbins *bn, int64_t *h, double *mm);
 /* The same as sm__quantiles5 from the global count N, the global minimum and maximum and the
  * local histogram h[SM_QBINS] of the values under bn, all already known (h is overwritten).
  * Collective. */

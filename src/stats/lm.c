@@ -73,9 +73,8 @@ static sm_status small_residuals(sm_ctx *ctx, const double *r, const double *row
 }
 
 /* The residual pass, block by block (the block's rows of X are read once, by sm__residuals, while
- * the block is in cache for the rest): weighted residuals of rows with w > 0, compacted in place
- * in the frame's scratch vector,
- * and the histogram of the quantile selection over [-4 sigma, 4 sigma] (sigma^2 = RSS / N, known
+ * the block is in cache for the rest; unweighted, sm__residuals does it all as it goes): weighted
+ * residuals of rows with w > 0, compacted in place in the frame's scratch vector, and the histogram of the quantile selection over [-4 sigma, 4 sigma] (sigma^2 = RSS / N, known
  * from the factorisation; by Chebyshev at most N / 16 residuals lie beyond 4 sigma, so the
  * quartiles fall in the window's bins; outside values go to the end bins, which keeps the binning
  * monotone and the selection exact in any case); per block sum log w, the count, the residual
@@ -93,23 +92,13 @@ static sm_status residual_pass(sm_ctx *ctx, const sm_frame *f, sm_lm *m) {
   int64_t n = 0;
   double rows[16];
   int want_rows = m->rdf <= 5 && m->n <= 16;
+  int fused = f->unit_w && !want_rows; /* every row used, unweighted (so n == o): the kernel does all */
   for (int b = 0; b < f->nblk; b++) {
     int64_t o = f->blk_off[b], nb = f->blk_off[b + 1] - o;
-    double lw = 0, cnt = 0, rmin = INFINITY, nrmax = INFINITY, wmin = INFINITY, nwmax = INFINITY;
-    sm__residuals(f->x + o * p, f->y + o, nb, p, m->coef, r + o);
-    int unit = !want_rows;
-    for (int64_t i = o; i < o + nb; i++)
-      unit &= f->w[i] == 1;
-    if (unit) { /* every row used, unweighted: no per-row tests */
-      for (int64_t i = 0; i < nb; i++) {
-        double e = r[o + i];
-        r[n + i] = e;
-        h[sm__qbin(&bn, e)]++;
-        rmin = e < rmin ? e : rmin, nrmax = -e < nrmax ? -e : nrmax;
-      }
-      n += nb, cnt = (double)nb, wmin = 1, nwmax = -1;
-    }
-    for (int64_t i = unit ? o + nb : o; i < o + nb; i++) {
+    double lw = 0, cnt = 0, mm[2] = {INFINITY, INFINITY}, wmin = INFINITY, nwmax = INFINITY;
+    sm__residuals(f->x + o * p, f->y + o, nb, p, m->coef, r + o, fused ? &bn : NULL, h, mm);
+    if (fused) n += nb, cnt = (double)nb, wmin = 1, nwmax = -1;
+    for (int64_t i = fused ? o + nb : o; i < o + nb; i++) {
       double w = f->w[i];
       if (!(w > 0)) continue;
       double e = w == 1 ? r[i] : sqrt(w) * r[i];
@@ -119,11 +108,11 @@ static sm_status residual_pass(sm_ctx *ctx, const sm_frame *f, sm_lm *m) {
       n++;
       if (w != 1) lw += log(w); /* log(1) adds +0 */
       cnt += 1;
-      rmin = e < rmin ? e : rmin, nrmax = -e < nrmax ? -e : nrmax;
+      mm[0] = e < mm[0] ? e : mm[0], mm[1] = -e < mm[1] ? -e : mm[1];
       wmin = w < wmin ? w : wmin, nwmax = -w < nwmax ? -w : nwmax;
     }
     double *pp = part + (size_t)b * RP_K;
-    pp[0] = lw, pp[1] = cnt, pp[2] = rmin, pp[3] = nrmax, pp[4] = wmin, pp[5] = nwmax;
+    pp[0] = lw, pp[1] = cnt, pp[2] = mm[0], pp[3] = mm[1], pp[4] = wmin, pp[5] = nwmax;
   }
   double *all = NULL, tot[RP_K] = {0, 0, INFINITY, INFINITY, INFINITY, INFINITY};
   int nball = 0;
@@ -161,8 +150,8 @@ sm_status sm_lm_fit(sm_ctx *ctx, const sm_frame *f, int allow_gram, sm_lm **out)
   sm_status st = (m && m->coef && m->se && m->tval && m->pval && m->cov_unscaled && m->R)
                      ? SM_OK
                      : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
-  int64_t npos = 0, N = 0;
-  for (int64_t i = 0; i < f->n; i++)
+  int64_t npos = f->unit_w ? f->n : 0, N = 0;
+  for (int64_t i = 0; !f->unit_w && i < f->n; i++)
     npos += f->w[i] > 0;
   MPI_Allreduce(&npos, &N, 1, MPI_INT64_T, MPI_SUM, ctx->comm);
   if (st == SM_OK && p == 0)

@@ -182,6 +182,9 @@ static sm_status select_one(sm_ctx *ctx, const double *v, int64_t n, int64_t k, 
   return st;
 }
 
+static int64_t wanted_values(const double *v, int64_t n, const sm__qbins *bn, const unsigned char *want,
+                             double *cand);
+
 /* All order statistics at once from the local histogram h of the values (SM_QBINS bins of
  * sm__qbin: monotone, so each bin holds a contiguous run of the sorted values): the global
  * histogram by one allreduce, then the values of the bins holding a wanted rank are gathered (one
@@ -215,10 +218,7 @@ static sm_status select_hist(sm_ctx *ctx, const double *v, int64_t n, int64_t n_
   }
   int total = 0;
   if (st == SM_OK) {
-    int64_t c = 0;
-    for (int64_t i = 0; i < n; i++)
-      if (want[sm__qbin(bn, v[i])]) cand[c++] = v[i];
-    st = sm__gather_all(ctx, cand, (int)c, &all, &total);
+    st = sm__gather_all(ctx, cand, (int)wanted_values(v, n, bn, want, cand), &all, &total);
   }
   if (st == SM_OK) qsort(all, (size_t)total, sizeof *all, cmp_double); /* each bin is a contiguous run */
   for (int i = 0; st == SM_OK && i < nk; i++) {
@@ -436,12 +436,23 @@ static void gram_avx2(const double *x, const double *y, int64_t nb, int p, doubl
           G[(tile[t][2] + r) + (tile[t][3] + c) * ldg] = acc[t][16 + r * 4 + c];
   }
 }
+/* The bins of 4 values as sm__qbin computes them, in 4 int lanes: t = (v - lo) * scale, then
+ * max(t, 0) (a NaN t gives 0, as !(t >= 0) does), min(t, SM_QBINS - 1), truncated. */
+__attribute__((target("avx2,fma"))) static inline __m128i qbin4(__m256d v, __m256d lo, __m256d scale) {
+  __m256d t = _mm256_max_pd(_mm256_mul_pd(_mm256_sub_pd(v, lo), scale), _mm256_setzero_pd());
+  return _mm256_cvttpd_epi32(_mm256_min_pd(t, _mm256_set1_pd(SM_QBINS - 1)));
+}
+
 /* r[i] = y[i] - x_i . b for nb rows of x (stride p, a multiple of 4): each dot product is a sum of
  * 4-lane partial products (4 rows at a time, so 4 independent FMA chains), then of the lanes as
- * (l0 + l1) + (l2 + l3) by one transposing add; r[i] depends only on row i. */
+ * (l0 + l1) + (l2 + l3) by one transposing add; r[i] depends only on row i. With bn, the residuals
+ * also go into the histogram h and the range mm ({min, -max}) while in registers. */
 __attribute__((target("avx2,fma"))) static void resid_avx2(const double *x, const double *y, int64_t nb, int p,
-                                                             const double *b, double *r) {
+                                                             const double *b, double *r, const sm__qbins *bn,
+                                                             int64_t *h, double *mm) {
   int64_t i = 0;
+  __m256d lo = _mm256_set1_pd(bn ? bn->lo : 0), scale = _mm256_set1_pd(bn ? bn->scale : 0);
+  __m256d vmin = _mm256_set1_pd(INFINITY), vmax = _mm256_set1_pd(-INFINITY);
   for (; i + 4 <= nb; i += 4) {
     const double *x0 = x + i * p, *x1 = x0 + p, *x2 = x1 + p, *x3 = x2 + p;
     __m256d bj = _mm256_loadu_pd(b);
@@ -454,7 +465,14 @@ __attribute__((target("avx2,fma"))) static void resid_avx2(const double *x, cons
     }
     __m256d h01 = _mm256_hadd_pd(a0, a1), h23 = _mm256_hadd_pd(a2, a3); /* l0+l1 and l2+l3 of each row */
     __m256d t = _mm256_add_pd(_mm256_permute2f128_pd(h01, h23, 0x20), _mm256_permute2f128_pd(h01, h23, 0x31));
-    _mm256_storeu_pd(r + i, _mm256_sub_pd(_mm256_loadu_pd(y + i), t));
+    __m256d e = _mm256_sub_pd(_mm256_loadu_pd(y + i), t);
+    _mm256_storeu_pd(r + i, e);
+    if (bn) {
+      int k[4];
+      _mm_storeu_si128((__m128i *)k, qbin4(e, lo, scale));
+      h[k[0]]++, h[k[1]]++, h[k[2]]++, h[k[3]]++;
+      vmin = _mm256_min_pd(vmin, e), vmax = _mm256_max_pd(vmax, e);
+    }
   }
   for (; i < nb; i++) { /* the same sums, one row */
     const double *xi = x + i * p;
@@ -464,7 +482,31 @@ __attribute__((target("avx2,fma"))) static void resid_avx2(const double *x, cons
     double l[4];
     _mm256_storeu_pd(l, a);
     r[i] = y[i] - ((l[0] + l[1]) + (l[2] + l[3]));
+    if (bn) h[sm__qbin(bn, r[i])]++, vmin = _mm256_min_pd(vmin, _mm256_set1_pd(r[i])), vmax = _mm256_max_pd(vmax, _mm256_set1_pd(r[i]));
   }
+  if (bn) {
+    double l[4], u[4];
+    _mm256_storeu_pd(l, vmin), _mm256_storeu_pd(u, vmax);
+    for (int k = 0; k < 4; k++)
+      mm[0] = l[k] < mm[0] ? l[k] : mm[0], mm[1] = -u[k] < mm[1] ? -u[k] : mm[1];
+  }
+}
+
+__attribute__((target("avx2,fma"))) static int64_t wanted_avx2(const double *v, int64_t n, const sm__qbins *bn,
+                                                                 const unsigned char *want, double *cand) {
+  __m256d lo = _mm256_set1_pd(bn->lo), scale = _mm256_set1_pd(bn->scale);
+  int64_t c = 0, i = 0;
+  for (; i + 4 <= n; i += 4) {
+    int k[4];
+    _mm_storeu_si128((__m128i *)k, qbin4(_mm256_loadu_pd(v + i), lo, scale));
+    cand[c] = v[i], c += want[k[0]];
+    cand[c] = v[i + 1], c += want[k[1]];
+    cand[c] = v[i + 2], c += want[k[2]];
+    cand[c] = v[i + 3], c += want[k[3]];
+  }
+  for (; i < n; i++)
+    cand[c] = v[i], c += want[sm__qbin(bn, v[i])];
+  return c;
 }
 static int gram_avx2_ok(int p) {
   return p >= 4 && p % 4 == 0 && p <= GRAM_MAX_P && sm__cpu_avx2_fma();
@@ -472,8 +514,9 @@ static int gram_avx2_ok(int p) {
 #else
 #define SM_GRAM_AVX2 0
 static size_t gram_scratch(int p) { (void)p; return 0; }
-static void resid_avx2(const double *x, const double *y, int64_t nb, int p, const double *b, double *r) {
-  (void)x, (void)y, (void)nb, (void)p, (void)b, (void)r;
+static void resid_avx2(const double *x, const double *y, int64_t nb, int p, const double *b, double *r,
+                       const sm__qbins *bn, int64_t *h, double *mm) {
+  (void)x, (void)y, (void)nb, (void)p, (void)b, (void)r, (void)bn, (void)h, (void)mm;
 }
 static void gram_avx2(const double *x, const double *y, int64_t nb, int p, double *G, int ldg, double (*acc)[32]) {
   (void)x, (void)y, (void)nb, (void)p, (void)G, (void)ldg, (void)acc;
@@ -481,13 +524,31 @@ static void gram_avx2(const double *x, const double *y, int64_t nb, int p, doubl
 static int gram_avx2_ok(int p) { (void)p; return 0; }
 #endif
 
-void sm__residuals(const double *x, const double *y, int64_t nb, int p, const double *b, double *r) {
+/* The values of v whose bins are flagged in want, in order, into cand (room for n); their count. */
+static int64_t wanted_values(const double *v, int64_t n, const sm__qbins *bn, const unsigned char *want,
+                             double *cand) {
+#if SM_GRAM_AVX2
+  if (sm__cpu_avx2_fma()) return wanted_avx2(v, n, bn, want, cand);
+#endif
+  int64_t c = 0;
+  for (int64_t i = 0; i < n; i++)
+    cand[c] = v[i], c += want[sm__qbin(bn, v[i])];
+  return c;
+}
+
+void sm__residuals(const double *x, const double *y, int64_t nb, int p, const double *b, double *r,
+                   const sm__qbins *bn, int64_t *h, double *mm) {
   if (gram_avx2_ok(p)) {
-    resid_avx2(x, y, nb, p, b, r);
+    resid_avx2(x, y, nb, p, b, r, bn, h, mm);
     return;
   }
   memcpy(r, y, (size_t)nb * sizeof *r);
   cblas_dgemv(CblasColMajor, CblasTrans, p, (int)nb, -1.0, x, p, b, 1, 1.0, r, 1);
+  for (int64_t i = 0; bn && i < nb; i++) {
+    double e = r[i];
+    h[sm__qbin(bn, e)]++;
+    mm[0] = e < mm[0] ? e : mm[0], mm[1] = -e < mm[1] ? -e : mm[1];
+  }
 }
 
 /* The Cholesky route: per-block Gram matrices of sqrt(wt)[X resp] (unit weights: X'X, X'y and
@@ -516,8 +577,9 @@ static sm_status gram_leaf(void *u, int64_t gb, double *G) {
   int p = f->p, K = p + 1;
   int64_t b = gb - g->b0, o = f->blk_off[b], nb = f->blk_off[b + 1] - o, unit = 1;
   memset(G, 0, (size_t)K * K * sizeof *G);
-  for (int64_t i = o; i < o + nb && unit; i++)
-    unit = wt[i] == 1;
+  if (wt != f->w || !f->unit_w)
+    for (int64_t i = o; i < o + nb && unit; i++)
+      unit = wt[i] == 1;
   if (unit) { /* unit weights: X'X, X'y, y'y straight from the frame, no copy */
     if (g->acc) {
       gram_avx2(f->x + o * p, resp + o, nb, p, G, K, (double(*)[32])g->acc);
