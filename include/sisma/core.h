@@ -70,6 +70,9 @@ sm_status sm__frame(sm_ctx *ctx, sm_status s, const char *file, int line);
 void sm_ctx_clear_error(sm_ctx *ctx);
 /* Whether the CPU runs AVX2 and FMA (the hand-written kernels' instruction set); cached. Local. */
 int sm__cpu_avx2_fma(void);
+/* malloc for large arrays that kernels stream: from 4 MiB on, 2 MiB-aligned and advised into
+ * transparent huge pages (fewer TLB misses); free() releases it, realloc() may resize it. Local. */
+void *sm__alloc_big(size_t bytes);
 
 /* Record and return an error: return SM_ERR(ctx, SM_ERR_DATA, "trace %lld: NaN", i); */
 #define SM_ERR(ctx, code, ...) sm__error((ctx), (code), __FILE__, __LINE__, __VA_ARGS__)

@@ -126,11 +126,14 @@ static int owner(int64_t row, int64_t n, int size) {
 }
 
 /* Phase B: records [n][width] (first field: table row) to the owners of their blocks. Only the
- * rows of blocks that straddle a rank boundary move; the rest stay in place, in the same buffer:
+ * rows of blocks that straddle a rank boundary move; the rest stay in place, in the same buffer
+ * (room for cap records: phase A leaves a block's worth spare, what a rank receives when each
+ * holds a block or more, so that the buffer keeps its huge pages; else it grows by realloc):
  * the leaving rows (the first and the last of this rank's, so few) are copied out, this rank's
  * rows are moved to their new offset and the arriving ones received around them. Rows stay in
  * table order: what comes from lower ranks goes before this rank's rows, from higher ranks after. */
-static sm_status move_rows(sm_ctx *ctx, int64_t nrows_table, int64_t block, double **rec, int64_t *n, int width) {
+static sm_status move_rows(sm_ctx *ctx, int64_t nrows_table, int64_t block, double **rec, int64_t *n, int64_t cap,
+                           int width) {
   int P = ctx->size, me = ctx->rank;
   if (P == 1) return SM_OK;
   int *sc = calloc((size_t)P, sizeof *sc), *sd = calloc((size_t)P, sizeof *sd), *rc = calloc((size_t)P, sizeof *rc),
@@ -169,7 +172,7 @@ static sm_status move_rows(sm_ctx *ctx, int64_t nrows_table, int64_t block, doub
     rd[r] = (int)(r < me ? off : before + stay * width + (off - before));
     off += rc[r];
   }
-  int64_t tot = before + stay * width + after, have = *n * width;
+  int64_t tot = before + stay * width + after, have = cap * width;
   double *buf = st == SM_OK && tot > have ? realloc(*rec, ((size_t)tot + 1) * sizeof *buf) : *rec;
   if (st == SM_OK) st = sm_ctx_agree(ctx, buf ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory moving rows"));
   if (st == SM_OK) {
@@ -486,12 +489,13 @@ static sm_status factor_codes(phase_a *a, const unsigned char *keep, double *rec
 
 /* Phase A over this rank's rows. Records of kept rows end in 1; with poly() terms, rows dropped
  * for other variables but with finite poly arguments are kept as records ending in 0: R computes
- * the poly basis before na.omit, so they count in its moments (stats::poly via model.frame). */
-static sm_status phase_a_run(phase_a *a, const unsigned char *mask, double **rec_out, int64_t *n_out, int64_t *kept_out,
-                             int width) {
+ * the poly basis before na.omit, so they count in its moments (stats::poly via model.frame). The
+ * records' buffer has room for `spare` more (see move_rows). */
+static sm_status phase_a_run(phase_a *a, const unsigned char *mask, int64_t spare, double **rec_out, int64_t *n_out,
+                             int64_t *kept_out, int width) {
   sm_ctx *ctx = a->ctx;
   sm_range r = sm_table_range(a->t);
-  double *rec = malloc(((size_t)r.count * (size_t)width + 1) * sizeof *rec);
+  double *rec = sm__alloc_big(((size_t)(r.count + spare) * (size_t)width + 1) * sizeof *rec);
   unsigned char *keep = calloc((size_t)r.count + 1, 1);
   sm_status st = (rec && keep) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory for the model frame");
   int64_t n = 0, kept = 0;
@@ -540,8 +544,8 @@ static sm_status build(sm_ctx *ctx, sm_frame *f, phase_a *a, double **recp, int 
   double *rec = *recp;
   const sm_formula *fm = a->fm;
   f->row = malloc(((size_t)f->n + 1) * sizeof *f->row);
-  f->y = malloc(((size_t)f->n + 1) * sizeof *f->y);
-  f->w = malloc(((size_t)f->n + 1) * sizeof *f->w);
+  f->y = sm__alloc_big(((size_t)f->n + 1) * sizeof *f->y);
+  f->w = sm__alloc_big(((size_t)f->n + 1) * sizeof *f->w);
   f->tag = malloc((size_t)f->n + 1);
   sm_status st = (f->row && f->y && f->w && f->tag) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
   for (int64_t i = 0; st == SM_OK && i < f->n; i++)
@@ -573,7 +577,7 @@ static sm_status build(sm_ctx *ctx, sm_frame *f, phase_a *a, double **recp, int 
    * ends before record i + 1 starts, and record i is copied out before row i is written */
   int in_place = f->p <= width;
   if (st == SM_OK && !in_place) {
-    f->x = malloc(((size_t)f->n * (size_t)f->p + 1) * sizeof *f->x);
+    f->x = sm__alloc_big(((size_t)f->n * (size_t)f->p + 1) * sizeof *f->x);
     st = sm_ctx_agree(ctx, f->x ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory for the design matrix"));
   }
   st = sm_ctx_agree(ctx, st);
@@ -639,7 +643,7 @@ sm_status sm_frame_create(sm_ctx *ctx, sm_table *t, const sm_formula *fm, const 
     f->intercept = fm->intercept;
     f->has_weights = a.wcol >= 0;
     snprintf(f->response, sizeof f->response, "%s", fm->lhs_label);
-    st = phase_a_run(&a, mask, &rec, &f->n, &kept, width);
+    st = phase_a_run(&a, mask, f->block_rows, &rec, &f->n, &kept, width);
   }
   if (st == SM_OK) {
     int64_t fit = 0, held = 0, masked = 0, all[4];
@@ -655,7 +659,7 @@ sm_status sm_frame_create(sm_ctx *ctx, sm_table *t, const sm_formula *fm, const 
     f->n_total = all[2];
     f->n_heldout = all[3];
     f->n_dropped = all[1] - all[0];
-    st = move_rows(ctx, sm_table_nrows(t), f->block_rows, &rec, &f->n, width);
+    st = move_rows(ctx, sm_table_nrows(t), f->block_rows, &rec, &f->n, sm_table_range(t).count + f->block_rows, width);
   }
   if (st == SM_OK) st = build(ctx, f, &a, &rec, width);
   free(rec);

@@ -30,7 +30,7 @@ sm_status sm__table_add(sm_table *t, const char *name, int is_str, sm__tcol **ou
   if (is_str)
     c->str = calloc(n, sizeof *c->str);
   else
-    c->num = malloc(n * sizeof *c->num);
+    c->num = sm__alloc_big(n * sizeof *c->num);
   if (!c->name || (is_str ? !c->str : !c->num)) {
     free(c->name), free(c->str), free(c->num);
     return SM_ERR(ctx, SM_ERR_NOMEM, "out of memory for column %s of %s (%lld rows)", name, t->spec,
