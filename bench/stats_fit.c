@@ -1,10 +1,13 @@
 /* Fit timings for bench/stats.sh: open a table, build the model frame once, then run sm_lm_fit
- * (the work behind `sisma lm`'s "fit + summary" timer) REPS times on it, a barrier before each.
- * Usage: stats_fit SPEC FORMULA REPS. Prints one JSON line on rank 0: the median and best wall
- * time of a fit (seconds, rank 0) and the median thread CPU time of a fit on the busiest rank;
- * many fits in one process give a steadier figure than single runs of the CLI on a busy machine. */
+ * (the work behind `sisma lm`'s "fit + summary" timer) REPS times on it, each fit paired with one
+ * read-only pass over the same frame's X and y (the data a fit must read at least once), a barrier
+ * before each. Usage: stats_fit SPEC FORMULA REPS. Prints one JSON line on rank 0: the median and
+ * best wall time of a fit and of a pass (seconds, rank 0), the median of the per-pair ratios fit /
+ * pass (each pair run back to back, so a slow spell of a shared machine falls on both), and the
+ * median thread CPU time of a fit on the busiest rank. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -15,6 +18,24 @@ static double cpu_s(void) {
   struct timespec t;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* One pass over n doubles at memory bandwidth: four independent AVX2 sums (a scalar sum is bound
+ * by the add latency near this machine's bandwidth). */
+typedef double v4 __attribute__((vector_size(32)));
+__attribute__((target("avx2"))) static double pass(const double *x, int64_t n) {
+  v4 a = {0}, b = {0}, c = {0}, d = {0};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    v4 u, v, w, z;
+    memcpy(&u, x + i, 32), memcpy(&v, x + i + 4, 32), memcpy(&w, x + i + 8, 32), memcpy(&z, x + i + 12, 32);
+    a += u, b += v, c += w, d += z;
+  }
+  a += b + c + d;
+  double s = a[0] + a[1] + a[2] + a[3];
+  for (; i < n; i++)
+    s += x[i];
+  return s;
 }
 
 static int cmp(const void *a, const void *b) {
@@ -41,22 +62,34 @@ int main(int argc, char **argv) {
     names[j] = sm_table_col_name(t, j);
   if (sm_formula_parse(ctx, argv[2], names, nc, &fm) != SM_OK) sm_ctx_abort(ctx, SM_ERR_ARG);
   if (sm_frame_create(ctx, t, fm, NULL, NULL, 4096, &fr) != SM_OK) sm_ctx_abort(ctx, SM_ERR_DATA);
-  double *wall = malloc((size_t)reps * sizeof *wall), *cpu = malloc((size_t)reps * sizeof *cpu);
+  double *wall = malloc(3 * (size_t)reps * sizeof *wall), *cpu = malloc((size_t)reps * sizeof *cpu), sink = 0;
+  double *one = wall + reps, *ratio = one + reps;
   for (int r = 0; r < reps; r++) {
     sm_lm *m = NULL;
     MPI_Barrier(MPI_COMM_WORLD);
-    double t0 = sm_wtime(), c0 = cpu_s();
+    double t0 = sm_wtime();
+    sink += pass(fr->x, fr->n * fr->p) + pass(fr->y, fr->n);
+    MPI_Barrier(MPI_COMM_WORLD);
+    one[r] = sm_wtime() - t0;
+    t0 = sm_wtime();
+    double c0 = cpu_s();
     if (sm_lm_fit(ctx, fr, 1, &m) != SM_OK) sm_ctx_abort(ctx, SM_ERR_NUMERIC);
     cpu[r] = cpu_s() - c0, wall[r] = sm_wtime() - t0;
+    ratio[r] = wall[r] / one[r];
     sm_lm_destroy(&m);
   }
   qsort(wall, (size_t)reps, sizeof *wall, cmp);
+  qsort(one, (size_t)reps, sizeof *one, cmp);
+  qsort(ratio, (size_t)reps, sizeof *ratio, cmp);
   qsort(cpu, (size_t)reps, sizeof *cpu, cmp);
   double cmed = cpu[reps / 2], cmax = 0;
   MPI_Reduce(&cmed, &cmax, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
   if (!ctx->rank)
-    printf("{\"fits\": %d, \"fit_median_s\": %.6f, \"fit_best_s\": %.6f, \"fit_cpu_median_s\": %.6f}\n", reps,
-           wall[reps / 2], wall[0], cmax);
+    printf("{\"fits\": %d, \"fit_median_s\": %.6f, \"fit_best_s\": %.6f, \"fit_cpu_median_s\": %.6f, "
+           "\"pass_median_s\": %.6f, \"pass_best_s\": %.6f, \"pass_bytes\": %lld, \"ratio_median\": %.3f, "
+           "\"check\": %g}\n",
+           reps, wall[reps / 2], wall[0], cmax, one[reps / 2], one[0],
+           (long long)(fr->n_total * (fr->p + 1) * 8), ratio[reps / 2], sink);
   free(wall), free(cpu), free(names);
   sm_frame_destroy(&fr);
   sm_formula_destroy(&fm);
