@@ -344,33 +344,107 @@ __attribute__((target("avx2,fma"))) static void gram_tile44x2(const double *x, i
   if (two) store4(t + 16, b0), store4(t + 20, b1), store4(t + 24, b2), store4(t + 28, b3);
 }
 
-/* X'y and y'y of rows [0, m) of x (stride p) and y, added to t ([2p + 4]: two partial sums of X'y,
- * even and odd rows, so that 16 columns make 8 FMA chains; y'y in 4 lanes of rows i mod 4). */
-__attribute__((target("avx2,fma"))) static void gram_xy(const double *x, const double *y, int64_t m, int p,
-                                                          double *t) {
+/* G[j0:j0+4, c0:c0+12] += rows [0, m) of x (t[r * 12 + c]): 12 FMA chains */
+__attribute__((target("avx2,fma"))) static void gram_tile412(const double *x, int64_t m, int p, int j0, int c0,
+                                                               double *t) {
+  sm_v4 a0 = load4(t), b0 = load4(t + 4), c_0 = load4(t + 8), a1 = load4(t + 12), b1 = load4(t + 16);
+  sm_v4 c1 = load4(t + 20), a2 = load4(t + 24), b2 = load4(t + 28), c2 = load4(t + 32), a3 = load4(t + 36);
+  sm_v4 b3 = load4(t + 40), c3 = load4(t + 44);
+  for (int64_t i = 0; i < m; i++) {
+    const double *xi = x + i * p;
+    sm_v4 u = load4(xi + c0), v = load4(xi + c0 + 4), w = load4(xi + c0 + 8);
+    double s0 = xi[j0], s1 = xi[j0 + 1], s2 = xi[j0 + 2], s3 = xi[j0 + 3];
+    a0 += s0 * u, b0 += s0 * v, c_0 += s0 * w, a1 += s1 * u, b1 += s1 * v, c1 += s1 * w;
+    a2 += s2 * u, b2 += s2 * v, c2 += s2 * w, a3 += s3 * u, b3 += s3 * v, c3 += s3 * w;
+  }
+  store4(t, a0), store4(t + 4, b0), store4(t + 8, c_0), store4(t + 12, a1), store4(t + 16, b1);
+  store4(t + 20, c1), store4(t + 24, a2), store4(t + 28, b2), store4(t + 32, c2), store4(t + 36, a3);
+  store4(t + 40, b3), store4(t + 44, c3);
+}
+/* G[j0:j0+3, c0:c0+16] += rows [0, m) of x (t[r * 16 + c]): 12 FMA chains; the first row group of
+ * a model with an intercept (rows 1-3; row 0 is the column sums). Reads whole 128-byte rows at
+ * p = 16, so the chunk streams in by full cache lines. */
+__attribute__((target("avx2,fma"))) static void gram_tile316(const double *x, int64_t m, int p, int j0, int c0,
+                                                               double *t) {
+  sm_v4 a0 = load4(t), b0 = load4(t + 4), c_0 = load4(t + 8), d0 = load4(t + 12), a1 = load4(t + 16);
+  sm_v4 b1 = load4(t + 20), c1 = load4(t + 24), d1 = load4(t + 28), a2 = load4(t + 32), b2 = load4(t + 36);
+  sm_v4 c2 = load4(t + 40), d2 = load4(t + 44);
+  for (int64_t i = 0; i < m; i++) {
+    const double *xi = x + i * p;
+    sm_v4 u = load4(xi + c0), v = load4(xi + c0 + 4), w = load4(xi + c0 + 8), z = load4(xi + c0 + 12);
+    double s0 = xi[j0], s1 = xi[j0 + 1], s2 = xi[j0 + 2];
+    a0 += s0 * u, b0 += s0 * v, c_0 += s0 * w, d0 += s0 * z;
+    a1 += s1 * u, b1 += s1 * v, c1 += s1 * w, d1 += s1 * z;
+    a2 += s2 * u, b2 += s2 * v, c2 += s2 * w, d2 += s2 * z;
+  }
+  store4(t, a0), store4(t + 4, b0), store4(t + 8, c_0), store4(t + 12, d0), store4(t + 16, a1);
+  store4(t + 20, b1), store4(t + 24, c1), store4(t + 28, d1), store4(t + 32, a2), store4(t + 36, b2);
+  store4(t + 40, c2), store4(t + 44, d2);
+}
+/* a 4 x 8 tile (j0, c0) and a 4 x 4 tile (k0, d0) in one loop, t and t + 32: 12 FMA chains */
+__attribute__((target("avx2,fma"))) static void gram_tile48_44(const double *x, int64_t m, int p, int j0, int c0,
+                                                                 int k0, int d0, double *t) {
+  sm_v4 a0 = load4(t), b0 = load4(t + 4), a1 = load4(t + 8), b1 = load4(t + 12);
+  sm_v4 a2 = load4(t + 16), b2 = load4(t + 20), a3 = load4(t + 24), b3 = load4(t + 28);
+  sm_v4 e0 = load4(t + 32), e1 = load4(t + 36), e2 = load4(t + 40), e3 = load4(t + 44);
+  for (int64_t i = 0; i < m; i++) {
+    const double *xi = x + i * p;
+    sm_v4 u = load4(xi + c0), v = load4(xi + c0 + 4), w = load4(xi + d0);
+    a0 += xi[j0] * u, b0 += xi[j0] * v, a1 += xi[j0 + 1] * u, b1 += xi[j0 + 1] * v;
+    a2 += xi[j0 + 2] * u, b2 += xi[j0 + 2] * v, a3 += xi[j0 + 3] * u, b3 += xi[j0 + 3] * v;
+    e0 += xi[k0] * w, e1 += xi[k0 + 1] * w, e2 += xi[k0 + 2] * w, e3 += xi[k0 + 3] * w;
+  }
+  store4(t, a0), store4(t + 4, b0), store4(t + 8, a1), store4(t + 12, b1);
+  store4(t + 16, a2), store4(t + 20, b2), store4(t + 24, a3), store4(t + 28, b3);
+  store4(t + 32, e0), store4(t + 36, e1), store4(t + 40, e2), store4(t + 44, e3);
+}
+
+/* X'y and y'y of rows [0, m) of x (stride p) and y, added to t ([3p + 4]: two partial sums of X'y,
+ * even and odd rows, so that 16 columns make 8 FMA chains; y'y in 4 lanes of rows i mod 4; with
+ * sums, also the column sums of x in t + 2p + 4, by adds: X'1, the intercept's row of the Gram). */
+__attribute__((target("avx2,fma"), always_inline)) static inline void gram_xy_(const double *x, const double *y,
+                                                                              int64_t m, int p, double *t,
+                                                                              const int sums) {
   int64_t i;
+  double *ts = t + 2 * p + 4;
   for (int c0 = 0; c0 + 16 <= p; c0 += 16) {
     sm_v4 a0 = load4(t + c0), a1 = load4(t + c0 + 4), a2 = load4(t + c0 + 8), a3 = load4(t + c0 + 12);
     sm_v4 b0 = load4(t + p + c0), b1 = load4(t + p + c0 + 4), b2 = load4(t + p + c0 + 8), b3 = load4(t + p + c0 + 12);
+    sm_v4 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+    if (sums) s0 = load4(ts + c0), s1 = load4(ts + c0 + 4), s2 = load4(ts + c0 + 8), s3 = load4(ts + c0 + 12);
     for (i = 0; i + 2 <= m; i += 2) {
       const double *u = x + i * p + c0, *v = u + p;
-      a0 += y[i] * load4(u), a1 += y[i] * load4(u + 4), a2 += y[i] * load4(u + 8), a3 += y[i] * load4(u + 12);
-      b0 += y[i + 1] * load4(v), b1 += y[i + 1] * load4(v + 4), b2 += y[i + 1] * load4(v + 8),
-          b3 += y[i + 1] * load4(v + 12);
+      sm_v4 u0 = load4(u), u1 = load4(u + 4), u2 = load4(u + 8), u3 = load4(u + 12);
+      sm_v4 v0 = load4(v), v1 = load4(v + 4), v2 = load4(v + 8), v3 = load4(v + 12);
+      a0 += y[i] * u0, a1 += y[i] * u1, a2 += y[i] * u2, a3 += y[i] * u3;
+      b0 += y[i + 1] * v0, b1 += y[i + 1] * v1, b2 += y[i + 1] * v2, b3 += y[i + 1] * v3;
+      if (sums) s0 += u0 + v0, s1 += u1 + v1, s2 += u2 + v2, s3 += u3 + v3;
     }
     if (i < m) {
       const double *u = x + i * p + c0;
-      a0 += y[i] * load4(u), a1 += y[i] * load4(u + 4), a2 += y[i] * load4(u + 8), a3 += y[i] * load4(u + 12);
+      sm_v4 u0 = load4(u), u1 = load4(u + 4), u2 = load4(u + 8), u3 = load4(u + 12);
+      a0 += y[i] * u0, a1 += y[i] * u1, a2 += y[i] * u2, a3 += y[i] * u3;
+      if (sums) s0 += u0, s1 += u1, s2 += u2, s3 += u3;
     }
     store4(t + c0, a0), store4(t + c0 + 4, a1), store4(t + c0 + 8, a2), store4(t + c0 + 12, a3);
     store4(t + p + c0, b0), store4(t + p + c0 + 4, b1), store4(t + p + c0 + 8, b2), store4(t + p + c0 + 12, b3);
+    if (sums) store4(ts + c0, s0), store4(ts + c0 + 4, s1), store4(ts + c0 + 8, s2), store4(ts + c0 + 12, s3);
   }
   for (int c0 = p / 16 * 16; c0 < p; c0 += 4) { /* the last 4, 8 or 12 columns */
-    sm_v4 a = load4(t + c0), b = load4(t + p + c0);
-    for (i = 0; i + 2 <= m; i += 2)
-      a += y[i] * load4(x + i * p + c0), b += y[i + 1] * load4(x + (i + 1) * p + c0);
-    if (i < m) a += y[i] * load4(x + i * p + c0);
+    sm_v4 a = load4(t + c0), b = load4(t + p + c0), c = {0};
+    if (sums) c = load4(ts + c0);
+    for (i = 0; i + 2 <= m; i += 2) {
+      sm_v4 u = load4(x + i * p + c0), v = load4(x + (i + 1) * p + c0);
+      a += y[i] * u, b += y[i + 1] * v;
+      if (sums) c += u + v;
+    }
+    if (i < m) {
+      sm_v4 u = load4(x + i * p + c0);
+      a += y[i] * u;
+      if (sums) c += u;
+    }
     store4(t + c0, a), store4(t + p + c0, b);
+    if (sums) store4(ts + c0, c);
   }
   sm_v4 s = load4(t + 2 * p);
   for (i = 0; i + 4 <= m; i += 4)
@@ -379,62 +453,104 @@ __attribute__((target("avx2,fma"))) static void gram_xy(const double *x, const d
     s[l] += y[i] * y[i];
   store4(t + 2 * p, s);
 }
+__attribute__((target("avx2,fma"))) static void gram_xy(const double *x, const double *y, int64_t m, int p,
+                                                          double *t) {
+  gram_xy_(x, y, m, p, t, 0);
+}
+__attribute__((target("avx2,fma"))) static void gram_xy_sums(const double *x, const double *y, int64_t m, int p,
+                                                               double *t) {
+  gram_xy_(x, y, m, p, t, 1);
+}
 
-/* The tiles covering the upper triangle of a p x p Gram matrix: per row group j0 (4 rows), the
- * column groups from the diagonal on, two per 4 x 8 tile; a leftover 4 x 4 tile is paired with the
- * next leftover. tile[t] = {j0, c0, k0, d0} (c0 + 8 for 4 x 8: k0 = -2; unpaired 4 x 4: k0 = -1). */
+/* The tiles covering the upper triangle of a p x p Gram matrix, 12 FMA chains where the shape
+ * allows (two FMAs a cycle at a latency of 4 need 8; the spare ones absorb the loads' jitter): per
+ * row group j0 (4 rows) the column groups from the diagonal on, 12 columns per 4 x 12 tile; with an
+ * intercept (column 0 all ones) the first group is rows 1-3, 16 columns per 3 x 16 tile, and row 0
+ * comes from column sums (gram_xy_sums: adds, not multiplications by 1). Leftover 4 x 8 and 4 x 4
+ * tiles are paired (4 x 8 with 4 x 4, else 4 x 4 with 4 x 4). tile[t] = {kind, j0, c0, k0, d0};
+ * k0 < 0: unpaired. Each tile's sums take GRAM_TILE doubles of scratch. */
+enum { GT_316, GT_412, GT_48, GT_44 };
 #define GRAM_MAX_P 256
-#define GRAM_MAX_TILES ((GRAM_MAX_P / 4) * (GRAM_MAX_P / 4 + 1) / 4 + 1)
-static int gram_tiles(int p, int (*tile)[4]) {
-  int n = 0, open = -1;
+#define GRAM_MAX_TILES ((GRAM_MAX_P / 4) * (GRAM_MAX_P / 4 + 1) / 2 + 1)
+#define GRAM_TILE 48
+static int gram_tiles(int p, int icpt, int (*tile)[5]) {
+  int n = 0, open4 = -1, open8 = -1;
   for (int j0 = 0; j0 < p; j0 += 4) {
     int c0 = j0;
-    for (; c0 + 8 <= p; c0 += 8)
-      tile[n][0] = j0, tile[n][1] = c0, tile[n][2] = -2, tile[n][3] = 0, n++;
-    if (c0 == p) continue;
-    if (open >= 0)
-      tile[open][2] = j0, tile[open][3] = c0, open = -1;
-    else
-      tile[n][0] = j0, tile[n][1] = c0, tile[n][2] = -1, tile[n][3] = 0, open = n++;
+    if (icpt && j0 == 0)
+      for (; c0 + 16 <= p; c0 += 16)
+        tile[n][0] = GT_316, tile[n][1] = 1, tile[n][2] = c0, tile[n][3] = -1, n++;
+    for (; c0 + 12 <= p; c0 += 12) /* (with an intercept, 12 columns left over are a 4 x 12 of rows 0-3) */
+      tile[n][0] = GT_412, tile[n][1] = j0, tile[n][2] = c0, tile[n][3] = -1, n++;
+    if (c0 + 8 <= p) {
+      if (open4 >= 0) { /* the open 4 x 4 becomes the second tile of this 4 x 8 */
+        int *t = tile[open4];
+        t[3] = t[1], t[4] = t[2], t[0] = GT_48, t[1] = j0, t[2] = c0, open4 = -1;
+      } else {
+        tile[n][0] = GT_48, tile[n][1] = j0, tile[n][2] = c0, tile[n][3] = -1, open8 = n++;
+      }
+      c0 += 8;
+    }
+    if (c0 < p) {
+      int o = open8 >= 0 ? open8 : open4;
+      if (o >= 0) {
+        tile[o][3] = j0, tile[o][4] = c0;
+        if (o == open8) open8 = -1; else open4 = -1;
+      } else {
+        tile[n][0] = GT_44, tile[n][1] = j0, tile[n][2] = c0, tile[n][3] = -1, open4 = n++;
+      }
+    }
   }
   return n;
 }
 
 /* Doubles of gram_avx2's scratch for p columns: the tiles' sums, then gram_xy's. */
 static size_t gram_scratch(int p) {
-  int tile[GRAM_MAX_TILES][4];
-  return (size_t)gram_tiles(p, tile) * 32 + 2 * (size_t)p + 4;
+  int tile[GRAM_MAX_TILES][5];
+  return (size_t)gram_tiles(p, 0, tile) * GRAM_TILE + 3 * (size_t)p + 4;
 }
 
 /* The upper triangle of [X y]'[X y] into G (ldg = p + 1) for the nb rows of x (stride p) and y,
- * p <= GRAM_MAX_P; acc: gram_scratch(p) doubles. */
-static void gram_avx2(const double *x, const double *y, int64_t nb, int p, double *G, int ldg, double (*acc)[32]) {
-  int tile[GRAM_MAX_TILES][4], nt = gram_tiles(p, tile);
+ * p <= GRAM_MAX_P; icpt: column 0 of x is all ones; acc: gram_scratch(p) doubles. */
+static void gram_avx2(const double *x, const double *y, int64_t nb, int p, int icpt, double *G, int ldg,
+                      double (*acc)[GRAM_TILE]) {
+  int tile[GRAM_MAX_TILES][5], nt = gram_tiles(p, icpt, tile);
   double *xy = acc[nt];
-  memset(acc, 0, ((size_t)nt * 32 + 2 * (size_t)p + 4) * sizeof(double));
+  memset(acc, 0, ((size_t)nt * GRAM_TILE + 3 * (size_t)p + 4) * sizeof(double));
   for (int64_t i = 0; i < nb; i += GRAM_CHUNK) {
     int64_t m = nb - i < GRAM_CHUNK ? nb - i : GRAM_CHUNK;
     const double *xc = x + i * p;
-    for (int t = 0; t < nt; t++)
-      if (tile[t][2] == -2)
-        gram_tile48(xc, m, p, tile[t][0], tile[t][1], acc[t]);
+    for (int t = 0; t < nt; t++) {
+      const int *d = tile[t];
+      if (d[0] == GT_316)
+        gram_tile316(xc, m, p, d[1], d[2], acc[t]);
+      else if (d[0] == GT_412)
+        gram_tile412(xc, m, p, d[1], d[2], acc[t]);
+      else if (d[0] == GT_48 && d[3] >= 0)
+        gram_tile48_44(xc, m, p, d[1], d[2], d[3], d[4], acc[t]);
+      else if (d[0] == GT_48)
+        gram_tile48(xc, m, p, d[1], d[2], acc[t]);
       else
-        gram_tile44x2(xc, m, p, tile[t][0], tile[t][1], tile[t][2], tile[t][3], acc[t]);
-    gram_xy(xc, y + i, m, p, xy);
+        gram_tile44x2(xc, m, p, d[1], d[2], d[3], d[4], acc[t]);
+    }
+    (icpt ? gram_xy_sums : gram_xy)(xc, y + i, m, p, xy);
   }
+  for (int t = 0; t < nt; t++) {
+    const int *d = tile[t];
+    int rows = d[0] == GT_316 ? 3 : 4, w = d[0] == GT_316 ? 16 : d[0] == GT_412 ? 12 : d[0] == GT_48 ? 8 : 4;
+    for (int r = 0; r < rows; r++)
+      for (int c = 0; c < w; c++)
+        G[(d[1] + r) + (d[2] + c) * ldg] = acc[t][r * w + c];
+    if (d[3] >= 0)
+      for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++)
+          G[(d[3] + r) + (d[4] + c) * ldg] = acc[t][4 * w + r * 4 + c];
+  }
+  for (int j = 0; icpt && j < p; j++)
+    G[j * ldg] = xy[2 * p + 4 + j];
   for (int j = 0; j < p; j++)
     G[j + p * ldg] = xy[j] + xy[p + j];
   G[p + p * ldg] = (xy[2 * p] + xy[2 * p + 1]) + (xy[2 * p + 2] + xy[2 * p + 3]);
-  for (int t = 0; t < nt; t++) {
-    int w = tile[t][2] == -2 ? 8 : 4;
-    for (int r = 0; r < 4; r++)
-      for (int c = 0; c < w; c++)
-        G[(tile[t][0] + r) + (tile[t][1] + c) * ldg] = acc[t][r * w + c];
-    if (tile[t][2] >= 0)
-      for (int r = 0; r < 4; r++)
-        for (int c = 0; c < 4; c++)
-          G[(tile[t][2] + r) + (tile[t][3] + c) * ldg] = acc[t][16 + r * 4 + c];
-  }
 }
 /* The bins of 4 values as sm__qbin computes them, in 4 int lanes: t = (v - lo) * scale, then
  * max(t, 0) (a NaN t gives 0, as !(t >= 0) does), min(t, SM_QBINS - 1), truncated. */
@@ -518,8 +634,10 @@ static void resid_avx2(const double *x, const double *y, int64_t nb, int p, cons
                        const sm__qbins *bn, int64_t *h, double *mm) {
   (void)x, (void)y, (void)nb, (void)p, (void)b, (void)r, (void)bn, (void)h, (void)mm;
 }
-static void gram_avx2(const double *x, const double *y, int64_t nb, int p, double *G, int ldg, double (*acc)[32]) {
-  (void)x, (void)y, (void)nb, (void)p, (void)G, (void)ldg, (void)acc;
+#define GRAM_TILE 48
+static void gram_avx2(const double *x, const double *y, int64_t nb, int p, int icpt, double *G, int ldg,
+                      double (*acc)[GRAM_TILE]) {
+  (void)x, (void)y, (void)nb, (void)p, (void)icpt, (void)G, (void)ldg, (void)acc;
 }
 static int gram_avx2_ok(int p) { (void)p; return 0; }
 #endif
@@ -582,7 +700,7 @@ static sm_status gram_leaf(void *u, int64_t gb, double *G) {
       unit = wt[i] == 1;
   if (unit) { /* unit weights: X'X, X'y, y'y straight from the frame, no copy */
     if (g->acc) {
-      gram_avx2(f->x + o * p, resp + o, nb, p, G, K, (double(*)[32])g->acc);
+      gram_avx2(f->x + o * p, resp + o, nb, p, f->intercept, G, K, (double(*)[GRAM_TILE])g->acc);
       return SM_OK;
     }
     cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, p, (int)nb, 1.0, f->x + o * p, p, 0.0, G, K);

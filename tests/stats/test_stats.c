@@ -5,6 +5,7 @@
 #include <float.h>
 
 #include "harness.h"
+#include "sisma/rng.h"
 #include "stats/internal.h"
 
 static char golden[1024];
@@ -115,6 +116,75 @@ static void test_lm_golden(sm_ctx *ctx) {
       sm_lm_destroy(&m);
       close_fit(&t, &fm, &fr);
     }
+}
+
+/* The Gram kernel's tile shapes (tsqr.c: 3 x 16 with the intercept's column sums, 4 x 12, 4 x 8
+ * with 4 x 4, paired and single 4 x 4) at every p from 4 to 32 the AVX2 path takes (p a multiple
+ * of 4) and the p between (dsyrk), with and without an intercept, in blocks of 7 rows (odd chunks)
+ * and of 1000 (several 64-row chunks): the Cholesky route must agree with TSQR. */
+static void test_gram_shapes(sm_ctx *ctx) {
+  char path[1200];
+  snprintf(path, sizeof path, "%s/gram.csv", sm_test_dir());
+  if (ctx->rank == 0) {
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    sm_rng r;
+    sm_rng_init(&r, 20261125, 0);
+    fprintf(f, "y");
+    for (int j = 1; j <= 32; j++)
+      fprintf(f, ",x%d", j);
+    for (int i = 0; f && i < 2503; i++) {
+      double x[33], y = 1;
+      x[1] = 2 * sm_rng_uniform(&r) - 1;
+      for (int j = 2; j <= 32; j++)
+        x[j] = 2 * sm_rng_uniform(&r) - 1 + 0.3 * x[1];
+      for (int j = 1; j <= 32; j++)
+        y += 0.05 * j * x[j];
+      fprintf(f, "\n%.17g", y + sm_rng_uniform(&r) - 0.5);
+      for (int j = 1; j <= 32; j++)
+        fprintf(f, ",%.17g", x[j]);
+    }
+    if (f) fputc('\n', f), fclose(f);
+  }
+  MPI_Barrier(ctx->comm);
+  sm_table *t = NULL;
+  CHECK_OK(ctx, sm_table_open(ctx, path, &t));
+  const char *names[64];
+  for (int j = 0; t && j < sm_table_ncols(t); j++)
+    names[j] = sm_table_col_name(t, j);
+  for (int p = 3; t && p <= 32; p++)
+    for (int icpt = 0; icpt < 2; icpt++)
+      for (int64_t block = 7; block <= 1000; block += 993) {
+        char formula[400];
+        int k = p - icpt, len = snprintf(formula, sizeof formula, "y ~ x1");
+        for (int j = 2; j <= k; j++)
+          len += snprintf(formula + len, sizeof formula - (size_t)len, " + x%d", j);
+        snprintf(formula + len, sizeof formula - (size_t)len, "%s", icpt ? "" : " - 1");
+        sm_formula *fm = NULL;
+        sm_frame *fr = NULL;
+        sm_lm *mg = NULL, *mq = NULL;
+        CHECK_OK(ctx, sm_formula_parse(ctx, formula, names, sm_table_ncols(t), &fm));
+        if (fm) CHECK_OK(ctx, sm_frame_create(ctx, t, fm, NULL, NULL, block, &fr));
+        if (fr) CHECK_OK(ctx, sm_lm_fit(ctx, fr, 1, &mg));
+        if (fr) CHECK_OK(ctx, sm_lm_fit(ctx, fr, 0, &mq));
+        if (mg && mq) {
+          CHECK(mg->used_gram && !mq->used_gram && mg->p == p);
+          for (int j = 0; j < p; j++) {
+            CHECK_NEAR(mg->coef[j], mq->coef[j], 1e-10);
+            CHECK_NEAR(mg->se[j], mq->se[j], 1e-10);
+          }
+          CHECK_NEAR(mg->rss, mq->rss, 1e-10);
+          CHECK_NEAR(mg->r2, mq->r2, 1e-12);
+          for (int q = 0; q < 5; q++)
+            CHECK_NEAR(mg->resid_q[q], mq->resid_q[q], 1e-10);
+        }
+        if (ctx->rank == 0 && sm_test_failures) fprintf(stderr, "(%s, block %lld)\n", formula, (long long)block);
+        sm_lm_destroy(&mg), sm_lm_destroy(&mq);
+        sm_frame_destroy(&fr);
+        sm_formula_destroy(&fm);
+        if (sm_test_failures) break;
+      }
+  sm_table_close(&t);
 }
 
 /* hatvalues, rstudent, cooks.distance row by row; VIF, BP, DW. */
@@ -525,6 +595,6 @@ static void test_gd(sm_ctx *ctx) {
 int main(int argc, char **argv) {
   const char *src = getenv("SISMA_SOURCE_DIR");
   snprintf(golden, sizeof golden, "%s/tests/stats/golden", src ? src : ".");
-  return SM_TEST_MAIN(argc, argv, test_rfmt, test_distributions, test_quantiles, test_lm_golden, test_diagnostics,
+  return SM_TEST_MAIN(argc, argv, test_rfmt, test_distributions, test_quantiles, test_lm_golden, test_gram_shapes, test_diagnostics,
                       test_glm_golden, test_gd, test_rank_invariance, test_errors);
 }
