@@ -44,11 +44,11 @@ typedef struct {
   int64_t n;          /* rows on this rank */
   int64_t n_total;    /* rows to fit (tag 1), all ranks */
   int64_t n_heldout;  /* held-out rows (tag 2), all ranks */
-  int64_t n_dropped;  /* rows dropped for missing values (R's na.omit), all ranks */
+  int64_t n_dropped;  /* rows to fit dropped for missing values (R's na.omit), all ranks */
   double *x;          /* [n][p] row-major */
   double *work;       /* [n] scratch of the fits (lm's residuals); one fit at a time per frame */
   int work_own;       /* work is its own allocation (else it follows x in x's) */
-  double *y, *w;      /* [n] response, prior weights (1 when none) */
+  double *y, *w;      /* [n] response, prior weights (1 when none; 0 on held-out rows) */
   int unit_w;         /* every w on this rank is 1 (no weights, or all 1): no per-row weight tests */
   int64_t *row;       /* [n] table row index, ascending */
   unsigned char *tag; /* [n] 1: fit, 2: held out (from the mask) */

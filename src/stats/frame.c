@@ -492,13 +492,13 @@ static sm_status factor_codes(phase_a *a, const unsigned char *keep, double *rec
  * the poly basis before na.omit, so they count in its moments (stats::poly via model.frame). The
  * records' buffer has room for `spare` more (see move_rows). */
 static sm_status phase_a_run(phase_a *a, const unsigned char *mask, int64_t spare, double **rec_out, int64_t *n_out,
-                             int64_t *kept_out, int width) {
+                             int width) {
   sm_ctx *ctx = a->ctx;
   sm_range r = sm_table_range(a->t);
   double *rec = sm__alloc_big(((size_t)(r.count + spare) * (size_t)width + 1) * sizeof *rec);
   unsigned char *keep = calloc((size_t)r.count + 1, 1);
   sm_status st = (rec && keep) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory for the model frame");
-  int64_t n = 0, kept = 0;
+  int64_t n = 0;
   for (int64_t i = 0; st == SM_OK && i < r.count; i++) {
     if (mask && !mask[i]) continue;
     int k = 0, moments = 0;
@@ -511,7 +511,6 @@ static sm_status phase_a_run(phase_a *a, const unsigned char *mask, int64_t spar
       if (a->fm->var[v].poly_k && isnan(ri[3 + v])) moments = 0;
     ri[width - 1] = k ? (mask ? mask[i] : 1) : 0; /* 1 fit, 2 held out, 0 moments only */
     if (k || moments) n++;
-    kept += k;
   }
   st = sm_ctx_agree(ctx, st);
   if (st == SM_OK) st = factor_codes(a, keep, rec, n, width);
@@ -522,7 +521,6 @@ static sm_status phase_a_run(phase_a *a, const unsigned char *mask, int64_t spar
   }
   *rec_out = rec;
   *n_out = n;
-  *kept_out = kept;
   return SM_OK;
 }
 
@@ -566,8 +564,8 @@ static sm_status build(sm_ctx *ctx, sm_frame *f, phase_a *a, double **recp, int 
   f->blk_off = NULL, f->blk_id = NULL;
   f->unit_w = 1;
   for (int64_t i = 0; st == SM_OK && i < f->n; i++) {
-    f->row[i] = (int64_t)rec[i * width], f->w[i] = rec[i * width + 1], f->y[i] = rec[i * width + 2],
-    f->tag[i] = (unsigned char)rec[i * width + width - 1];
+    f->row[i] = (int64_t)rec[i * width], f->y[i] = rec[i * width + 2], f->tag[i] = (unsigned char)rec[i * width + width - 1];
+    f->w[i] = f->tag[i] == 1 ? rec[i * width + 1] : 0; /* held-out rows take no part in a fit */
     f->unit_w &= f->w[i] == 1;
   }
   if (st == SM_OK) st = sm_ctx_agree(ctx, find_blocks(ctx, f));
@@ -637,28 +635,27 @@ sm_status sm_frame_create(sm_ctx *ctx, sm_table *t, const sm_formula *fm, const 
   st = sm_ctx_agree(ctx, st);
   int width = 4 + fm->nvars; /* row, w, y, variables..., kept */
   double *rec = NULL;
-  int64_t kept = 0;
   if (st == SM_OK) {
     f->block_rows = block_rows > 0 ? block_rows : 4096;
     f->intercept = fm->intercept;
     f->has_weights = a.wcol >= 0;
     snprintf(f->response, sizeof f->response, "%s", fm->lhs_label);
-    st = phase_a_run(&a, mask, f->block_rows, &rec, &f->n, &kept, width);
+    st = phase_a_run(&a, mask, f->block_rows, &rec, &f->n, width);
   }
   if (st == SM_OK) {
-    int64_t fit = 0, held = 0, masked = 0, all[4];
+    int64_t fit = 0, held = 0, masked = 0, all[3];
     sm_range r = sm_table_range(t);
-    for (int64_t i = 0; i < r.count; i++)
-      masked += !mask || mask[i];
+    for (int64_t i = 0; i < r.count; i++) /* the rows to fit: R's lm(..., subset = those) */
+      masked += !mask || mask[i] == 1;
     for (int64_t i = 0; i < f->n; i++) {
       double tag = rec[i * width + width - 1];
       fit += tag == 1, held += tag == 2;
     }
-    int64_t mine[4] = {kept, masked, fit, held};
-    MPI_Allreduce(mine, all, 4, MPI_INT64_T, MPI_SUM, ctx->comm);
-    f->n_total = all[2];
-    f->n_heldout = all[3];
-    f->n_dropped = all[1] - all[0];
+    int64_t mine[3] = {masked, fit, held};
+    MPI_Allreduce(mine, all, 3, MPI_INT64_T, MPI_SUM, ctx->comm);
+    f->n_total = all[1];
+    f->n_heldout = all[2];
+    f->n_dropped = all[0] - all[1];
     st = move_rows(ctx, sm_table_nrows(t), f->block_rows, &rec, &f->n, sm_table_range(t).count + f->block_rows, width);
   }
   if (st == SM_OK) st = build(ctx, f, &a, &rec, width);

@@ -220,7 +220,9 @@ void sm_glm_print(FILE *to, const sm_glm *m, const sm_frame *f, const char *call
   static const char *const qn[5] = {"Min", "1Q", "Median", "3Q", "Max"};
   static const char *const hdr[4] = {"Estimate", "Std. Error", "z value", "Pr(>|z|)"};
   const int digits = 4;
-  fprintf(to, "\nCall:\n%s\n\nDeviance Residuals: \n", call);
+  fprintf(to, "\nCall:\n");
+  sm__r_print_call(to, call);
+  fprintf(to, "\nDeviance Residuals: \n");
   double q[5];
   memcpy(q, m->dev_resid_q, sizeof q);
   sm__r_zapsmall(q, 5, digits + 1);

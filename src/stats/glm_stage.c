@@ -17,15 +17,7 @@ static const sm_key glm_keys[] = {
     {"weights", SM_KEY_STR, "", 0, -1, NULL, "column of prior weights; empty = none"},
     {"class_weights", SM_KEY_ENUM, "none", 0, -1, "none|balanced",
      "balanced: weight each class by n / (2 n_class) over the rows fitted (unbalanced data)"},
-    {"split_column", SM_KEY_STR, "", 0, -1, NULL,
-     "existing split column: rows 'train' are fitted, rows 'test' evaluated, others ignored"},
-    {"dev_fraction", SM_KEY_FLOAT, "0", 0, 0.9, NULL,
-     "also hold out this fraction of the groups as a dev split (metrics reported apart from test)"},
-    {"test_fraction", SM_KEY_FLOAT, "0", 0, 0.9, NULL,
-     "hold out this fraction of the groups (seeded) for the metrics; 0 = evaluate on the fitted rows"},
-    {"group_column", SM_KEY_STR, "", 0, -1, NULL,
-     "rows sharing a value stay in one split or fold (e.g. source_id: no event in two splits); empty = by row"},
-    {"folds", SM_KEY_INT, "0", 0, 100, NULL, "k-fold cross-validation over the groups (0 = off)"},
+    SM__SPLIT_KEYS,
     {"threshold", SM_KEY_FLOAT, "0.5", 0, 1, NULL, "probability threshold of the predicted class"},
     {"event_column", SM_KEY_STR, "", 0, -1, NULL,
      "also classify each held-out event (rows sharing this column's value, e.g. source_id) by the mean probability "
@@ -39,61 +31,6 @@ static const sm_key glm_keys[] = {
     SM__GD_KEYS,
     SM_KEYS_END,
 };
-
-/* A uniform number in [0, 1) from a group value and the seed (FNV-1a, then SplitMix64). */
-static double group_u_bytes(const char *s, size_t n, uint64_t seed) {
-  uint64_t h = 1469598103934665603ULL;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-  uint64_t z = h ^ (seed * 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  z ^= z >> 31;
-  return (double)(z >> 11) * 0x1.0p-53;
-}
-
-static double group_u(const char *s, uint64_t seed) { return group_u_bytes(s, strlen(s), seed); }
-
-/* Per local table row: 1 fit, 2 test (held out), 3 dev, 0 unused. fold < 0: a single split. */
-static sm_status make_mask(sm_ctx *ctx, const sm_config *cfg, sm_table *t, int fold, unsigned char *mask) {
-  sm_range r = sm_table_range(t);
-  const char *sc = sm_config_str(cfg, "split_column"), *gc = sm_config_str(cfg, "group_column");
-  double frac = sm_config_float(cfg, "test_fraction"), dev = sm_config_float(cfg, "dev_fraction");
-  SM_CHECK(ctx, frac + dev < 1, SM_ERR_CONFIG, "test_fraction + dev_fraction = %g leaves nothing to fit", frac + dev);
-  int k = (int)sm_config_int(cfg, "folds");
-  uint64_t seed = (uint64_t)sm_config_int(cfg, "seed");
-  if (sc[0] && fold < 0) {
-    int j;
-    SM_TRY(ctx, sm_table_find(t, sc, &j));
-    SM_CHECK(ctx, sm_table_col_is_str(t, j), SM_ERR_ARG, "split column %s must hold strings (train/dev/test)", sc);
-    for (int64_t i = 0; i < r.count; i++) {
-      const char *v = sm_table_str(t, j)[i];
-      mask[i] = !strcmp(v, "train") ? 1 : !strcmp(v, "test") ? 2 : !strcmp(v, "dev") ? 3 : 0;
-    }
-    return SM_OK;
-  }
-  int j = -1;
-  if (gc[0]) SM_TRY(ctx, sm_table_find(t, gc, &j));
-  for (int64_t i = 0; i < r.count; i++) {
-    char buf[64];
-    double u;
-    if (j < 0) {
-      int64_t row = r.first + (int64_t)i; /* by row: the row number's bytes */
-      memcpy(buf, &row, sizeof row), buf[8] = '\0';
-      u = group_u_bytes(buf, 8, seed);
-    } else if (sm_table_col_is_str(t, j)) {
-      u = group_u(sm_table_str(t, j)[i], seed);
-    } else {
-      snprintf(buf, sizeof buf, "%.17g", sm_table_num(t, j)[i]);
-      u = group_u(buf, seed);
-    }
-    if (fold >= 0)
-      mask[i] = (int)(u * k) == fold ? 2 : 1;
-    else
-      mask[i] = u < frac ? 2 : u < frac + dev ? 3 : 1;
-  }
-  return SM_OK;
-}
 
 /* Class weights n / (2 n_c) over the fitted rows, multiplied into the prior weights. */
 static sm_status balance(sm_ctx *ctx, sm_frame *f) {
@@ -294,7 +231,7 @@ static sm_status cross_validate(sm_ctx *ctx, const sm_config *cfg, sm_table *t, 
     sm_frame *fr = NULL;
     sm_glm *m = NULL;
     sm_class_metrics c;
-    SM_TRY(ctx, sm_ctx_agree(ctx, make_mask(ctx, cfg, t, fold, mask)));
+    SM_TRY(ctx, sm_ctx_agree(ctx, sm__stats_mask(ctx, cfg, t, fold, mask)));
     sm_status st = sm_frame_create(ctx, t, fm, w[0] ? w : NULL, mask, sm_config_int(cfg, "block_rows"), &fr);
     if (st == SM_OK && !strcmp(sm_config_str(cfg, "class_weights"), "balanced"))
       st = sm_ctx_agree(ctx, balance(ctx, fr));
@@ -325,7 +262,7 @@ static sm_status glm_run(sm_ctx *ctx, const sm_config *cfg) {
   SM_TRY(ctx, sm__stats_open(ctx, cfg, &t, &fm));
   unsigned char *mask = malloc((size_t)sm_table_range(t).count + 1);
   sm_status st = sm_ctx_agree(ctx, mask ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
-  if (st == SM_OK) st = sm_ctx_agree(ctx, make_mask(ctx, cfg, t, -1, mask));
+  if (st == SM_OK) st = sm_ctx_agree(ctx, sm__stats_mask(ctx, cfg, t, -1, mask));
   const char *w = sm_config_str(cfg, "weights");
   if (st == SM_OK) st = sm_frame_create(ctx, t, fm, w[0] ? w : NULL, mask, sm_config_int(cfg, "block_rows"), &fr);
   if (st == SM_OK && !strcmp(sm_config_str(cfg, "class_weights"), "balanced")) st = sm_ctx_agree(ctx, balance(ctx, fr));

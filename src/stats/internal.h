@@ -26,6 +26,8 @@ void sm__r_format_pval(const double *pv, int n, int digits, char (*out)[SM_RFMT_
 void sm__r_print_coefmat(FILE *to, int k, const char *const *rows, const double *est, const double *se,
                          const double *tv, const double *pv, const char *const hdr[4], int digits);
 void sm__r_print_named(FILE *to, int n, const char *const *names, const double *x, int digits, int gap);
+/* print(call): the call text broken into lines as R's deparse breaks it (width.cutoff 60). Local. */
+void sm__r_print_call(FILE *to, const char *call);
 
 /* ---- distributions (dist.c) ---- */
 double sm__pbeta(double x, double y, double a, double b, int lower);
@@ -137,12 +139,26 @@ double sm__expr_eval(const sm__expr *e, const double *const *cols, int64_t i);
   {"tol", SM_KEY_FLOAT, "1e-10", 0, 1, NULL, "gd: stop when the largest coefficient change is below tol"}, \
   {"max_iter", SM_KEY_INT, "100000", 1, 1e9, NULL, "gd: iterations at most; sgd: epochs"},                 \
   {"batch_size", SM_KEY_INT, "256", 1, 1e12, NULL, "sgd: rows per global minibatch"},                      \
-  {"seed", SM_KEY_INT, "1", 0, 9.2e18, NULL, "sgd permutation seed (and glm's group split)"},              \
+  {"seed", SM_KEY_INT, "1", 0, 9.2e18, NULL, "sgd permutation seed (and the group split)"},                \
   {"cost_log", SM_KEY_PATH, "", 0, -1, NULL, "gd/sgd: CSV of the cost per iteration (epoch for sgd)"}
 // clang-format on
 /* Run the gd/sgd solver configured by cfg on a frame, print its result on rank 0 and keep the
  * coefficients in *res. Collective. */
 sm_status sm__stage_gd(sm_ctx *ctx, const sm_config *cfg, const sm_frame *fr, int binomial, sm_gd_result **res);
+/* Held-out splits and folds, the same for lm and glm. */
+#define SM__SPLIT_KEYS                                                                                     \
+  {"split_column", SM_KEY_STR, "", 0, -1, NULL,                                                            \
+   "existing split column: rows 'train' are fitted, rows 'test' evaluated, others ignored"},               \
+  {"dev_fraction", SM_KEY_FLOAT, "0", 0, 0.9, NULL,                                                        \
+   "also hold out this fraction of the groups as a dev split (metrics reported apart from test)"},         \
+  {"test_fraction", SM_KEY_FLOAT, "0", 0, 0.9, NULL,                                                       \
+   "hold out this fraction of the groups (seeded) for the metrics; 0 = evaluate on the fitted rows"},      \
+  {"group_column", SM_KEY_STR, "", 0, -1, NULL,                                                            \
+   "rows sharing a value stay in one split or fold (e.g. source_id: no event in two splits); empty = by row"}, \
+  {"folds", SM_KEY_INT, "0", 0, 100, NULL, "k-fold cross-validation over the groups (0 = off)"}
+/* Per local table row of t: 1 fit, 2 test (held out), 3 dev, 0 unused, from the split keys; fold
+ * >= 0: rows of that fold 2, the others 1. Local (the caller agrees on the status). */
+sm_status sm__stats_mask(sm_ctx *ctx, const sm_config *cfg, sm_table *t, int fold, unsigned char *mask);
 sm_status sm__stats_open(sm_ctx *ctx, const sm_config *cfg, sm_table **t, sm_formula **fm);
 void sm__stats_call(const sm_config *cfg, const sm_formula *fm, const char *fn, const char *family, char *out,
                     size_t size);

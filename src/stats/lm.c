@@ -207,7 +207,9 @@ void sm_lm_print(FILE *to, const sm_lm *m, const sm_frame *f, const char *call) 
   static const char *const qn[5] = {"Min", "1Q", "Median", "3Q", "Max"};
   static const char *const hdr[4] = {"Estimate", "Std. Error", "t value", "Pr(>|t|)"};
   const int digits = 4; /* max(3, getOption("digits") - 3) */
-  fprintf(to, "\nCall:\n%s\n\n%sResiduals:\n", call, m->weighted ? "Weighted " : "");
+  fprintf(to, "\nCall:\n");
+  sm__r_print_call(to, call);
+  fprintf(to, "\n%sResiduals:\n", m->weighted ? "Weighted " : "");
   double q[5];
   memcpy(q, m->resid_q, sizeof q);
   if (m->rdf > 5 || m->nsmall == 0) {

@@ -328,3 +328,27 @@ void sm__r_print_named(FILE *to, int n, const char *const *names, const double *
   }
   free(v);
 }
+
+/* print(call) as R deparses it (deparse.c, width.cutoff 60): after each ", " between arguments and
+ * each spaced binary operator (~ + - * == != < > <= >= & | && ||), a line longer than 60 bytes is
+ * ended there (the separator's trailing blank stays) and the next starts with 4 blanks. */
+void sm__r_print_call(FILE *to, const char *call) {
+  static const char *const ops[] = {" ~ ", " + ", " - ", " * ", " == ", " != ", " <= ", " >= ",
+                                    " < ", " > ", " && ", " || ", " & ", " | "};
+  size_t len = 0;
+  int quoted = 0;
+  for (const char *c = call; *c;) {
+    size_t k = 0;
+    if (!quoted && c[0] == ',' && c[1] == ' ') k = 2;
+    for (size_t o = 0; !quoted && !k && o < sizeof ops / sizeof ops[0]; o++)
+      if (!strncmp(c, ops[o], strlen(ops[o]))) k = strlen(ops[o]);
+    if (!k) {
+      quoted ^= *c == '"';
+      fputc(*c++, to), len++;
+      continue;
+    }
+    fwrite(c, 1, k, to), c += k, len += k;
+    if (len > 60 && *c) fputs("\n    ", to), len = 4;
+  }
+  fputc('\n', to);
+}

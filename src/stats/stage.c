@@ -30,6 +30,7 @@ static const sm_key lm_keys[] = {
     {"method", SM_KEY_ENUM, "auto", 0, -1, "auto|tsqr",
      "auto: Cholesky of the block-summed Gram matrix when [X y] is well conditioned (estimated cond <= 1e3), "
      "else TSQR; tsqr: always Householder TSQR"},
+    SM__SPLIT_KEYS,
     SM__GD_KEYS,
     SM_KEYS_END,
 };
@@ -63,8 +64,14 @@ void sm__stats_call(const sm_config *cfg, const sm_formula *fm, const char *fn, 
   char dn[256];
   data_name(sm_config_str(cfg, "data"), dn, sizeof dn);
   const char *w = sm_config_has_key(cfg, "weights") ? sm_config_str(cfg, "weights") : "";
+  const char *sc = sm_config_has_key(cfg, "split_column") ? sm_config_str(cfg, "split_column") : "";
+  char sub[192] = "";
+  if (sc[0]) snprintf(sub, sizeof sub, ", subset = %.128s == \"train\"", sc); /* R's subset argument */
+  char wt[192] = "";
+  if (w[0]) snprintf(wt, sizeof wt, ", weights = %.128s", w);
+  /* the arguments in the order of the function's formals, as match.call orders them */
   snprintf(out, size, "%s(formula = %s, %s%s%sdata = %s%s%s)", fn, sm_formula_call_text(fm), family ? "family = " : "",
-           family ? family : "", family ? ", " : "", dn, w[0] ? ", weights = " : "", w);
+           family ? family : "", family ? ", " : "", dn, family ? wt : sub, family ? sub : wt);
 }
 
 sm_status sm__stats_open(sm_ctx *ctx, const sm_config *cfg, sm_table **t, sm_formula **fm) {
@@ -84,6 +91,60 @@ sm_status sm__stats_open(sm_ctx *ctx, const sm_config *cfg, sm_table **t, sm_for
 }
 
 /* JSON helpers: a number (null for NaN/Inf) and a string. */
+/* A uniform number in [0, 1) from a group value and the seed (FNV-1a, then SplitMix64). */
+static double group_u_bytes(const char *s, size_t n, uint64_t seed) {
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+  uint64_t z = h ^ (seed * 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  z ^= z >> 31;
+  return (double)(z >> 11) * 0x1.0p-53;
+}
+
+static double group_u(const char *s, uint64_t seed) { return group_u_bytes(s, strlen(s), seed); }
+
+sm_status sm__stats_mask(sm_ctx *ctx, const sm_config *cfg, sm_table *t, int fold, unsigned char *mask) {
+  sm_range r = sm_table_range(t);
+  const char *sc = sm_config_str(cfg, "split_column"), *gc = sm_config_str(cfg, "group_column");
+  double frac = sm_config_float(cfg, "test_fraction"), dev = sm_config_float(cfg, "dev_fraction");
+  SM_CHECK(ctx, frac + dev < 1, SM_ERR_CONFIG, "test_fraction + dev_fraction = %g leaves nothing to fit", frac + dev);
+  int k = (int)sm_config_int(cfg, "folds");
+  uint64_t seed = (uint64_t)sm_config_int(cfg, "seed");
+  if (sc[0] && fold < 0) {
+    int j;
+    SM_TRY(ctx, sm_table_find(t, sc, &j));
+    SM_CHECK(ctx, sm_table_col_is_str(t, j), SM_ERR_ARG, "split column %s must hold strings (train/dev/test)", sc);
+    for (int64_t i = 0; i < r.count; i++) {
+      const char *v = sm_table_str(t, j)[i];
+      mask[i] = !strcmp(v, "train") ? 1 : !strcmp(v, "test") ? 2 : !strcmp(v, "dev") ? 3 : 0;
+    }
+    return SM_OK;
+  }
+  int j = -1;
+  if (gc[0]) SM_TRY(ctx, sm_table_find(t, gc, &j));
+  for (int64_t i = 0; i < r.count; i++) {
+    char buf[64];
+    double u;
+    if (j < 0) {
+      int64_t row = r.first + (int64_t)i; /* by row: the row number's bytes */
+      memcpy(buf, &row, sizeof row), buf[8] = '\0';
+      u = group_u_bytes(buf, 8, seed);
+    } else if (sm_table_col_is_str(t, j)) {
+      u = group_u(sm_table_str(t, j)[i], seed);
+    } else {
+      snprintf(buf, sizeof buf, "%.17g", sm_table_num(t, j)[i]);
+      u = group_u(buf, seed);
+    }
+    if (fold >= 0)
+      mask[i] = (int)(u * k) == fold ? 2 : 1;
+    else
+      mask[i] = u < frac ? 2 : u < frac + dev ? 3 : 1;
+  }
+  return SM_OK;
+}
+
 void sm__json_num(FILE *f, double v) {
   if (isfinite(v))
     fprintf(f, "%.17g", v);
@@ -144,8 +205,85 @@ static void json_coefs(FILE *f, const sm_frame *fr, const double *est, const dou
   fprintf(f, "  ],\n");
 }
 
+/* Prediction errors of a linear model on held-out rows: the count and the sums of e = y - x'b, e^2,
+ * |e|, y and y^2 (RMSE, MAE, mean error and R^2 about the rows' own mean follow). */
+typedef struct {
+  double n, e, e2, ae, y, y2; /* sums over the rows scored */
+  double r2_sum;              /* k-fold: sum of the folds' R^2 */
+} lm_score;
+#define LM_SCORE_K 6
+
+/* Sums of the rows tagged `want` (2 test, 3 dev) under coefficients b, per fixed block added by the
+ * block tree: identical at any rank count. Collective. */
+static sm_status lm_score_rows(sm_ctx *ctx, const sm_frame *f, const double *b, int want, lm_score *sc) {
+  double *part = calloc((size_t)f->nblk * LM_SCORE_K + 1, sizeof *part), tot[LM_SCORE_K];
+  SM_TRY(ctx, sm_ctx_agree(ctx, part ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
+  for (int k = 0; k < f->nblk; k++)
+    for (int64_t i = f->blk_off[k]; i < f->blk_off[k + 1]; i++) {
+      if (f->tag[i] != want) continue;
+      double fit = 0, *pp = part + (size_t)k * LM_SCORE_K;
+      for (int j = 0; j < f->p; j++)
+        fit += f->x[i * f->p + j] * b[j];
+      double e = f->y[i] - fit;
+      pp[0] += 1, pp[1] += e, pp[2] += e * e, pp[3] += fabs(e), pp[4] += f->y[i], pp[5] += f->y[i] * f->y[i];
+    }
+  sm_status st = sm__block_sum(ctx, f, LM_SCORE_K, part, tot);
+  free(part);
+  memset(sc, 0, sizeof *sc);
+  if (st == SM_OK) sc->n = tot[0], sc->e = tot[1], sc->e2 = tot[2], sc->ae = tot[3], sc->y = tot[4], sc->y2 = tot[5];
+  return st;
+}
+
+/* R^2 on the scored rows: 1 - SSE / SST about their own mean. */
+static double lm_score_r2(const lm_score *sc) { return 1 - sc->e2 / (sc->y2 - sc->y * sc->y / sc->n); }
+
+static void print_score(FILE *to, const char *what, const lm_score *sc, int folds) {
+  if (sc->n <= 0) return;
+  fprintf(to, "Prediction on %s (%.0f rows): RMSE %.6g, MAE %.6g, mean error %.6g, R-squared %.6g%s\n", what, sc->n,
+          sqrt(sc->e2 / sc->n), sc->ae / sc->n, sc->e / sc->n, folds ? sc->r2_sum / folds : lm_score_r2(sc),
+          folds ? " (mean of the folds)" : "");
+}
+
+static void json_score(FILE *f, const char *key, const lm_score *sc, int folds) {
+  fprintf(f, "  \"%s\": {\"n\": %.0f, \"rmse\": ", key, sc->n), sm__json_num(f, sqrt(sc->e2 / sc->n));
+  fprintf(f, ", \"mae\": "), sm__json_num(f, sc->ae / sc->n);
+  fprintf(f, ", \"mean_error\": "), sm__json_num(f, sc->e / sc->n);
+  fprintf(f, ", \"r_squared\": "), sm__json_num(f, folds ? sc->r2_sum / folds : lm_score_r2(sc));
+  if (folds) fprintf(f, ", \"folds\": %d", folds);
+  fprintf(f, "},\n");
+}
+
+/* k-fold cross-validation of the lm: per fold a frame of the other folds, its fit, the fold
+ * scored; sums pooled over the folds. Collective. */
+static sm_status lm_cross_validate(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const sm_formula *fm,
+                                   unsigned char *mask, int k, lm_score *pooled) {
+  const char *w = sm_config_str(cfg, "weights");
+  memset(pooled, 0, sizeof *pooled);
+  for (int fold = 0; fold < k; fold++) {
+    sm_frame *fr = NULL;
+    sm_lm *m = NULL;
+    lm_score sc;
+    SM_TRY(ctx, sm_ctx_agree(ctx, sm__stats_mask(ctx, cfg, t, fold, mask)));
+    sm_status st = sm_frame_create(ctx, t, fm, w[0] ? w : NULL, mask, sm_config_int(cfg, "block_rows"), &fr);
+    if (st == SM_OK) st = sm_lm_fit(ctx, fr, !strcmp(sm_config_str(cfg, "method"), "auto"), &m);
+    if (st == SM_OK) st = lm_score_rows(ctx, fr, m->coef, 2, &sc);
+    sm_lm_destroy(&m);
+    sm_frame_destroy(&fr);
+    SM_TRY(ctx, st);
+    pooled->n += sc.n, pooled->e += sc.e, pooled->e2 += sc.e2, pooled->ae += sc.ae;
+    pooled->y += sc.y, pooled->y2 += sc.y2, pooled->r2_sum += lm_score_r2(&sc);
+  }
+  return SM_OK;
+}
+
+/* The held-out, dev and cross-validation scores of an lm run (n = 0: none). */
+typedef struct {
+  lm_score test, dev, cv;
+  int folds;
+} lm_scores;
+
 static sm_status write_lm_json(sm_ctx *ctx, const sm_config *cfg, const sm_frame *fr, const sm_lm *m,
-                               const sm_lm_diag *d, const char *call) {
+                               const sm_lm_diag *d, const lm_scores *sc, const char *call) {
   char path[4096];
   sm_config_output_path(cfg, "output", path, sizeof path);
   FILE *f;
@@ -171,6 +309,9 @@ static sm_status write_lm_json(sm_ctx *ctx, const sm_config *cfg, const sm_frame
              {"aic", m->aic},           {"bic", m->bic}};
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
       fprintf(f, "  \"%s\": ", s[i].k), sm__json_num(f, s[i].v), fprintf(f, ",\n");
+    if (sc->test.n > 0) json_score(f, "heldout_metrics", &sc->test, 0);
+    if (sc->dev.n > 0) json_score(f, "dev_metrics", &sc->dev, 0);
+    if (sc->folds) json_score(f, "cross_validation_pooled", &sc->cv, sc->folds);
     fprintf(f, "  \"residual_quantiles\": [");
     for (int i = 0; i < 5; i++)
       sm__json_num(f, m->resid_q[i]), fprintf(f, i < 4 ? ", " : "]");
@@ -274,8 +415,15 @@ static sm_status lm_run_gd(sm_ctx *ctx, const sm_config *cfg, sm_table *t, sm_fo
   sm_frame *fr = NULL;
   sm_gd_result *r = NULL;
   const char *w = sm_config_str(cfg, "weights");
-  sm_status st = sm_frame_create(ctx, t, fm, w[0] ? w : NULL, NULL, sm_config_int(cfg, "block_rows"), &fr);
+  unsigned char *mask = malloc((size_t)sm_table_range(t).count + 1);
+  sm_status st = sm_ctx_agree(ctx, mask ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
+  if (st == SM_OK) st = sm_ctx_agree(ctx, sm__stats_mask(ctx, cfg, t, -1, mask));
+  if (st == SM_OK) st = sm_frame_create(ctx, t, fm, w[0] ? w : NULL, mask, sm_config_int(cfg, "block_rows"), &fr);
+  free(mask);
   if (st == SM_OK) st = sm__stage_gd(ctx, cfg, fr, 0, &r);
+  lm_score test = {0};
+  if (st == SM_OK) st = lm_score_rows(ctx, fr, r->coef, 2, &test);
+  if (st == SM_OK && ctx->rank == 0 && test.n > 0) print_score(stdout, "the held-out split", &test, 0);
   if (st == SM_OK && sm_config_str(cfg, "output")[0]) {
     char path[4096];
     sm_config_output_path(cfg, "output", path, sizeof path);
@@ -285,7 +433,9 @@ static sm_status lm_run_gd(sm_ctx *ctx, const sm_config *cfg, sm_table *t, sm_fo
       fprintf(f, "{\n  \"model\": \"lm\",\n  \"solver\": \"%s\",\n  \"iterations\": %lld,\n  \"cost\": ",
               sm_config_str(cfg, "solver"), (long long)r->iter);
       sm__json_num(f, r->cost);
-      fprintf(f, ",\n  \"coefficients\": {");
+      fprintf(f, ",\n");
+      if (test.n > 0) json_score(f, "heldout_metrics", &test, 0);
+      fprintf(f, "  \"coefficients\": {");
       for (int j = 0; j < r->p; j++)
         sm__json_str(f, fr->names[j]), fprintf(f, ": "), sm__json_num(f, r->coef[j]),
             fprintf(f, j + 1 < r->p ? ", " : "}\n}\n");
@@ -313,10 +463,17 @@ static sm_status lm_run(sm_ctx *ctx, const sm_config *cfg) {
   }
   double t1 = sm_wtime();
   const char *w = sm_config_str(cfg, "weights");
-  sm_status st = sm_frame_create(ctx, t, fm, w[0] ? w : NULL, NULL, sm_config_int(cfg, "block_rows"), &fr);
+  unsigned char *mask = malloc((size_t)sm_table_range(t).count + 1);
+  sm_status st = sm_ctx_agree(ctx, mask ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
+  if (st == SM_OK) st = sm_ctx_agree(ctx, sm__stats_mask(ctx, cfg, t, -1, mask));
+  if (st == SM_OK) st = sm_frame_create(ctx, t, fm, w[0] ? w : NULL, mask, sm_config_int(cfg, "block_rows"), &fr);
   double t2 = sm_wtime();
   if (st == SM_OK) st = sm_lm_fit(ctx, fr, !strcmp(sm_config_str(cfg, "method"), "auto"), &m);
   double t3 = sm_wtime();
+  lm_scores sc = {.folds = (int)sm_config_int(cfg, "folds") > 1 ? (int)sm_config_int(cfg, "folds") : 0};
+  if (st == SM_OK) st = lm_score_rows(ctx, fr, m->coef, 2, &sc.test);
+  if (st == SM_OK) st = lm_score_rows(ctx, fr, m->coef, 3, &sc.dev);
+  if (st == SM_OK && sc.folds) st = lm_cross_validate(ctx, cfg, t, fm, mask, sc.folds, &sc.cv);
   if (st == SM_OK && sm_config_bool(cfg, "diagnostics")) st = sm_lm_diagnose(ctx, fr, m, &d);
   if (st == SM_OK)
     sm_debug(ctx, "lm timing: read table %.3f s, model frame %.3f s, fit + summary %.3f s (%s), diagnostics %.3f s",
@@ -333,6 +490,14 @@ static sm_status lm_run(sm_ctx *ctx, const sm_config *cfg) {
     sm_lm_print(stdout, m, fr, call);
     sm_lm_print_confint(stdout, m, fr, sm_config_float(cfg, "level"));
     printf("\nlogLik: %.6g (df = %d)   AIC: %.6g   BIC: %.6g\n", m->loglik, m->p + 1, m->aic, m->bic);
+    if (sc.test.n > 0 || sc.dev.n > 0 || sc.folds) printf("\n");
+    print_score(stdout, "the held-out split", &sc.test, 0);
+    print_score(stdout, "the dev split", &sc.dev, 0);
+    if (sc.folds) {
+      char what[64];
+      snprintf(what, sizeof what, "the held-out folds of a %d-fold cross-validation", sc.folds);
+      print_score(stdout, what, &sc.cv, sc.folds);
+    }
     if (d) {
       const char *lp[10];
       for (int i = 0; i < d->nworst; i++)
@@ -341,8 +506,8 @@ static sm_status lm_run(sm_ctx *ctx, const sm_config *cfg) {
     }
     fflush(stdout);
   }
-  if (st == SM_OK && sm_config_str(cfg, "output")[0]) st = write_lm_json(ctx, cfg, fr, m, d, call);
-  free(labels);
+  if (st == SM_OK && sm_config_str(cfg, "output")[0]) st = write_lm_json(ctx, cfg, fr, m, d, &sc, call);
+  free(labels), free(mask);
   sm_lm_diag_destroy(&d);
   sm_lm_destroy(&m);
   sm_frame_destroy(&fr);

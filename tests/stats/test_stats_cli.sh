@@ -13,7 +13,7 @@ same() { # same NAME GOLDEN_FILE OUTPUT_FILE: the first lines of the output equa
   if diff <(head -n "$n" "$3") "$2" >diff.txt; then echo "ok   $1"; else
     echo "FAIL $1"; cat diff.txt; fails=$((fails + 1)); fi
 }
-cp "$G/reg.csv" "$G/cls.csv" "$G/small.csv" .
+cp "$G/reg.csv" "$G/reg_split.csv" "$G/cls.csv" "$G/small.csv" .
 lm_case() { # lm_case BLOCK_ROWS NAME FORMULA [--weights w]: tiny blocks exercise deep TSQR trees
   local b=$1 name=$2 formula=$3
   shift 3
@@ -39,6 +39,27 @@ $RUN glm --family binomial --data cls.csv 'label ~ x1 + x2' >glm_basic.out 2>&1
 same "glm_basic" "$G/glm_basic.txt" glm_basic.out
 $RUN glm --family binomial --data cls.csv --block-rows 13 --method tsqr 'label ~ x1 + x2 + site' >glm_factor.out 2>&1
 same "glm_factor (block_rows 13, TSQR)" "$G/glm_factor.txt" glm_factor.out
+
+# a held-out split (dev/golden_lm_split.R): R's summary of lm(..., subset = split == "train"), call
+# line wrapped as R wraps it, and the prediction errors on the test and dev rows to 6 digits
+$RUN lm --data reg_split.csv 'y ~ x1 + x2' --split-column split --block-rows 5 --output res/split.json >lm_split.out 2>&1
+same "lm_split (subset = split == \"train\")" "$G/lm_split.txt" lm_split.out
+g() { printf '%.6g' "$(grep "^$1," "$G/lm_split.num" | cut -d, -f2)"; }
+want_test="Prediction on the held-out split ($(g test.n) rows): RMSE $(g test.rmse), MAE $(g test.mae), mean error $(g test.mean_error), R-squared $(g test.r_squared)"
+want_dev="Prediction on the dev split ($(g dev.n) rows): RMSE $(g dev.rmse), MAE $(g dev.mae), mean error $(g dev.mean_error), R-squared $(g dev.r_squared)"
+if grep -qF "$want_test" lm_split.out && grep -qF "$want_dev" lm_split.out && grep -q '"heldout_metrics": {"n": 15, ' res/split.json &&
+  grep -q '"dev_metrics": {"n": 9, ' res/split.json; then echo "ok   lm held-out and dev prediction errors (R)"; else
+  echo "FAIL lm held-out metrics: want"; echo "$want_test"; echo "$want_dev"; cat lm_split.out; fails=$((fails + 1)); fi
+$RUN lm --data reg.csv 'y ~ x1 + g' --test-fraction 0.25 --group-column event --folds 4 --output res/cv.json >lm_cv.out 2>&1
+if grep -q 'Prediction on the held-out folds of a 4-fold cross-validation (5[0-9] rows)' lm_cv.out &&
+  grep -q '"cross_validation_pooled": {"n": ' res/cv.json && grep -q 'Prediction on the held-out split' lm_cv.out; then
+  echo "ok   lm grouped test split and k-fold"; else echo "FAIL lm k-fold"; cat lm_cv.out; fails=$((fails + 1)); fi
+# a call longer than R's deparse cutoff (60) breaks where R breaks it
+$RUN lm --data reg_split.csv 'y ~ x1 + x2 + x3 + log(x3) + sqrt(x3) + I(x1^2) + x1:x2' --split-column split --weights w >wrap.out 2>&1
+printf '%s\n' 'lm(formula = y ~ x1 + x2 + x3 + log(x3) + sqrt(x3) + I(x1^2) + ' \
+  '    x1:x2, data = reg_split, subset = split == "train", weights = w)' >wrap.want
+if diff <(sed -n 3,4p wrap.out) wrap.want >/dev/null; then echo "ok   long call wrapped as R deparses it"; else
+  echo "FAIL long call"; head -5 wrap.out; fails=$((fails + 1)); fi
 
 # JSON results and diagnostics
 $RUN lm --data reg.csv 'y ~ x1 + g' --diagnostics true --id-column event --output res/lm.json >diag.out 2>&1
