@@ -5,9 +5,9 @@
  * best wall time of a fit and of a pass (seconds, rank 0), the median of the per-pair ratios fit /
  * pass (each pair run back to back, so a slow spell of a shared machine falls on both), and the
  * median thread CPU time of a fit on the busiest rank. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -88,8 +88,8 @@ int main(int argc, char **argv) {
     printf("{\"fits\": %d, \"fit_median_s\": %.6f, \"fit_best_s\": %.6f, \"fit_cpu_median_s\": %.6f, "
            "\"pass_median_s\": %.6f, \"pass_best_s\": %.6f, \"pass_bytes\": %lld, \"ratio_median\": %.3f, "
            "\"check\": %g}\n",
-           reps, wall[reps / 2], wall[0], cmax, one[reps / 2], one[0],
-           (long long)(fr->n_total * (fr->p + 1) * 8), ratio[reps / 2], sink);
+           reps, wall[reps / 2], wall[0], cmax, one[reps / 2], one[0], (long long)(fr->n_total * (fr->p + 1) * 8),
+           ratio[reps / 2], sink);
   free(wall), free(cpu), free(names);
   sm_frame_destroy(&fr);
   sm_formula_destroy(&fm);

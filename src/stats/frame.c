@@ -21,7 +21,7 @@ typedef struct {
   int factor;     /* a factor: a string column, or factor(x) of a column */
   int numeric;    /* factor(x) of a numeric column: levels are the sorted distinct values */
   double *numlev; /* [nlev] those values */
-  int col;    /* table column of a factor or poly variable */
+  int col;        /* table column of a factor or poly variable */
   int nlev;
   char **lev;            /* [nlev] sorted levels */
   double *alpha, *norm2; /* poly: [k], [k + 2] */
@@ -564,7 +564,8 @@ static sm_status build(sm_ctx *ctx, sm_frame *f, phase_a *a, double **recp, int 
   f->blk_off = NULL, f->blk_id = NULL;
   f->unit_w = 1;
   for (int64_t i = 0; st == SM_OK && i < f->n; i++) {
-    f->row[i] = (int64_t)rec[i * width], f->y[i] = rec[i * width + 2], f->tag[i] = (unsigned char)rec[i * width + width - 1];
+    f->row[i] = (int64_t)rec[i * width], f->y[i] = rec[i * width + 2],
+    f->tag[i] = (unsigned char)rec[i * width + width - 1];
     f->w[i] = f->tag[i] == 1 ? rec[i * width + 1] : 0; /* held-out rows take no part in a fit */
     f->unit_w &= f->w[i] == 1;
   }

@@ -78,8 +78,8 @@ static inline int sm__qbin(const sm__qbins *bn, double x) {
 /* r = y - X b for nb rows of X ([nb][p], row-major): by AVX2 for p a multiple of 4 on CPUs that
  * have it (each r[i] from row i alone), else dgemv. With bn (else NULL), each r[i] is also counted
  * in h[sm__qbin(bn, r[i])] and taken into mm = {min, -max} in the same pass. Local. */
-void sm__residuals(const double *x, const double *y, int64_t nb, int p, const double *b, double *r,
-                   const sm__qbins *bn, int64_t *h, double *mm);
+void sm__residuals(const double *x, const double *y, int64_t nb, int p, const double *b, double *r, const sm__qbins *bn,
+                   int64_t *h, double *mm);
 /* The same as sm__quantiles5 from the global count N, the global minimum and maximum and the
  * local histogram h[SM_QBINS] of the values under bn, all already known (h is overwritten).
  * Collective. */
@@ -146,6 +146,7 @@ double sm__expr_eval(const sm__expr *e, const double *const *cols, int64_t i);
  * coefficients in *res. Collective. */
 sm_status sm__stage_gd(sm_ctx *ctx, const sm_config *cfg, const sm_frame *fr, int binomial, sm_gd_result **res);
 /* Held-out splits and folds, the same for lm and glm. */
+// clang-format off
 #define SM__SPLIT_KEYS                                                                                     \
   {"split_column", SM_KEY_STR, "", 0, -1, NULL,                                                            \
    "existing split column: rows 'train' are fitted, rows 'test' evaluated, others ignored"},               \
@@ -156,6 +157,7 @@ sm_status sm__stage_gd(sm_ctx *ctx, const sm_config *cfg, const sm_frame *fr, in
   {"group_column", SM_KEY_STR, "", 0, -1, NULL,                                                            \
    "rows sharing a value stay in one split or fold (e.g. source_id: no event in two splits); empty = by row"}, \
   {"folds", SM_KEY_INT, "0", 0, 100, NULL, "k-fold cross-validation over the groups (0 = off)"}
+// clang-format on
 /* Per local table row of t: 1 fit, 2 test (held out), 3 dev, 0 unused, from the split keys; fold
  * >= 0: rows of that fold 2, the others 1. Local (the caller agrees on the status). */
 sm_status sm__stats_mask(sm_ctx *ctx, const sm_config *cfg, sm_table *t, int fold, unsigned char *mask);

@@ -74,7 +74,8 @@ static sm_status small_residuals(sm_ctx *ctx, const double *r, const double *row
 
 /* The residual pass, block by block (the block's rows of X are read once, by sm__residuals, while
  * the block is in cache for the rest; unweighted, sm__residuals does it all as it goes): weighted
- * residuals of rows with w > 0, compacted in place in the frame's scratch vector, and the histogram of the quantile selection over [-4 sigma, 4 sigma] (sigma^2 = RSS / N, known
+ * residuals of rows with w > 0, compacted in place in the frame's scratch vector, and the
+ * histogram of the quantile selection over [-4 sigma, 4 sigma] (sigma^2 = RSS / N, known
  * from the factorisation; by Chebyshev at most N / 16 residuals lie beyond 4 sigma, so the
  * quartiles fall in the window's bins; outside values go to the end bins, which keeps the binning
  * monotone and the selection exact in any case); per block sum log w, the count, the residual

@@ -333,8 +333,8 @@ void sm__r_print_named(FILE *to, int n, const char *const *names, const double *
  * each spaced binary operator (~ + - * == != < > <= >= & | && ||), a line longer than 60 bytes is
  * ended there (the separator's trailing blank stays) and the next starts with 4 blanks. */
 void sm__r_print_call(FILE *to, const char *call) {
-  static const char *const ops[] = {" ~ ", " + ", " - ", " * ", " == ", " != ", " <= ", " >= ",
-                                    " < ", " > ", " && ", " || ", " & ", " | "};
+  static const char *const ops[] = {
+      " ~ ", " + ", " - ", " * ", " == ", " != ", " <= ", " >= ", " < ", " > ", " && ", " || ", " & ", " | "};
   size_t len = 0;
   int quoted = 0;
   for (const char *c = call; *c;) {

@@ -182,8 +182,7 @@ static sm_status select_one(sm_ctx *ctx, const double *v, int64_t n, int64_t k, 
   return st;
 }
 
-static int64_t wanted_values(const double *v, int64_t n, const sm__qbins *bn, const unsigned char *want,
-                             double *cand);
+static int64_t wanted_values(const double *v, int64_t n, const sm__qbins *bn, const unsigned char *want, double *cand);
 
 /* All order statistics at once from the local histogram h of the values (SM_QBINS bins of
  * sm__qbin: monotone, so each bin holds a contiguous run of the sorted values): the global
@@ -314,7 +313,7 @@ __attribute__((target("avx2,fma"))) static inline sm_v4 load4(const double *p) {
 __attribute__((target("avx2,fma"))) static inline void store4(double *p, sm_v4 v) { memcpy(p, &v, sizeof v); }
 /* G[j0:j0+4, c0:c0+8] (G row-major by tile: t[(r * 8) + c]) += rows [0, m) of x (stride p) */
 __attribute__((target("avx2,fma"))) static void gram_tile48(const double *x, int64_t m, int p, int j0, int c0,
-                                                              double *t) {
+                                                            double *t) {
   sm_v4 a0 = load4(t), b0 = load4(t + 4), a1 = load4(t + 8), b1 = load4(t + 12);
   sm_v4 a2 = load4(t + 16), b2 = load4(t + 20), a3 = load4(t + 24), b3 = load4(t + 28);
   for (int64_t i = 0; i < m; i++) {
@@ -328,8 +327,8 @@ __attribute__((target("avx2,fma"))) static void gram_tile48(const double *x, int
   store4(t + 16, a2), store4(t + 20, b2), store4(t + 24, a3), store4(t + 28, b3);
 }
 /* two 4 x 4 tiles, (j0, c0) and (k0, d0) (k0 < 0: the first only), t and t + 16 */
-__attribute__((target("avx2,fma"))) static void gram_tile44x2(const double *x, int64_t m, int p, int j0, int c0,
-                                                                int k0, int d0, double *t) {
+__attribute__((target("avx2,fma"))) static void gram_tile44x2(const double *x, int64_t m, int p, int j0, int c0, int k0,
+                                                              int d0, double *t) {
   sm_v4 a0 = load4(t), a1 = load4(t + 4), a2 = load4(t + 8), a3 = load4(t + 12);
   sm_v4 b0 = load4(t + 16), b1 = load4(t + 20), b2 = load4(t + 24), b3 = load4(t + 28);
   int two = k0 >= 0;
@@ -346,7 +345,7 @@ __attribute__((target("avx2,fma"))) static void gram_tile44x2(const double *x, i
 
 /* G[j0:j0+4, c0:c0+12] += rows [0, m) of x (t[r * 12 + c]): 12 FMA chains */
 __attribute__((target("avx2,fma"))) static void gram_tile412(const double *x, int64_t m, int p, int j0, int c0,
-                                                               double *t) {
+                                                             double *t) {
   sm_v4 a0 = load4(t), b0 = load4(t + 4), c_0 = load4(t + 8), a1 = load4(t + 12), b1 = load4(t + 16);
   sm_v4 c1 = load4(t + 20), a2 = load4(t + 24), b2 = load4(t + 28), c2 = load4(t + 32), a3 = load4(t + 36);
   sm_v4 b3 = load4(t + 40), c3 = load4(t + 44);
@@ -365,7 +364,7 @@ __attribute__((target("avx2,fma"))) static void gram_tile412(const double *x, in
  * a model with an intercept (rows 1-3; row 0 is the column sums). Reads whole 128-byte rows at
  * p = 16, so the chunk streams in by full cache lines. */
 __attribute__((target("avx2,fma"))) static void gram_tile316(const double *x, int64_t m, int p, int j0, int c0,
-                                                               double *t) {
+                                                             double *t) {
   sm_v4 a0 = load4(t), b0 = load4(t + 4), c_0 = load4(t + 8), d0 = load4(t + 12), a1 = load4(t + 16);
   sm_v4 b1 = load4(t + 20), c1 = load4(t + 24), d1 = load4(t + 28), a2 = load4(t + 32), b2 = load4(t + 36);
   sm_v4 c2 = load4(t + 40), d2 = load4(t + 44);
@@ -383,7 +382,7 @@ __attribute__((target("avx2,fma"))) static void gram_tile316(const double *x, in
 }
 /* a 4 x 8 tile (j0, c0) and a 4 x 4 tile (k0, d0) in one loop, t and t + 32: 12 FMA chains */
 __attribute__((target("avx2,fma"))) static void gram_tile48_44(const double *x, int64_t m, int p, int j0, int c0,
-                                                                 int k0, int d0, double *t) {
+                                                               int k0, int d0, double *t) {
   sm_v4 a0 = load4(t), b0 = load4(t + 4), a1 = load4(t + 8), b1 = load4(t + 12);
   sm_v4 a2 = load4(t + 16), b2 = load4(t + 20), a3 = load4(t + 24), b3 = load4(t + 28);
   sm_v4 e0 = load4(t + 32), e1 = load4(t + 36), e2 = load4(t + 40), e3 = load4(t + 44);
@@ -402,9 +401,8 @@ __attribute__((target("avx2,fma"))) static void gram_tile48_44(const double *x, 
 /* X'y and y'y of rows [0, m) of x (stride p) and y, added to t ([3p + 4]: two partial sums of X'y,
  * even and odd rows, so that 16 columns make 8 FMA chains; y'y in 4 lanes of rows i mod 4; with
  * sums, also the column sums of x in t + 2p + 4, by adds: X'1, the intercept's row of the Gram). */
-__attribute__((target("avx2,fma"), always_inline)) static inline void gram_xy_(const double *x, const double *y,
-                                                                              int64_t m, int p, double *t,
-                                                                              const int sums) {
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+gram_xy_(const double *x, const double *y, int64_t m, int p, double *t, const int sums) {
   int64_t i;
   double *ts = t + 2 * p + 4;
   for (int c0 = 0; c0 + 16 <= p; c0 += 16) {
@@ -453,12 +451,11 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void gram_xy_(c
     s[l] += y[i] * y[i];
   store4(t + 2 * p, s);
 }
-__attribute__((target("avx2,fma"))) static void gram_xy(const double *x, const double *y, int64_t m, int p,
-                                                          double *t) {
+__attribute__((target("avx2,fma"))) static void gram_xy(const double *x, const double *y, int64_t m, int p, double *t) {
   gram_xy_(x, y, m, p, t, 0);
 }
 __attribute__((target("avx2,fma"))) static void gram_xy_sums(const double *x, const double *y, int64_t m, int p,
-                                                               double *t) {
+                                                             double *t) {
   gram_xy_(x, y, m, p, t, 1);
 }
 
@@ -495,7 +492,10 @@ static int gram_tiles(int p, int icpt, int (*tile)[5]) {
       int o = open8 >= 0 ? open8 : open4;
       if (o >= 0) {
         tile[o][3] = j0, tile[o][4] = c0;
-        if (o == open8) open8 = -1; else open4 = -1;
+        if (o == open8)
+          open8 = -1;
+        else
+          open4 = -1;
       } else {
         tile[n][0] = GT_44, tile[n][1] = j0, tile[n][2] = c0, tile[n][3] = -1, open4 = n++;
       }
@@ -564,8 +564,8 @@ __attribute__((target("avx2,fma"))) static inline __m128i qbin4(__m256d v, __m25
  * (l0 + l1) + (l2 + l3) by one transposing add; r[i] depends only on row i. With bn, the residuals
  * also go into the histogram h and the range mm ({min, -max}) while in registers. */
 __attribute__((target("avx2,fma"))) static void resid_avx2(const double *x, const double *y, int64_t nb, int p,
-                                                             const double *b, double *r, const sm__qbins *bn,
-                                                             int64_t *h, double *mm) {
+                                                           const double *b, double *r, const sm__qbins *bn, int64_t *h,
+                                                           double *mm) {
   int64_t i = 0;
   __m256d lo = _mm256_set1_pd(bn ? bn->lo : 0), scale = _mm256_set1_pd(bn ? bn->scale : 0);
   __m256d vmin = _mm256_set1_pd(INFINITY), vmax = _mm256_set1_pd(-INFINITY);
@@ -598,7 +598,9 @@ __attribute__((target("avx2,fma"))) static void resid_avx2(const double *x, cons
     double l[4];
     _mm256_storeu_pd(l, a);
     r[i] = y[i] - ((l[0] + l[1]) + (l[2] + l[3]));
-    if (bn) h[sm__qbin(bn, r[i])]++, vmin = _mm256_min_pd(vmin, _mm256_set1_pd(r[i])), vmax = _mm256_max_pd(vmax, _mm256_set1_pd(r[i]));
+    if (bn)
+      h[sm__qbin(bn, r[i])]++, vmin = _mm256_min_pd(vmin, _mm256_set1_pd(r[i])),
+                               vmax = _mm256_max_pd(vmax, _mm256_set1_pd(r[i]));
   }
   if (bn) {
     double l[4], u[4];
@@ -609,7 +611,7 @@ __attribute__((target("avx2,fma"))) static void resid_avx2(const double *x, cons
 }
 
 __attribute__((target("avx2,fma"))) static int64_t wanted_avx2(const double *v, int64_t n, const sm__qbins *bn,
-                                                                 const unsigned char *want, double *cand) {
+                                                               const unsigned char *want, double *cand) {
   __m256d lo = _mm256_set1_pd(bn->lo), scale = _mm256_set1_pd(bn->scale);
   int64_t c = 0, i = 0;
   for (; i + 4 <= n; i += 4) {
@@ -624,12 +626,13 @@ __attribute__((target("avx2,fma"))) static int64_t wanted_avx2(const double *v, 
     cand[c] = v[i], c += want[sm__qbin(bn, v[i])];
   return c;
 }
-static int gram_avx2_ok(int p) {
-  return p >= 4 && p % 4 == 0 && p <= GRAM_MAX_P && sm__cpu_avx2_fma();
-}
+static int gram_avx2_ok(int p) { return p >= 4 && p % 4 == 0 && p <= GRAM_MAX_P && sm__cpu_avx2_fma(); }
 #else
 #define SM_GRAM_AVX2 0
-static size_t gram_scratch(int p) { (void)p; return 0; }
+static size_t gram_scratch(int p) {
+  (void)p;
+  return 0;
+}
 static void resid_avx2(const double *x, const double *y, int64_t nb, int p, const double *b, double *r,
                        const sm__qbins *bn, int64_t *h, double *mm) {
   (void)x, (void)y, (void)nb, (void)p, (void)b, (void)r, (void)bn, (void)h, (void)mm;
@@ -639,12 +642,14 @@ static void gram_avx2(const double *x, const double *y, int64_t nb, int p, int i
                       double (*acc)[GRAM_TILE]) {
   (void)x, (void)y, (void)nb, (void)p, (void)icpt, (void)G, (void)ldg, (void)acc;
 }
-static int gram_avx2_ok(int p) { (void)p; return 0; }
+static int gram_avx2_ok(int p) {
+  (void)p;
+  return 0;
+}
 #endif
 
 /* The values of v whose bins are flagged in want, in order, into cand (room for n); their count. */
-static int64_t wanted_values(const double *v, int64_t n, const sm__qbins *bn, const unsigned char *want,
-                             double *cand) {
+static int64_t wanted_values(const double *v, int64_t n, const sm__qbins *bn, const unsigned char *want, double *cand) {
 #if SM_GRAM_AVX2
   if (sm__cpu_avx2_fma()) return wanted_avx2(v, n, bn, want, cand);
 #endif
@@ -654,8 +659,8 @@ static int64_t wanted_values(const double *v, int64_t n, const sm__qbins *bn, co
   return c;
 }
 
-void sm__residuals(const double *x, const double *y, int64_t nb, int p, const double *b, double *r,
-                   const sm__qbins *bn, int64_t *h, double *mm) {
+void sm__residuals(const double *x, const double *y, int64_t nb, int p, const double *b, double *r, const sm__qbins *bn,
+                   int64_t *h, double *mm) {
   if (gram_avx2_ok(p)) {
     resid_avx2(x, y, nb, p, b, r, bn, h, mm);
     return;

@@ -333,8 +333,7 @@ static void test_quantiles(sm_ctx *ctx) {
       sm_range r = sm_table_block(N, ctx->rank, ctx->size);
       double *v = malloc((size_t)(r.count + 1) * sizeof *v), *all = malloc((size_t)N * sizeof *all);
       for (int64_t i = 0; i < N; i++)
-        all[i] = ties && i % 10 ? 0.5
-                                : (double)((i * 7919) % 1009) / 7.0 - 50 + (i % 3 == 0 ? 1e-9 * (double)i : 0);
+        all[i] = ties && i % 10 ? 0.5 : (double)((i * 7919) % 1009) / 7.0 - 50 + (i % 3 == 0 ? 1e-9 * (double)i : 0);
       for (int64_t i = 0; i < r.count; i++)
         v[i] = all[r.first + i];
       double q[3][5], vmin = INFINITY, vmax = -INFINITY;
@@ -595,6 +594,6 @@ static void test_gd(sm_ctx *ctx) {
 int main(int argc, char **argv) {
   const char *src = getenv("SISMA_SOURCE_DIR");
   snprintf(golden, sizeof golden, "%s/tests/stats/golden", src ? src : ".");
-  return SM_TEST_MAIN(argc, argv, test_rfmt, test_distributions, test_quantiles, test_lm_golden, test_gram_shapes, test_diagnostics,
-                      test_glm_golden, test_gd, test_rank_invariance, test_errors);
+  return SM_TEST_MAIN(argc, argv, test_rfmt, test_distributions, test_quantiles, test_lm_golden, test_gram_shapes,
+                      test_diagnostics, test_glm_golden, test_gd, test_rank_invariance, test_errors);
 }
