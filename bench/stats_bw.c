@@ -1,29 +1,15 @@
 /* One read-only pass over a float64 table at memory bandwidth, split over the MPI ranks as sisma
  * splits a table: the floor for "within 3x of one pass over the data". The table is in huge pages
- * where the kernel grants them (as sisma's are, core/cpu.c) and summed by four AVX2 accumulators
- * (a scalar sum is bound by the add latency near this machine's bandwidth). Usage: stats_bw ROWS
- * COLS. Prints the median time of 7 passes (after a warm-up) of the whole table across ranks. */
+ * where the kernel grants them (as sisma's are, core/cpu.c) and summed by stats_pass.h. Usage:
+ * stats_bw ROWS COLS. Prints the median time of 7 passes (after a warm-up) of the whole table
+ * across ranks. */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
-typedef double v4 __attribute__((vector_size(32)));
-__attribute__((target("avx2"))) static double pass(const double *x, long n) {
-  v4 a = {0}, b = {0}, c = {0}, d = {0};
-  long i = 0;
-  for (; i + 16 <= n; i += 16) {
-    v4 u, v, w, z;
-    memcpy(&u, x + i, 32), memcpy(&v, x + i + 4, 32), memcpy(&w, x + i + 8, 32), memcpy(&z, x + i + 12, 32);
-    a += u, b += v, c += w, d += z;
-  }
-  a += b + c + d;
-  double s = a[0] + a[1] + a[2] + a[3];
-  for (; i < n; i++)
-    s += x[i];
-  return s;
-}
+#include "stats_pass.h"
 
 static int cmp(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;

@@ -13,29 +13,12 @@
 
 #include "sisma/sisma.h"
 #include "sisma/stats.h"
+#include "stats_pass.h"
 
 static double cpu_s(void) {
   struct timespec t;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-/* One pass over n doubles at memory bandwidth: four independent AVX2 sums (a scalar sum is bound
- * by the add latency near this machine's bandwidth). */
-typedef double v4 __attribute__((vector_size(32)));
-__attribute__((target("avx2"))) static double pass(const double *x, int64_t n) {
-  v4 a = {0}, b = {0}, c = {0}, d = {0};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    v4 u, v, w, z;
-    memcpy(&u, x + i, 32), memcpy(&v, x + i + 4, 32), memcpy(&w, x + i + 8, 32), memcpy(&z, x + i + 12, 32);
-    a += u, b += v, c += w, d += z;
-  }
-  a += b + c + d;
-  double s = a[0] + a[1] + a[2] + a[3];
-  for (; i < n; i++)
-    s += x[i];
-  return s;
 }
 
 static int cmp(const void *a, const void *b) {

@@ -219,38 +219,33 @@ static sm_status write_json(sm_ctx *ctx, const sm_config *cfg, const sm_frame *f
   return sm__json_close(ctx, path, f);
 }
 
-/* k-fold cross-validation: fit k times, pool the held-out predictions' confusion counts; the
- * AUC reported is the mean over folds. */
+/* One fold of the k-fold cross-validation: fit, then pool the held-out predictions' confusion
+ * counts and add the fold's AUC / k. */
+static sm_status glm_fold(sm_ctx *ctx, const sm_config *cfg, sm_frame *fr, void *u) {
+  sm_class_metrics *pooled = u, c;
+  sm_glm *m = NULL;
+  sm_status st = SM_OK;
+  if (!strcmp(sm_config_str(cfg, "class_weights"), "balanced")) st = sm_ctx_agree(ctx, balance(ctx, fr));
+  if (st == SM_OK)
+    st = sm_glm_fit(ctx, fr, (int)sm_config_int(cfg, "maxit"), sm_config_float(cfg, "epsilon"),
+                    !strcmp(sm_config_str(cfg, "method"), "auto"), &m);
+  if (st == SM_OK) st = evaluate(ctx, fr, m->coef, 2, sm_config_float(cfg, "threshold"), &c);
+  sm_glm_destroy(&m);
+  if (st == SM_OK)
+    pooled->tp += c.tp, pooled->fp += c.fp, pooled->tn += c.tn, pooled->fn += c.fn, pooled->n += c.n,
+        pooled->auc += c.auc / (double)sm_config_int(cfg, "folds");
+  return st;
+}
+
+/* k-fold cross-validation: the pooled confusion counts; the AUC is the mean over folds. */
 static sm_status cross_validate(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const sm_formula *fm,
-                                unsigned char *mask, sm_class_metrics *pooled) {
-  int k = (int)sm_config_int(cfg, "folds");
-  memset(pooled, 0, sizeof *pooled);
-  double auc = 0;
-  const char *w = sm_config_str(cfg, "weights");
-  for (int fold = 0; fold < k; fold++) {
-    sm_frame *fr = NULL;
-    sm_glm *m = NULL;
-    sm_class_metrics c;
-    SM_TRY(ctx, sm_ctx_agree(ctx, sm__stats_mask(ctx, cfg, t, fold, mask)));
-    sm_status st = sm_frame_create(ctx, t, fm, w[0] ? w : NULL, mask, sm_config_int(cfg, "block_rows"), &fr);
-    if (st == SM_OK && !strcmp(sm_config_str(cfg, "class_weights"), "balanced"))
-      st = sm_ctx_agree(ctx, balance(ctx, fr));
-    if (st == SM_OK)
-      st = sm_glm_fit(ctx, fr, (int)sm_config_int(cfg, "maxit"), sm_config_float(cfg, "epsilon"),
-                      !strcmp(sm_config_str(cfg, "method"), "auto"), &m);
-    if (st == SM_OK) st = evaluate(ctx, fr, m->coef, 2, sm_config_float(cfg, "threshold"), &c);
-    sm_glm_destroy(&m);
-    sm_frame_destroy(&fr);
-    SM_TRY(ctx, st);
-    pooled->tp += c.tp, pooled->fp += c.fp, pooled->tn += c.tn, pooled->fn += c.fn, pooled->n += c.n;
-    auc += c.auc / k;
-  }
-  sm_class_metrics *c = pooled;
+                                unsigned char *mask, sm_class_metrics *c) {
+  memset(c, 0, sizeof *c);
+  SM_TRY(ctx, sm__stats_folds(ctx, cfg, t, fm, mask, glm_fold, c));
   c->accuracy = (double)(c->tp + c->tn) / (double)c->n;
   c->precision = (double)c->tp / (double)(c->tp + c->fp);
   c->recall = (double)c->tp / (double)(c->tp + c->fn);
   c->f1 = 2 * c->precision * c->recall / (c->precision + c->recall);
-  c->auc = auc;
   return SM_OK;
 }
 

@@ -161,6 +161,11 @@ sm_status sm__stage_gd(sm_ctx *ctx, const sm_config *cfg, const sm_frame *fr, in
 /* Per local table row of t: 1 fit, 2 test (held out), 3 dev, 0 unused, from the split keys; fold
  * >= 0: rows of that fold 2, the others 1. Local (the caller agrees on the status). */
 sm_status sm__stats_mask(sm_ctx *ctx, const sm_config *cfg, sm_table *t, int fold, unsigned char *mask);
+/* k-fold cross-validation over the groups of the split keys: for each fold the frame of t with
+ * that fold held out (tag 2) goes to fit_score (which fits it and pools the fold's scores in u).
+ * Collective. */
+sm_status sm__stats_folds(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const sm_formula *fm, unsigned char *mask,
+                          sm_status (*fit_score)(sm_ctx *ctx, const sm_config *cfg, sm_frame *fr, void *u), void *u);
 sm_status sm__stats_open(sm_ctx *ctx, const sm_config *cfg, sm_table **t, sm_formula **fm);
 void sm__stats_call(const sm_config *cfg, const sm_formula *fm, const char *fn, const char *family, char *out,
                     size_t size);

@@ -145,6 +145,20 @@ sm_status sm__stats_mask(sm_ctx *ctx, const sm_config *cfg, sm_table *t, int fol
   return SM_OK;
 }
 
+sm_status sm__stats_folds(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const sm_formula *fm, unsigned char *mask,
+                          sm_status (*fit_score)(sm_ctx *ctx, const sm_config *cfg, sm_frame *fr, void *u), void *u) {
+  const char *w = sm_config_str(cfg, "weights");
+  for (int fold = 0; fold < (int)sm_config_int(cfg, "folds"); fold++) {
+    sm_frame *fr = NULL;
+    SM_TRY(ctx, sm_ctx_agree(ctx, sm__stats_mask(ctx, cfg, t, fold, mask)));
+    sm_status st = sm_frame_create(ctx, t, fm, w[0] ? w : NULL, mask, sm_config_int(cfg, "block_rows"), &fr);
+    if (st == SM_OK) st = fit_score(ctx, cfg, fr, u);
+    sm_frame_destroy(&fr);
+    SM_TRY(ctx, st);
+  }
+  return SM_OK;
+}
+
 void sm__json_num(FILE *f, double v) {
   if (isfinite(v))
     fprintf(f, "%.17g", v);
@@ -253,27 +267,17 @@ static void json_score(FILE *f, const char *key, const lm_score *sc, int folds) 
   fprintf(f, "},\n");
 }
 
-/* k-fold cross-validation of the lm: per fold a frame of the other folds, its fit, the fold
- * scored; sums pooled over the folds. Collective. */
-static sm_status lm_cross_validate(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const sm_formula *fm,
-                                   unsigned char *mask, int k, lm_score *pooled) {
-  const char *w = sm_config_str(cfg, "weights");
-  memset(pooled, 0, sizeof *pooled);
-  for (int fold = 0; fold < k; fold++) {
-    sm_frame *fr = NULL;
-    sm_lm *m = NULL;
-    lm_score sc;
-    SM_TRY(ctx, sm_ctx_agree(ctx, sm__stats_mask(ctx, cfg, t, fold, mask)));
-    sm_status st = sm_frame_create(ctx, t, fm, w[0] ? w : NULL, mask, sm_config_int(cfg, "block_rows"), &fr);
-    if (st == SM_OK) st = sm_lm_fit(ctx, fr, !strcmp(sm_config_str(cfg, "method"), "auto"), &m);
-    if (st == SM_OK) st = lm_score_rows(ctx, fr, m->coef, 2, &sc);
-    sm_lm_destroy(&m);
-    sm_frame_destroy(&fr);
-    SM_TRY(ctx, st);
-    pooled->n += sc.n, pooled->e += sc.e, pooled->e2 += sc.e2, pooled->ae += sc.ae;
-    pooled->y += sc.y, pooled->y2 += sc.y2, pooled->r2_sum += lm_score_r2(&sc);
-  }
-  return SM_OK;
+/* One fold of an lm cross-validation: fit, score the held-out fold, pool its sums. */
+static sm_status lm_fold(sm_ctx *ctx, const sm_config *cfg, sm_frame *fr, void *u) {
+  lm_score *pooled = u, sc;
+  sm_lm *m = NULL;
+  sm_status st = sm_lm_fit(ctx, fr, !strcmp(sm_config_str(cfg, "method"), "auto"), &m);
+  if (st == SM_OK) st = lm_score_rows(ctx, fr, m->coef, 2, &sc);
+  sm_lm_destroy(&m);
+  if (st == SM_OK)
+    pooled->n += sc.n, pooled->e += sc.e, pooled->e2 += sc.e2, pooled->ae += sc.ae, pooled->y += sc.y,
+        pooled->y2 += sc.y2, pooled->r2_sum += lm_score_r2(&sc);
+  return st;
 }
 
 /* The held-out, dev and cross-validation scores of an lm run (n = 0: none). */
@@ -473,7 +477,7 @@ static sm_status lm_run(sm_ctx *ctx, const sm_config *cfg) {
   lm_scores sc = {.folds = (int)sm_config_int(cfg, "folds") > 1 ? (int)sm_config_int(cfg, "folds") : 0};
   if (st == SM_OK) st = lm_score_rows(ctx, fr, m->coef, 2, &sc.test);
   if (st == SM_OK) st = lm_score_rows(ctx, fr, m->coef, 3, &sc.dev);
-  if (st == SM_OK && sc.folds) st = lm_cross_validate(ctx, cfg, t, fm, mask, sc.folds, &sc.cv);
+  if (st == SM_OK && sc.folds) st = sm__stats_folds(ctx, cfg, t, fm, mask, lm_fold, &sc.cv);
   if (st == SM_OK && sm_config_bool(cfg, "diagnostics")) st = sm_lm_diagnose(ctx, fr, m, &d);
   if (st == SM_OK)
     sm_debug(ctx, "lm timing: read table %.3f s, model frame %.3f s, fit + summary %.3f s (%s), diagnostics %.3f s",
