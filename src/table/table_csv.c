@@ -46,7 +46,8 @@ typedef struct {
 static sm_status reserve(sm_ctx *ctx, char **buf, size_t *cap, size_t need) {
   if (need <= *cap) return SM_OK;
   size_t n = *cap ? *cap : 65536;
-  while (n < need) n *= 2;
+  while (n < need)
+    n *= 2;
   char *b = realloc(*buf, n);
   SM_CHECK(ctx, b, SM_ERR_NOMEM, "out of memory reading CSV (%zu bytes)", n);
   *buf = b;
@@ -260,8 +261,9 @@ static sm_status exchange(sm_ctx *ctx, move *m) {
   }
   if (st == SM_OK)
     st = ok ? SM_ALLOC(ctx, m->rbuf, total)
-            : SM_ERR(ctx, SM_ERR_UNSUPPORTED, "CSV table: more than 2 GiB of rows to move between two ranks; use "
-                                              "more ranks, or convert the table to HDF5");
+            : SM_ERR(ctx, SM_ERR_UNSUPPORTED,
+                     "CSV table: more than 2 GiB of rows to move between two ranks; use "
+                     "more ranks, or convert the table to HDF5");
   st = sm_ctx_agree(ctx, st);
   if (st == SM_OK && MPI_Alltoallv(m->sbuf, ic, ic + P, MPI_BYTE, m->rbuf, ic + 2 * P, ic + 3 * P, MPI_BYTE, ctx->comm))
     st = SM_ERR(ctx, SM_ERR_MPI, "alltoallv of CSV table rows failed");
@@ -300,7 +302,8 @@ static sm_status unpack(sm_table *t, const move *m) {
     if (!p) continue;
     p += (size_t)m->nstr * sizeof(int64_t);
     for (int j = 0; j < t->ncols; j++) /* the numeric columns, then the string columns */
-      if (!t->cols[j].is_str) memcpy(t->cols[j].num + at, p, (size_t)n * sizeof(double)), p += (size_t)n * sizeof(double);
+      if (!t->cols[j].is_str)
+        memcpy(t->cols[j].num + at, p, (size_t)n * sizeof(double)), p += (size_t)n * sizeof(double);
     for (int j = 0; j < t->ncols; j++) {
       sm__tcol *c = &t->cols[j];
       for (int64_t i = 0; c->is_str && i < n; i++) {
