@@ -217,29 +217,35 @@ static size_t segment(const move *m, const sm_csv *csv, int64_t r0, int64_t n, c
       at += l;
     }
     int64_t bytes = (int64_t)(at - start);
-    if (to) memcpy(to + (size_t)k++ * sizeof bytes, &bytes, sizeof bytes);
+    if (to) memcpy(to + (size_t)k * sizeof bytes, &bytes, sizeof bytes);
+    k++;
   }
   return (at + 7) / 8 * 8;
 }
 
+/* How many of this rank's parsed rows rank d's block holds; *r0 the first of them (local). */
+static int64_t rows_for(const sm_ctx *ctx, const move *m, int d, int64_t *r0) {
+  int P = ctx->size, me = ctx->rank;
+  int64_t lo, n = overlap(sm_table_block(m->have[2 * P - 2] + m->have[2 * P - 1], d, P), m->have[2 * me],
+                          m->have[2 * me + 1], &lo);
+  *r0 = lo - m->have[2 * me];
+  return n;
+}
+
 /* Pack what this rank sends to each rank into sbuf (the self segment last). */
 static sm_status pack(sm_ctx *ctx, move *m, const sm_csv *csv) {
-  int P = ctx->size, me = ctx->rank;
-  int64_t *bytes = m->cnt, *off = m->cnt + P, total = 0, lo;
+  int P = ctx->size;
+  int64_t *bytes = m->cnt, *off = m->cnt + P, total = 0, r0, n;
   for (int k = 1; k <= P; k++) {
-    int d = (me + k) % P; /* me last */
-    int64_t n = overlap(sm_table_block(m->have[2 * P - 2] + m->have[2 * P - 1], d, P), m->have[2 * me],
-                        m->have[2 * me + 1], &lo);
-    bytes[d] = n ? (int64_t)segment(m, csv, lo - m->have[2 * me], n, NULL) : 0;
+    int d = (ctx->rank + k) % P; /* this rank last */
+    n = rows_for(ctx, m, d, &r0);
+    bytes[d] = n ? (int64_t)segment(m, csv, r0, n, NULL) : 0;
     off[d] = total;
     total += bytes[d];
   }
   SM_TRY(ctx, SM_ALLOC(ctx, m->sbuf, total));
-  for (int d = 0; d < P; d++) {
-    int64_t n = overlap(sm_table_block(m->have[2 * P - 2] + m->have[2 * P - 1], d, P), m->have[2 * me],
-                        m->have[2 * me + 1], &lo);
-    if (n) segment(m, csv, lo - m->have[2 * me], n, m->sbuf + off[d]);
-  }
+  for (int d = 0; d < P; d++)
+    if ((n = rows_for(ctx, m, d, &r0))) segment(m, csv, r0, n, m->sbuf + off[d]);
   return SM_OK;
 }
 
