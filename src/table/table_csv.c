@@ -158,6 +158,7 @@ static sm_status read_csv(sm_ctx *ctx, const char *path, sm_csv **csv) {
   sm_status st = sm_ctx_agree(ctx, read_head(ctx, &sh));
   if (st == SM_OK) st = sm_ctx_agree(ctx, read_range(ctx, &sh));
   if (st == SM_OK) st = sm_ctx_agree(ctx, parse_share(ctx, &sh, csv));
+  if (st != SM_OK) sm__csv_destroy(csv); /* this rank's part parsed, another's did not */
   if (sh.fd >= 0) close(sh.fd);
   free(sh.head);
   free(sh.buf);
