@@ -147,6 +147,7 @@ static sm_status parse_share(sm_ctx *ctx, share *sh, sm_csv **csv) {
   if (ctx->rank == 0) before[0] = before[1] = 0;
   size_t a = 0, n = 0;
   SM_TRY(ctx, my_records(ctx, sh, before[0], &a, &n));
+  SM_TRY(ctx, sm_fault_point(ctx, "table_csv_parse"));
   sm__csv_count(sh->head, sh->hlen, &head_q, &head_lines);
   if (n) sm__csv_count(sh->buf + (sh->lo - sh->at), a - (size_t)(sh->lo - sh->at), &head_q, &before[1]);
   return sm__csv_create_part(ctx, sh->path, sh->head, sh->hlen, sh->buf + a, n, 1 + head_lines + before[1], csv);
@@ -245,6 +246,7 @@ static sm_status pack(sm_ctx *ctx, move *m, const sm_csv *csv) {
     total += bytes[d];
   }
   SM_TRY(ctx, SM_ALLOC(ctx, m->sbuf, total));
+  SM_TRY(ctx, sm_fault_point(ctx, "table_csv_move"));
   for (int d = 0; d < P; d++)
     if ((n = rows_for(ctx, m, d, &r0))) segment(m, csv, r0, n, m->sbuf + off[d]);
   return SM_OK;

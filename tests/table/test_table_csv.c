@@ -236,6 +236,29 @@ static void test_split_errors(sm_ctx *ctx) {
   }
 }
 
+/* A failure on one rank (injected while parsing, then while packing the rows) is agreed: every
+ * rank returns it, none hangs, and the next open works. */
+static void test_split_fault(sm_ctx *ctx) {
+  char path[512], fault[64];
+  path_in(path, sizeof path, "split_fault.csv");
+  text t = {0};
+  size_t head;
+  gen(&t, 50, -1, 1, BAD_NONE, -1, -1, NULL, &head);
+  write_file(ctx, path, &t);
+  static const char *points[] = {"table_csv_parse", "table_csv_move"};
+  for (int k = 0; k < 2; k++) {
+    snprintf(fault, sizeof fault, "%s:%d", points[k], k ? 0 : ctx->size - 1);
+    setenv("SISMA_FAULT", fault, 1);
+    sm_table *tab = NULL;
+    CHECK_STATUS(ctx, sm_table_open(ctx, path, &tab), SM_ERR_INTERNAL);
+    CHECK(tab == NULL && strstr(ctx->err_msg, points[k]));
+    unsetenv("SISMA_FAULT");
+    sm_ctx_clear_error(ctx);
+  }
+  compare_serial(ctx, path);
+  free(t.s);
+}
+
 int main(int argc, char **argv) {
-  return SM_TEST_MAIN(argc, argv, test_split_rows, test_split_small, test_split_errors);
+  return SM_TEST_MAIN(argc, argv, test_split_rows, test_split_small, test_split_errors, test_split_fault);
 }
