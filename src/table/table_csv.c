@@ -16,7 +16,10 @@
  * serial parse must to see that the quote is never closed.)
  *
  * Column types are decided over all ranks (one allreduce); one Alltoallv then moves the rows,
- * packed per destination. Start reading at sm__table_open_csv. */
+ * packed per destination (the rows a rank keeps are copied, not sent: only the rows between a
+ * rank's byte range and its block travel, and those must stay under 2 GiB per pair of ranks).
+ * Memory per rank: its bytes of the file, then their parsed values, then the packed rows.
+ * Start reading at sm__table_open_csv. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
