@@ -27,7 +27,8 @@ extern "C" {
 
 typedef struct sm_table sm_table;
 
-/* Open a table (see above), each rank reading its own row block. Collective: returns the same
+/* Open a table (see above), each rank reading its own row block (a CSV: each rank reads and parses
+ * about 1/p of the file's bytes, then the rows move to their blocks). Collective: returns the same
  * status on every rank. SM_ERR_IO (cannot read), SM_ERR_FORMAT (malformed CSV naming file:line and
  * column; not a table-shaped HDF5 object), SM_ERR_DATA (columns of different lengths),
  * SM_ERR_HDF5, SM_ERR_NOMEM. */

@@ -137,22 +137,29 @@ static sm_status check_header(sm_ctx *ctx, sm_csv *c) {
   return SM_OK;
 }
 
-static sm_status parse(sm_ctx *ctx, sm_csv *c, const char *text, size_t len) {
-  cursor cur = {text, text + len, 1};
-  if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) cur.p += 3; /* UTF-8 byte-order mark */
-  while (cur.p < cur.end && at_eol(&cur)) skip_eol(&cur); /* leading empty lines */
-  SM_CHECK(ctx, cur.p < cur.end, SM_ERR_FORMAT, "%s: empty file, expected a header row naming the columns", c->path);
-  SM_TRY(ctx, record(ctx, c, &cur, 0, &c->ncols));
-  SM_TRY(ctx, check_header(ctx, c));
+/* Past the UTF-8 byte-order mark and the empty lines before the header. */
+static void skip_lead(cursor *cur) {
+  if (cur->end - cur->p >= 3 && !memcmp(cur->p, "\xEF\xBB\xBF", 3)) cur->p += 3;
+  while (cur->p < cur->end && at_eol(cur)) skip_eol(cur);
+}
+
+static sm_status parse_header(sm_ctx *ctx, sm_csv *c, cursor *cur) {
+  skip_lead(cur);
+  SM_CHECK(ctx, cur->p < cur->end, SM_ERR_FORMAT, "%s: empty file, expected a header row naming the columns", c->path);
+  SM_TRY(ctx, record(ctx, c, cur, 0, &c->ncols));
+  return check_header(ctx, c);
+}
+
+static sm_status parse_rows(sm_ctx *ctx, sm_csv *c, cursor *cur) {
   size_t lcap = 0;
-  while (cur.p < cur.end) {
-    if (at_eol(&cur)) { /* a fully empty line */
-      skip_eol(&cur);
+  while (cur->p < cur->end) {
+    if (at_eol(cur)) { /* a fully empty line */
+      skip_eol(cur);
       continue;
     }
-    int64_t line = cur.line, base = (c->nrows + 1) * c->ncols;
+    int64_t line = cur->line, base = (c->nrows + 1) * c->ncols;
     int nf = 0;
-    SM_TRY(ctx, record(ctx, c, &cur, base, &nf));
+    SM_TRY(ctx, record(ctx, c, cur, base, &nf));
     if (nf < c->ncols)
       return SM_ERR(ctx, SM_ERR_FORMAT,
                     "%s:%lld: column %d (%s) is missing: the row has %d field(s), the header %d (truncated or "
@@ -168,12 +175,23 @@ static sm_status parse(sm_ctx *ctx, sm_csv *c, const char *text, size_t len) {
   return SM_OK;
 }
 
-sm_status sm__csv_create_text(sm_ctx *ctx, const char *name, const char *text, size_t len, sm_csv **out) {
+/* The header from head[0, hlen), then the records of data[0, dlen) numbered from `line`, or, when
+ * data is NULL, the records that follow the header in head. */
+static sm_status parse(sm_ctx *ctx, sm_csv *c, const char *head, size_t hlen, const char *data, size_t dlen,
+                       int64_t line) {
+  cursor cur = {head, head + hlen, 1};
+  SM_TRY(ctx, parse_header(ctx, c, &cur));
+  if (data) cur = (cursor){data, data + dlen, line};
+  return parse_rows(ctx, c, &cur);
+}
+
+static sm_status create(sm_ctx *ctx, const char *name, const char *head, size_t hlen, const char *data, size_t dlen,
+                        int64_t line, sm_csv **out) {
   *out = NULL;
   sm_csv *c = calloc(1, sizeof *c);
   SM_CHECK(ctx, c, SM_ERR_NOMEM, "out of memory");
   snprintf(c->path, sizeof c->path, "%s", name);
-  sm_status st = parse(ctx, c, text, len);
+  sm_status st = parse(ctx, c, head, hlen, data, dlen, line);
   if (st == SM_OK) {
     c->numeric = malloc((size_t)c->ncols + 1);
     if (!c->numeric) st = SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
@@ -185,6 +203,46 @@ sm_status sm__csv_create_text(sm_ctx *ctx, const char *name, const char *text, s
   }
   *out = c;
   return SM_OK;
+}
+
+sm_status sm__csv_create_text(sm_ctx *ctx, const char *name, const char *text, size_t len, sm_csv **out) {
+  return create(ctx, name, text, len, NULL, 0, 0, out);
+}
+
+sm_status sm__csv_create_part(sm_ctx *ctx, const char *name, const char *head, size_t hlen, const char *data,
+                              size_t dlen, int64_t line, sm_csv **out) {
+  return create(ctx, name, head, hlen, data ? data : "", dlen, line, out);
+}
+
+size_t sm__csv_record_end(const char *text, size_t len, int64_t *quotes) {
+  int64_t q = *quotes;
+  for (size_t i = 0; i < len; i++) {
+    if (text[i] == '"') q++;
+    else if (text[i] == '\n' && !(q & 1)) {
+      *quotes = q;
+      return i + 1;
+    }
+  }
+  *quotes = q;
+  return 0;
+}
+
+size_t sm__csv_header_end(const char *text, size_t len) {
+  cursor cur = {text, text + len, 1};
+  skip_lead(&cur);
+  int64_t q = 0;
+  size_t end = sm__csv_record_end(cur.p, (size_t)(cur.end - cur.p), &q);
+  return end ? (size_t)(cur.p - text) + end : 0;
+}
+
+void sm__csv_count(const char *text, size_t len, int64_t *quotes, int64_t *newlines) {
+  int64_t q = 0, n = 0;
+  for (size_t i = 0; i < len; i++) {
+    q += text[i] == '"';
+    n += text[i] == '\n';
+  }
+  *quotes += q;
+  *newlines += n;
 }
 
 sm_status sm__csv_create(sm_ctx *ctx, const char *path, sm_csv **out) {

@@ -12,6 +12,12 @@
  * field number and header name): a row with the wrong number of fields (e.g. a truncated last
  * row), an unterminated quoted field, a quote inside an unquoted field, text after a closing
  * quote, duplicate or empty header names. Fully empty lines are skipped.
+ *
+ * Splitting a file by bytes (the sharded table reader, src/table/table_csv.c): under this quoting
+ * a '"' count that is even means "outside a quoted field", so a record starts after every '\n'
+ * preceded by an even number of quotes (counted from the header's end). sm__csv_header_end,
+ * sm__csv_record_end and sm__csv_count find those places without parsing; sm__csv_create_part
+ * parses the header and one run of whole records that starts at a known line of the file.
  * Start reading at sm__csv_create. All functions are local (no MPI). */
 #ifndef SISMA_IO_CSV_H
 #define SISMA_IO_CSV_H
@@ -25,6 +31,12 @@ typedef struct sm_csv sm_csv;
 sm_status sm__csv_create(sm_ctx *ctx, const char *path, sm_csv **out);
 /* Parse CSV text held in memory (len bytes); `name` is used in messages. Local. */
 sm_status sm__csv_create_text(sm_ctx *ctx, const char *name, const char *text, size_t len, sm_csv **out);
+/* Parse the header held in head[0, hlen) (the file's first bytes: byte-order mark, empty lines,
+ * the header record) and the whole records of data[0, dlen), the first of which starts at
+ * physical line `line` of the file; messages name `name` and the lines of the file, exactly as
+ * a parse of the whole file would. data may be NULL when dlen is 0 (no rows). Local. */
+sm_status sm__csv_create_part(sm_ctx *ctx, const char *name, const char *head, size_t hlen, const char *data,
+                              size_t dlen, int64_t line, sm_csv **out);
 /* Free; sets *csv = NULL; accepts NULL. */
 void sm__csv_destroy(sm_csv **csv);
 
@@ -48,6 +60,17 @@ int sm__csv_is_numeric(const sm_csv *csv, int col);
 double sm__csv_f64(const sm_csv *csv, int64_t row, int col);
 /* Longest value of a column in bytes (at least 1). */
 int sm__csv_max_len(const sm_csv *csv, int col);
+
+/* Offset just past the header's line end in text[0, len) (the first bytes of a file): past the
+ * byte-order mark and empty lines, the first '\n' preceded by an even number of '"'; 0 if text
+ * holds none (read more, or the file is all header). Local. */
+size_t sm__csv_header_end(const char *text, size_t len);
+/* Offset just past the first '\n' of text[0, len) preceded by an even number of '"', counting
+ * *quotes seen before text: where the next record starts. 0 if there is none. *quotes advances
+ * by the quotes passed (all of text's when 0 is returned). Local. */
+size_t sm__csv_record_end(const char *text, size_t len, int64_t *quotes);
+/* Add the '"' and '\n' bytes of text[0, len) to *quotes and *newlines. Local. */
+void sm__csv_count(const char *text, size_t len, int64_t *quotes, int64_t *newlines);
 
 /* Parse a whole string as a number (blanks around allowed). Returns 1 on success. */
 int sm__csv_parse_f64(const char *s, double *v);

@@ -1,4 +1,4 @@
-/* Private table state shared by the table readers (CSV in table.c, HDF5 and catalogs in
+/* Private table state shared by the table readers (CSV in table_csv.c, HDF5 and catalogs in
  * table_h5.c). A table owns, per column, this rank's values: float64 for numeric columns,
  * NUL-terminated strings (pointers into one per-column arena) for string columns. */
 #ifndef SISMA_TABLE_INTERNAL_H
@@ -29,6 +29,9 @@ sm_status sm__table_add(sm_table *t, const char *name, int is_str, sm__tcol **ou
 /* Fill a string column from fixed-width values buf [count][width] (NUL-padded). Local. */
 sm_status sm__table_fixed_strings(sm_table *t, sm__tcol *c, const char *buf, size_t width);
 
+/* CSV source (table_csv.c): each rank reads and parses a byte range of the file, then the rows
+ * move to their blocks. Collective, agreed; t->spec and t->ctx are set, the rest is filled. */
+sm_status sm__table_open_csv(sm_table *t, const char *path);
 /* HDF5 sources (table_h5.c). Collective; t->spec is set, the rest is filled. */
 sm_status sm__table_open_catalog(sm_table *t, const char *path);
 sm_status sm__table_open_h5(sm_table *t, const char *path, const char *object);

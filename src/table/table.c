@@ -1,13 +1,10 @@
-/* Tables (see include/sisma/table.h): opening by spec, the CSV source, and the accessors.
- * CSV files are parsed whole by every rank with the project's CSV reader (src/io/csv.h), so every
- * rank decides the same column types and reports the same error; each keeps only its row block.
- * The HDF5 sources live in table_h5.c. */
-#include <math.h>
+/* Tables (see include/sisma/table.h): opening by spec and the accessors. The CSV source lives in
+ * table_csv.c (each rank parses about 1/p of the file's bytes, then the rows move to their
+ * blocks), the HDF5 sources in table_h5.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../io/csv.h"
 #include "internal.h"
 #include "sisma/config.h"
 
@@ -54,62 +51,6 @@ sm_status sm__table_fixed_strings(sm_table *t, sm__tcol *c, const char *buf, siz
   return SM_OK;
 }
 
-/* Missing-value spellings: R writes NA, pandas None/nan/NaN (numeric columns only). */
-static int na_str(const char *s) { return !s[0] || !strcmp(s, "NA"); }
-static int na_num(const char *s) { return na_str(s) || !strcmp(s, "None") || !strcmp(s, "nan") || !strcmp(s, "NaN"); }
-
-static int csv_numeric(const sm_csv *csv, int j) {
-  for (int64_t i = 0; i < sm__csv_rows(csv); i++) {
-    const char *s = sm__csv_str(csv, i, j);
-    double v;
-    if (!na_num(s) && !sm__csv_parse_f64(s, &v)) return 0;
-  }
-  return 1;
-}
-
-static sm_status csv_column(sm_table *t, const sm_csv *csv, int j) {
-  int is_str = !csv_numeric(csv, j);
-  sm__tcol *c;
-  SM_TRY(t->ctx, sm__table_add(t, sm__csv_col_name(csv, j), is_str, &c));
-  int64_t first = t->mine.first, n = t->mine.count;
-  if (!is_str) {
-    for (int64_t i = 0; i < n; i++) {
-      const char *s = sm__csv_str(csv, first + i, j);
-      double v = NAN;
-      if (!na_num(s)) sm__csv_parse_f64(s, &v);
-      c->num[i] = v;
-    }
-    return SM_OK;
-  }
-  size_t bytes = 1;
-  for (int64_t i = 0; i < n; i++)
-    bytes += strlen(sm__csv_str(csv, first + i, j)) + 1;
-  c->arena = malloc(bytes);
-  SM_CHECK(t->ctx, c->arena, SM_ERR_NOMEM, "out of memory for string column %s of %s", c->name, t->spec);
-  char *p = c->arena;
-  for (int64_t i = 0; i < n; i++) {
-    const char *s = sm__csv_str(csv, first + i, j);
-    if (na_str(s)) s = "";
-    size_t l = strlen(s) + 1;
-    memcpy(p, s, l);
-    c->str[i] = p;
-    p += l;
-  }
-  return SM_OK;
-}
-
-static sm_status open_csv(sm_table *t, const char *path) {
-  sm_csv *csv = NULL;
-  SM_TRY(t->ctx, sm__csv_create(t->ctx, path, &csv));
-  t->nrows = sm__csv_rows(csv);
-  t->mine = sm_table_block(t->nrows, t->ctx->rank, t->ctx->size);
-  sm_status st = SM_OK;
-  for (int j = 0; j < sm__csv_cols(csv) && st == SM_OK; j++)
-    st = csv_column(t, csv, j);
-  sm__csv_destroy(&csv);
-  return st;
-}
-
 static int ends_with(const char *s, const char *suffix) {
   size_t a = strlen(s), b = strlen(suffix);
   return a >= b && !strcasecmp(s + a - b, suffix);
@@ -132,7 +73,7 @@ sm_status sm_table_open(sm_ctx *ctx, const char *spec, sm_table **out) {
     } else if (ends_with(path, ".h5") || ends_with(path, ".hdf5") || ends_with(path, ".hdf")) {
       st = sm__table_open_catalog(t, path);
     } else {
-      st = sm_ctx_agree(ctx, open_csv(t, path));
+      st = sm__table_open_csv(t, path);
     }
   }
   free(path);
