@@ -223,7 +223,8 @@ static void json_coefs(FILE *f, const sm_frame *fr, const double *est, const dou
  * |e|, y and y^2 (RMSE, MAE, mean error and R^2 about the rows' own mean follow). */
 typedef struct {
   double n, e, e2, ae, y, y2; /* sums over the rows scored */
-  double r2_sum;              /* k-fold: sum of the folds' R^2 */
+  double r2_sum;              /* k-fold: sum of the folds' R^2 over the r2_folds folds that have one */
+  int r2_folds;
 } lm_score;
 #define LM_SCORE_K 6
 
@@ -249,20 +250,27 @@ static sm_status lm_score_rows(sm_ctx *ctx, const sm_frame *f, const double *b, 
 }
 
 /* R^2 on the scored rows: 1 - SSE / SST about their own mean. */
-static double lm_score_r2(const lm_score *sc) { return 1 - sc->e2 / (sc->y2 - sc->y * sc->y / sc->n); }
+/* R^2 of the scored rows (NaN for fewer than two rows or a constant response); of pooled folds,
+ * the mean over the folds that have one. */
+static double lm_score_r2(const lm_score *sc, int folds) {
+  double sst = sc->y2 - sc->y * sc->y / sc->n;
+  if (folds) return sc->r2_folds ? sc->r2_sum / sc->r2_folds : NAN;
+  return sc->n >= 2 && sst > 0 ? 1 - sc->e2 / sst : NAN;
+}
 
 static void print_score(FILE *to, const char *what, const lm_score *sc, int folds) {
   if (sc->n <= 0) return;
-  fprintf(to, "Prediction on %s (%.0f rows): RMSE %.6g, MAE %.6g, mean error %.6g, R-squared %.6g%s\n", what, sc->n,
-          sqrt(sc->e2 / sc->n), sc->ae / sc->n, sc->e / sc->n, folds ? sc->r2_sum / folds : lm_score_r2(sc),
-          folds ? " (mean of the folds)" : "");
+  char r2[32] = "NA"; /* as R prints a missing value */
+  if (isfinite(lm_score_r2(sc, folds))) snprintf(r2, sizeof r2, "%.6g", lm_score_r2(sc, folds));
+  fprintf(to, "Prediction on %s (%.0f rows): RMSE %.6g, MAE %.6g, mean error %.6g, R-squared %s%s\n", what, sc->n,
+          sqrt(sc->e2 / sc->n), sc->ae / sc->n, sc->e / sc->n, r2, folds ? " (mean of the folds)" : "");
 }
 
 static void json_score(FILE *f, const char *key, const lm_score *sc, int folds) {
   fprintf(f, "  \"%s\": {\"n\": %.0f, \"rmse\": ", key, sc->n), sm__json_num(f, sqrt(sc->e2 / sc->n));
   fprintf(f, ", \"mae\": "), sm__json_num(f, sc->ae / sc->n);
   fprintf(f, ", \"mean_error\": "), sm__json_num(f, sc->e / sc->n);
-  fprintf(f, ", \"r_squared\": "), sm__json_num(f, folds ? sc->r2_sum / folds : lm_score_r2(sc));
+  fprintf(f, ", \"r_squared\": "), sm__json_num(f, lm_score_r2(sc, folds));
   if (folds) fprintf(f, ", \"folds\": %d", folds);
   fprintf(f, "},\n");
 }
@@ -276,7 +284,8 @@ static sm_status lm_fold(sm_ctx *ctx, const sm_config *cfg, sm_frame *fr, void *
   sm_lm_destroy(&m);
   if (st == SM_OK)
     pooled->n += sc.n, pooled->e += sc.e, pooled->e2 += sc.e2, pooled->ae += sc.ae, pooled->y += sc.y,
-        pooled->y2 += sc.y2, pooled->r2_sum += lm_score_r2(&sc);
+        pooled->y2 += sc.y2;
+  if (st == SM_OK && isfinite(lm_score_r2(&sc, 0))) pooled->r2_sum += lm_score_r2(&sc, 0), pooled->r2_folds++;
   return st;
 }
 
