@@ -90,7 +90,6 @@ sm_status sm__stats_open(sm_ctx *ctx, const sm_config *cfg, sm_table **t, sm_for
   return st;
 }
 
-/* JSON helpers: a number (null for NaN/Inf) and a string. */
 /* A uniform number in [0, 1) from a group value and the seed (FNV-1a, then SplitMix64). */
 static double group_u_bytes(const char *s, size_t n, uint64_t seed) {
   uint64_t h = 1469598103934665603ULL;
@@ -159,6 +158,7 @@ sm_status sm__stats_folds(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const 
   return SM_OK;
 }
 
+/* JSON helpers: a number (null for NaN/Inf) and a string. */
 void sm__json_num(FILE *f, double v) {
   if (isfinite(v))
     fprintf(f, "%.17g", v);
@@ -249,7 +249,6 @@ static sm_status lm_score_rows(sm_ctx *ctx, const sm_frame *f, const double *b, 
   return st;
 }
 
-/* R^2 on the scored rows: 1 - SSE / SST about their own mean. */
 /* R^2 of the scored rows (NaN for fewer than two rows or a constant response); of pooled folds,
  * the mean over the folds that have one. */
 static double lm_score_r2(const lm_score *sc, int folds) {
