@@ -18,9 +18,8 @@ int sm__cpu_avx2_fma(void) {
 /* Arrays from 4 MiB on are 2 MiB-aligned and advised into transparent huge pages (honoured where
  * the kernel's setting is "madvise", Debian's default, or "always"): a streaming pass then misses
  * the TLB once per 2 MiB instead of once per 4 KiB, each miss a page walk (a two-level one in a
- * VM; a residual pass over 1e6 x 16 doubles ran 1.7x faster on this project's VMs, see
- * docs/performance.md). Advice only: where it is not honoured the memory is ordinary. Given before
- * first touch, so that the pages are faulted in huge. */
+ * VM: docs/performance.md, statistics, session 4). Advice only: where it is not honoured the
+ * memory is ordinary. Given before first touch, so that the pages are faulted in huge. */
 void *sm__alloc_big(size_t bytes) {
   const size_t huge = (size_t)2 << 20;
   if (bytes < 2 * huge) return malloc(bytes ? bytes : 1);
