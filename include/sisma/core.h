@@ -71,7 +71,8 @@ void sm_ctx_clear_error(sm_ctx *ctx);
 /* Whether the CPU runs AVX2 and FMA (the hand-written kernels' instruction set); cached. Local. */
 int sm__cpu_avx2_fma(void);
 /* malloc for large arrays that kernels stream: from 4 MiB on, 2 MiB-aligned and advised into
- * transparent huge pages (fewer TLB misses); free() releases it, realloc() may resize it. Local. */
+ * transparent huge pages (fewer TLB misses), or 64-byte aligned with SISMA_HUGEPAGES=0 in the
+ * environment; free() releases it, realloc() may resize it. Local. */
 void *sm__alloc_big(size_t bytes);
 
 /* Record and return an error: return SM_ERR(ctx, SM_ERR_DATA, "trace %lld: NaN", i); */

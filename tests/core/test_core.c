@@ -1,5 +1,7 @@
 /* Core: Philox known answers, rank-independent draws, permutations, status agreement when one
- * rank fails, time parsing, config validation. */
+ * rank fails, time parsing, config validation, large-array allocation. */
+#include <stdint.h>
+
 #include "harness.h"
 
 static void test_philox_known_answer(sm_ctx *ctx) {
@@ -124,7 +126,35 @@ static void test_config(sm_ctx *ctx) {
   sm_config_fini(&cfg);
 }
 
+/* sm__alloc_big: small sizes from malloc, large ones cache-line aligned (2 MiB with huge pages),
+ * writable to the end, resized by realloc with their contents, released by free. */
+static void test_alloc_big(sm_ctx *ctx) {
+  (void)ctx;
+  const size_t sizes[] = {1000, ((size_t)4 << 20) - 1, (size_t)4 << 20, ((size_t)9 << 20) + 3};
+  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+    size_t n = sizes[k];
+    unsigned char *p = sm__alloc_big(n);
+    CHECK(p != NULL);
+    if (!p) continue;
+    if (n >= ((size_t)4 << 20)) CHECK(((uintptr_t)p & 63) == 0);
+    for (size_t i = 0; i < n; i++)
+      p[i] = (unsigned char)(i * 7);
+    unsigned char *q = realloc(p, 2 * n);
+    CHECK(q != NULL);
+    if (q) p = q;
+    int same = 1;
+    for (size_t i = 0; q && i < n; i++)
+      same &= p[i] == (unsigned char)(i * 7);
+    CHECK(same);
+    q = realloc(p, n / 2 + 1);
+    if (q) p = q;
+    CHECK(q && p[n / 2] == (unsigned char)((n / 2) * 7));
+    free(p);
+  }
+}
+
 int main(int argc, char **argv) {
   return SM_TEST_MAIN(argc, argv, test_philox_known_answer, test_rng_moments, test_rng_rank_independent,
-                      test_permutations, test_agree_on_failure, test_time, test_config);
+                      test_permutations, test_agree_on_failure, test_time, test_config,
+                      test_alloc_big);
 }
