@@ -1,8 +1,9 @@
 #!/usr/bin/env Rscript
 # Golden files for the held-out split of `sisma lm` (tests/stats/test_stats_cli.sh): reg.csv with
 # a split column (events ev01-ev12 train, ev13-ev15 dev, ev16-ev20 test), R's summary of the fit
-# on the train rows and the prediction errors on the test and dev rows (full precision). Run from
-# the repository root after dev/golden_stats.R:
+# on the train rows and the prediction errors on the test and dev rows (full precision); and a
+# poly() term with rows in no split ("other": R evaluates poly() on every row before subset).
+# Run from the repository root after dev/golden_stats.R:
 #   LC_ALL=C.UTF-8 Rscript dev/golden_lm_split.R
 out <- "tests/stats/golden"
 options(width = 80)
@@ -22,3 +23,9 @@ score <- function(part) {
 v <- c(test = score("test"), dev = score("dev"))
 write.table(data.frame(name = names(v), value = sprintf("%.17g", unname(v))), file.path(out, "lm_split.num"),
             sep = ",", row.names = FALSE, col.names = FALSE, quote = FALSE)
+reg_other <- reg_split
+reg_other$split[reg_other$event %in% c("ev19", "ev20")] <- "other"
+write.csv(reg_other, file.path(out, "reg_other.csv"), row.names = FALSE)
+reg_other <- read.csv(file.path(out, "reg_other.csv"))
+fit <- lm(y ~ poly(x1, 2) + x2, data = reg_other, subset = split == "train")
+writeLines(capture.output(print(summary(fit))), file.path(out, "lm_split_poly.txt"))

@@ -488,9 +488,10 @@ static sm_status factor_codes(phase_a *a, const unsigned char *keep, double *rec
 }
 
 /* Phase A over this rank's rows. Records of kept rows end in 1; with poly() terms, rows dropped
- * for other variables but with finite poly arguments are kept as records ending in 0: R computes
- * the poly basis before na.omit, so they count in its moments (stats::poly via model.frame). The
- * records' buffer has room for `spare` more (see move_rows). */
+ * for other variables, or outside every split (mask 0), but with finite poly arguments are kept as
+ * records ending in 0: R computes the poly basis before na.omit and before subset, so they count
+ * in its moments (stats::poly via model.frame). The records' buffer has room for `spare` more (see
+ * move_rows). */
 static sm_status phase_a_run(phase_a *a, const unsigned char *mask, int64_t spare, double **rec_out, int64_t *n_out,
                              int width) {
   sm_ctx *ctx = a->ctx;
@@ -499,11 +500,21 @@ static sm_status phase_a_run(phase_a *a, const unsigned char *mask, int64_t spar
   unsigned char *keep = calloc((size_t)r.count + 1, 1);
   sm_status st = (rec && keep) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory for the model frame");
   int64_t n = 0;
+  int polys = 0;
+  for (int v = 0; v < a->fm->nvars; v++)
+    polys |= a->fm->var[v].poly_k > 0;
   for (int64_t i = 0; st == SM_OK && i < r.count; i++) {
-    if (mask && !mask[i]) continue;
+    int unused = mask && !mask[i]; /* outside every split: its poly() arguments still count */
+    if (unused && !polys) continue;
     int k = 0, moments = 0;
     double *ri = rec + n * width;
     st = eval_row(a, i, ri, &k);
+    if (unused && st != SM_OK) { /* R checks the rows it fits only */
+      sm_ctx_clear_error(ctx);
+      st = SM_OK;
+      continue;
+    }
+    if (unused) k = 0;
     keep[i] = (unsigned char)k;
     for (int v = 0; !k && v < a->fm->nvars; v++)
       if (a->fm->var[v].poly_k) moments = !isnan(ri[3 + v]);

@@ -13,7 +13,7 @@ same() { # same NAME GOLDEN_FILE OUTPUT_FILE: the first lines of the output equa
   if diff <(head -n "$n" "$3") "$2" >diff.txt; then echo "ok   $1"; else
     echo "FAIL $1"; cat diff.txt; fails=$((fails + 1)); fi
 }
-cp "$G/reg.csv" "$G/reg_split.csv" "$G/cls.csv" "$G/small.csv" .
+cp "$G/reg.csv" "$G/reg_split.csv" "$G/reg_other.csv" "$G/cls.csv" "$G/small.csv" .
 lm_case() { # lm_case BLOCK_ROWS NAME FORMULA [--weights w]: tiny blocks exercise deep TSQR trees
   local b=$1 name=$2 formula=$3
   shift 3
@@ -50,6 +50,9 @@ want_dev="Prediction on the dev split ($(g dev.n) rows): RMSE $(g dev.rmse), MAE
 if grep -qF "$want_test" lm_split.out && grep -qF "$want_dev" lm_split.out && grep -q '"heldout_metrics": {"n": 15, ' res/split.json &&
   grep -q '"dev_metrics": {"n": 9, ' res/split.json; then echo "ok   lm held-out and dev prediction errors (R)"; else
   echo "FAIL lm held-out metrics: want"; echo "$want_test"; echo "$want_dev"; cat lm_split.out; fails=$((fails + 1)); fi
+# rows in no split still count in poly()'s basis, as R evaluates poly() before subset
+$RUN lm --data reg_other.csv 'y ~ poly(x1, 2) + x2' --split-column split --block-rows 5 >lm_split_poly.out 2>&1
+same "lm_split_poly (rows outside every split in the poly basis)" "$G/lm_split_poly.txt" lm_split_poly.out
 $RUN lm --data reg.csv 'y ~ x1 + g' --test-fraction 0.25 --group-column event --folds 4 --output res/cv.json >lm_cv.out 2>&1
 if grep -q 'Prediction on the held-out folds of a 4-fold cross-validation (5[0-9] rows)' lm_cv.out &&
   grep -q '"cross_validation_pooled": {"n": ' res/cv.json && grep -q 'Prediction on the held-out split' lm_cv.out; then
