@@ -293,14 +293,13 @@ sm_status sm__quantiles5(sm_ctx *ctx, const double *v, int64_t n, double q[5]) {
 
 /* [X y]'[X y] of a block of unit-weight rows without OpenBLAS's packing copies (which cost more
  * than its kernel at p = 16, k = 4096) and per-call costs (dgemv + ddot for X'y took a quarter of
- * the tiles' time): tiles of the upper triangle held in AVX2 registers (4 x 8, or two
- * 4 x 4 tiles at once, so that every loop has 8 independent FMA chains), each entry a plain sum
- * over the block's rows in row order, so the block result depends only on the block. The rows are
- * taken GRAM_CHUNK at a time (8 KB at p = 16): the chunk comes from memory once, for the first
- * tile (the hardware prefetcher follows the stream; software prefetches only slowed it), and from
- * L1 for the others; the accumulators go through memory between chunks, which leaves every sum as
- * it was. Used for p a multiple of 4 on CPUs with AVX2
- * and FMA, else dsyrk. */
+ * the tiles' time): tiles of the upper triangle held in AVX2 registers, 12 independent FMA chains
+ * where the shape allows (gram_tiles), each entry a sum over the block's rows in row order, so the
+ * block result depends only on the block. The rows are taken GRAM_CHUNK at a time (8 KB at
+ * p = 16): the chunk comes from memory once, for the first tile (the hardware prefetcher follows
+ * the stream; software prefetches only slowed it), and from L1 for the others; the accumulators
+ * go through memory between chunks, which leaves every sum as it was. Used for p a multiple of 4
+ * on CPUs with AVX2 and FMA, else dsyrk. */
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SM_GRAM_AVX2 1
 #define GRAM_CHUNK 64
