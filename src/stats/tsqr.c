@@ -582,10 +582,10 @@ __attribute__((target("avx2,fma"))) static void resid_avx2(const double *x, cons
     __m256d t = _mm256_add_pd(_mm256_permute2f128_pd(h01, h23, 0x20), _mm256_permute2f128_pd(h01, h23, 0x31));
     __m256d e = _mm256_sub_pd(_mm256_loadu_pd(y + i), t);
     _mm256_storeu_pd(r + i, e);
-    if (bn) {
-      int k[4];
-      _mm_storeu_si128((__m128i *)k, qbin4(e, lo, scale));
-      h[k[0]]++, h[k[1]]++, h[k[2]]++, h[k[3]]++;
+    if (bn) { /* the 4 bins out of 2 general registers: cheaper than a store and 4 reloads */
+      __m128i k = qbin4(e, lo, scale);
+      uint64_t k01 = (uint64_t)_mm_cvtsi128_si64(k), k23 = (uint64_t)_mm_extract_epi64(k, 1);
+      h[(uint32_t)k01]++, h[k01 >> 32]++, h[(uint32_t)k23]++, h[k23 >> 32]++;
       vmin = _mm256_min_pd(vmin, e), vmax = _mm256_max_pd(vmax, e);
     }
   }
