@@ -363,31 +363,41 @@ typedef struct {
   int ycol_str;  /* response is a string column */
   int wcol;      /* weights column or -1 */
   const double **cols;
+  int64_t nfit, nheld; /* records to fit and held out */
 } phase_a;
 
-/* Phase A for one row: the record [row, w, y, vals...] or *keep = 0 for a missing value. */
-static sm_status eval_row(phase_a *a, int64_t i, double *rec, int *keep) {
+/* One field of the records [row, w, y, vals..., kept] of m rows from table row i0 (this rank's
+ * numbering): field k of row i0 + j into rec[j * width + k]. Field by field, so that each table
+ * column is read as one stream (row by row, the 20 or so columns of a wide formula were as many
+ * streams, more than the hardware prefetcher follows). */
+static double field_value(const phase_a *a, int k, int64_t i) {
+  const sm_formula *fm = a->fm;
+  if (k == 0) return (double)(sm_table_range(a->t).first + i);
+  if (k == 1) return a->wcol >= 0 ? a->cols[a->wcol][i] : 1.0;
+  if (k == 2)
+    return a->ycol_str ? (sm_table_str(a->t, (int)fm->lhs->num)[i][0] ? 0 : NAN) : sm__expr_eval(fm->lhs, a->cols, i);
+  int v = k - 3;
+  const sm__expr *e = fm->var[v].e;
+  if (a->vi[v].factor && a->vi[v].numeric) return isnan(a->cols[a->vi[v].col][i]) ? NAN : 0; /* factor_codes */
+  if (a->vi[v].factor) return sm_table_str(a->t, a->vi[v].col)[i][0] ? 0 : NAN;
+  return sm__expr_eval(fm->var[v].poly_k ? e->arg[0] : e, a->cols, i);
+}
+static void fill_fields(const phase_a *a, int64_t i0, int64_t m, double *rec, int width) {
+  for (int k = 0; k < width - 1; k++) {
+    const sm__expr *e = k == 2 && !a->ycol_str ? a->fm->lhs : k >= 3 ? a->fm->var[k - 3].e : NULL;
+    int bare = e && e->kind == SM__X_VAR && (k == 2 || !a->vi[k - 3].factor);
+    const double *col = bare ? a->cols[(int)e->num] + i0 : NULL; /* a bare column: no tree walk */
+    for (int64_t j = 0; j < m; j++)
+      rec[j * width + k] = col ? col[j] : field_value(a, k, i0 + j);
+  }
+}
+
+/* Phase A's checks of one record (row i): *keep = 0 for a missing value; Inf, -Inf and negative
+ * weights are errors, as in R. */
+static sm_status check_row(const phase_a *a, int64_t i, const double *rec, int *keep) {
   const sm_formula *fm = a->fm;
   int64_t row = sm_table_range(a->t).first + i;
   *keep = 1;
-  rec[0] = (double)row;
-  rec[1] = a->wcol >= 0 ? a->cols[a->wcol][i] : 1.0;
-  if (a->ycol_str) {
-    const char *s = sm_table_str(a->t, (int)fm->lhs->num)[i];
-    rec[2] = s[0] ? 0 : NAN;
-  } else {
-    rec[2] = sm__expr_eval(fm->lhs, a->cols, i);
-  }
-  for (int v = 0; v < fm->nvars; v++) {
-    const sm__expr *e = fm->var[v].e;
-    if (a->vi[v].factor && a->vi[v].numeric)
-      rec[3 + v] = isnan(a->cols[a->vi[v].col][i]) ? NAN : 0; /* coded in factor_codes */
-    else if (a->vi[v].factor)
-      rec[3 + v] = sm_table_str(a->t, a->vi[v].col)[i][0] ? 0 : NAN;
-    else
-      rec[3 + v] = e->kind == SM__X_VAR ? a->cols[(int)e->num][i] /* a bare column: no tree walk */
-                                        : sm__expr_eval(fm->var[v].poly_k ? e->arg[0] : e, a->cols, i);
-  }
   for (int k = 1; k < 3 + fm->nvars; k++) {
     if (isnan(rec[k]))
       *keep = 0;
@@ -492,6 +502,7 @@ static sm_status factor_codes(phase_a *a, const unsigned char *keep, double *rec
  * records ending in 0: R computes the poly basis before na.omit and before subset, so they count
  * in its moments (stats::poly via model.frame). The records' buffer has room for `spare` more (see
  * move_rows). */
+#define PA_CHUNK 128 /* rows of records filled field by field (19 KB at 19 fields: in L1) */
 static sm_status phase_a_run(phase_a *a, const unsigned char *mask, int64_t spare, double **rec_out, int64_t *n_out,
                              int width) {
   sm_ctx *ctx = a->ctx;
@@ -503,12 +514,16 @@ static sm_status phase_a_run(phase_a *a, const unsigned char *mask, int64_t spar
   int polys = 0;
   for (int v = 0; v < a->fm->nvars; v++)
     polys |= a->fm->var[v].poly_k > 0;
-  for (int64_t i = 0; st == SM_OK && i < r.count; i++) {
+  for (int64_t i = 0, c0 = 0; st == SM_OK && i < r.count; i++) {
+    int64_t j = i % PA_CHUNK;
+    if (!j) /* the chunk's records from record c0 = n on; the kept ones move down to n */
+      c0 = n, fill_fields(a, i, r.count - i < PA_CHUNK ? r.count - i : PA_CHUNK, rec + c0 * width, width);
     int unused = mask && !mask[i]; /* outside every split: its poly() arguments still count */
     if (unused && !polys) continue;
     int k = 0, moments = 0;
     double *ri = rec + n * width;
-    st = eval_row(a, i, ri, &k);
+    if (n != c0 + j) memcpy(ri, rec + (c0 + j) * width, (size_t)(width - 1) * sizeof *ri);
+    st = check_row(a, i, ri, &k);
     if (unused && st != SM_OK) { /* R checks the rows it fits only */
       sm_ctx_clear_error(ctx);
       st = SM_OK;
@@ -521,6 +536,7 @@ static sm_status phase_a_run(phase_a *a, const unsigned char *mask, int64_t spar
     for (int v = 0; moments && v < a->fm->nvars; v++)
       if (a->fm->var[v].poly_k && isnan(ri[3 + v])) moments = 0;
     ri[width - 1] = k ? (mask ? mask[i] : 1) : 0; /* 1 fit, 2 held out, 0 moments only */
+    a->nfit += ri[width - 1] == 1, a->nheld += ri[width - 1] == 2;
     if (k || moments) n++;
   }
   st = sm_ctx_agree(ctx, st);
@@ -557,30 +573,26 @@ static sm_status build(sm_ctx *ctx, sm_frame *f, phase_a *a, double **recp, int 
   f->w = sm__alloc_big(((size_t)f->n + 1) * sizeof *f->w);
   f->tag = malloc((size_t)f->n + 1);
   sm_status st = (f->row && f->y && f->w && f->tag) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
-  for (int64_t i = 0; st == SM_OK && i < f->n; i++)
-    f->row[i] = (int64_t)rec[i * width];
-  if (st == SM_OK) st = find_blocks(ctx, f);
-  st = sm_ctx_agree(ctx, st);
-  for (int v = 0; st == SM_OK && v < fm->nvars; v++)
-    if (fm->var[v].poly_k) st = poly_moments(ctx, f, rec + 3 + v, width, fm->var[v].poly_k, &a->vi[v]);
-  /* drop the moment-only records */
-  int64_t n = 0;
-  for (int64_t i = 0; st == SM_OK && i < f->n; i++)
-    if (rec[i * width + width - 1] >= 1) {
-      if (n != i) memmove(rec + n * width, rec + i * width, (size_t)width * sizeof *rec);
-      n++;
-    }
-  f->n = n;
-  free(f->blk_off), free(f->blk_id);
-  f->blk_off = NULL, f->blk_id = NULL;
-  f->unit_w = 1;
-  for (int64_t i = 0; st == SM_OK && i < f->n; i++) {
-    f->row[i] = (int64_t)rec[i * width], f->y[i] = rec[i * width + 2],
-    f->tag[i] = (unsigned char)rec[i * width + width - 1];
-    f->w[i] = f->tag[i] == 1 ? rec[i * width + 1] : 0; /* held-out rows take no part in a fit */
-    f->unit_w &= f->w[i] == 1;
+  int polys = 0;
+  for (int v = 0; v < fm->nvars; v++)
+    polys |= fm->var[v].poly_k > 0;
+  if (polys) { /* the poly() moments over the blocks of every record, then the moment-only ones dropped */
+    for (int64_t i = 0; st == SM_OK && i < f->n; i++)
+      f->row[i] = (int64_t)rec[i * width];
+    if (st == SM_OK) st = find_blocks(ctx, f);
+    st = sm_ctx_agree(ctx, st);
+    for (int v = 0; st == SM_OK && v < fm->nvars; v++)
+      if (fm->var[v].poly_k) st = poly_moments(ctx, f, rec + 3 + v, width, fm->var[v].poly_k, &a->vi[v]);
+    int64_t n = 0;
+    for (int64_t i = 0; st == SM_OK && i < f->n; i++)
+      if (rec[i * width + width - 1] >= 1) {
+        if (n != i) memmove(rec + n * width, rec + i * width, (size_t)width * sizeof *rec);
+        n++;
+      }
+    f->n = n;
+    free(f->blk_off), free(f->blk_id);
+    f->blk_off = NULL, f->blk_id = NULL;
   }
-  if (st == SM_OK) st = sm_ctx_agree(ctx, find_blocks(ctx, f));
   uint64_t dummy[SM_FORMULA_MAX_TERMS];
   if (st == SM_OK) st = sm_ctx_agree(ctx, layout(ctx, f, fm, a->vi, dummy));
   /* X overwrites the records in place when a design row is no wider than a record: row i of X
@@ -596,11 +608,18 @@ static sm_status build(sm_ctx *ctx, sm_frame *f, phase_a *a, double **recp, int 
     int v = __builtin_ctzll(fm->term[ti]);
     simple[ti] = (__builtin_popcountll(fm->term[ti]) == 1 && !a->vi[v].factor && !fm->var[v].poly_k) ? v : -1;
   }
+  /* one pass over the records: row, weight, response and tag out, the design row in */
   double *x = in_place ? *recp : f->x, vals[SM_FORMULA_MAX_VARS];
+  f->unit_w = 1;
   for (int64_t i = 0; st == SM_OK && i < f->n; i++) {
-    memcpy(vals, rec + i * width + 3, (size_t)fm->nvars * sizeof *vals);
+    const double *ri = rec + i * width;
+    f->row[i] = (int64_t)ri[0], f->y[i] = ri[2], f->tag[i] = (unsigned char)ri[width - 1];
+    f->w[i] = f->tag[i] == 1 ? ri[1] : 0; /* held-out rows take no part in a fit */
+    f->unit_w &= f->w[i] == 1;
+    memcpy(vals, ri + 3, (size_t)fm->nvars * sizeof *vals);
     design_row(fm, a->vi, dummy, simple, vals, x + i * f->p);
   }
+  if (st == SM_OK) st = sm_ctx_agree(ctx, find_blocks(ctx, f));
   /* n doubles of the records stay with the frame as the fits' scratch (f->work: after X when X
    * took the records' place, else the records' start): memory already touched, so that a fit
    * faults in no new pages (a few ms per 4 MB on a VM) */
@@ -621,7 +640,8 @@ sm_status sm_frame_create(sm_ctx *ctx, sm_table *t, const sm_formula *fm, const 
   *out = NULL;
   sm_frame *f = calloc(1, sizeof *f);
   phase_a a = {ctx, t, fm, calloc((size_t)fm->nvars + 1, sizeof(varinfo)),
-               {0}, 0, -1, calloc((size_t)sm_table_ncols(t) + 1, sizeof(double *))};
+               {0}, 0, -1, calloc((size_t)sm_table_ncols(t) + 1, sizeof(double *)),
+               0,   0};
   sm_status st = (f && a.vi && a.cols) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
   for (int j = 0; st == SM_OK && j < sm_table_ncols(t); j++)
     a.cols[j] = sm_table_num(t, j);
@@ -655,15 +675,11 @@ sm_status sm_frame_create(sm_ctx *ctx, sm_table *t, const sm_formula *fm, const 
     st = phase_a_run(&a, mask, f->block_rows, &rec, &f->n, width);
   }
   if (st == SM_OK) {
-    int64_t fit = 0, held = 0, masked = 0, all[3];
+    int64_t masked = 0, all[3];
     sm_range r = sm_table_range(t);
-    for (int64_t i = 0; i < r.count; i++) /* the rows to fit: R's lm(..., subset = those) */
-      masked += !mask || mask[i] == 1;
-    for (int64_t i = 0; i < f->n; i++) {
-      double tag = rec[i * width + width - 1];
-      fit += tag == 1, held += tag == 2;
-    }
-    int64_t mine[3] = {masked, fit, held};
+    for (int64_t i = 0; mask && i < r.count; i++) /* the rows to fit: R's lm(..., subset = those) */
+      masked += mask[i] == 1;
+    int64_t mine[3] = {mask ? masked : r.count, a.nfit, a.nheld};
     MPI_Allreduce(mine, all, 3, MPI_INT64_T, MPI_SUM, ctx->comm);
     f->n_total = all[1];
     f->n_heldout = all[2];
