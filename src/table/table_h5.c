@@ -246,11 +246,12 @@ static sm_status read_2d_rows(sm_table *t, h5src *s, hid_t d, int ncols, double 
     if (rc >= 0) rc = H5Dread(d, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, buf);
     H5Sclose(ms);
     if (rc < 0)
-      st = SM_H5ERR(ctx, "%s:%s: reading rows [%lld, %lld) failed", s->path, s->object,
-                    (long long)(t->mine.first + lo), (long long)(t->mine.first + lo + m));
-    for (int64_t i = 0; st == SM_OK && i < m; i++) /* [rows][cols] -> columns */
-      for (int j = 0; j < ncols; j++)
-        cols[j][lo + i] = buf[i * ncols + j];
+      st = SM_H5ERR(ctx, "%s:%s: reading rows [%lld, %lld) failed", s->path, s->object, (long long)(t->mine.first + lo),
+                    (long long)(t->mine.first + lo + m));
+    for (int64_t i0 = 0; st == SM_OK && i0 < m; i0 += 64) /* [rows][cols] -> columns, 64 rows at a time */
+      for (int j = 0; j < ncols; j++)                     /* (column by column: one write stream at a time) */
+        for (int64_t i = i0; i < m && i < i0 + 64; i++)
+          cols[j][lo + i] = buf[i * ncols + j];
   }
   if (fs >= 0) H5Sclose(fs);
   free(buf);
