@@ -33,8 +33,10 @@ static void test_rng_moments(sm_ctx *ctx) {
   CHECK_NEAR(s / n, 0.0, 0.01);
   CHECK_NEAR(s2 / n, 1.0, 0.01);
   uint64_t hist[10] = {0};
-  for (int i = 0; i < n; i++) hist[sm_rng_below(&r, 10)]++;
-  for (int i = 0; i < 10; i++) CHECK_NEAR((double)hist[i] / n, 0.1, 0.01);
+  for (int i = 0; i < n; i++)
+    hist[sm_rng_below(&r, 10)]++;
+  for (int i = 0; i < 10; i++)
+    CHECK_NEAR((double)hist[i] / n, 0.1, 0.01);
 }
 
 /* A draw depends on (seed, stream, index) only: every rank computes the same value. */
@@ -51,7 +53,8 @@ static void test_permutations(sm_ctx *ctx) {
     char *seen = calloc((size_t)n, 1);
     sm_permutation(3, 1, n, perm);
     int ok = 1;
-    for (int64_t i = 0; i < n; i++) ok &= !seen[perm[i]]++;
+    for (int64_t i = 0; i < n; i++)
+      ok &= !seen[perm[i]]++;
     CHECK(ok);
     memset(seen, 0, (size_t)n);
     sm_perm p;
@@ -126,10 +129,12 @@ static void test_config(sm_ctx *ctx) {
   sm_config_fini(&cfg);
 }
 
-/* sm__alloc_big: small sizes from malloc, large ones cache-line aligned (2 MiB with huge pages),
+/* sm__alloc_big: small sizes from malloc, large ones cache-line aligned (2 MiB with huge pages, the default),
  * writable to the end, resized by realloc with their contents, released by free. */
 static void test_alloc_big(sm_ctx *ctx) {
   (void)ctx;
+  const char *env = getenv("SISMA_HUGEPAGES");
+  int huge = !env || strcmp(env, "0"); /* off in the core_nohugepages test */
   const size_t sizes[] = {1000, ((size_t)4 << 20) - 1, (size_t)4 << 20, ((size_t)9 << 20) + 3};
   for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
     size_t n = sizes[k];
@@ -137,6 +142,7 @@ static void test_alloc_big(sm_ctx *ctx) {
     CHECK(p != NULL);
     if (!p) continue;
     if (n >= ((size_t)4 << 20)) CHECK(((uintptr_t)p & 63) == 0);
+    if (n >= ((size_t)4 << 20) && huge) CHECK(((uintptr_t)p & (((size_t)2 << 20) - 1)) == 0);
     for (size_t i = 0; i < n; i++)
       p[i] = (unsigned char)(i * 7);
     unsigned char *q = realloc(p, 2 * n);
@@ -155,6 +161,5 @@ static void test_alloc_big(sm_ctx *ctx) {
 
 int main(int argc, char **argv) {
   return SM_TEST_MAIN(argc, argv, test_philox_known_answer, test_rng_moments, test_rng_rank_independent,
-                      test_permutations, test_agree_on_failure, test_time, test_config,
-                      test_alloc_big);
+                      test_permutations, test_agree_on_failure, test_time, test_config, test_alloc_big);
 }
