@@ -398,7 +398,10 @@ static sm_status check_row(const phase_a *a, int64_t i, const double *rec, int *
   const sm_formula *fm = a->fm;
   int64_t row = sm_table_range(a->t).first + i;
   *keep = 1;
-  for (int k = 1; k < 3 + fm->nvars; k++) {
+  double z = 0; /* 0 * v is 0 for a finite v, NaN for NaN and +-Inf: one sum tells whether all are finite */
+  for (int k = 1; k < 3 + fm->nvars; k++)
+    z += 0 * rec[k];
+  for (int k = 1; z != 0 && k < 3 + fm->nvars; k++) {
     if (isnan(rec[k]))
       *keep = 0;
     else if (isinf(rec[k]))
