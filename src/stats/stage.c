@@ -123,6 +123,10 @@ sm_status sm__stats_mask(sm_ctx *ctx, const sm_config *cfg, sm_table *t, int fol
   }
   int j = -1;
   if (gc[0]) SM_TRY(ctx, sm_table_find(t, gc, &j));
+  if (fold < 0 && frac + dev == 0) { /* no split: every row is fitted, none hashed */
+    memset(mask, 1, (size_t)r.count);
+    return SM_OK;
+  }
   for (int64_t i = 0; i < r.count; i++) {
     char buf[64];
     double u;
