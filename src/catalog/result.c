@@ -1,8 +1,8 @@
-/* Result files of the pca and kmeans stages: one HDF5 file written collectively, in the catalog's
- * style (docs/unsupervised.md lists the datasets). Small arrays are written by rank 0 inside a
- * collective call; per-row arrays ([n] or [n][k]) by every rank for its own rows. The file lives
- * under a temporary name (".NAME.partial-PID") until sm__result_commit renames it; closing an
- * uncommitted result deletes it, so a failed job never leaves a file that looks complete. */
+/* Result files of the stages (pca, kmeans, lm, glm): one HDF5 file written collectively, in the
+ * catalog's style (docs/unsupervised.md and docs/statistics.md list the datasets). Small arrays are written by rank 0
+ * inside a collective call; per-row arrays ([n] or [n][k]) by every rank for its own rows. The file lives under a
+ * temporary name (".NAME.partial-PID") until sm__result_commit renames it; closing an uncommitted result deletes it, so
+ * a failed job never leaves a file that looks complete. */
 #include <errno.h>
 #include <hdf5.h>
 #include <libgen.h>
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../catalog/internal.h"
+#include "internal.h"
 #include "result.h"
 
 struct sm__result {
@@ -78,8 +78,8 @@ sm_status sm__result_attr_f64(sm__result *r, const char *name, double value) {
   return SM_OK;
 }
 
-sm_status sm__result_rows(sm__result *r, const char *name, sm__result_type type, int64_t n, int64_t cols,
-                          int64_t first, int64_t count, const void *v, const char *columns) {
+sm_status sm__result_rows(sm__result *r, const char *name, sm__result_type type, int64_t n, int64_t cols, int64_t first,
+                          int64_t count, const void *v, const char *columns) {
   sm_ctx *ctx = r->ctx;
   hid_t ft = type == SM__RES_F64 ? H5T_IEEE_F64LE : type == SM__RES_I32 ? H5T_STD_I32LE : H5T_STD_I64LE;
   hid_t mt = type == SM__RES_F64 ? H5T_NATIVE_DOUBLE : type == SM__RES_I32 ? H5T_NATIVE_INT32 : H5T_NATIVE_INT64;
@@ -98,8 +98,7 @@ sm_status sm__result_rows(sm__result *r, const char *name, sm__result_type type,
     if (a >= 0) H5Aclose(a);
     H5Sclose(sc), H5Tclose(t);
   }
-  if (st == SM_OK)
-    st = sm__slab_io(ctx, d, mt, r->dxpl, 1, first, count, cols > 0 ? cols : 1, es, (void *)v, name);
+  if (st == SM_OK) st = sm__slab_io(ctx, d, mt, r->dxpl, 1, first, count, cols > 0 ? cols : 1, es, (void *)v, name);
   H5Dclose(d);
   return st;
 }
