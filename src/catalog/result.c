@@ -36,6 +36,11 @@ sm_status sm__result_create(sm_ctx *ctx, const char *path, const char *created_b
   MPI_Bcast(&pid, 1, MPI_LONG, 0, ctx->comm);
   snprintf(r->tmp, sizeof r->tmp, "%s/.%s.partial-%ld", dirname(d), basename(b), pid);
   sm_status st = sm_make_parent_dirs(ctx, path);
+  if (st != SM_OK) { /* name the file the user asked for, then why */
+    char why[SM_ERRMSG_MAX];
+    snprintf(why, sizeof why, "%s", ctx->err_msg);
+    st = SM_ERR(ctx, st, "cannot write %s: %s", path, why);
+  }
   st = sm_ctx_agree(ctx, st);
   if (st == SM_OK) {
     hid_t fapl = sm__fapl_mpio(ctx);
@@ -43,7 +48,7 @@ sm_status sm__result_create(sm_ctx *ctx, const char *path, const char *created_b
     H5Pclose(fapl);
     r->dxpl = H5Pcreate(H5P_DATASET_XFER);
     H5Pset_dxpl_mpio(r->dxpl, H5FD_MPIO_COLLECTIVE);
-    if (r->file < 0) st = SM_H5ERR(ctx, "cannot create %s (directory writable?)", r->tmp);
+    if (r->file < 0) st = SM_H5ERR(ctx, "cannot write %s: cannot create %s (directory writable?)", path, r->tmp);
   }
   *out = r;
   SM_TRY(ctx, st);
@@ -56,38 +61,60 @@ sm_status sm__result_create(sm_ctx *ctx, const char *path, const char *created_b
   return SM_OK;
 }
 
-sm_status sm__result_attr(sm__result *r, const char *name, const char *value) {
-  sm_ctx *ctx = r->ctx;
-  hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR);
-  H5Tset_size(t, strlen(value) + 1);
-  hid_t a = H5Acreate2(r->file, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t rc = a < 0 ? -1 : H5Awrite(a, t, value);
-  if (a >= 0) H5Aclose(a);
-  H5Sclose(s), H5Tclose(t);
-  SM_H5(ctx, rc, "%s: cannot write attribute %s", r->tmp, name);
-  return SM_OK;
+/* The object an attribute "a" or "object/a" goes on: the root, or that object (created as a group
+ * when it does not exist). *aname is the attribute's own name. Caller closes. Collective. */
+static hid_t attr_owner(sm__result *r, const char *name, const char **aname) {
+  const char *slash = strrchr(name, '/');
+  *aname = slash ? slash + 1 : name;
+  if (!slash) return H5Oopen(r->file, "/", H5P_DEFAULT);
+  char obj[PATH_MAX];
+  snprintf(obj, sizeof obj, "%.*s", (int)(slash - name), name);
+  if (H5Lexists(r->file, obj, H5P_DEFAULT) <= 0) {
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t g = H5Gcreate2(r->file, obj, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    H5Pclose(lcpl);
+    if (g < 0) return -1;
+    H5Gclose(g);
+  }
+  return H5Oopen(r->file, obj, H5P_DEFAULT);
 }
 
-sm_status sm__result_attr_f64(sm__result *r, const char *name, double value) {
-  hid_t s = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(r->file, name, H5T_NATIVE_DOUBLE, s, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t rc = a < 0 ? -1 : H5Awrite(a, H5T_NATIVE_DOUBLE, &value);
+/* A scalar attribute of type t from *v. */
+static sm_status write_attr(sm__result *r, const char *name, hid_t t, const void *v) {
+  const char *aname;
+  hid_t o = attr_owner(r, name, &aname), s = H5Screate(H5S_SCALAR);
+  hid_t a = o < 0 ? -1 : H5Acreate2(o, aname, t, s, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t rc = a < 0 ? -1 : H5Awrite(a, t, v);
   if (a >= 0) H5Aclose(a);
+  if (o >= 0) H5Oclose(o);
   H5Sclose(s);
   SM_H5(r->ctx, rc, "%s: cannot write attribute %s", r->tmp, name);
   return SM_OK;
 }
 
-sm_status sm__result_rows(sm__result *r, const char *name, sm__result_type type, int64_t n, int64_t cols, int64_t first,
-                          int64_t count, const void *v, const char *columns) {
+sm_status sm__result_attr(sm__result *r, const char *name, const char *value) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, strlen(value) + 1);
+  sm_status st = write_attr(r, name, t, value);
+  H5Tclose(t);
+  return st;
+}
+
+sm_status sm__result_attr_f64(sm__result *r, const char *name, double value) {
+  return write_attr(r, name, H5T_NATIVE_DOUBLE, &value);
+}
+
+/* Dataset `name` (missing groups on its path created) of file type ft, [n] or [n][cols], this
+ * rank's rows [first, first + count) from v in memory type mt of es bytes per element. */
+static sm_status write_rows(sm__result *r, const char *name, hid_t ft, hid_t mt, size_t es, int64_t n, int64_t cols,
+                            int64_t first, int64_t count, const void *v, const char *columns) {
   sm_ctx *ctx = r->ctx;
-  hid_t ft = type == SM__RES_F64 ? H5T_IEEE_F64LE : type == SM__RES_I32 ? H5T_STD_I32LE : H5T_STD_I64LE;
-  hid_t mt = type == SM__RES_F64 ? H5T_NATIVE_DOUBLE : type == SM__RES_I32 ? H5T_NATIVE_INT32 : H5T_NATIVE_INT64;
-  size_t es = type == SM__RES_I32 ? 4 : 8;
   hsize_t dims[2] = {(hsize_t)n, (hsize_t)cols};
-  hid_t s = H5Screate_simple(cols > 0 ? 2 : 1, dims, NULL);
-  hid_t d = H5Dcreate2(r->file, name, ft, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  H5Sclose(s);
+  hid_t s = H5Screate_simple(cols > 0 ? 2 : 1, dims, NULL), lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  hid_t d = H5Dcreate2(r->file, name, ft, s, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+  H5Sclose(s), H5Pclose(lcpl);
   SM_H5(ctx, d, "%s: cannot create dataset %s", r->tmp, name);
   sm_status st = SM_OK;
   if (columns) {
@@ -100,6 +127,23 @@ sm_status sm__result_rows(sm__result *r, const char *name, sm__result_type type,
   }
   if (st == SM_OK) st = sm__slab_io(ctx, d, mt, r->dxpl, 1, first, count, cols > 0 ? cols : 1, es, (void *)v, name);
   H5Dclose(d);
+  return st;
+}
+
+sm_status sm__result_rows(sm__result *r, const char *name, sm__result_type type, int64_t n, int64_t cols, int64_t first,
+                          int64_t count, const void *v, const char *columns) {
+  hid_t ft = type == SM__RES_F64 ? H5T_IEEE_F64LE : type == SM__RES_I32 ? H5T_STD_I32LE : H5T_STD_I64LE;
+  hid_t mt = type == SM__RES_F64 ? H5T_NATIVE_DOUBLE : type == SM__RES_I32 ? H5T_NATIVE_INT32 : H5T_NATIVE_INT64;
+  return write_rows(r, name, ft, mt, type == SM__RES_I32 ? 4 : 8, n, cols, first, count, v, columns);
+}
+
+sm_status sm__result_strings(sm__result *r, const char *name, int64_t n, int64_t first, int64_t count, size_t width,
+                             const char *v) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, width > 0 ? width : 1);
+  H5Tset_strpad(t, H5T_STR_NULLPAD);
+  sm_status st = write_rows(r, name, t, t, width > 0 ? width : 1, n, 0, first, count, v, NULL);
+  H5Tclose(t);
   return st;
 }
 
