@@ -2,12 +2,10 @@
  * folds, the call line): open the table, parse the formula, build the model frame, fit, print R's
  * summary on rank 0, optionally the diagnostics, and write the result (output.c: JSON, or HDF5
  * with the per-row fitted values, residuals and diagnostics). */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -249,7 +247,8 @@ typedef struct {
  * confidence interval at `level`. Caller frees; NULL when out of memory. */
 static double *lm_coef_table(const sm_lm *m, double level) {
   double *tab = malloc((6 * (size_t)m->p + 1) * sizeof *tab), *lo = malloc((2 * (size_t)m->p + 1) * sizeof *lo);
-  if (tab && lo) {
+  int ok = tab && lo;
+  if (ok) {
     sm_lm_confint(m, level, lo, lo + m->p);
     for (int j = 0; j < m->p; j++) {
       const double v[6] = {m->coef[j], m->se[j], m->tval[j], m->pval[j], lo[j], lo[m->p + j]};
@@ -257,8 +256,8 @@ static double *lm_coef_table(const sm_lm *m, double level) {
     }
   }
   free(lo);
-  if (!lo) free(tab);
-  return lo ? tab : NULL;
+  if (!ok) free(tab);
+  return ok ? tab : NULL;
 }
 static const char *const lm_coef_keys[6] = {"estimate", "std_error", "statistic", "p_value", "ci_lower", "ci_upper"};
 
