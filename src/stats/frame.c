@@ -717,3 +717,11 @@ void sm_frame_destroy(sm_frame **fp) {
   free(f);
   *fp = NULL;
 }
+
+void sm__frame_span(const sm_frame *f, const sm_table *t, int64_t *first, int64_t *count) {
+  sm_range r = sm_table_range(t);
+  int64_t b = f->block_rows, n = sm_table_nrows(t);
+  int64_t lo = (r.first + b - 1) / b * b, hi = (r.first + r.count + b - 1) / b * b; /* as owner() in phase B */
+  lo = lo < n ? lo : n, hi = hi < n ? hi : n;
+  *first = lo, *count = hi - lo;
+}

@@ -24,7 +24,8 @@ static const sm_key glm_keys[] = {
      "of its rows; empty = per row only"},
     {"maxit", SM_KEY_INT, "25", 1, 1000, NULL, "IRLS iterations at most (R: glm.control maxit)"},
     {"epsilon", SM_KEY_FLOAT, "1e-8", 1e-16, 1, NULL, "IRLS convergence tolerance on the relative deviance change"},
-    {"output", SM_KEY_PATH, "", 0, -1, NULL, "JSON result file; empty = none"},
+    {"output", SM_KEY_PATH, "", 0, -1, NULL,
+     "result file: .json = JSON, .h5 = HDF5 (also the linear predictor and probability of every row); empty = none"},
     {"block_rows", SM_KEY_INT, "4096", 1, 1e9, NULL, "table rows per fixed reduction block"},
     {"method", SM_KEY_ENUM, "auto", 0, -1, "auto|tsqr",
      "IRLS steps by Cholesky of the Gram matrix when well conditioned (auto), or always by TSQR"},
@@ -140,9 +141,8 @@ static sm_status evaluate_events(sm_ctx *ctx, sm_table *t, const unsigned char *
   for (int64_t i = 0; st == SM_OK && i < mpn; i++) { /* every fitted held-out row has a key row */
     while (a < mkn && ak[3 * a] < ap[3 * i])
       a++;
-    uint64_t key = a < mkn && ak[3 * a] == ap[3 * i]
-                       ? (uint64_t)ak[3 * a + 1] << 32 | (uint64_t)ak[3 * a + 2]
-                       : UINT64_MAX;
+    uint64_t key =
+        a < mkn && ak[3 * a] == ap[3 * i] ? (uint64_t)ak[3 * a + 1] << 32 | (uint64_t)ak[3 * a + 2] : UINT64_MAX;
     ev[i] = (ev_row){key, ap[3 * i], ap[3 * i + 1], ap[3 * i + 2]};
   }
   if (st == SM_OK) qsort(ev, (size_t)mpn, sizeof *ev, cmp_event);
@@ -154,8 +154,9 @@ static sm_status evaluate_events(sm_ctx *ctx, sm_table *t, const unsigned char *
     pr[ne] = sum / (double)(k - i), lab[ne++] = ev[i].label, i = k;
   }
   if (st == SM_OK && mixed)
-    st = SM_ERR(ctx, SM_ERR_DATA, "event_column %s: %lld held-out rows differ in class from the first row of their event",
-                col, (long long)mixed);
+    st = SM_ERR(ctx, SM_ERR_DATA,
+                "event_column %s: %lld held-out rows differ in class from the first row of their event", col,
+                (long long)mixed);
   free(ak), free(ap);
   if (ctx->rank != 0) ne = 0; /* every rank holds all events: rank 0 contributes them */
   st = sm_ctx_agree(ctx, st);
@@ -173,50 +174,143 @@ static void print_metrics(FILE *to, const sm_class_metrics *c, const char *what,
           (long long)c->fp, (long long)c->fn, (long long)c->tp);
 }
 
+/* The metrics as both result formats name them (the confusion matrix apart). */
+static void class_named(const sm_class_metrics *c, sm__named *v) {
+  const sm__named w[6] = {
+      {"n", (double)c->n}, {"accuracy", c->accuracy}, {"precision", c->precision}, {"recall", c->recall},
+      {"f1", c->f1},       {"roc_auc", c->auc}};
+  memcpy(v, w, sizeof w);
+}
+
 static void json_metrics(FILE *f, const char *key, const sm_class_metrics *c) {
-  fprintf(f, "  \"%s\": {\"n\": %lld, \"accuracy\": ", key, (long long)c->n);
-  sm__json_num(f, c->accuracy), fprintf(f, ", \"precision\": "), sm__json_num(f, c->precision);
-  fprintf(f, ", \"recall\": "), sm__json_num(f, c->recall), fprintf(f, ", \"f1\": "), sm__json_num(f, c->f1);
-  fprintf(f, ", \"roc_auc\": "), sm__json_num(f, c->auc);
+  sm__named v[6];
+  class_named(c, v);
+  fprintf(f, "  \"%s\": {", key), sm__json_named(f, v, 6, ", ");
   fprintf(f, ", \"confusion\": [[%lld, %lld], [%lld, %lld]]}", (long long)c->tn, (long long)c->fp, (long long)c->fn,
           (long long)c->tp);
 }
 
+/* The metrics as attributes of the group `key`, the confusion matrix as key/confusion [2][2]
+ * (rows actual 0, 1; columns predicted 0, 1). Collective. */
+static sm_status h5_metrics(sm_ctx *ctx, sm__result *r, const char *key, const sm_class_metrics *c) {
+  sm__named v[6];
+  class_named(c, v);
+  int64_t conf[4] = {c->tn, c->fp, c->fn, c->tp};
+  char name[128];
+  snprintf(name, sizeof name, "%s/confusion", key);
+  sm_status st = sm__h5_named(r, key, v, 6);
+  if (st == SM_OK)
+    st = sm__result_rows(r, name, SM__RES_I64, 2, 2, 0, ctx->rank ? 0 : 2, conf, "predicted_0,predicted_1");
+  return st;
+}
+
+/* The coefficient table [p][6]: estimate, standard error, z value, p value and the Wald interval
+ * estimate -+ qnorm(0.975) se. Caller frees; NULL when out of memory. */
+static double *glm_coef_table(const sm_glm *m) {
+  double *tab = malloc((6 * (size_t)m->p + 1) * sizeof *tab), z = sm__qnorm(0.975);
+  for (int j = 0; tab && j < m->p; j++) {
+    const double v[6] = {
+        m->coef[j], m->se[j], m->zval[j], m->pval[j], m->coef[j] - z * m->se[j], m->coef[j] + z * m->se[j]};
+    memcpy(tab + 6 * j, v, sizeof v);
+  }
+  return tab;
+}
+
+/* The fit's deviances and AIC as both result formats name them. */
+static void glm_summary(const sm_glm *m, sm__named *v) {
+  const sm__named w[3] = {{"deviance", m->deviance}, {"null_deviance", m->null_deviance}, {"aic", m->aic}};
+  memcpy(v, w, sizeof w);
+}
+
+/* The metrics of a run: on the held-out (else the fitted) rows, per held-out event, on the dev
+ * rows and pooled over the folds (n = 0: none). */
+typedef struct {
+  sm_class_metrics cm, em, dm, cv;
+  int folds;
+} glm_metrics;
+
 static sm_status write_json(sm_ctx *ctx, const sm_config *cfg, const sm_frame *fr, const sm_glm *m, const char *call,
-                            const sm_class_metrics *cm, const sm_class_metrics *em, const sm_class_metrics *dm,
-                            const sm_class_metrics *cv, int folds) {
+                            const glm_metrics *mt) {
   char path[4096];
   sm_config_output_path(cfg, "output", path, sizeof path);
   FILE *f;
   SM_TRY(ctx, sm__json_open(ctx, path, &f));
   if (f) {
+    static const char *const keys[6] = {"estimate", "std_error",     "statistic",
+                                        "p_value",  "wald_ci_lower", "wald_ci_upper"};
+    double *tab = glm_coef_table(m);
     fprintf(f, "{\n  \"model\": \"glm\",\n  \"family\": \"binomial\",\n  \"call\": ");
     sm__json_str(f, call);
     fprintf(f, ",\n  \"software\": \"sisma %s\",\n  \"ranks\": %d,\n  \"n\": %lld,\n  \"n_heldout\": %lld,\n",
             sm_version(), ctx->size, (long long)m->n, (long long)fr->n_heldout);
-    fprintf(f, "  \"coefficients\": [\n");
-    double z = sm__qnorm(0.975);
-    for (int j = 0; j < m->p; j++) {
-      fprintf(f, "    {\"name\": ");
-      sm__json_str(f, fr->names[j]);
-      const double v[6] = {
-          m->coef[j], m->se[j], m->zval[j], m->pval[j], m->coef[j] - z * m->se[j], m->coef[j] + z * m->se[j]};
-      static const char *k[6] = {"estimate", "std_error", "statistic", "p_value", "wald_ci_lower", "wald_ci_upper"};
-      for (int i = 0; i < 6; i++)
-        fprintf(f, ", \"%s\": ", k[i]), sm__json_num(f, v[i]);
-      fprintf(f, "}%s\n", j + 1 < m->p ? "," : "");
-    }
-    fprintf(f, "  ],\n  \"deviance\": "), sm__json_num(f, m->deviance);
-    fprintf(f, ",\n  \"null_deviance\": "), sm__json_num(f, m->null_deviance);
-    fprintf(f, ",\n  \"aic\": "), sm__json_num(f, m->aic);
+    if (tab) sm__json_coefs(f, fr, tab, keys);
+    free(tab);
+    sm__named v[3];
+    glm_summary(m, v);
+    fprintf(f, "  "), sm__json_named(f, v, 3, ",\n  ");
     fprintf(f, ",\n  \"iterations\": %d,\n  \"converged\": %s,\n", m->iter, m->converged ? "true" : "false");
-    json_metrics(f, fr->n_heldout > 0 ? "heldout_metrics" : "training_metrics", cm);
-    if (em->n > 0) fprintf(f, ",\n"), json_metrics(f, "heldout_event_metrics", em);
-    if (dm->n > 0) fprintf(f, ",\n"), json_metrics(f, "dev_metrics", dm);
-    if (folds > 0) fprintf(f, ",\n"), json_metrics(f, "cross_validation_pooled", cv);
+    json_metrics(f, fr->n_heldout > 0 ? "heldout_metrics" : "training_metrics", &mt->cm);
+    if (mt->em.n > 0) fprintf(f, ",\n"), json_metrics(f, "heldout_event_metrics", &mt->em);
+    if (mt->dm.n > 0) fprintf(f, ",\n"), json_metrics(f, "dev_metrics", &mt->dm);
+    if (mt->folds > 0) fprintf(f, ",\n"), json_metrics(f, "cross_validation_pooled", &mt->cv);
     fprintf(f, "\n}\n");
   }
   return sm__json_close(ctx, path, f);
+}
+
+/* Per frame row [fr->n][3]: the response, the linear predictor x'b and the fitted probability
+ * 1 / (1 + exp(-x'b)), for every frame row (held-out rows: predictions). A pass over the frame
+ * after the fit, only for HDF5 output. Caller frees; NULL when out of memory. */
+static double *glm_row_values(const sm_frame *fr, const double *coef) {
+  double *v = malloc(((size_t)fr->n * 3 + 1) * sizeof *v);
+  for (int64_t i = 0; v && i < fr->n; i++) {
+    double eta = 0;
+    for (int j = 0; j < fr->p; j++)
+      eta += fr->x[i * fr->p + j] * coef[j];
+    v[3 * i] = fr->y[i], v[3 * i + 1] = eta, v[3 * i + 2] = 1 / (1 + exp(-eta));
+  }
+  return v;
+}
+
+static sm_status write_h5(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const sm_frame *fr, const sm_glm *m,
+                          const char *call, const glm_metrics *mt) {
+  char path[4096];
+  sm_config_output_path(cfg, "output", path, sizeof path);
+  double *tab = glm_coef_table(m), *rows = glm_row_values(fr, m->coef);
+  sm_status st = sm_ctx_agree(ctx, tab && rows ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
+  sm__result *r = NULL;
+  if (st == SM_OK) st = sm__result_create(ctx, path, "sisma glm", cfg->job_yaml, &r);
+  const sm__named head[] = {{"n", (double)m->n},
+                            {"n_heldout", (double)fr->n_heldout},
+                            {"df_null", (double)m->df_null},
+                            {"df_residual", (double)m->df_residual},
+                            {"iterations", m->iter},
+                            {"converged", m->converged},
+                            {"threshold", sm_config_float(cfg, "threshold")}};
+  sm__named v[3];
+  glm_summary(m, v);
+  if (st == SM_OK) st = sm__result_attr(r, "model", "glm");
+  if (st == SM_OK) st = sm__result_attr(r, "family", "binomial");
+  if (st == SM_OK) st = sm__result_attr(r, "link", "logit");
+  if (st == SM_OK) st = sm__result_attr(r, "call", call);
+  if (st == SM_OK) st = sm__result_attr(r, "formula", sm_config_str(cfg, "formula"));
+  if (st == SM_OK) st = sm__result_attr(r, "solver", "exact");
+  if (st == SM_OK) st = sm__h5_named(r, NULL, head, 7);
+  if (st == SM_OK) st = sm__h5_named(r, NULL, v, 3);
+  if (st == SM_OK)
+    st = sm__h5_coefs(ctx, r, fr, tab, 6, "estimate,std_error,z_value,p_value,wald_ci_lower,wald_ci_upper");
+  if (st == SM_OK) st = sm__result_small(r, "deviance_residual_quantiles", SM__RES_F64, 5, 0, m->dev_resid_q);
+  if (st == SM_OK) st = h5_metrics(ctx, r, fr->n_heldout > 0 ? "heldout_metrics" : "training_metrics", &mt->cm);
+  if (st == SM_OK && mt->em.n > 0) st = h5_metrics(ctx, r, "heldout_event_metrics", &mt->em);
+  if (st == SM_OK && mt->dm.n > 0) st = h5_metrics(ctx, r, "dev_metrics", &mt->dm);
+  if (st == SM_OK && mt->folds > 0) st = h5_metrics(ctx, r, "cross_validation_pooled", &mt->cv);
+  if (st == SM_OK) st = sm__h5_rows(ctx, r, t, fr, 3, rows, "response,linear_predictor,fitted");
+  if (st == SM_OK) st = sm__h5_row_ids(ctx, r, t, "");
+  if (st == SM_OK) st = sm__result_commit(&r);
+  sm__result_close(&r);
+  free(tab), free(rows);
+  if (st == SM_OK) sm_info(ctx, "glm: wrote %s", path);
+  return st;
 }
 
 /* One fold of the k-fold cross-validation: fit, then pool the held-out predictions' confusion
@@ -281,36 +375,37 @@ static sm_status glm_run(sm_ctx *ctx, const sm_config *cfg) {
     st = sm_glm_fit(ctx, fr, (int)sm_config_int(cfg, "maxit"), sm_config_float(cfg, "epsilon"),
                     !strcmp(sm_config_str(cfg, "method"), "auto"), &m);
   if (st == SM_OK) sm_debug(ctx, "glm timing: IRLS fit + summary %.3f s (%d iterations)", sm_wtime() - t0, m->iter);
-  sm_class_metrics cm, cv, dm, em;
-  memset(&em, 0, sizeof em);
+  glm_metrics mt;
+  memset(&mt, 0, sizeof mt);
   const char *ec = sm_config_str(cfg, "event_column");
-  if (st == SM_OK) st = evaluate(ctx, fr, m->coef, fr->n_heldout > 0 ? 2 : 1, sm_config_float(cfg, "threshold"), &cm);
-  if (st == SM_OK && ec[0] && fr->n_heldout > 0)
-    st = evaluate_events(ctx, t, mask, fr, m->coef, ec, sm_config_float(cfg, "threshold"), &em);
-  if (st == SM_OK) st = evaluate(ctx, fr, m->coef, 3, sm_config_float(cfg, "threshold"), &dm);
+  double thr = sm_config_float(cfg, "threshold");
+  if (st == SM_OK) st = evaluate(ctx, fr, m->coef, fr->n_heldout > 0 ? 2 : 1, thr, &mt.cm);
+  if (st == SM_OK && ec[0] && fr->n_heldout > 0) st = evaluate_events(ctx, t, mask, fr, m->coef, ec, thr, &mt.em);
+  if (st == SM_OK) st = evaluate(ctx, fr, m->coef, 3, thr, &mt.dm);
   int folds = (int)sm_config_int(cfg, "folds");
-  if (st == SM_OK && folds > 1) st = cross_validate(ctx, cfg, t, fm, mask, &cv);
+  mt.folds = folds > 1 ? folds : 0;
+  if (st == SM_OK && mt.folds) st = cross_validate(ctx, cfg, t, fm, mask, &mt.cv);
   char call[4096];
   sm__stats_call(cfg, fm, "glm", "binomial", call, sizeof call);
   if (st == SM_OK && ctx->rank == 0) {
     sm_glm_print(stdout, m, fr, call);
-    print_metrics(stdout, &cm, fr->n_heldout > 0 ? "the held-out split" : "the fitted rows",
-                  sm_config_float(cfg, "threshold"));
-    if (em.n > 0) {
+    print_metrics(stdout, &mt.cm, fr->n_heldout > 0 ? "the held-out split" : "the fitted rows", thr);
+    if (mt.em.n > 0) {
       char what[192];
       snprintf(what, sizeof what, "the held-out events (%.64s; mean probability of their rows)", ec);
-      print_metrics(stdout, &em, what, sm_config_float(cfg, "threshold"));
+      print_metrics(stdout, &mt.em, what, thr);
     }
-    if (dm.n > 0) print_metrics(stdout, &dm, "the dev split", sm_config_float(cfg, "threshold"));
-    if (folds > 1) {
+    if (mt.dm.n > 0) print_metrics(stdout, &mt.dm, "the dev split", thr);
+    if (mt.folds) {
       char what[64];
       snprintf(what, sizeof what, "%d-fold cross-validation (pooled; AUC: mean of folds)", folds);
-      print_metrics(stdout, &cv, what, sm_config_float(cfg, "threshold"));
+      print_metrics(stdout, &mt.cv, what, thr);
     }
     fflush(stdout);
   }
-  if (st == SM_OK && sm_config_str(cfg, "output")[0])
-    st = write_json(ctx, cfg, fr, m, call, &cm, &em, &dm, &cv, folds > 1 ? folds : 0);
+  const char *out = sm_config_str(cfg, "output");
+  if (st == SM_OK && out[0] && sm__output_is_h5(out)) st = write_h5(ctx, cfg, t, fr, m, call, &mt);
+  if (st == SM_OK && out[0] && !sm__output_is_h5(out)) st = write_json(ctx, cfg, fr, m, call, &mt);
   free(mask);
   sm_glm_destroy(&m);
   sm_frame_destroy(&fr);

@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 
+#include "../catalog/result.h"
 #include "sisma/config.h"
 #include "sisma/stats.h"
 
@@ -85,8 +86,6 @@ void sm__residuals(const double *x, const double *y, int64_t nb, int p, const do
  * Collective. */
 sm_status sm__quantiles5_hist(sm_ctx *ctx, const double *v, int64_t n, int64_t N, double vmin, double vmax,
                               const sm__qbins *bn, int64_t *h, double q[5]);
-
-#endif
 
 /* ---- formulas (formula.c) ---- */
 #define SM_FORMULA_MAX_VARS 64
@@ -169,7 +168,45 @@ sm_status sm__stats_folds(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const 
 sm_status sm__stats_open(sm_ctx *ctx, const sm_config *cfg, sm_table **t, sm_formula **fm);
 void sm__stats_call(const sm_config *cfg, const sm_formula *fm, const char *fn, const char *family, char *out,
                     size_t size);
+
+/* ---- the frame's rows in the table (frame.c) ---- */
+/* The table rows [*first, *first + *count) of the blocks this rank's frame holds (the blocks whose
+ * first row lies in this rank's table shard): the spans of the ranks tile the table in rank order,
+ * and every row of the frame lies in its rank's span. Local. */
+void sm__frame_span(const sm_frame *f, const sm_table *t, int64_t *first, int64_t *count);
+
+/* ---- result files of lm and glm (output.c) ---- */
+/* A named number of a result: a JSON member, an HDF5 attribute. One list feeds both writers. */
+typedef struct {
+  const char *name;
+  double v;
+} sm__named;
+/* Whether an output path asks for HDF5 (ends in .h5 or .hdf5); else JSON. Local. */
+int sm__output_is_h5(const char *path);
 sm_status sm__json_open(sm_ctx *ctx, const char *path, FILE **f);
 sm_status sm__json_close(sm_ctx *ctx, const char *path, FILE *f);
 void sm__json_num(FILE *f, double v);
 void sm__json_str(FILE *f, const char *s);
+/* "name": value for each of v[n], sep between them. Local. */
+void sm__json_named(FILE *f, const sm__named *v, int n, const char *sep);
+/* "coefficients": [{"name": ..., keys[0]: tab[j][0], ...}, ...] of tab [p][6]. Local. */
+void sm__json_coefs(FILE *f, const sm_frame *fr, const double *tab, const char *const keys[6]);
+/* HDF5 (src/catalog/result.h): v[n] as attributes of `group` (NULL: the root). Collective. */
+sm_status sm__h5_named(sm__result *r, const char *group, const sm__named *v, int n);
+/* Strings s[n] as a fixed-width dataset `name` [n], written once. Collective. */
+sm_status sm__h5_strings(sm_ctx *ctx, sm__result *r, const char *name, int64_t n, const char *const *s);
+/* /coefficients [p][k] (tab, its "columns" attribute `columns`) and /coefficient_names [p]. Collective. */
+sm_status sm__h5_coefs(sm_ctx *ctx, sm__result *r, const sm_frame *fr, const double *tab, int k, const char *columns);
+/* /rows [table rows][k + 1], columns "split," + `columns`: per table row, in table order, its tag in
+ * the frame (1 fitted, 2 test, 3 dev; 0 not in the frame: a missing value, or outside every split)
+ * and the k values vals [fr->n][k] of its frame row (NaN for rows not in the frame). Each rank
+ * writes the rows of its frame span. Collective. */
+sm_status sm__h5_rows(sm_ctx *ctx, sm__result *r, const sm_table *t, const sm_frame *fr, int k, const double *vals,
+                      const char *columns);
+/* The column that names rows: `col`, or when empty trace_name if the table has it, else NULL. Local. */
+const char *sm__id_column(sm_table *t, const char *col);
+/* /row_id [table rows] (strings, or numbers for a numeric column) from the id column `col` (see
+ * sm__id_column; nothing without one), attribute "column" naming it. Collective. */
+sm_status sm__h5_row_ids(sm_ctx *ctx, sm__result *r, sm_table *t, const char *col);
+
+#endif

@@ -1,13 +1,11 @@
-/* The `lm`, `glm` and `logistic` stages (and so `sisma lm --data T 'FORMULA'`, `sisma glm ...`):
- * open the table, parse the formula, build the model frame, fit, print R's summary on rank 0,
- * optionally the diagnostics, and write a JSON result (written under a temporary name by rank 0
- * and renamed when complete). */
-#include <errno.h>
+/* The `lm` stage (`sisma lm --data T 'FORMULA'`) and what the lm and glm stages share (splits,
+ * folds, the call line): open the table, parse the formula, build the model frame, fit, print R's
+ * summary on rank 0, optionally the diagnostics, and write the result (output.c: JSON, or HDF5
+ * with the per-row fitted values, residuals and diagnostics). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -19,7 +17,8 @@ static const sm_key lm_keys[] = {
     {"formula", SM_KEY_STR, NULL, 0, -1, NULL, "R model formula, e.g. 'y ~ x1 + log(x2) + poly(x3, 2) + site'"},
     {"weights", SM_KEY_STR, "", 0, -1, NULL, "column of prior weights (weighted least squares); empty = none"},
     {"output", SM_KEY_PATH, "", 0, -1, NULL,
-     "JSON result file (coefficients, tests, intervals, criteria); empty = none"},
+     "result file: .json = JSON (coefficients, tests, intervals, criteria, metrics), .h5 = HDF5 (the same and the "
+     "fitted value, residual and diagnostics of every row); empty = none"},
     {"diagnostics", SM_KEY_BOOL, "false", 0, -1, NULL,
      "leverage, studentized residuals, Cook's distance, VIF, Breusch-Pagan, Durbin-Watson, with remedies"},
     {"id_column", SM_KEY_STR, "", 0, -1, NULL,
@@ -162,67 +161,6 @@ sm_status sm__stats_folds(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const 
   return SM_OK;
 }
 
-/* JSON helpers: a number (null for NaN/Inf) and a string. */
-void sm__json_num(FILE *f, double v) {
-  if (isfinite(v))
-    fprintf(f, "%.17g", v);
-  else
-    fprintf(f, "null");
-}
-
-void sm__json_str(FILE *f, const char *s) {
-  fputc('"', f);
-  for (; *s; s++) {
-    if (*s == '"' || *s == '\\')
-      fprintf(f, "\\%c", *s);
-    else if ((unsigned char)*s < 0x20)
-      fprintf(f, "\\u%04x", *s);
-    else
-      fputc(*s, f);
-  }
-  fputc('"', f);
-}
-
-/* Open `path`.tmp on rank 0 (others get NULL); sm__json_close renames it. */
-sm_status sm__json_open(sm_ctx *ctx, const char *path, FILE **f) {
-  *f = NULL;
-  sm_status st = SM_OK;
-  if (ctx->rank == 0) {
-    char tmp[8192];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    st = sm_make_parent_dirs(ctx, path);
-    if (st == SM_OK && !(*f = fopen(tmp, "w")))
-      st = SM_ERR(ctx, SM_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-  }
-  return sm_ctx_agree(ctx, st);
-}
-
-sm_status sm__json_close(sm_ctx *ctx, const char *path, FILE *f) {
-  sm_status st = SM_OK;
-  if (ctx->rank == 0) {
-    char tmp[8192];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (fclose(f) != 0 || rename(tmp, path) != 0)
-      st = SM_ERR(ctx, SM_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-  }
-  return sm_ctx_agree(ctx, st);
-}
-
-static void json_coefs(FILE *f, const sm_frame *fr, const double *est, const double *se, const double *tv,
-                       const double *pv, const double *lo, const double *hi) {
-  fprintf(f, "  \"coefficients\": [\n");
-  for (int j = 0; j < fr->p; j++) {
-    fprintf(f, "    {\"name\": ");
-    sm__json_str(f, fr->names[j]);
-    const double v[6] = {est[j], se[j], tv[j], pv[j], lo[j], hi[j]};
-    static const char *k[6] = {"estimate", "std_error", "statistic", "p_value", "ci_lower", "ci_upper"};
-    for (int i = 0; i < 6; i++)
-      fprintf(f, ", \"%s\": ", k[i]), sm__json_num(f, v[i]);
-    fprintf(f, "}%s\n", j + 1 < fr->p ? "," : "");
-  }
-  fprintf(f, "  ],\n");
-}
-
 /* Prediction errors of a linear model on held-out rows: the count and the sums of e = y - x'b, e^2,
  * |e|, y and y^2 (RMSE, MAE, mean error and R^2 about the rows' own mean follow). */
 typedef struct {
@@ -269,13 +207,24 @@ static void print_score(FILE *to, const char *what, const lm_score *sc, int fold
           sqrt(sc->e2 / sc->n), sc->ae / sc->n, sc->e / sc->n, r2, folds ? " (mean of the folds)" : "");
 }
 
+/* The scores as both result formats name them: n, rmse, mae, mean_error, r_squared (and folds). */
+static int lm_score_named(const lm_score *sc, int folds, sm__named *v) {
+  v[0] = (sm__named){"n", sc->n}, v[1] = (sm__named){"rmse", sqrt(sc->e2 / sc->n)};
+  v[2] = (sm__named){"mae", sc->ae / sc->n}, v[3] = (sm__named){"mean_error", sc->e / sc->n};
+  v[4] = (sm__named){"r_squared", lm_score_r2(sc, folds)}, v[5] = (sm__named){"folds", folds};
+  return folds ? 6 : 5;
+}
+
 static void json_score(FILE *f, const char *key, const lm_score *sc, int folds) {
-  fprintf(f, "  \"%s\": {\"n\": %.0f, \"rmse\": ", key, sc->n), sm__json_num(f, sqrt(sc->e2 / sc->n));
-  fprintf(f, ", \"mae\": "), sm__json_num(f, sc->ae / sc->n);
-  fprintf(f, ", \"mean_error\": "), sm__json_num(f, sc->e / sc->n);
-  fprintf(f, ", \"r_squared\": "), sm__json_num(f, lm_score_r2(sc, folds));
-  if (folds) fprintf(f, ", \"folds\": %d", folds);
+  sm__named v[6];
+  fprintf(f, "  \"%s\": {", key);
+  sm__json_named(f, v, lm_score_named(sc, folds, v), ", ");
   fprintf(f, "},\n");
+}
+
+static sm_status h5_score(sm__result *r, const char *key, const lm_score *sc, int folds) {
+  sm__named v[6];
+  return sc->n > 0 ? sm__h5_named(r, key, v, lm_score_named(sc, folds, v)) : SM_OK;
 }
 
 /* One fold of an lm cross-validation: fit, score the held-out fold, pool its sums. */
@@ -298,6 +247,46 @@ typedef struct {
   int folds;
 } lm_scores;
 
+/* The coefficient table [p][6] of a fit: estimate, standard error, t value, p value and the
+ * confidence interval at `level`. Caller frees; NULL when out of memory. */
+static double *lm_coef_table(const sm_lm *m, double level) {
+  double *tab = malloc((6 * (size_t)m->p + 1) * sizeof *tab), *lo = malloc((2 * (size_t)m->p + 1) * sizeof *lo);
+  int ok = tab && lo;
+  if (ok) {
+    sm_lm_confint(m, level, lo, lo + m->p);
+    for (int j = 0; j < m->p; j++) {
+      const double v[6] = {m->coef[j], m->se[j], m->tval[j], m->pval[j], lo[j], lo[m->p + j]};
+      memcpy(tab + 6 * j, v, sizeof v);
+    }
+  }
+  free(lo);
+  if (!ok) free(tab);
+  return ok ? tab : NULL;
+}
+static const char *const lm_coef_keys[6] = {"estimate", "std_error", "statistic", "p_value", "ci_lower", "ci_upper"};
+
+/* The summary numbers of a fit (sigma ... bic) as both result formats name them. */
+#define LM_NSUMMARY 12
+static void lm_summary(const sm_lm *m, sm__named *s) {
+  const sm__named v[LM_NSUMMARY] = {
+      {"sigma", m->sigma},       {"df_residual", (double)m->rdf}, {"r_squared", m->r2},    {"adj_r_squared", m->adj_r2},
+      {"f_statistic", m->fstat}, {"f_numdf", m->f_numdf},         {"f_dendf", m->f_dendf}, {"f_p_value", m->f_pval},
+      {"rss", m->rss},           {"log_likelihood", m->loglik},   {"aic", m->aic},         {"bic", m->bic}};
+  memcpy(s, v, sizeof v);
+}
+
+/* The diagnostics' tests (4) and counts (3) as both result formats name them. */
+static void lm_diag_named(const sm_lm_diag *d, sm__named *v) {
+  const sm__named w[7] = {{"breusch_pagan", d->bp},
+                          {"breusch_pagan_df", d->bp_df},
+                          {"breusch_pagan_p_value", d->bp_pval},
+                          {"durbin_watson", d->dw},
+                          {"high_leverage", (double)d->n_high_leverage},
+                          {"outliers", (double)d->n_outliers},
+                          {"influential", (double)d->n_influential}};
+  memcpy(v, w, sizeof w);
+}
+
 static sm_status write_lm_json(sm_ctx *ctx, const sm_config *cfg, const sm_frame *fr, const sm_lm *m,
                                const sm_lm_diag *d, const lm_scores *sc, const char *call) {
   char path[4096];
@@ -305,26 +294,17 @@ static sm_status write_lm_json(sm_ctx *ctx, const sm_config *cfg, const sm_frame
   FILE *f;
   SM_TRY(ctx, sm__json_open(ctx, path, &f));
   if (f) {
-    double *lo = calloc(2 * ((size_t)m->p + 1), sizeof *lo);
-    if (lo) sm_lm_confint(m, sm_config_float(cfg, "level"), lo, lo + m->p);
+    double *tab = lm_coef_table(m, sm_config_float(cfg, "level"));
     fprintf(f, "{\n  \"model\": \"lm\",\n  \"call\": ");
     sm__json_str(f, call);
     fprintf(f, ",\n  \"software\": \"sisma %s\",\n  \"ranks\": %d,\n  \"n\": %lld,\n  \"n_dropped\": %lld,\n",
             sm_version(), ctx->size, (long long)m->n, (long long)fr->n_dropped);
     fprintf(f, "  \"confidence_level\": %g,\n  \"algorithm\": \"%s\",\n", sm_config_float(cfg, "level"),
             m->used_gram ? "cholesky of block-summed Gram" : "tsqr");
-    if (lo) json_coefs(f, fr, m->coef, m->se, m->tval, m->pval, lo, lo + m->p);
-    const struct {
-      const char *k;
-      double v;
-    } s[] = {{"sigma", m->sigma},       {"df_residual", (double)m->rdf},
-             {"r_squared", m->r2},      {"adj_r_squared", m->adj_r2},
-             {"f_statistic", m->fstat}, {"f_numdf", m->f_numdf},
-             {"f_dendf", m->f_dendf},   {"f_p_value", m->f_pval},
-             {"rss", m->rss},           {"log_likelihood", m->loglik},
-             {"aic", m->aic},           {"bic", m->bic}};
-    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
-      fprintf(f, "  \"%s\": ", s[i].k), sm__json_num(f, s[i].v), fprintf(f, ",\n");
+    if (tab) sm__json_coefs(f, fr, tab, lm_coef_keys);
+    sm__named s[LM_NSUMMARY];
+    lm_summary(m, s);
+    fprintf(f, "  "), sm__json_named(f, s, LM_NSUMMARY, ",\n  "), fprintf(f, ",\n");
     if (sc->test.n > 0) json_score(f, "heldout_metrics", &sc->test, 0);
     if (sc->dev.n > 0) json_score(f, "dev_metrics", &sc->dev, 0);
     if (sc->folds) json_score(f, "cross_validation_pooled", &sc->cv, sc->folds);
@@ -332,18 +312,15 @@ static sm_status write_lm_json(sm_ctx *ctx, const sm_config *cfg, const sm_frame
     for (int i = 0; i < 5; i++)
       sm__json_num(f, m->resid_q[i]), fprintf(f, i < 4 ? ", " : "]");
     if (d) {
-      fprintf(f, ",\n  \"diagnostics\": {\"breusch_pagan\": ");
-      sm__json_num(f, d->bp);
-      fprintf(f, ", \"breusch_pagan_df\": "), sm__json_num(f, d->bp_df);
-      fprintf(f, ", \"breusch_pagan_p_value\": "), sm__json_num(f, d->bp_pval);
-      fprintf(f, ", \"durbin_watson\": "), sm__json_num(f, d->dw);
+      sm__named v[7];
+      lm_diag_named(d, v);
+      fprintf(f, ",\n  \"diagnostics\": {"), sm__json_named(f, v, 4, ", ");
       fprintf(f, ",\n    \"vif\": {");
       for (int t = 0; t < d->nvif; t++) {
         sm__json_str(f, fr->term_labels[t]);
         fprintf(f, ": "), sm__json_num(f, d->gvif[t]), fprintf(f, t + 1 < d->nvif ? ", " : "");
       }
-      fprintf(f, "},\n    \"high_leverage\": %lld, \"outliers\": %lld, \"influential\": %lld,\n    \"worst_rows\": [",
-              (long long)d->n_high_leverage, (long long)d->n_outliers, (long long)d->n_influential);
+      fprintf(f, "},\n    "), sm__json_named(f, v + 4, 3, ", "), fprintf(f, ",\n    \"worst_rows\": [");
       for (int i = 0; i < d->nworst; i++) {
         fprintf(f, "{\"row\": %lld, \"cooks_distance\": ", (long long)d->worst_row[i] + 1);
         sm__json_num(f, d->worst_cooks[i]), fprintf(f, ", \"hat\": "), sm__json_num(f, d->worst_hat[i]);
@@ -353,20 +330,140 @@ static sm_status write_lm_json(sm_ctx *ctx, const sm_config *cfg, const sm_frame
       fprintf(f, "]}");
     }
     fprintf(f, "\n}\n");
-    free(lo);
+    free(tab);
   }
   return sm__json_close(ctx, path, f);
+}
+
+/* Per frame row [fr->n][*k]: the response, the fitted value x'b and the residual y - x'b
+ * (unweighted, as R's residuals()) of every frame row (held-out rows: the prediction and its
+ * error); with diagnostics also the hat value, studentized residual and Cook's distance of the
+ * fitted rows (NaN on held-out rows). A pass over the frame after the fit, only for HDF5 output.
+ * Caller frees; NULL when out of memory. */
+static double *lm_row_values(const sm_frame *fr, const double *coef, const sm_lm_diag *d, int *k) {
+  int K = *k = d ? 6 : 3, p = fr->p;
+  double *v = malloc(((size_t)fr->n * (size_t)K + 1) * sizeof *v);
+  for (int64_t i = 0; v && i < fr->n; i++) {
+    double fit = 0, *vi = v + i * K;
+    for (int j = 0; j < p; j++)
+      fit += fr->x[i * p + j] * coef[j];
+    vi[0] = fr->y[i], vi[1] = fit, vi[2] = fr->y[i] - fit;
+    if (d) vi[3] = fr->tag[i] == 1 ? d->hat[i] : NAN, vi[4] = fr->tag[i] == 1 ? d->rstudent[i] : NAN;
+    if (d) vi[5] = fr->tag[i] == 1 ? d->cooks[i] : NAN;
+  }
+  return v;
+}
+#define LM_ROW_COLUMNS "response,fitted,residual"
+#define LM_DIAG_COLUMNS ",hat,rstudent,cooks_distance"
+
+/* The diagnostics group: the tests and counts as attributes, /diagnostics/vif [nterms][3] with
+ * /diagnostics/vif_terms, /diagnostics/worst_rows [nworst][4] with /diagnostics/worst_labels. */
+static sm_status h5_diag(sm_ctx *ctx, sm__result *r, const sm_frame *fr, const sm_lm_diag *d,
+                         const char *const *labels) {
+  sm__named v[7];
+  lm_diag_named(d, v);
+  double vif[3 * SM_FORMULA_MAX_TERMS], worst[40];
+  for (int t = 0; t < d->nvif && t < SM_FORMULA_MAX_TERMS; t++)
+    vif[3 * t] = d->gvif[t], vif[3 * t + 1] = d->vif_df[t], vif[3 * t + 2] = d->gvif_adj[t];
+  for (int i = 0; i < d->nworst; i++)
+    worst[4 * i] = (double)d->worst_row[i] + 1, worst[4 * i + 1] = d->worst_cooks[i],
+              worst[4 * i + 2] = d->worst_hat[i], worst[4 * i + 3] = d->worst_rstudent[i];
+  int me = ctx->rank == 0;
+  sm_status st = sm__h5_named(r, "diagnostics", v, 7);
+  if (st == SM_OK && d->nvif)
+    st = sm__result_rows(r, "diagnostics/vif", SM__RES_F64, d->nvif, 3, 0, me ? d->nvif : 0, vif, "gvif,df,gvif_adj");
+  if (st == SM_OK && d->nvif)
+    st = sm__h5_strings(ctx, r, "diagnostics/vif_terms", d->nvif, (const char *const *)fr->term_labels);
+  if (st == SM_OK && d->nworst)
+    st = sm__result_rows(r, "diagnostics/worst_rows", SM__RES_F64, d->nworst, 4, 0, me ? d->nworst : 0, worst,
+                         "row,cooks_distance,hat,rstudent");
+  if (st == SM_OK && d->nworst) st = sm__h5_strings(ctx, r, "diagnostics/worst_labels", d->nworst, labels);
+  return st;
+}
+
+/* Create the HDF5 result of an lm run with the attributes of every solver. Collective. */
+static sm_status lm_h5_create(sm_ctx *ctx, const sm_config *cfg, const char *path, sm__result **r) {
+  sm_status st = sm__result_create(ctx, path, "sisma lm", cfg->job_yaml, r);
+  if (st == SM_OK) st = sm__result_attr(*r, "model", "lm");
+  if (st == SM_OK) st = sm__result_attr(*r, "family", "gaussian");
+  if (st == SM_OK) st = sm__result_attr(*r, "formula", sm_config_str(cfg, "formula"));
+  if (st == SM_OK) st = sm__result_attr(*r, "solver", sm_config_str(cfg, "solver"));
+  return st;
+}
+
+/* Write the per-row arrays and the row ids, commit (st: the status so far). Collective; closes r. */
+static sm_status lm_h5_finish(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const sm_frame *fr, sm__result **r, int k,
+                              const double *rows, const char *columns, sm_status st) {
+  if (st == SM_OK) st = sm__h5_rows(ctx, *r, t, fr, k, rows, columns);
+  if (st == SM_OK) st = sm__h5_row_ids(ctx, *r, t, sm_config_str(cfg, "id_column"));
+  if (st == SM_OK) st = sm__result_commit(r);
+  sm__result_close(r);
+  return st;
+}
+
+static sm_status write_lm_h5(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const sm_frame *fr, const sm_lm *m,
+                             const sm_lm_diag *d, const lm_scores *sc, const char *call, const char *const *labels) {
+  char path[4096];
+  sm_config_output_path(cfg, "output", path, sizeof path);
+  int k;
+  double level = sm_config_float(cfg, "level"), *tab = lm_coef_table(m, level);
+  double *rows = lm_row_values(fr, m->coef, d, &k);
+  sm_status st = sm_ctx_agree(ctx, tab && rows ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
+  sm__result *r = NULL;
+  if (st == SM_OK) st = lm_h5_create(ctx, cfg, path, &r);
+  const sm__named head[] = {{"n", (double)m->n},
+                            {"n_dropped", (double)fr->n_dropped},
+                            {"n_heldout", (double)fr->n_heldout},
+                            {"confidence_level", level}};
+  sm__named s[LM_NSUMMARY];
+  lm_summary(m, s);
+  if (st == SM_OK) st = sm__result_attr(r, "call", call);
+  if (st == SM_OK) st = sm__result_attr(r, "algorithm", m->used_gram ? "cholesky of block-summed Gram" : "tsqr");
+  if (st == SM_OK) st = sm__h5_named(r, NULL, head, 4);
+  if (st == SM_OK) st = sm__h5_named(r, NULL, s, LM_NSUMMARY);
+  if (st == SM_OK) st = sm__h5_coefs(ctx, r, fr, tab, 6, "estimate,std_error,t_value,p_value,ci_lower,ci_upper");
+  if (st == SM_OK) st = sm__result_small(r, "residual_quantiles", SM__RES_F64, 5, 0, m->resid_q);
+  if (st == SM_OK) st = h5_score(r, "heldout_metrics", &sc->test, 0);
+  if (st == SM_OK) st = h5_score(r, "dev_metrics", &sc->dev, 0);
+  if (st == SM_OK && sc->folds) st = h5_score(r, "cross_validation_pooled", &sc->cv, sc->folds);
+  if (st == SM_OK && d) st = h5_diag(ctx, r, fr, d, labels);
+  st = lm_h5_finish(ctx, cfg, t, fr, &r, k, rows, d ? LM_ROW_COLUMNS LM_DIAG_COLUMNS : LM_ROW_COLUMNS, st);
+  free(tab), free(rows);
+  if (st == SM_OK) sm_info(ctx, "lm: wrote %s", path);
+  return st;
+}
+
+/* The gd/sgd result: iterations, cost, the coefficients (/coefficients [p][1]), the held-out
+ * scores and the per-row fitted values and residuals. Collective. */
+static sm_status write_gd_h5(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const sm_frame *fr, const sm_gd_result *g,
+                             const lm_score *test) {
+  char path[4096];
+  sm_config_output_path(cfg, "output", path, sizeof path);
+  int k;
+  double *rows = lm_row_values(fr, g->coef, NULL, &k);
+  sm_status st = sm_ctx_agree(ctx, rows ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
+  sm__result *r = NULL;
+  if (st == SM_OK) st = lm_h5_create(ctx, cfg, path, &r);
+  const sm__named head[] = {{"iterations", (double)g->iter},
+                            {"converged", g->converged},
+                            {"cost", g->cost},
+                            {"n", (double)fr->n_total},
+                            {"n_heldout", (double)fr->n_heldout}};
+  if (st == SM_OK) st = sm__h5_named(r, NULL, head, 5);
+  if (st == SM_OK) st = sm__h5_coefs(ctx, r, fr, g->coef, 1, "estimate");
+  if (st == SM_OK) st = h5_score(r, "heldout_metrics", test, 0);
+  st = lm_h5_finish(ctx, cfg, t, fr, &r, k, rows, LM_ROW_COLUMNS, st);
+  free(rows);
+  if (st == SM_OK) sm_info(ctx, "lm: wrote %s", path);
+  return st;
 }
 
 /* Labels of the worst rows from the id column (gathered by their owners). */
 sm_status sm__row_labels(sm_ctx *ctx, sm_table *t, const char *col, int n, const int64_t *rows, char (*out)[128]) {
   for (int i = 0; i < n; i++)
     snprintf(out[i], 128, "row %lld", (long long)rows[i] + 1);
-  if (!col || !col[0]) { /* default: the catalog's trace_name when the table has one */
-    for (int k = 0; k < sm_table_ncols(t); k++)
-      if (!strcmp(sm_table_col_name(t, k), "trace_name")) col = "trace_name";
-    if (!col || !col[0]) return SM_OK;
-  }
+  col = sm__id_column(t, col); /* default: the catalog's trace_name when the table has one */
+  if (!col) return SM_OK;
   int j;
   SM_TRY(ctx, sm_ctx_agree(ctx, sm_table_find(t, col, &j)));
   sm_range r = sm_table_range(t);
@@ -440,7 +537,9 @@ static sm_status lm_run_gd(sm_ctx *ctx, const sm_config *cfg, sm_table *t, sm_fo
   lm_score test = {0};
   if (st == SM_OK) st = lm_score_rows(ctx, fr, r->coef, 2, &test);
   if (st == SM_OK && ctx->rank == 0 && test.n > 0) print_score(stdout, "the held-out split", &test, 0);
-  if (st == SM_OK && sm_config_str(cfg, "output")[0]) {
+  const char *out = sm_config_str(cfg, "output");
+  if (st == SM_OK && out[0] && sm__output_is_h5(out)) st = write_gd_h5(ctx, cfg, t, fr, r, &test);
+  if (st == SM_OK && out[0] && !sm__output_is_h5(out)) {
     char path[4096];
     sm_config_output_path(cfg, "output", path, sizeof path);
     FILE *f;
@@ -502,6 +601,9 @@ static sm_status lm_run(sm_ctx *ctx, const sm_config *cfg) {
     st = sm_ctx_agree(ctx, labels ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
     if (st == SM_OK) st = sm__row_labels(ctx, t, sm_config_str(cfg, "id_column"), d->nworst, d->worst_row, labels);
   }
+  const char *lp[10];
+  for (int i = 0; st == SM_OK && d && i < d->nworst; i++)
+    lp[i] = labels[i];
   if (st == SM_OK && ctx->rank == 0) {
     sm_lm_print(stdout, m, fr, call);
     sm_lm_print_confint(stdout, m, fr, sm_config_float(cfg, "level"));
@@ -514,15 +616,12 @@ static sm_status lm_run(sm_ctx *ctx, const sm_config *cfg) {
       snprintf(what, sizeof what, "the held-out folds of a %d-fold cross-validation", sc.folds);
       print_score(stdout, what, &sc.cv, sc.folds);
     }
-    if (d) {
-      const char *lp[10];
-      for (int i = 0; i < d->nworst; i++)
-        lp[i] = labels[i];
-      sm_lm_diag_print(stdout, d, fr, m, lp);
-    }
+    if (d) sm_lm_diag_print(stdout, d, fr, m, lp);
     fflush(stdout);
   }
-  if (st == SM_OK && sm_config_str(cfg, "output")[0]) st = write_lm_json(ctx, cfg, fr, m, d, &sc, call);
+  const char *out = sm_config_str(cfg, "output");
+  if (st == SM_OK && out[0] && sm__output_is_h5(out)) st = write_lm_h5(ctx, cfg, t, fr, m, d, &sc, call, lp);
+  if (st == SM_OK && out[0] && !sm__output_is_h5(out)) st = write_lm_json(ctx, cfg, fr, m, d, &sc, call);
   free(labels), free(mask);
   sm_lm_diag_destroy(&d);
   sm_lm_destroy(&m);

@@ -14,8 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "data.h"
 #include "internal.h"
-#include "result.h"
 #include "sisma/catalog.h"
 #include "sisma/shard.h"
 #include "sisma/table.h"

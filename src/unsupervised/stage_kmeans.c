@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../catalog/result.h"
+#include "data.h"
 #include "internal.h"
-#include "result.h"
 #include "sisma/job.h"
 #include "sisma/table.h"
 

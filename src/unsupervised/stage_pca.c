@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "result.h"
+#include "../catalog/result.h"
+#include "data.h"
 #include "sisma/job.h"
 
 static const sm_key pca_keys[] = {

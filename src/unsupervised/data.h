@@ -1,34 +1,10 @@
-/* Result files of the unsupervised stages (result.c) and the data they read (data.c). Private. */
-#ifndef SISMA_UNSUPERVISED_RESULT_H
-#define SISMA_UNSUPERVISED_RESULT_H
+/* The data the unsupervised stages read (data.c): their shared input keys and sm__dataset. Private;
+ * their result files are written by src/catalog/result.h. */
+#ifndef SISMA_UNSUPERVISED_DATA_H
+#define SISMA_UNSUPERVISED_DATA_H
 
 #include "sisma/config.h"
 #include "sisma/unsupervised.h"
-
-typedef struct sm__result sm__result;
-typedef enum { SM__RES_F64, SM__RES_I32, SM__RES_I64 } sm__result_type;
-
-/* Create `path` under a temporary name with the provenance attributes. Collective. On failure
- * *out may be set: close it. */
-sm_status sm__result_create(sm_ctx *ctx, const char *path, const char *created_by, const char *job_yaml,
-                            sm__result **out);
-/* Root attributes (same value on every rank). Collective. */
-sm_status sm__result_attr(sm__result *r, const char *name, const char *value);
-sm_status sm__result_attr_f64(sm__result *r, const char *name, double value);
-/* A replicated array [n] (cols 0) or [n][cols], written once. Collective. */
-sm_status sm__result_small(sm__result *r, const char *name, sm__result_type type, int64_t n, int64_t cols,
-                           const void *v);
-/* A per-row array [n] or [n][cols]: this rank writes rows [first, first + count). `columns`, if
- * not NULL, becomes the dataset's "columns" attribute (comma-separated names), which makes it a
- * table that `sm_table_open("file.h5:/name")` reads back. Collective. */
-sm_status sm__result_rows(sm__result *r, const char *name, sm__result_type type, int64_t n, int64_t cols,
-                          int64_t first, int64_t count, const void *v, const char *columns);
-/* Close and rename to the final path. Collective; frees *r. */
-sm_status sm__result_commit(sm__result **r);
-/* Close; deletes the file when not committed. Collective; accepts NULL. */
-void sm__result_close(sm__result **r);
-
-/* ---- input of the pca / kmeans stages ---- */
 
 /* The keys every unsupervised stage shares (data, columns, filter, geographic, normalize_rows). */
 #define SM__DATA_KEYS                                                                                  \
