@@ -21,10 +21,11 @@ int sm__cpu_avx2_fma(void) {
  * the TLB once per 2 MiB instead of once per 4 KiB, each miss a page walk (a two-level one in a
  * VM). Advice only: where it is not honoured the memory is ordinary. Given before first touch, so
  * that the pages are faulted in huge. The first touch of a huge page can cost more than of as many
- * small ones (on this project's VMs a 1-rank `sisma lm` of 1e6 rows built its frame in 0.60 s
- * instead of 0.26 s, while at 2 ranks huge pages won: docs/performance.md, statistics, session
- * 4), so SISMA_HUGEPAGES=0 in the environment turns them off; the arrays are then 64-byte aligned,
- * so that the kernels' rows start on cache lines. */
+ * small ones (the kernel zeroes 2 MiB at once and may have to compact memory first: on this
+ * project's VMs one 1-rank `sisma lm` of 1e6 rows in four built its frame in 0.52 s instead of
+ * about 0.1 s, though huge pages won on the whole at 1 and 2 ranks: docs/performance.md,
+ * statistics, sessions 4 and 5), so SISMA_HUGEPAGES=0 in the environment turns them off; the
+ * arrays are then 64-byte aligned, so that the kernels' rows start on cache lines. */
 void *sm__alloc_big(size_t bytes) {
   static int use = -1;
   if (use < 0) use = !getenv("SISMA_HUGEPAGES") || strcmp(getenv("SISMA_HUGEPAGES"), "0");
