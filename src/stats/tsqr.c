@@ -609,10 +609,27 @@ __attribute__((target("avx2,fma"))) static void resid_avx2(const double *x, cons
   }
 }
 
+/* The values of the wanted bins, 4 at a time: with at most 4 wanted bins (3 quartiles: the usual
+ * case) the 4 bins are compared with them in one register and only a hit looks further. */
 __attribute__((target("avx2,fma"))) static int64_t wanted_avx2(const double *v, int64_t n, const sm__qbins *bn,
                                                                const unsigned char *want, double *cand) {
   __m256d lo = _mm256_set1_pd(bn->lo), scale = _mm256_set1_pd(bn->scale);
   int64_t c = 0, i = 0;
+  int nw = 0, wb[4] = {-1, -1, -1, -1};
+  for (int b = 0; b < SM_QBINS && nw <= 4; b++)
+    if (want[b] && nw++ < 4) wb[nw - 1] = b;
+  if (nw <= 4) {
+    __m128i w0 = _mm_set1_epi32(wb[0]), w1 = _mm_set1_epi32(wb[1]), w2 = _mm_set1_epi32(wb[2]),
+            w3 = _mm_set1_epi32(wb[3]);
+    for (; i + 4 <= n; i += 4) {
+      __m128i k = qbin4(_mm256_loadu_pd(v + i), lo, scale);
+      __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi32(k, w0), _mm_cmpeq_epi32(k, w1)),
+                                 _mm_or_si128(_mm_cmpeq_epi32(k, w2), _mm_cmpeq_epi32(k, w3)));
+      int m = _mm_movemask_ps(_mm_castsi128_ps(hit));
+      for (int l = 0; m; l++, m >>= 1) /* in order */
+        if (m & 1) cand[c++] = v[i + l];
+    }
+  }
   for (; i + 4 <= n; i += 4) {
     int k[4];
     _mm_storeu_si128((__m128i *)k, qbin4(_mm256_loadu_pd(v + i), lo, scale));
