@@ -313,6 +313,57 @@ static sm_status write_h5(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const 
   return st;
 }
 
+/* The result of a gradient-descent fit (solver gd / sgd): the estimates (no standard errors: the
+ * descent gives none), the cost, the metrics of `what` ("heldout_metrics" or "training_metrics")
+ * and, in HDF5, the per-row linear predictor and probability. JSON or HDF5 as the path says. */
+static sm_status write_gd(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const sm_frame *fr, const sm_gd_result *g,
+                          const char *what, const sm_class_metrics *c) {
+  char path[4096];
+  sm_config_output_path(cfg, "output", path, sizeof path);
+  const sm__named head[] = {{"n", (double)fr->n_total},
+                            {"n_heldout", (double)fr->n_heldout},
+                            {"iterations", (double)g->iter},
+                            {"cost", g->cost},
+                            {"threshold", sm_config_float(cfg, "threshold")},
+                            {"converged", g->converged}}; /* (JSON: a boolean) */
+  if (!sm__output_is_h5(path)) {
+    FILE *f;
+    SM_TRY(ctx, sm__json_open(ctx, path, &f));
+    if (f) {
+      fprintf(f, "{\n  \"model\": \"glm\",\n  \"family\": \"binomial\",\n  \"solver\": ");
+      sm__json_str(f, sm_config_str(cfg, "solver"));
+      fprintf(f, ",\n  \"software\": \"sisma %s\",\n  \"ranks\": %d,\n  ", sm_version(), ctx->size);
+      sm__json_named(f, head, 5, ",\n  ");
+      fprintf(f, ",\n  \"converged\": %s,\n  \"coefficients\": {", g->converged ? "true" : "false");
+      for (int j = 0; j < g->p; j++)
+        sm__json_str(f, fr->names[j]), fprintf(f, ": "), sm__json_num(f, g->coef[j]),
+            fprintf(f, j + 1 < g->p ? ", " : "},\n");
+      json_metrics(f, what, c);
+      fprintf(f, "\n}\n");
+    }
+    return sm__json_close(ctx, path, f);
+  }
+  double *rows = glm_row_values(fr, g->coef);
+  sm_status st = sm_ctx_agree(ctx, rows ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
+  sm__result *r = NULL;
+  if (st == SM_OK) st = sm__result_create(ctx, path, "sisma glm", cfg->job_yaml, &r);
+  if (st == SM_OK) st = sm__result_attr(r, "model", "glm");
+  if (st == SM_OK) st = sm__result_attr(r, "family", "binomial");
+  if (st == SM_OK) st = sm__result_attr(r, "link", "logit");
+  if (st == SM_OK) st = sm__result_attr(r, "formula", sm_config_str(cfg, "formula"));
+  if (st == SM_OK) st = sm__result_attr(r, "solver", sm_config_str(cfg, "solver"));
+  if (st == SM_OK) st = sm__h5_named(r, NULL, head, 6);
+  if (st == SM_OK) st = sm__h5_coefs(ctx, r, fr, g->coef, 1, "estimate");
+  if (st == SM_OK) st = h5_metrics(ctx, r, what, c);
+  if (st == SM_OK) st = sm__h5_rows(ctx, r, t, fr, 3, rows, "response,linear_predictor,fitted");
+  if (st == SM_OK) st = sm__h5_row_ids(ctx, r, t, "");
+  if (st == SM_OK) st = sm__result_commit(&r);
+  sm__result_close(&r);
+  free(rows);
+  if (st == SM_OK) sm_info(ctx, "glm: wrote %s", path);
+  return st;
+}
+
 /* One fold of the k-fold cross-validation: fit, then pool the held-out predictions' confusion
  * counts and add the fold's AUC / k. */
 static sm_status glm_fold(sm_ctx *ctx, const sm_config *cfg, sm_frame *fr, void *u) {
@@ -363,6 +414,8 @@ static sm_status glm_run(sm_ctx *ctx, const sm_config *cfg) {
     if (st == SM_OK && ctx->rank == 0)
       print_metrics(stdout, &c, fr->n_heldout > 0 ? "the held-out split" : "the fitted rows",
                     sm_config_float(cfg, "threshold"));
+    if (st == SM_OK && sm_config_str(cfg, "output")[0])
+      st = write_gd(ctx, cfg, t, fr, r, fr->n_heldout > 0 ? "heldout_metrics" : "training_metrics", &c);
     sm_gd_result_destroy(&r);
     free(mask);
     sm_frame_destroy(&fr);

@@ -145,6 +145,19 @@ $RUN lm --data reg.csv 'y ~ x1 + g' --solver gd --output res/gd.h5 >/dev/null 2>
 $RUN lm --data reg.csv 'y ~ x1 + g' --solver gd --output res/gd.json >/dev/null 2>&1
 check "lm --solver gd: /coefficients = JSON" near <(h5rows res/gd.h5 /coefficients) \
   <(grep -o '"coefficients": {.*}' res/gd.json | sed 's/.*{//' | grep -o ': [^,}]*' | cut -c3-)
+args=(glm --data cls.csv 'label ~ x1 + x2' --solver gd --lr 0.5 --max-iter 5000 --test-fraction 0.25)
+$RUN "${args[@]}" --output res/glmgd.h5 >glmgd.out 2>&1
+$RUN "${args[@]}" --output res/glmgd.json >/dev/null 2>&1
+check "glm --solver gd: /coefficients = JSON" near <(h5rows res/glmgd.h5 /coefficients) \
+  <(grep -o '"coefficients": {.*}' res/glmgd.json | sed 's/.*{//' | grep -o ': [^,}]*' | cut -c3-)
+sed -n '/"heldout_metrics"/p' res/glmgd.json >m.json
+check "glm --solver gd: held-out metrics = JSON" same_attrs res/glmgd.h5 m.json heldout_metrics/n \
+  heldout_metrics/accuracy heldout_metrics/f1 heldout_metrics/roc_auc
+check "glm --solver gd: JSON says converged, cost and iterations as the HDF5" same_attrs res/glmgd.h5 res/glmgd.json \
+  cost iterations n n_heldout
+check "glm --solver gd: converged (JSON true)" grep -q '"converged": true' res/glmgd.json
+gdrows() { h5rows res/glmgd.h5 /rows | awk '{ n[$1]++; if ($4 < 0 || $4 > 1) bad = 1 } END { exit !(n[1] && n[2] && !bad) }'; }
+check "glm --solver gd: /rows split codes 1, 2 and probabilities in [0, 1]" gdrows
 
 # ---- failures: every rank fails with a message naming the file, nothing is left behind ----
 failed() { # failed RC OUTPUT PATTERN: the run failed with a message matching PATTERN
