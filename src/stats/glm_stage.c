@@ -26,6 +26,8 @@ static const sm_key glm_keys[] = {
     {"epsilon", SM_KEY_FLOAT, "1e-8", 1e-16, 1, NULL, "IRLS convergence tolerance on the relative deviance change"},
     {"output", SM_KEY_PATH, "", 0, -1, NULL,
      "result file: .json = JSON, .h5 = HDF5 (also the linear predictor and probability of every row); empty = none"},
+    {"id_column", SM_KEY_STR, "", 0, -1, NULL,
+     "column naming rows in the HDF5 result (/row_id); empty = trace_name when the table has it, else none"},
     {"block_rows", SM_KEY_INT, "4096", 1, 1e9, NULL, "table rows per fixed reduction block"},
     {"method", SM_KEY_ENUM, "auto", 0, -1, "auto|tsqr",
      "IRLS steps by Cholesky of the Gram matrix when well conditioned (auto), or always by TSQR"},
@@ -305,7 +307,7 @@ static sm_status write_h5(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const 
   if (st == SM_OK && mt->dm.n > 0) st = h5_metrics(ctx, r, "dev_metrics", &mt->dm);
   if (st == SM_OK && mt->folds > 0) st = h5_metrics(ctx, r, "cross_validation_pooled", &mt->cv);
   if (st == SM_OK) st = sm__h5_rows(ctx, r, t, fr, 3, rows, "response,linear_predictor,fitted");
-  if (st == SM_OK) st = sm__h5_row_ids(ctx, r, t, "");
+  if (st == SM_OK) st = sm__h5_row_ids(ctx, r, t, sm_config_str(cfg, "id_column"));
   if (st == SM_OK) st = sm__result_commit(&r);
   sm__result_close(&r);
   free(tab), free(rows);
@@ -356,7 +358,7 @@ static sm_status write_gd(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const 
   if (st == SM_OK) st = sm__h5_coefs(ctx, r, fr, g->coef, 1, "estimate");
   if (st == SM_OK) st = h5_metrics(ctx, r, what, c);
   if (st == SM_OK) st = sm__h5_rows(ctx, r, t, fr, 3, rows, "response,linear_predictor,fitted");
-  if (st == SM_OK) st = sm__h5_row_ids(ctx, r, t, "");
+  if (st == SM_OK) st = sm__h5_row_ids(ctx, r, t, sm_config_str(cfg, "id_column"));
   if (st == SM_OK) st = sm__result_commit(&r);
   sm__result_close(&r);
   free(rows);

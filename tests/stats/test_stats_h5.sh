@@ -156,6 +156,9 @@ check "glm --solver gd: held-out metrics = JSON" same_attrs res/glmgd.h5 m.json 
 check "glm --solver gd: JSON says converged, cost and iterations as the HDF5" same_attrs res/glmgd.h5 res/glmgd.json \
   cost iterations n n_heldout
 check "glm --solver gd: converged (JSON true)" grep -q '"converged": true' res/glmgd.json
+$RUN glm --data cls.csv 'label ~ x1 + x2' --id-column site --output res/glmid.h5 >/dev/null 2>&1
+check "glm --id-column: /row_id is the column, row by row" diff <(h5strings res/glmid.h5 /row_id) \
+  <(tail -n +2 cls.csv | cut -d, -f3 | tr -d '"')
 gdrows() { h5rows res/glmgd.h5 /rows | awk '{ n[$1]++; if ($4 < 0 || $4 > 1) bad = 1 } END { exit !(n[1] && n[2] && !bad) }'; }
 check "glm --solver gd: /rows split codes 1, 2 and probabilities in [0, 1]" gdrows
 
