@@ -366,10 +366,7 @@ typedef struct {
   int64_t nfit, nheld; /* records to fit and held out */
 } phase_a;
 
-/* One field of the records [row, w, y, vals..., kept] of m rows from table row i0 (this rank's
- * numbering): field k of row i0 + j into rec[j * width + k]. Field by field, so that each table
- * column is read as one stream (row by row, the 20 or so columns of a wide formula were as many
- * streams, more than the hardware prefetcher follows). */
+/* Field k of the record [row, w, y, vals..., kept] of table row i (this rank's numbering). */
 static double field_value(const phase_a *a, int k, int64_t i) {
   const sm_formula *fm = a->fm;
   if (k == 0) return (double)(sm_table_range(a->t).first + i);
@@ -382,6 +379,9 @@ static double field_value(const phase_a *a, int k, int64_t i) {
   if (a->vi[v].factor) return sm_table_str(a->t, a->vi[v].col)[i][0] ? 0 : NAN;
   return sm__expr_eval(fm->var[v].poly_k ? e->arg[0] : e, a->cols, i);
 }
+/* The records of m rows from table row i0, all but the last field: field k of row i0 + j into
+ * rec[j * width + k]. Field by field, so that each table column is read as one stream (row by row,
+ * the 16 columns of `y ~ .` were as many streams, more than the hardware prefetcher follows). */
 static void fill_fields(const phase_a *a, int64_t i0, int64_t m, double *rec, int width) {
   for (int k = 0; k < width - 1; k++) {
     const sm__expr *e = k == 2 && !a->ycol_str ? a->fm->lhs : k >= 3 ? a->fm->var[k - 3].e : NULL;
