@@ -691,9 +691,9 @@ void sm__residuals(const double *x, const double *y, int64_t nb, int p, const do
 }
 
 /* The Cholesky route: per-block Gram matrices of sqrt(wt)[X resp] (unit weights: X'X, X'y and
- * y'y by gram_avx2, or by dsyrk, dgemv and ddot, straight from the frame; else dsyrk on a
- * contiguous row-major copy), computed as the leaves of the fixed block tree (no array of
- * per-block results) and summed by it, then R from dpotrf. Exact in exact arithmetic (the
+ * y'y by gram_avx2, or by dsyrk, dgemv and ddot, straight from the frame; else the same kernels on
+ * a copy of the block's rows scaled by sqrt(wt): IRLS, weighted and held-out fits), computed as the leaves of the fixed
+ * block tree (no array of per-block results) and summed by it, then R from dpotrf. Exact in exact arithmetic (the
  * Cholesky factor of [X y]'W[X y] is TSQR's R up to signs), and half the flops of Householder, but
  * it squares the condition number: the result is kept only when the column-equilibrated R has an
  * estimated condition number below SM_GRAM_MAX_COND (relative error below ~ cond^2 eps = 2e-10)
@@ -731,17 +731,23 @@ static sm_status gram_leaf(void *u, int64_t gb, double *G) {
   }
   if (!g->a && !(g->a = malloc(((size_t)g->maxm * K + 1) * sizeof *g->a)))
     return SM_ERR(g->ctx, SM_ERR_NOMEM, "out of memory"); /* the tree agrees on the status */
-  int m = 0;
+  /* the rows with wt > 0 scaled by sqrt(wt): for gram_avx2 X part [m][p] and resp part apart (the
+   * intercept column is no longer all ones: no column-sum shortcut), else [m][K] for dsyrk */
+  int m = 0, stride = g->acc ? p : K;
+  double *ya = g->acc ? g->a + (size_t)g->maxm * p : NULL;
   for (int64_t i = o; i < o + nb; i++) {
     if (!(wt[i] > 0)) continue;
-    double s = wt[i] == 1 ? 1 : sqrt(wt[i]), *ai = g->a + (size_t)m * K;
+    double s = wt[i] == 1 ? 1 : sqrt(wt[i]), *ai = g->a + (size_t)m * stride;
     const double *xi = f->x + i * p;
     for (int j = 0; j < p; j++)
       ai[j] = s * xi[j];
-    ai[p] = s * resp[i];
+    *(ya ? ya + m : ai + p) = s * resp[i];
     m++;
   }
-  if (m) cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, K, m, 1.0, g->a, K, 0.0, G, K);
+  if (m && g->acc)
+    gram_avx2(g->a, ya, m, p, 0, G, K, (double(*)[GRAM_TILE])g->acc);
+  else if (m)
+    cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, K, m, 1.0, g->a, K, 0.0, G, K);
   return SM_OK;
 }
 

@@ -120,8 +120,9 @@ static void test_lm_golden(sm_ctx *ctx) {
 
 /* The Gram kernel's tile shapes (tsqr.c: 3 x 16 with the intercept's column sums, 4 x 12, 4 x 8
  * with 4 x 4, paired and single 4 x 4) at every p from 4 to 32 the AVX2 path takes (p a multiple
- * of 4) and the p between (dsyrk), with and without an intercept, in blocks of 7 rows (odd chunks)
- * and of 1000 (several 64-row chunks): the Cholesky route must agree with TSQR. */
+ * of 4) and the p between (dsyrk), with and without an intercept, unweighted in blocks of 1000
+ * rows (several 64-row chunks, an odd last one) and weighted (every 11th row weight 0: the scaled
+ * copy) in blocks of 7 and 1993 rows: the Cholesky route must agree with TSQR. */
 static void test_gram_shapes(sm_ctx *ctx) {
   char path[1200];
   snprintf(path, sizeof path, "%s/gram.csv", sm_test_dir());
@@ -133,6 +134,7 @@ static void test_gram_shapes(sm_ctx *ctx) {
     fprintf(f, "y");
     for (int j = 1; j <= 32; j++)
       fprintf(f, ",x%d", j);
+    fprintf(f, ",w");
     for (int i = 0; f && i < 2503; i++) {
       double x[33], y = 1;
       x[1] = 2 * sm_rng_uniform(&r) - 1;
@@ -143,6 +145,7 @@ static void test_gram_shapes(sm_ctx *ctx) {
       fprintf(f, "\n%.17g", y + sm_rng_uniform(&r) - 0.5);
       for (int j = 1; j <= 32; j++)
         fprintf(f, ",%.17g", x[j]);
+      fprintf(f, ",%.17g", i % 11 ? 0.5 + sm_rng_uniform(&r) : 0); /* w: some rows weightless */
     }
     if (f) fputc('\n', f), fclose(f);
   }
@@ -154,7 +157,7 @@ static void test_gram_shapes(sm_ctx *ctx) {
     names[j] = sm_table_col_name(t, j);
   for (int p = 3; t && p <= 32; p++)
     for (int icpt = 0; icpt < 2; icpt++)
-      for (int64_t block = 7; block <= 1000; block += 993) {
+      for (int64_t block = 7; block <= 2000; block += 993) { /* 1000: unit weights; 7, 1993: weighted */
         char formula[400];
         int k = p - icpt, len = snprintf(formula, sizeof formula, "y ~ x1");
         for (int j = 2; j <= k; j++)
@@ -164,7 +167,7 @@ static void test_gram_shapes(sm_ctx *ctx) {
         sm_frame *fr = NULL;
         sm_lm *mg = NULL, *mq = NULL;
         CHECK_OK(ctx, sm_formula_parse(ctx, formula, names, sm_table_ncols(t), &fm));
-        if (fm) CHECK_OK(ctx, sm_frame_create(ctx, t, fm, NULL, NULL, block, &fr));
+        if (fm) CHECK_OK(ctx, sm_frame_create(ctx, t, fm, block == 1000 ? NULL : "w", NULL, block, &fr));
         if (fr) CHECK_OK(ctx, sm_lm_fit(ctx, fr, 1, &mg));
         if (fr) CHECK_OK(ctx, sm_lm_fit(ctx, fr, 0, &mq));
         if (mg && mq) {
