@@ -1,7 +1,12 @@
 /* Classification metrics of predicted probabilities against 0/1 labels, over all ranks: the
  * confusion matrix at a threshold (integer sums, exact), accuracy, precision, recall, F1, and the
  * ROC AUC as the Mann-Whitney statistic with average ranks for tied scores (the area under the
- * ROC curve with ties counted one half), computed on the gathered (score, label) pairs. */
+ * ROC curve with ties counted one half). The AUC is computed distributed, by a sample sort: each
+ * rank sorts its pairs, regular samples give P - 1 splitters, the pairs go to the rank of their
+ * score range (equal scores to the same rank), and each rank counts the statistic of its range
+ * plus its positives times the negatives of the ranges below (one exclusive scan). Memory and sort
+ * per rank are O(n / P); the count is an exact integer (twice U), so the AUC is the same at every
+ * rank count. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,20 +18,91 @@ static int cmp_score(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-double sm_roc_auc(double *pairs, int64_t m) {
-  qsort(pairs, (size_t)m, 2 * sizeof *pairs, cmp_score);
-  double rank_pos = 0, npos = 0;
+/* Twice the Mann-Whitney U of m sorted (score, label) pairs (an integer: ties count one half),
+ * and their positives and negatives. */
+static int64_t twice_u(const double *pairs, int64_t m, int64_t *npos, int64_t *nneg) {
+  int64_t u2 = 0, below = 0;
+  *npos = *nneg = 0;
   for (int64_t i = 0; i < m;) {
-    int64_t j = i;
+    int64_t j = i, pos = 0;
     while (j < m && pairs[2 * j] == pairs[2 * i])
-      j++;
-    double avg = 0.5 * (double)(i + 1 + j); /* average 1-based rank of the tie group */
-    for (int64_t k = i; k < j; k++)
-      if (pairs[2 * k + 1] > 0.5) rank_pos += avg, npos++;
+      pos += pairs[2 * j + 1] > 0.5, j++;
+    int64_t neg = (j - i) - pos;
+    u2 += pos * (2 * below + neg); /* each positive beats the negatives below, ties count one half */
+    below += neg, *npos += pos, *nneg += neg;
     i = j;
   }
-  double nneg = (double)m - npos;
-  return npos > 0 && nneg > 0 ? (rank_pos - npos * (npos + 1) / 2) / (npos * nneg) : NAN;
+  return u2;
+}
+
+double sm_roc_auc(double *pairs, int64_t m) {
+  qsort(pairs, (size_t)m, 2 * sizeof *pairs, cmp_score);
+  int64_t npos, nneg, u2 = twice_u(pairs, m, &npos, &nneg);
+  return npos > 0 && nneg > 0 ? (double)u2 / (2 * (double)npos * (double)nneg) : NAN;
+}
+
+/* The pairs [n][2] of this rank to the rank of their score range; *out the received pairs, sorted
+ * ([*m][2], caller frees). pairs is sorted in place. Collective. */
+#define AUC_SAMPLES 32
+static sm_status sample_sort(sm_ctx *ctx, double *pairs, int64_t n, double **out, int64_t *m) {
+  int P = ctx->size, ns = 0, total = 0;
+  *out = NULL;
+  qsort(pairs, (size_t)n, 2 * sizeof *pairs, cmp_score);
+  double samp[AUC_SAMPLES], *all = NULL;
+  for (int k = 0; k < AUC_SAMPLES && n > 0; k++)
+    samp[ns++] = pairs[2 * ((n * (2 * k + 1)) / (2 * AUC_SAMPLES))];
+  int *sc = calloc(4 * (size_t)P, sizeof *sc), *sd = sc + P, *rc = sd + P, *rd = rc + P;
+  sm_status st = !sc                 ? SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")
+                 : n > INT32_MAX / 2 ? SM_ERR(ctx, SM_ERR_DATA, "ROC AUC: %lld scores on one rank", (long long)n)
+                                     : SM_OK;
+  st = sm_ctx_agree(ctx, st);
+  if (st == SM_OK) st = sm__gather_all(ctx, samp, ns, &all, &total);
+  if (st == SM_OK) qsort(all, (size_t)total, sizeof *all, cmp_score); /* (compares the first double) */
+  /* rank r takes the scores s with (splitters < s) == r: splitter r - 1 < s <= splitter r, the
+   * splitters the same on every rank, equal scores on one rank */
+  for (int64_t i = 0, r = 0; st == SM_OK && i < n; i++) {
+    while (r < P - 1 && total > 0 && all[(int64_t)total * (r + 1) / P] < pairs[2 * i])
+      r++;
+    sc[r] += 2;
+  }
+  free(all);
+  for (int r = 1; st == SM_OK && r < P; r++)
+    sd[r] = sd[r - 1] + sc[r - 1];
+  if (st == SM_OK && MPI_Alltoall(sc, 1, MPI_INT, rc, 1, MPI_INT, ctx->comm))
+    st = SM_ERR(ctx, SM_ERR_MPI, "alltoall of score counts");
+  int64_t got = 0;
+  for (int r = 0; st == SM_OK && r < P; r++)
+    rd[r] = (int)got, got += rc[r];
+  if (st == SM_OK && got > INT32_MAX)
+    st = SM_ERR(ctx, SM_ERR_DATA, "ROC AUC: %lld scores on one rank", (long long)got / 2);
+  if (st == SM_OK && !(*out = malloc(((size_t)got + 2) * sizeof **out)))
+    st = SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
+  st = sm_ctx_agree(ctx, st); /* a failure on one rank stops them all before the exchange */
+  if (st == SM_OK && MPI_Alltoallv(pairs, sc, sd, MPI_DOUBLE, *out, rc, rd, MPI_DOUBLE, ctx->comm))
+    st = SM_ERR(ctx, SM_ERR_MPI, "alltoallv of scores");
+  free(sc);
+  if (st != SM_OK) {
+    free(*out), *out = NULL;
+    return st;
+  }
+  *m = got / 2;
+  qsort(*out, (size_t)*m, 2 * sizeof **out, cmp_score);
+  return SM_OK;
+}
+
+/* The ROC AUC of the pairs [n][2] of every rank (sorted in place). Collective. */
+static sm_status auc_distributed(sm_ctx *ctx, double *pairs, int64_t n, double *auc) {
+  double *mine = NULL;
+  int64_t m = 0, c[3], below = 0, g[3];
+  SM_TRY(ctx, sample_sort(ctx, pairs, n, &mine, &m));
+  int64_t npos, nneg, u2 = twice_u(mine, m, &npos, &nneg);
+  free(mine);
+  SM_MPI(ctx, MPI_Exscan(&nneg, &below, 1, MPI_INT64_T, MPI_SUM, ctx->comm));
+  if (ctx->rank == 0) below = 0; /* (Exscan leaves rank 0's undefined) */
+  c[0] = u2 + 2 * below * npos, c[1] = npos, c[2] = nneg;
+  SM_MPI(ctx, MPI_Allreduce(c, g, 3, MPI_INT64_T, MPI_SUM, ctx->comm));
+  *auc = g[1] > 0 && g[2] > 0 ? (double)g[0] / (2 * (double)g[1] * (double)g[2]) : NAN;
+  return SM_OK;
 }
 
 sm_status sm_class_metrics_compute(sm_ctx *ctx, const double *prob, const double *label, const double *weight,
@@ -49,13 +125,7 @@ sm_status sm_class_metrics_compute(sm_ctx *ctx, const double *prob, const double
   out->precision = out->tp + out->fp ? (double)out->tp / (double)(out->tp + out->fp) : NAN;
   out->recall = out->tp + out->fn ? (double)out->tp / (double)(out->tp + out->fn) : NAN;
   out->f1 = out->precision + out->recall > 0 ? 2 * out->precision * out->recall / (out->precision + out->recall) : NAN;
-  double *all = NULL;
-  int total = 0;
-  sm_status st = sm__gather_all(ctx, pairs, (int)(2 * n), &all, &total);
+  sm_status st = auc_distributed(ctx, pairs, n, &out->auc);
   free(pairs);
-  if (st != SM_OK) return st;
-  int64_t m = total / 2;
-  out->auc = sm_roc_auc(all, m);
-  free(all);
-  return SM_OK;
+  return st;
 }

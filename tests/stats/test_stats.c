@@ -190,6 +190,38 @@ static void test_gram_shapes(sm_ctx *ctx) {
   sm_table_close(&t);
 }
 
+/* The distributed ROC AUC (metrics.c: a sample sort by score) against the definition, pair by
+ * pair (a positive above a negative counts 1, a tie 1/2), exactly: scores with many ties, also
+ * across the ranks' ranges; every score equal; fewer rows than ranks; one class only (NaN). */
+static void test_auc(sm_ctx *ctx) {
+  const int64_t sizes[] = {1000, 3, 1000, 1000};
+  for (int c = 0; c < 4; c++) {
+    int64_t N = sizes[c];
+    double *s = malloc((size_t)N * sizeof *s), *y = malloc((size_t)N * sizeof *y);
+    for (int64_t i = 0; i < N; i++) {
+      s[i] = c == 2 ? 0.5 : (double)((i * 7919) % 101) / 100.0; /* 101 distinct values: ties */
+      y[i] = c == 3 ? 1 : c == 1 ? (double)(i % 2) : (double)((i * 31 + (i * 7919) % 101) % 3 == 0);
+    }
+    double u = 0, np = 0, nn = 0;
+    for (int64_t i = 0; i < N; i++)
+      for (int64_t j = 0; y[i] == 1 && j < N; j++)
+        if (y[j] == 0) u += s[i] > s[j] ? 1 : s[i] == s[j] ? 0.5 : 0;
+    for (int64_t i = 0; i < N; i++)
+      np += y[i] == 1, nn += y[i] == 0;
+    double want = np > 0 && nn > 0 ? u / (np * nn) : NAN;
+    sm_range r = sm_table_block(N, ctx->rank, ctx->size);
+    sm_class_metrics cm;
+    CHECK_OK(ctx, sm_class_metrics_compute(ctx, s + r.first, y + r.first, NULL, r.count, 0.5, &cm));
+    CHECK(cm.n == N);
+    if (isnan(want))
+      CHECK(isnan(cm.auc));
+    else
+      CHECK(cm.auc == want);
+    if (sm_test_failures && ctx->rank == 0) fprintf(stderr, "case %d: AUC %.17g, definition %.17g\n", c, cm.auc, want);
+    free(s), free(y);
+  }
+}
+
 /* The model frame's phase A fills records 128 rows at a time, field by field, and moves the kept
  * ones down over the dropped: with missing values scattered over 700 rows, across and at chunk
  * boundaries, every design row must be its own table row's (checked value by value, exactly), and
@@ -669,5 +701,6 @@ int main(int argc, char **argv) {
   const char *src = getenv("SISMA_SOURCE_DIR");
   snprintf(golden, sizeof golden, "%s/tests/stats/golden", src ? src : ".");
   return SM_TEST_MAIN(argc, argv, test_rfmt, test_distributions, test_quantiles, test_lm_golden, test_gram_shapes,
-                      test_diagnostics, test_glm_golden, test_gd, test_rank_invariance, test_errors, test_frame_chunks);
+                      test_diagnostics, test_glm_golden, test_gd, test_rank_invariance, test_errors, test_frame_chunks,
+                      test_auc);
 }
