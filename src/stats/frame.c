@@ -118,8 +118,7 @@ static int level_of(const varinfo *vi, const char *s) {
   return -1;
 }
 
-/* Owner of table row `row` under sm_table_block sharding of n rows over `size` ranks. */
-static int owner(int64_t row, int64_t n, int size) {
+int sm__table_owner(int64_t row, int64_t n, int size) {
   int64_t q = n / size, r = n % size;
   if (row < r * (q + 1)) return (int)(row / (q + 1));
   return (int)(r + (row - r * (q + 1)) / (q ? q : 1));
@@ -142,7 +141,7 @@ static sm_status move_rows(sm_ctx *ctx, int64_t nrows_table, int64_t block, doub
   int64_t stay_first = *n, stay = 0;
   for (int64_t i = 0; st == SM_OK && i < *n; i++) {
     int64_t row = (int64_t)(*rec)[i * width];
-    int dest = owner(row / block * block, nrows_table, P);
+    int dest = sm__table_owner(row / block * block, nrows_table, P);
     if (dest == me) {
       if (stay_first == *n) stay_first = i;
       stay++;
@@ -721,7 +720,7 @@ void sm_frame_destroy(sm_frame **fp) {
 void sm__frame_span(const sm_frame *f, const sm_table *t, int64_t *first, int64_t *count) {
   sm_range r = sm_table_range(t);
   int64_t b = f->block_rows, n = sm_table_nrows(t);
-  int64_t lo = (r.first + b - 1) / b * b, hi = (r.first + r.count + b - 1) / b * b; /* as owner() in phase B */
+  int64_t lo = (r.first + b - 1) / b * b, hi = (r.first + r.count + b - 1) / b * b; /* as sm__table_owner in phase B */
   lo = lo < n ? lo : n, hi = hi < n ? hi : n;
   *first = lo, *count = hi - lo;
 }

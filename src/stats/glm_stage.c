@@ -66,12 +66,6 @@ static sm_status evaluate(sm_ctx *ctx, const sm_frame *f, const double *coef, in
   return st;
 }
 
-/* (table row, key halves) or (table row, probability, label): rows sorted by table row. */
-static int cmp_row(const void *a, const void *b) {
-  double x = ((const double *)a)[0], y = ((const double *)b)[0];
-  return (x > y) - (x < y);
-}
-
 typedef struct {
   uint64_t key;
   double row, prob, label;
@@ -83,85 +77,87 @@ static int cmp_event(const void *a, const void *b) {
   return (x->row > y->row) - (x->row < y->row);
 }
 
+/* FNV-1a of the value of column j at this rank's table row i (strings; numbers as %.17g). */
+static uint64_t event_key(sm_table *t, int j, int64_t i) {
+  char buf[64];
+  const char *v = buf;
+  if (sm_table_col_is_str(t, j))
+    v = sm_table_str(t, j)[i];
+  else
+    snprintf(buf, sizeof buf, "%.17g", sm_table_num(t, j)[i]);
+  uint64_t h = 1469598103934665603ULL;
+  for (; *v; v++)
+    h = (h ^ (unsigned char)*v) * 1099511628211ULL;
+  return h;
+}
+
 /* Metrics per event over the held-out rows (tag 2): the rows sharing a value of `col` vote with
  * their mean probability (summed in table-row order, so the result does not depend on the rank
- * count). The event key is FNV-1a of the value (strings; numbers as %.17g). Each rank sends its
- * (row, key) pairs from the table shard and its (row, probability, label) triples from the frame;
- * every rank joins them, the events go to sm_class_metrics_compute from rank 0. Collective. */
-static sm_status evaluate_events(sm_ctx *ctx, sm_table *t, const unsigned char *mask, const sm_frame *f,
-                                 const double *coef, const char *col, double threshold, sm_class_metrics *cm) {
-  int j;
+ * count). The held-out rows go, as (row, probability, label), from the frame to the rank of their
+ * table row, which adds the event key (FNV-1a of the value), then to the rank key mod P, which
+ * owns the event: no rank holds more than its share. Collective. */
+static sm_status evaluate_events(sm_ctx *ctx, sm_table *t, const sm_frame *f, const double *coef, const char *col,
+                                 double threshold, sm_class_metrics *cm) {
+  int j, P = ctx->size;
   SM_TRY(ctx, sm_ctx_agree(ctx, sm_table_find(t, col, &j)));
   sm_range r = sm_table_range(t);
-  int64_t nk = 0, np = 0;
-  for (int64_t i = 0; i < r.count; i++)
-    nk += mask[i] == 2;
+  int64_t N = sm_table_nrows(t), np = 0, m1 = 0, m2 = 0, ne = 0, mixed = 0;
   for (int64_t i = 0; i < f->n; i++)
     np += f->tag[i] == 2;
-  double *mk = malloc(((size_t)nk + 1) * 3 * sizeof *mk), *mp = malloc(((size_t)np + 1) * 3 * sizeof *mp);
-  SM_TRY(ctx, sm_ctx_agree(ctx, mk && mp ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")));
-  nk = 0;
-  for (int64_t i = 0; i < r.count; i++) {
-    if (mask[i] != 2) continue;
-    char buf[64];
-    const char *v = buf;
-    if (sm_table_col_is_str(t, j))
-      v = sm_table_str(t, j)[i];
-    else
-      snprintf(buf, sizeof buf, "%.17g", sm_table_num(t, j)[i]);
-    uint64_t h = 1469598103934665603ULL;
-    for (; *v; v++)
-      h = (h ^ (unsigned char)*v) * 1099511628211ULL;
-    mk[3 * nk] = (double)(r.first + i), mk[3 * nk + 1] = (double)(h >> 32), mk[3 * nk + 2] = (double)(h & 0xffffffffu);
-    nk++;
-  }
-  np = 0;
-  for (int64_t i = 0; i < f->n; i++) {
+  int64_t *cnt = calloc((size_t)P, sizeof *cnt), *at = calloc((size_t)P, sizeof *at);
+  double *mp = malloc(((size_t)np + 1) * 3 * sizeof *mp), *rp = NULL, *kp = NULL, *ep = NULL;
+  sm_status st = sm_ctx_agree(ctx, cnt && at && mp ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
+  np = 0; /* frame rows are in table-row order, so grouped by the owner of their row */
+  for (int64_t i = 0; st == SM_OK && i < f->n; i++) {
     if (f->tag[i] != 2) continue;
     double eta = 0;
     for (int c = 0; c < f->p; c++)
       eta += f->x[i * f->p + c] * coef[c];
     mp[3 * np] = (double)f->row[i], mp[3 * np + 1] = 1 / (1 + exp(-eta)), mp[3 * np + 2] = f->y[i];
-    np++;
+    cnt[sm__table_owner(f->row[i], N, P)]++, np++;
   }
-  double *ak = NULL, *ap = NULL;
-  int tk = 0, tp = 0;
-  sm_status st = sm__gather_all(ctx, mk, (int)(3 * nk), &ak, &tk);
-  if (st == SM_OK) st = sm__gather_all(ctx, mp, (int)(3 * np), &ap, &tp);
-  free(mk), free(mp);
-  if (st != SM_OK) {
-    free(ak), free(ap);
-    return st;
+  if (st == SM_OK) st = sm__exchange(ctx, mp, 3, cnt, &rp, &m1);
+  free(mp);
+  if (st == SM_OK) { /* (key halves, row, probability, label) grouped by the key's rank */
+    kp = malloc(((size_t)m1 + 1) * 5 * sizeof *kp);
+    memset(cnt, 0, (size_t)P * sizeof *cnt);
+    for (int64_t i = 0; kp && i < m1; i++)
+      cnt[event_key(t, j, (int64_t)rp[3 * i] - r.first) % (uint64_t)P]++;
+    for (int q = 1; q < P; q++)
+      at[q] = at[q - 1] + cnt[q - 1];
+    for (int64_t i = 0; kp && i < m1; i++) {
+      uint64_t h = event_key(t, j, (int64_t)rp[3 * i] - r.first);
+      double *k = kp + 5 * at[h % (uint64_t)P]++;
+      k[0] = (double)(h >> 32), k[1] = (double)(h & 0xffffffffu), k[2] = rp[3 * i], k[3] = rp[3 * i + 1];
+      k[4] = rp[3 * i + 2];
+    }
+    st = sm_ctx_agree(ctx, kp ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
   }
-  int64_t mkn = tk / 3, mpn = tp / 3, ne = 0;
-  qsort(ak, (size_t)mkn, 3 * sizeof *ak, cmp_row);
-  qsort(ap, (size_t)mpn, 3 * sizeof *ap, cmp_row);
-  ev_row *ev = malloc(((size_t)mpn + 1) * sizeof *ev);
-  double *pr = malloc(((size_t)mpn + 1) * sizeof *pr), *lab = malloc(((size_t)mpn + 1) * sizeof *lab);
-  st = ev && pr && lab ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
-  int64_t a = 0, mixed = 0;
-  for (int64_t i = 0; st == SM_OK && i < mpn; i++) { /* every fitted held-out row has a key row */
-    while (a < mkn && ak[3 * a] < ap[3 * i])
-      a++;
-    uint64_t key =
-        a < mkn && ak[3 * a] == ap[3 * i] ? (uint64_t)ak[3 * a + 1] << 32 | (uint64_t)ak[3 * a + 2] : UINT64_MAX;
-    ev[i] = (ev_row){key, ap[3 * i], ap[3 * i + 1], ap[3 * i + 2]};
+  free(rp);
+  if (st == SM_OK) st = sm__exchange(ctx, kp, 5, cnt, &ep, &m2);
+  free(kp), free(cnt), free(at);
+  ev_row *ev = st == SM_OK ? malloc(((size_t)m2 + 1) * sizeof *ev) : NULL;
+  double *pr = ev ? malloc(((size_t)m2 + 1) * sizeof *pr) : NULL,
+         *lab = pr ? malloc(((size_t)m2 + 1) * sizeof *lab) : NULL;
+  if (st == SM_OK) st = sm_ctx_agree(ctx, lab ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
+  for (int64_t i = 0; st == SM_OK && i < m2; i++) {
+    const double *e = ep + 5 * i;
+    ev[i] = (ev_row){(uint64_t)e[0] << 32 | (uint64_t)e[1], e[2], e[3], e[4]};
   }
-  if (st == SM_OK) qsort(ev, (size_t)mpn, sizeof *ev, cmp_event);
-  for (int64_t i = 0; st == SM_OK && i < mpn;) {
+  free(ep);
+  if (st == SM_OK) qsort(ev, (size_t)m2, sizeof *ev, cmp_event); /* each event's rows in table order */
+  for (int64_t i = 0; st == SM_OK && i < m2;) {
     int64_t k = i;
     double sum = 0;
-    for (; k < mpn && ev[k].key == ev[i].key; k++)
+    for (; k < m2 && ev[k].key == ev[i].key; k++)
       sum += ev[k].prob, mixed += ev[k].label != ev[i].label;
     pr[ne] = sum / (double)(k - i), lab[ne++] = ev[i].label, i = k;
   }
+  if (st == SM_OK) SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, &mixed, 1, MPI_INT64_T, MPI_SUM, ctx->comm));
   if (st == SM_OK && mixed)
     st = SM_ERR(ctx, SM_ERR_DATA,
                 "event_column %s: %lld held-out rows differ in class from the first row of their event", col,
                 (long long)mixed);
-  free(ak), free(ap);
-  if (ctx->rank != 0) ne = 0; /* every rank holds all events: rank 0 contributes them */
-  st = sm_ctx_agree(ctx, st);
   if (st == SM_OK) st = sm_class_metrics_compute(ctx, pr, lab, NULL, ne, threshold, cm);
   free(ev), free(pr), free(lab);
   return st;
@@ -435,7 +431,7 @@ static sm_status glm_run(sm_ctx *ctx, const sm_config *cfg) {
   const char *ec = sm_config_str(cfg, "event_column");
   double thr = sm_config_float(cfg, "threshold");
   if (st == SM_OK) st = evaluate(ctx, fr, m->coef, fr->n_heldout > 0 ? 2 : 1, thr, &mt.cm);
-  if (st == SM_OK && ec[0] && fr->n_heldout > 0) st = evaluate_events(ctx, t, mask, fr, m->coef, ec, thr, &mt.em);
+  if (st == SM_OK && ec[0] && fr->n_heldout > 0) st = evaluate_events(ctx, t, fr, m->coef, ec, thr, &mt.em);
   if (st == SM_OK) st = evaluate(ctx, fr, m->coef, 3, thr, &mt.dm);
   int folds = (int)sm_config_int(cfg, "folds");
   mt.folds = folds > 1 ? folds : 0;

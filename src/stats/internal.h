@@ -43,6 +43,9 @@ double sm__qnorm(double p);
 /* ---- block reductions (tsqr.c) ---- */
 /* Allgatherv of count doubles per rank into *all (rank order; caller frees). Collective. */
 sm_status sm__gather_all(sm_ctx *ctx, const double *mine, int count, double **all, int *total);
+/* Records of k doubles grouped by destination (cnt[r] of them, in order, to rank r) exchanged by
+ * one Alltoallv: *out holds the [*m][k] records received, by source rank (caller frees). Collective. */
+sm_status sm__exchange(sm_ctx *ctx, const double *rec, int k, const int64_t *cnt, double **out, int64_t *m);
 /* Sum K values per local block over all blocks of all ranks by the fixed block tree of
  * src/core/blocktree.h (rank order is block order, see frame.c), so the sum is the same at every
  * rank count. part is [nblk][K]. Collective. */
@@ -170,6 +173,9 @@ void sm__stats_call(const sm_config *cfg, const sm_formula *fm, const char *fn, 
                     size_t size);
 
 /* ---- the frame's rows in the table (frame.c) ---- */
+/* The rank holding table row `row` under sm_table_block sharding of n rows over `size` ranks (the
+ * sharding of every table). Local. */
+int sm__table_owner(int64_t row, int64_t n, int size);
 /* The table rows [*first, *first + *count) of the blocks this rank's frame holds (the blocks whose
  * first row lies in this rank's table shard): the spans of the ranks tile the table in rank order,
  * and every row of the frame lies in its rank's span. Local. */

@@ -46,16 +46,12 @@ double sm_roc_auc(double *pairs, int64_t m) {
 #define AUC_SAMPLES 32
 static sm_status sample_sort(sm_ctx *ctx, double *pairs, int64_t n, double **out, int64_t *m) {
   int P = ctx->size, ns = 0, total = 0;
-  *out = NULL;
   qsort(pairs, (size_t)n, 2 * sizeof *pairs, cmp_score);
   double samp[AUC_SAMPLES], *all = NULL;
   for (int k = 0; k < AUC_SAMPLES && n > 0; k++)
     samp[ns++] = pairs[2 * ((n * (2 * k + 1)) / (2 * AUC_SAMPLES))];
-  int *sc = calloc(4 * (size_t)P, sizeof *sc), *sd = sc + P, *rc = sd + P, *rd = rc + P;
-  sm_status st = !sc                 ? SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")
-                 : n > INT32_MAX / 2 ? SM_ERR(ctx, SM_ERR_DATA, "ROC AUC: %lld scores on one rank", (long long)n)
-                                     : SM_OK;
-  st = sm_ctx_agree(ctx, st);
+  int64_t *cnt = calloc((size_t)P, sizeof *cnt);
+  sm_status st = sm_ctx_agree(ctx, cnt ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
   if (st == SM_OK) st = sm__gather_all(ctx, samp, ns, &all, &total);
   if (st == SM_OK) qsort(all, (size_t)total, sizeof *all, cmp_score); /* (compares the first double) */
   /* rank r takes the scores s with (splitters < s) == r: splitter r - 1 < s <= splitter r, the
@@ -63,31 +59,13 @@ static sm_status sample_sort(sm_ctx *ctx, double *pairs, int64_t n, double **out
   for (int64_t i = 0, r = 0; st == SM_OK && i < n; i++) {
     while (r < P - 1 && total > 0 && all[(int64_t)total * (r + 1) / P] < pairs[2 * i])
       r++;
-    sc[r] += 2;
+    cnt[r]++;
   }
   free(all);
-  for (int r = 1; st == SM_OK && r < P; r++)
-    sd[r] = sd[r - 1] + sc[r - 1];
-  if (st == SM_OK && MPI_Alltoall(sc, 1, MPI_INT, rc, 1, MPI_INT, ctx->comm))
-    st = SM_ERR(ctx, SM_ERR_MPI, "alltoall of score counts");
-  int64_t got = 0;
-  for (int r = 0; st == SM_OK && r < P; r++)
-    rd[r] = (int)got, got += rc[r];
-  if (st == SM_OK && got > INT32_MAX)
-    st = SM_ERR(ctx, SM_ERR_DATA, "ROC AUC: %lld scores on one rank", (long long)got / 2);
-  if (st == SM_OK && !(*out = malloc(((size_t)got + 2) * sizeof **out)))
-    st = SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
-  st = sm_ctx_agree(ctx, st); /* a failure on one rank stops them all before the exchange */
-  if (st == SM_OK && MPI_Alltoallv(pairs, sc, sd, MPI_DOUBLE, *out, rc, rd, MPI_DOUBLE, ctx->comm))
-    st = SM_ERR(ctx, SM_ERR_MPI, "alltoallv of scores");
-  free(sc);
-  if (st != SM_OK) {
-    free(*out), *out = NULL;
-    return st;
-  }
-  *m = got / 2;
-  qsort(*out, (size_t)*m, 2 * sizeof **out, cmp_score);
-  return SM_OK;
+  if (st == SM_OK) st = sm__exchange(ctx, pairs, 2, cnt, out, m);
+  free(cnt);
+  if (st == SM_OK) qsort(*out, (size_t)*m, 2 * sizeof **out, cmp_score);
+  return st;
 }
 
 /* The ROC AUC of the pairs [n][2] of every rank (sorted in place). Collective. */

@@ -40,6 +40,40 @@ sm_status sm__gather_all(sm_ctx *ctx, const double *mine, int count, double **al
   return st;
 }
 
+sm_status sm__exchange(sm_ctx *ctx, const double *rec, int k, const int64_t *cnt, double **out, int64_t *m) {
+  int P = ctx->size;
+  int *sc = calloc(4 * (size_t)P, sizeof *sc), *sd = sc + P, *rc = sd + P, *rd = rc + P;
+  int64_t sent = 0, got = 0;
+  *out = NULL, *m = 0;
+  for (int r = 0; sc && r < P; r++)
+    sent += cnt[r];
+  sm_status st = !sc ? SM_ERR(ctx, SM_ERR_NOMEM, "out of memory")
+                 : sent * k > INT32_MAX
+                     ? SM_ERR(ctx, SM_ERR_DATA, "%lld records to exchange on one rank", (long long)sent)
+                     : SM_OK;
+  st = sm_ctx_agree(ctx, st);
+  for (int r = 0; st == SM_OK && r < P; r++)
+    sc[r] = (int)(cnt[r] * k), sd[r] = r ? sd[r - 1] + sc[r - 1] : 0;
+  if (st == SM_OK && MPI_Alltoall(sc, 1, MPI_INT, rc, 1, MPI_INT, ctx->comm))
+    st = SM_ERR(ctx, SM_ERR_MPI, "alltoall of record counts");
+  for (int r = 0; st == SM_OK && r < P; r++)
+    rd[r] = (int)got, got += rc[r];
+  if (st == SM_OK && got > INT32_MAX)
+    st = SM_ERR(ctx, SM_ERR_DATA, "%lld records arrive on one rank", (long long)got / k);
+  if (st == SM_OK && !(*out = malloc(((size_t)got + 1) * sizeof **out)))
+    st = SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
+  st = sm_ctx_agree(ctx, st); /* a failure on one rank stops them all before the exchange */
+  if (st == SM_OK && MPI_Alltoallv(rec, sc, sd, MPI_DOUBLE, *out, rc, rd, MPI_DOUBLE, ctx->comm))
+    st = SM_ERR(ctx, SM_ERR_MPI, "alltoallv of records");
+  free(sc);
+  if (st != SM_OK) {
+    free(*out), *out = NULL;
+    return st;
+  }
+  *m = got / k;
+  return SM_OK;
+}
+
 sm_status sm__block_gather(sm_ctx *ctx, const sm_frame *f, int K, const double *part, double **all, int *nblocks) {
   int n = 0;
   SM_TRY(ctx, sm__gather_all(ctx, part, f->nblk * K, all, &n));

@@ -19,6 +19,9 @@ check() { # check NAME COMMAND...: ok when the command succeeds
 cp "$G/reg.csv" "$G/reg_split.csv" "$G/cls.csv" .
 rm -rf res ref && mkdir -p res ref
 
+failed() { # failed RC OUTPUT PATTERN: the run failed with a message matching PATTERN
+  [ "$1" -ne 0 ] && grep -q "$3" <<<"$2" || { echo "rc $1: $2" | tail -5; return 1; }
+}
 # h5rows FILE DATASET [TYPE]: the rows of a numeric dataset, one line each, at full precision (od
 # prints the shortest decimal that reads back as the same double); TYPE d8 for 64-bit integers
 h5rows() {
@@ -133,6 +136,22 @@ for key in heldout_metrics dev_metrics cross_validation_pooled; do
   check "glm $key/confusion = JSON" diff <(h5rows res/glms.h5 /$key/confusion d8 | tr -s ' ' | sed 's/^ //') \
     <(grep -o '"confusion": [^}]*' m.json | tr -d '[],' | cut -d' ' -f2- | xargs -n2)
 done
+# per-event metrics (event_column): recomputed here from /rows - each held-out event's mean
+# probability against the threshold - must give the JSON's confusion counts; events of mixed class
+# are an error on every rank
+awk -F, 'NR == 1 { print $0 ",ev"; next } { print $0 "," $4 "_" (NR % 17) }' cls.csv >clsev.csv
+evargs=(glm --data clsev.csv 'label ~ x1 + x2' --test-fraction 0.4 --group-column ev --event-column ev)
+$RUN "${evargs[@]}" --output res/glmev.h5 >/dev/null 2>&1
+$RUN "${evargs[@]}" --output res/glmev.json >/dev/null 2>&1
+event_confusion() {
+  paste -d' ' <(h5rows res/glmev.h5 /rows) <(tail -n +2 clsev.csv | cut -d, -f5) |
+    awk '$1 == 2 { s[$5] += $4; n[$5]++; y[$5] = $2 }
+         END { for (e in s) c[y[e] * 2 + (s[e] / n[e] >= 0.5)]++; print c[0] + 0, c[1] + 0; print c[2] + 0, c[3] + 0 }'
+}
+check "glm per-event confusion = its recount from /rows" diff <(event_confusion) \
+  <(grep -o '"heldout_event_metrics": {.*' res/glmev.json | grep -o '"confusion": [^}]*' | tr -d '[],' | cut -d' ' -f2- | xargs -n2)
+out=$($RUN glm --data cls.csv 'label ~ x1 + x2' --test-fraction 0.4 --group-column site --event-column site 2>&1)
+check "glm events of mixed class: every rank fails, the error says so" failed $? "$out" 'differ in class'
 split_codes() { h5rows res/glms.h5 /rows | awk '{ n[$1]++; if ($4 < 0 || $4 > 1) bad = 1 } END { exit !(n[1] && n[2] && n[3] && !bad) }'; }
 check "glm /rows: split codes 1, 2, 3 and probabilities in [0, 1]" split_codes
 if [ "$NP" -gt 1 ]; then
@@ -163,9 +182,6 @@ gdrows() { h5rows res/glmgd.h5 /rows | awk '{ n[$1]++; if ($4 < 0 || $4 > 1) bad
 check "glm --solver gd: /rows split codes 1, 2 and probabilities in [0, 1]" gdrows
 
 # ---- failures: every rank fails with a message naming the file, nothing is left behind ----
-failed() { # failed RC OUTPUT PATTERN: the run failed with a message matching PATTERN
-  [ "$1" -ne 0 ] && grep -q "$3" <<<"$2" || { echo "rc $1: $2" | tail -5; return 1; }
-}
 touch notadir
 out=$($RUN lm --data reg.csv 'y ~ x1' --output notadir/r.h5 2>&1)
 check "unwritable output: every rank fails, the error names the file" failed $? "$out" 'cannot write notadir/r.h5'
