@@ -431,58 +431,66 @@ __attribute__((target("avx2,fma"))) static void gram_tile48_44(const double *x, 
   store4(t + 32, e0), store4(t + 36, e1), store4(t + 40, e2), store4(t + 44, e3);
 }
 
-/* X'y and y'y of rows [0, m) of x (stride p) and y, added to t ([3p + 4]: two partial sums of X'y,
- * even and odd rows, so that 16 columns make 8 FMA chains; y'y in 4 lanes of rows i mod 4; with
- * sums, also the column sums of x in t + 2p + 4, by adds: X'1, the intercept's row of the Gram). */
+/* X'y and y'y of rows [0, m) of x (stride p) and y, added to t ([5p + 4]: four partial sums of
+ * X'y, rows i mod 4, at t + (i % 4) p; y'y in 4 lanes at t + 4p; with sums, also the column sums
+ * of x at t + 4p + 4, by adds: X'1, the intercept's row of the Gram). 8 columns at a time, 4 rows
+ * a step: 8 FMA chains, and each loaded vector feeds its FMA and the column sum (added a pair of
+ * rows at a time) from a register - left to itself GCC folds the loads into the FMAs and loads
+ * the same vectors again for the adds, which made this loop load-bound. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 gram_xy_(const double *x, const double *y, int64_t m, int p, double *t, const int sums) {
   int64_t i;
-  double *ts = t + 2 * p + 4;
-  for (int c0 = 0; c0 + 16 <= p; c0 += 16) {
-    sm_v4 a0 = load4(t + c0), a1 = load4(t + c0 + 4), a2 = load4(t + c0 + 8), a3 = load4(t + c0 + 12);
-    sm_v4 b0 = load4(t + p + c0), b1 = load4(t + p + c0 + 4), b2 = load4(t + p + c0 + 8), b3 = load4(t + p + c0 + 12);
-    sm_v4 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
-    if (sums) s0 = load4(ts + c0), s1 = load4(ts + c0 + 4), s2 = load4(ts + c0 + 8), s3 = load4(ts + c0 + 12);
-    for (i = 0; i + 2 <= m; i += 2) {
-      const double *u = x + i * p + c0, *v = u + p;
-      sm_v4 u0 = load4(u), u1 = load4(u + 4), u2 = load4(u + 8), u3 = load4(u + 12);
-      sm_v4 v0 = load4(v), v1 = load4(v + 4), v2 = load4(v + 8), v3 = load4(v + 12);
-      a0 += y[i] * u0, a1 += y[i] * u1, a2 += y[i] * u2, a3 += y[i] * u3;
-      b0 += y[i + 1] * v0, b1 += y[i + 1] * v1, b2 += y[i + 1] * v2, b3 += y[i + 1] * v3;
-      if (sums) s0 += u0 + v0, s1 += u1 + v1, s2 += u2 + v2, s3 += u3 + v3;
-    }
-    if (i < m) {
+  double *ts = t + 4 * p + 4;
+  for (int c0 = 0; c0 < p; c0 += 8) {
+    int w8 = c0 + 8 <= p; /* else the last 4 columns */
+    sm_v4 a0 = load4(t + c0), a1 = load4(t + p + c0), a2 = load4(t + 2 * p + c0), a3 = load4(t + 3 * p + c0);
+    sm_v4 b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0}, s0 = {0}, s1 = {0};
+    if (w8)
+      b0 = load4(t + c0 + 4), b1 = load4(t + p + c0 + 4), b2 = load4(t + 2 * p + c0 + 4),
+      b3 = load4(t + 3 * p + c0 + 4);
+    if (sums) s0 = load4(ts + c0);
+    if (sums && w8) s1 = load4(ts + c0 + 4);
+    i = 0;
+    if (w8)
+      for (; i + 4 <= m; i += 4) {
+        const double *u = x + i * p + c0;
+        sm_v4 u0 = load4(u), v0 = load4(u + 4), u1 = load4(u + p), v1 = load4(u + p + 4);
+        __asm__("" : "+x"(u0), "+x"(v0), "+x"(u1), "+x"(v1)); /* in registers */
+        a0 += y[i] * u0, b0 += y[i] * v0, a1 += y[i + 1] * u1, b1 += y[i + 1] * v1;
+        if (sums) s0 += u0 + u1, s1 += v0 + v1;
+        sm_v4 u2 = load4(u + 2 * p), v2 = load4(u + 2 * p + 4), u3 = load4(u + 3 * p), v3 = load4(u + 3 * p + 4);
+        __asm__("" : "+x"(u2), "+x"(v2), "+x"(u3), "+x"(v3));
+        a2 += y[i + 2] * u2, b2 += y[i + 2] * v2, a3 += y[i + 3] * u3, b3 += y[i + 3] * v3;
+        if (sums) s0 += u2 + u3, s1 += v2 + v3;
+      }
+    else
+      for (; i + 4 <= m; i += 4) {
+        const double *u = x + i * p + c0;
+        sm_v4 u0 = load4(u), u1 = load4(u + p), u2 = load4(u + 2 * p), u3 = load4(u + 3 * p);
+        __asm__("" : "+x"(u0), "+x"(u1), "+x"(u2), "+x"(u3));
+        a0 += y[i] * u0, a1 += y[i + 1] * u1, a2 += y[i + 2] * u2, a3 += y[i + 3] * u3;
+        if (sums) s0 += u0 + u1, s0 += u2 + u3;
+      }
+    for (; i < m; i++) { /* the last rows, into the first partial sums */
       const double *u = x + i * p + c0;
-      sm_v4 u0 = load4(u), u1 = load4(u + 4), u2 = load4(u + 8), u3 = load4(u + 12);
-      a0 += y[i] * u0, a1 += y[i] * u1, a2 += y[i] * u2, a3 += y[i] * u3;
-      if (sums) s0 += u0, s1 += u1, s2 += u2, s3 += u3;
+      sm_v4 u0 = load4(u), v0 = {0};
+      if (w8) v0 = load4(u + 4);
+      a0 += y[i] * u0, b0 += y[i] * v0;
+      if (sums) s0 += u0, s1 += v0;
     }
-    store4(t + c0, a0), store4(t + c0 + 4, a1), store4(t + c0 + 8, a2), store4(t + c0 + 12, a3);
-    store4(t + p + c0, b0), store4(t + p + c0 + 4, b1), store4(t + p + c0 + 8, b2), store4(t + p + c0 + 12, b3);
-    if (sums) store4(ts + c0, s0), store4(ts + c0 + 4, s1), store4(ts + c0 + 8, s2), store4(ts + c0 + 12, s3);
+    store4(t + c0, a0), store4(t + p + c0, a1), store4(t + 2 * p + c0, a2), store4(t + 3 * p + c0, a3);
+    if (w8)
+      store4(t + c0 + 4, b0), store4(t + p + c0 + 4, b1), store4(t + 2 * p + c0 + 4, b2),
+          store4(t + 3 * p + c0 + 4, b3);
+    if (sums) store4(ts + c0, s0);
+    if (sums && w8) store4(ts + c0 + 4, s1);
   }
-  for (int c0 = p / 16 * 16; c0 < p; c0 += 4) { /* the last 4, 8 or 12 columns */
-    sm_v4 a = load4(t + c0), b = load4(t + p + c0), c = {0};
-    if (sums) c = load4(ts + c0);
-    for (i = 0; i + 2 <= m; i += 2) {
-      sm_v4 u = load4(x + i * p + c0), v = load4(x + (i + 1) * p + c0);
-      a += y[i] * u, b += y[i + 1] * v;
-      if (sums) c += u + v;
-    }
-    if (i < m) {
-      sm_v4 u = load4(x + i * p + c0);
-      a += y[i] * u;
-      if (sums) c += u;
-    }
-    store4(t + c0, a), store4(t + p + c0, b);
-    if (sums) store4(ts + c0, c);
-  }
-  sm_v4 s = load4(t + 2 * p);
+  sm_v4 s = load4(t + 4 * p);
   for (i = 0; i + 4 <= m; i += 4)
     s += load4(y + i) * load4(y + i);
   for (int l = 0; i < m; i++, l++)
     s[l] += y[i] * y[i];
-  store4(t + 2 * p, s);
+  store4(t + 4 * p, s);
 }
 __attribute__((target("avx2,fma"))) static void gram_xy(const double *x, const double *y, int64_t m, int p, double *t) {
   gram_xy_(x, y, m, p, t, 0);
@@ -540,7 +548,7 @@ static int gram_tiles(int p, int icpt, int (*tile)[5]) {
 /* Doubles of gram_avx2's scratch for p columns: the tiles' sums, then gram_xy's. */
 static size_t gram_scratch(int p) {
   int tile[GRAM_MAX_TILES][5];
-  return (size_t)gram_tiles(p, 0, tile) * GRAM_TILE + 3 * (size_t)p + 4;
+  return (size_t)gram_tiles(p, 0, tile) * GRAM_TILE + 5 * (size_t)p + 4;
 }
 
 /* The upper triangle of [X y]'[X y] into G (ldg = p + 1) for the nb rows of x (stride p) and y,
@@ -549,7 +557,7 @@ static void gram_avx2(const double *x, const double *y, int64_t nb, int p, int i
                       double (*acc)[GRAM_TILE]) {
   int tile[GRAM_MAX_TILES][5], nt = gram_tiles(p, icpt, tile);
   double *xy = acc[nt];
-  memset(acc, 0, ((size_t)nt * GRAM_TILE + 3 * (size_t)p + 4) * sizeof(double));
+  memset(acc, 0, ((size_t)nt * GRAM_TILE + 5 * (size_t)p + 4) * sizeof(double));
   for (int64_t i = 0; i < nb; i += GRAM_CHUNK) {
     int64_t m = nb - i < GRAM_CHUNK ? nb - i : GRAM_CHUNK;
     const double *xc = x + i * p;
@@ -580,10 +588,10 @@ static void gram_avx2(const double *x, const double *y, int64_t nb, int p, int i
           G[(d[3] + r) + (d[4] + c) * ldg] = acc[t][4 * w + r * 4 + c];
   }
   for (int j = 0; icpt && j < p; j++)
-    G[j * ldg] = xy[2 * p + 4 + j];
+    G[j * ldg] = xy[4 * p + 4 + j];
   for (int j = 0; j < p; j++)
-    G[j + p * ldg] = xy[j] + xy[p + j];
-  G[p + p * ldg] = (xy[2 * p] + xy[2 * p + 1]) + (xy[2 * p + 2] + xy[2 * p + 3]);
+    G[j + p * ldg] = (xy[j] + xy[p + j]) + (xy[2 * p + j] + xy[3 * p + j]);
+  G[p + p * ldg] = (xy[4 * p] + xy[4 * p + 1]) + (xy[4 * p + 2] + xy[4 * p + 3]);
 }
 /* The bins of 4 values as sm__qbin computes them, in 4 int lanes: t = (v - lo) * scale, then
  * max(t, 0) (a NaN t gives 0, as !(t >= 0) does), min(t, SM_QBINS - 1), truncated. */
