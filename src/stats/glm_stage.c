@@ -120,18 +120,20 @@ static sm_status evaluate_events(sm_ctx *ctx, sm_table *t, const sm_frame *f, co
   free(mp);
   if (st == SM_OK) { /* (key halves, row, probability, label) grouped by the key's rank */
     kp = malloc(((size_t)m1 + 1) * 5 * sizeof *kp);
+    uint64_t *key = malloc(((size_t)m1 + 1) * sizeof *key);
     memset(cnt, 0, (size_t)P * sizeof *cnt);
-    for (int64_t i = 0; kp && i < m1; i++)
-      cnt[event_key(t, j, (int64_t)rp[3 * i] - r.first) % (uint64_t)P]++;
+    for (int64_t i = 0; kp && key && i < m1; i++)
+      key[i] = event_key(t, j, (int64_t)rp[3 * i] - r.first), cnt[key[i] % (uint64_t)P]++;
     for (int q = 1; q < P; q++)
       at[q] = at[q - 1] + cnt[q - 1];
-    for (int64_t i = 0; kp && i < m1; i++) {
-      uint64_t h = event_key(t, j, (int64_t)rp[3 * i] - r.first);
+    for (int64_t i = 0; kp && key && i < m1; i++) {
+      uint64_t h = key[i];
       double *k = kp + 5 * at[h % (uint64_t)P]++;
       k[0] = (double)(h >> 32), k[1] = (double)(h & 0xffffffffu), k[2] = rp[3 * i], k[3] = rp[3 * i + 1];
       k[4] = rp[3 * i + 2];
     }
-    st = sm_ctx_agree(ctx, kp ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
+    st = sm_ctx_agree(ctx, kp && key ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
+    free(key);
   }
   free(rp);
   if (st == SM_OK) st = sm__exchange(ctx, kp, 5, cnt, &ep, &m2);
