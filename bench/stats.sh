@@ -2,7 +2,8 @@
 # Statistics benchmark (one command): OLS with the full R-style summary and logistic regression on
 # 1,000,000 x 16 float64, sisma at NP ranks against statsmodels OLS fit + summary,
 # numpy.linalg.lstsq and scikit-learn LogisticRegression(lbfgs) with NP OpenBLAS threads, all in
-# the same run on the same cores, and one read-only pass over the table at memory bandwidth.
+# the same run on the same cores, and one read-only pass over the table at memory bandwidth;
+# FITS fits on one frame, each paired with a pass (stats_fit), and the parts of a fit (stats_parts).
 # Medians of REPS runs; peak RSS per rank from /usr/bin/time. Usage:
 #   bash bench/stats.sh            (NP=2 REPS=5 FITS=21 ROWS=1000000 BUILD=build DIR=/tmp/sisma-bench-stats)
 set -euo pipefail
@@ -19,6 +20,10 @@ mpicc -O2 -std=gnu11 -Wall -Wextra -Werror -I include -I/usr/include/hdf5/openmp
 OPENBLAS_NUM_THREADS=1 mpirun -n "$NP" "$DIR/stats_bw" "$ROWS" 16 >"$DIR/bw.json"
 # the fit alone, FITS times on one frame in one process, each paired with a pass over the frame
 OPENBLAS_NUM_THREADS=1 mpirun -n "$NP" "$DIR/stats_fit" "$DIR/t.h5:/ols" 'y ~ .' "${FITS:-21}" >"$DIR/fit.json"
+# where a fit's time goes: the pass, the Gram pass, the residual pass, the quantiles, the whole fit
+mpicc -O2 -std=gnu11 -Wall -Wextra -Werror -I include -I src/stats -I/usr/include/hdf5/openmpi bench/stats_parts.c \
+  -o "$DIR/stats_parts" -L"$BUILD" -lsisma -Wl,-rpath,"$(cd "$BUILD" && pwd)" -lm
+OPENBLAS_NUM_THREADS=1 mpirun -n "$NP" "$DIR/stats_parts" "$DIR/t.h5:/ols" 'y ~ .' "${FITS:-21}" >"$DIR/parts.json"
 
 run_sisma() { # run_sisma TAG ARGS...: one run, SISMA_LOG=debug timings, per-rank peak RSS
   local tag=$1 t0 t1
@@ -81,6 +86,9 @@ lmj, glj = json.load(open(f"{d}/lm.json")), json.load(open(f"{d}/glm.json"))
 dl = max(abs(c["estimate"] - v) for c, v in zip(lmj["coefficients"], runs[-1]["ols_coef"]))
 dg = max(abs(c["estimate"] - v) for c, v in zip(glj["coefficients"], runs[-1]["logit_coef"]))
 print(f"\nAgreement: max |coefficient difference| sisma lm vs statsmodels {dl:.1e}; sisma glm vs scikit-learn {dg:.1e}.")
+pt = json.load(open(f"{d}/parts.json"))
+print("\nParts of a fit (stats_parts, medians / best of " + str(pt["fits"]) + ", ms): " + ", ".join(
+    f"{k} {pt[k + '_median_s']*1e3:.2f} / {pt[k + '_best_s']*1e3:.2f}" for k in ("pass", "gram", "residuals", "quantiles", "fit")) + ".")
 print(open(f"{d}/load.txt").read().strip().replace("\n", "; "))
 print(f"\nPeak RSS: sisma lm {rss('lm.rss'):.0f} MiB per rank, glm {rss('glm.rss'):.0f} MiB per rank; Python peers process {rss('peers.rss'):.0f} MiB.")
 PY
