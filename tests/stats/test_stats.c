@@ -192,14 +192,17 @@ static void test_gram_shapes(sm_ctx *ctx) {
 
 /* The distributed ROC AUC (metrics.c: a sample sort by score) against the definition, pair by
  * pair (a positive above a negative counts 1, a tie 1/2), exactly: scores with many ties, also
- * across the ranks' ranges; every score equal; fewer rows than ranks; one class only (NaN). */
+ * across the ranks' ranges; every score equal; fewer rows than ranks; one class only (NaN); scores
+ * of both signs and every magnitude, -0 and +0. */
 static void test_auc(sm_ctx *ctx) {
-  const int64_t sizes[] = {1000, 3, 1000, 1000};
-  for (int c = 0; c < 4; c++) {
+  const int64_t sizes[] = {1000, 3, 1000, 1000, 5000};
+  for (int c = 0; c < 5; c++) {
     int64_t N = sizes[c];
     double *s = malloc((size_t)N * sizeof *s), *y = malloc((size_t)N * sizeof *y);
     for (int64_t i = 0; i < N; i++) {
       s[i] = c == 2 ? 0.5 : (double)((i * 7919) % 101) / 100.0; /* 101 distinct values: ties */
+      if (c == 4) /* any doubles (the radix sort's key): signs, -0 and +0 (a tie), tiny and huge */
+        s[i] = i % 7 == 0 ? (i % 2 ? -0.0 : 0.0) : ((i * 7919) % 201 - 100) * (i % 3 ? 1e-300 : 1e300) + 1e-3 * (i % 5);
       y[i] = c == 3 ? 1 : c == 1 ? (double)(i % 2) : (double)((i * 31 + (i * 7919) % 101) % 3 == 0);
     }
     double u = 0, np = 0, nn = 0;
