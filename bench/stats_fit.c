@@ -11,8 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "sisma/sisma.h"
-#include "sisma/stats.h"
+#include "stats_frame.h"
 #include "stats_pass.h"
 
 static double cpu_s(void) {
@@ -21,30 +20,12 @@ static double cpu_s(void) {
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv) {
-  MPI_Init(&argc, &argv);
-  sm_ctx *ctx = NULL;
-  sm_ctx_create(MPI_COMM_WORLD, &ctx);
-  int reps = argc > 3 ? atoi(argv[3]) : 0;
-  if (reps < 1 || reps > 1000) {
-    if (!ctx->rank) fprintf(stderr, "usage: %s SPEC FORMULA REPS\n", argv[0]);
-    MPI_Abort(MPI_COMM_WORLD, 2);
-  }
-  sm_table *t = NULL;
-  sm_formula *fm = NULL;
-  sm_frame *fr = NULL;
-  if (sm_table_open(ctx, argv[1], &t) != SM_OK) sm_ctx_abort(ctx, SM_ERR_IO);
-  int nc = sm_table_ncols(t);
-  const char **names = malloc((size_t)nc * sizeof *names);
-  for (int j = 0; j < nc; j++)
-    names[j] = sm_table_col_name(t, j);
-  if (sm_formula_parse(ctx, argv[2], names, nc, &fm) != SM_OK) sm_ctx_abort(ctx, SM_ERR_ARG);
-  if (sm_frame_create(ctx, t, fm, NULL, NULL, 4096, &fr) != SM_OK) sm_ctx_abort(ctx, SM_ERR_DATA);
+  bench_fit b;
+  bench_open(&argc, &argv, &b);
+  sm_ctx *ctx = b.ctx;
+  const sm_frame *fr = b.fr;
+  int reps = b.reps;
   double *wall = malloc(3 * (size_t)reps * sizeof *wall), *cpu = malloc((size_t)reps * sizeof *cpu), sink = 0;
   double *one = wall + reps, *ratio = one + reps;
   for (int r = 0; r < reps; r++) {
@@ -61,10 +42,10 @@ int main(int argc, char **argv) {
     ratio[r] = wall[r] / one[r];
     sm_lm_destroy(&m);
   }
-  qsort(wall, (size_t)reps, sizeof *wall, cmp);
-  qsort(one, (size_t)reps, sizeof *one, cmp);
-  qsort(ratio, (size_t)reps, sizeof *ratio, cmp);
-  qsort(cpu, (size_t)reps, sizeof *cpu, cmp);
+  qsort(wall, (size_t)reps, sizeof *wall, cmp_double);
+  qsort(one, (size_t)reps, sizeof *one, cmp_double);
+  qsort(ratio, (size_t)reps, sizeof *ratio, cmp_double);
+  qsort(cpu, (size_t)reps, sizeof *cpu, cmp_double);
   double cmed = cpu[reps / 2], cmax = 0;
   MPI_Reduce(&cmed, &cmax, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
   if (!ctx->rank)
@@ -73,11 +54,7 @@ int main(int argc, char **argv) {
            "\"check\": %g}\n",
            reps, wall[reps / 2], wall[0], cmax, one[reps / 2], one[0], (long long)(fr->n_total * (fr->p + 1) * 8),
            ratio[reps / 2], sink);
-  free(wall), free(cpu), free(names);
-  sm_frame_destroy(&fr);
-  sm_formula_destroy(&fm);
-  sm_table_close(&t);
-  sm_ctx_destroy(&ctx);
-  MPI_Finalize();
+  free(wall), free(cpu);
+  bench_close(&b);
   return 0;
 }

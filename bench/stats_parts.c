@@ -12,38 +12,19 @@
 #include <string.h>
 
 #include "internal.h"
-#include "sisma/sisma.h"
-#include "sisma/stats.h"
+#include "stats_frame.h"
 #include "stats_pass.h"
 
 #define NPARTS 5
 static const char *const part_name[NPARTS] = {"pass", "gram", "residuals", "quantiles", "fit"};
 
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv) {
-  MPI_Init(&argc, &argv);
-  sm_ctx *ctx = NULL;
-  sm_ctx_create(MPI_COMM_WORLD, &ctx);
-  int reps = argc > 3 ? atoi(argv[3]) : 0;
-  if (reps < 1 || reps > 1000) {
-    if (!ctx->rank) fprintf(stderr, "usage: %s SPEC FORMULA REPS\n", argv[0]);
-    MPI_Abort(MPI_COMM_WORLD, 2);
-  }
-  sm_table *t = NULL;
-  sm_formula *fm = NULL;
-  sm_frame *fr = NULL;
+  bench_fit b;
+  bench_open(&argc, &argv, &b);
+  sm_ctx *ctx = b.ctx;
+  const sm_frame *fr = b.fr;
+  int reps = b.reps;
   sm_lm *m = NULL;
-  if (sm_table_open(ctx, argv[1], &t) != SM_OK) sm_ctx_abort(ctx, SM_ERR_IO);
-  int nc = sm_table_ncols(t);
-  const char **names = malloc((size_t)nc * sizeof *names);
-  for (int j = 0; j < nc; j++)
-    names[j] = sm_table_col_name(t, j);
-  if (sm_formula_parse(ctx, argv[2], names, nc, &fm) != SM_OK) sm_ctx_abort(ctx, SM_ERR_ARG);
-  if (sm_frame_create(ctx, t, fm, NULL, NULL, 4096, &fr) != SM_OK) sm_ctx_abort(ctx, SM_ERR_DATA);
   if (sm_lm_fit(ctx, fr, 1, &m) != SM_OK) sm_ctx_abort(ctx, SM_ERR_NUMERIC); /* the coefficients */
   int p = fr->p, K = p + 1;
   double *R = malloc((size_t)K * K * sizeof *R), *r = malloc(((size_t)fr->n + 1) * sizeof *r), sink = 0;
@@ -76,18 +57,14 @@ int main(int argc, char **argv) {
   }
   if (!ctx->rank) printf("{\"fits\": %d", reps);
   for (int i = 0; i < NPARTS; i++) {
-    qsort(T + i * reps, (size_t)reps, sizeof *T, cmp);
+    qsort(T + i * reps, (size_t)reps, sizeof *T, cmp_double);
     if (!ctx->rank)
       printf(", \"%s_median_s\": %.6f, \"%s_best_s\": %.6f", part_name[i], T[i * reps + reps / 2], part_name[i],
              T[i * reps]);
   }
   if (!ctx->rank) printf(", \"check\": %g}\n", sink);
-  free(R), free(r), free(T), free(h), free(names);
+  free(R), free(r), free(T), free(h);
   sm_lm_destroy(&m);
-  sm_frame_destroy(&fr);
-  sm_formula_destroy(&fm);
-  sm_table_close(&t);
-  sm_ctx_destroy(&ctx);
-  MPI_Finalize();
+  bench_close(&b);
   return 0;
 }
