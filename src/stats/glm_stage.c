@@ -279,7 +279,7 @@ static sm_status write_h5(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const 
   double *tab = glm_coef_table(m), *rows = glm_row_values(fr, m->coef);
   sm_status st = sm_ctx_agree(ctx, tab && rows ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
   sm__result *r = NULL;
-  if (st == SM_OK) st = sm__result_create(ctx, path, "sisma glm", cfg->job_yaml, &r);
+  if (st == SM_OK) st = sm__stats_h5_create(ctx, cfg, path, 1, &r);
   const sm__named head[] = {{"n", (double)m->n},
                             {"n_heldout", (double)fr->n_heldout},
                             {"df_null", (double)m->df_null},
@@ -289,12 +289,7 @@ static sm_status write_h5(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const 
                             {"threshold", sm_config_float(cfg, "threshold")}};
   sm__named v[3];
   glm_summary(m, v);
-  if (st == SM_OK) st = sm__result_attr(r, "model", "glm");
-  if (st == SM_OK) st = sm__result_attr(r, "family", "binomial");
-  if (st == SM_OK) st = sm__result_attr(r, "link", "logit");
   if (st == SM_OK) st = sm__result_attr(r, "call", call);
-  if (st == SM_OK) st = sm__result_attr(r, "formula", sm_config_str(cfg, "formula"));
-  if (st == SM_OK) st = sm__result_attr(r, "solver", "exact");
   if (st == SM_OK) st = sm__h5_named(r, NULL, head, 7);
   if (st == SM_OK) st = sm__h5_named(r, NULL, v, 3);
   if (st == SM_OK)
@@ -304,10 +299,7 @@ static sm_status write_h5(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const 
   if (st == SM_OK && mt->em.n > 0) st = h5_metrics(ctx, r, "heldout_event_metrics", &mt->em);
   if (st == SM_OK && mt->dm.n > 0) st = h5_metrics(ctx, r, "dev_metrics", &mt->dm);
   if (st == SM_OK && mt->folds > 0) st = h5_metrics(ctx, r, "cross_validation_pooled", &mt->cv);
-  if (st == SM_OK) st = sm__h5_rows(ctx, r, t, fr, 3, rows, "response,linear_predictor,fitted");
-  if (st == SM_OK) st = sm__h5_row_ids(ctx, r, t, sm_config_str(cfg, "id_column"));
-  if (st == SM_OK) st = sm__result_commit(&r);
-  sm__result_close(&r);
+  st = sm__stats_h5_finish(ctx, cfg, t, fr, &r, 3, rows, "response,linear_predictor,fitted", st);
   free(tab), free(rows);
   if (st == SM_OK) sm_info(ctx, "glm: wrote %s", path);
   return st;
@@ -346,19 +338,11 @@ static sm_status write_gd(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const 
   double *rows = glm_row_values(fr, g->coef);
   sm_status st = sm_ctx_agree(ctx, rows ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
   sm__result *r = NULL;
-  if (st == SM_OK) st = sm__result_create(ctx, path, "sisma glm", cfg->job_yaml, &r);
-  if (st == SM_OK) st = sm__result_attr(r, "model", "glm");
-  if (st == SM_OK) st = sm__result_attr(r, "family", "binomial");
-  if (st == SM_OK) st = sm__result_attr(r, "link", "logit");
-  if (st == SM_OK) st = sm__result_attr(r, "formula", sm_config_str(cfg, "formula"));
-  if (st == SM_OK) st = sm__result_attr(r, "solver", sm_config_str(cfg, "solver"));
+  if (st == SM_OK) st = sm__stats_h5_create(ctx, cfg, path, 1, &r);
   if (st == SM_OK) st = sm__h5_named(r, NULL, head, 6);
   if (st == SM_OK) st = sm__h5_coefs(ctx, r, fr, g->coef, 1, "estimate");
   if (st == SM_OK) st = h5_metrics(ctx, r, what, c);
-  if (st == SM_OK) st = sm__h5_rows(ctx, r, t, fr, 3, rows, "response,linear_predictor,fitted");
-  if (st == SM_OK) st = sm__h5_row_ids(ctx, r, t, sm_config_str(cfg, "id_column"));
-  if (st == SM_OK) st = sm__result_commit(&r);
-  sm__result_close(&r);
+  st = sm__stats_h5_finish(ctx, cfg, t, fr, &r, 3, rows, "response,linear_predictor,fitted", st);
   free(rows);
   if (st == SM_OK) sm_info(ctx, "glm: wrote %s", path);
   return st;

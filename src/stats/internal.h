@@ -209,6 +209,14 @@ sm_status sm__h5_coefs(sm_ctx *ctx, sm__result *r, const sm_frame *fr, const dou
  * writes the rows of its frame span. Collective. */
 sm_status sm__h5_rows(sm_ctx *ctx, sm__result *r, const sm_table *t, const sm_frame *fr, int k, const double *vals,
                       const char *columns);
+/* A stage's HDF5 result under `path` with the model's attributes (model, family, link, formula,
+ * solver: lm, or the binomial glm). Collective; on failure *r may be set (sm__stats_h5_finish
+ * closes it). */
+sm_status sm__stats_h5_create(sm_ctx *ctx, const sm_config *cfg, const char *path, int binomial, sm__result **r);
+/* /rows (sm__h5_rows) and /row_id (the id_column key), then commit (st: the status so far).
+ * Collective; closes *r. */
+sm_status sm__stats_h5_finish(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const sm_frame *fr, sm__result **r, int k,
+                              const double *rows, const char *columns, sm_status st);
 /* The column that names rows: `col`, or when empty trace_name if the table has it, else NULL. Local. */
 const char *sm__id_column(sm_table *t, const char *col);
 /* /row_id [table rows] (strings, or numbers for a numeric column) from the id column `col` (see

@@ -157,6 +157,25 @@ sm_status sm__h5_rows(sm_ctx *ctx, sm__result *r, const sm_table *t, const sm_fr
   return st;
 }
 
+sm_status sm__stats_h5_create(sm_ctx *ctx, const sm_config *cfg, const char *path, int binomial, sm__result **r) {
+  sm_status st = sm__result_create(ctx, path, binomial ? "sisma glm" : "sisma lm", cfg->job_yaml, r);
+  if (st == SM_OK) st = sm__result_attr(*r, "model", binomial ? "glm" : "lm");
+  if (st == SM_OK) st = sm__result_attr(*r, "family", binomial ? "binomial" : "gaussian");
+  if (st == SM_OK) st = sm__result_attr(*r, "link", binomial ? "logit" : "identity");
+  if (st == SM_OK) st = sm__result_attr(*r, "formula", sm_config_str(cfg, "formula"));
+  if (st == SM_OK) st = sm__result_attr(*r, "solver", sm_config_str(cfg, "solver"));
+  return st;
+}
+
+sm_status sm__stats_h5_finish(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const sm_frame *fr, sm__result **r, int k,
+                              const double *rows, const char *columns, sm_status st) {
+  if (st == SM_OK) st = sm__h5_rows(ctx, *r, t, fr, k, rows, columns);
+  if (st == SM_OK) st = sm__h5_row_ids(ctx, *r, t, sm_config_str(cfg, "id_column"));
+  if (st == SM_OK) st = sm__result_commit(r);
+  sm__result_close(r);
+  return st;
+}
+
 const char *sm__id_column(sm_table *t, const char *col) {
   if (col && col[0]) return col;
   for (int k = 0; k < sm_table_ncols(t); k++)

@@ -381,26 +381,6 @@ static sm_status h5_diag(sm_ctx *ctx, sm__result *r, const sm_frame *fr, const s
   return st;
 }
 
-/* Create the HDF5 result of an lm run with the attributes of every solver. Collective. */
-static sm_status lm_h5_create(sm_ctx *ctx, const sm_config *cfg, const char *path, sm__result **r) {
-  sm_status st = sm__result_create(ctx, path, "sisma lm", cfg->job_yaml, r);
-  if (st == SM_OK) st = sm__result_attr(*r, "model", "lm");
-  if (st == SM_OK) st = sm__result_attr(*r, "family", "gaussian");
-  if (st == SM_OK) st = sm__result_attr(*r, "formula", sm_config_str(cfg, "formula"));
-  if (st == SM_OK) st = sm__result_attr(*r, "solver", sm_config_str(cfg, "solver"));
-  return st;
-}
-
-/* Write the per-row arrays and the row ids, commit (st: the status so far). Collective; closes r. */
-static sm_status lm_h5_finish(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const sm_frame *fr, sm__result **r, int k,
-                              const double *rows, const char *columns, sm_status st) {
-  if (st == SM_OK) st = sm__h5_rows(ctx, *r, t, fr, k, rows, columns);
-  if (st == SM_OK) st = sm__h5_row_ids(ctx, *r, t, sm_config_str(cfg, "id_column"));
-  if (st == SM_OK) st = sm__result_commit(r);
-  sm__result_close(r);
-  return st;
-}
-
 static sm_status write_lm_h5(sm_ctx *ctx, const sm_config *cfg, sm_table *t, const sm_frame *fr, const sm_lm *m,
                              const sm_lm_diag *d, const lm_scores *sc, const char *call, const char *const *labels) {
   char path[4096];
@@ -410,7 +390,7 @@ static sm_status write_lm_h5(sm_ctx *ctx, const sm_config *cfg, sm_table *t, con
   double *rows = lm_row_values(fr, m->coef, d, &k);
   sm_status st = sm_ctx_agree(ctx, tab && rows ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
   sm__result *r = NULL;
-  if (st == SM_OK) st = lm_h5_create(ctx, cfg, path, &r);
+  if (st == SM_OK) st = sm__stats_h5_create(ctx, cfg, path, 0, &r);
   const sm__named head[] = {{"n", (double)m->n},
                             {"n_dropped", (double)fr->n_dropped},
                             {"n_heldout", (double)fr->n_heldout},
@@ -427,7 +407,7 @@ static sm_status write_lm_h5(sm_ctx *ctx, const sm_config *cfg, sm_table *t, con
   if (st == SM_OK) st = h5_score(r, "dev_metrics", &sc->dev, 0);
   if (st == SM_OK && sc->folds) st = h5_score(r, "cross_validation_pooled", &sc->cv, sc->folds);
   if (st == SM_OK && d) st = h5_diag(ctx, r, fr, d, labels);
-  st = lm_h5_finish(ctx, cfg, t, fr, &r, k, rows, d ? LM_ROW_COLUMNS LM_DIAG_COLUMNS : LM_ROW_COLUMNS, st);
+  st = sm__stats_h5_finish(ctx, cfg, t, fr, &r, k, rows, d ? LM_ROW_COLUMNS LM_DIAG_COLUMNS : LM_ROW_COLUMNS, st);
   free(tab), free(rows);
   if (st == SM_OK) sm_info(ctx, "lm: wrote %s", path);
   return st;
@@ -443,7 +423,7 @@ static sm_status write_gd_h5(sm_ctx *ctx, const sm_config *cfg, sm_table *t, con
   double *rows = lm_row_values(fr, g->coef, NULL, &k);
   sm_status st = sm_ctx_agree(ctx, rows ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
   sm__result *r = NULL;
-  if (st == SM_OK) st = lm_h5_create(ctx, cfg, path, &r);
+  if (st == SM_OK) st = sm__stats_h5_create(ctx, cfg, path, 0, &r);
   const sm__named head[] = {{"iterations", (double)g->iter},
                             {"converged", g->converged},
                             {"cost", g->cost},
@@ -452,7 +432,7 @@ static sm_status write_gd_h5(sm_ctx *ctx, const sm_config *cfg, sm_table *t, con
   if (st == SM_OK) st = sm__h5_named(r, NULL, head, 5);
   if (st == SM_OK) st = sm__h5_coefs(ctx, r, fr, g->coef, 1, "estimate");
   if (st == SM_OK) st = h5_score(r, "heldout_metrics", test, 0);
-  st = lm_h5_finish(ctx, cfg, t, fr, &r, k, rows, LM_ROW_COLUMNS, st);
+  st = sm__stats_h5_finish(ctx, cfg, t, fr, &r, k, rows, LM_ROW_COLUMNS, st);
   free(rows);
   if (st == SM_OK) sm_info(ctx, "lm: wrote %s", path);
   return st;
