@@ -380,26 +380,30 @@ static double field_value(const phase_a *a, int k, int64_t i) {
 }
 /* The records of m rows from table row i0, all but the last field: field k of row i0 + j into
  * rec[j * width + k]. Field by field, so that each table column is read as one stream (row by row,
- * the 16 columns of `y ~ .` were as many streams, more than the hardware prefetcher follows). */
-static void fill_fields(const phase_a *a, int64_t i0, int64_t m, double *rec, int width) {
+ * the 16 columns of `y ~ .` were as many streams, more than the hardware prefetcher follows). z[j]
+ * gets the sum of 0 * v over the fields but the row number: 0 when all are finite, else NaN (one
+ * independent sum per row, not a serial one per record). */
+static void fill_fields(const phase_a *a, int64_t i0, int64_t m, double *rec, int width, double *z) {
+  for (int64_t j = 0; j < m; j++)
+    z[j] = 0;
   for (int k = 0; k < width - 1; k++) {
     const sm__expr *e = k == 2 && !a->ycol_str ? a->fm->lhs : k >= 3 ? a->fm->var[k - 3].e : NULL;
     int bare = e && e->kind == SM__X_VAR && (k == 2 || !a->vi[k - 3].factor);
     const double *col = bare ? a->cols[(int)e->num] + i0 : NULL; /* a bare column: no tree walk */
-    for (int64_t j = 0; j < m; j++)
-      rec[j * width + k] = col ? col[j] : field_value(a, k, i0 + j);
+    for (int64_t j = 0; j < m; j++) {
+      double v = col ? col[j] : field_value(a, k, i0 + j);
+      rec[j * width + k] = v;
+      if (k) z[j] += 0 * v;
+    }
   }
 }
 
-/* Phase A's checks of one record (row i): *keep = 0 for a missing value; Inf, -Inf and negative
- * weights are errors, as in R. */
-static sm_status check_row(const phase_a *a, int64_t i, const double *rec, int *keep) {
+/* Phase A's checks of one record (row i; z from fill_fields: 0 when every field is finite):
+ * *keep = 0 for a missing value; Inf, -Inf and negative weights are errors, as in R. */
+static sm_status check_row(const phase_a *a, int64_t i, const double *rec, double z, int *keep) {
   const sm_formula *fm = a->fm;
   int64_t row = sm_table_range(a->t).first + i;
   *keep = 1;
-  double z = 0; /* 0 * v is 0 for a finite v, NaN for NaN and +-Inf: one sum tells whether all are finite */
-  for (int k = 1; k < 3 + fm->nvars; k++)
-    z += 0 * rec[k];
   for (int k = 1; z != 0 && k < 3 + fm->nvars; k++) {
     if (isnan(rec[k]))
       *keep = 0;
@@ -510,37 +514,50 @@ static sm_status phase_a_run(phase_a *a, const unsigned char *mask, int64_t spar
   sm_ctx *ctx = a->ctx;
   sm_range r = sm_table_range(a->t);
   double *rec = sm__alloc_big(((size_t)(r.count + spare) * (size_t)width + 1) * sizeof *rec);
+  double *chunk = malloc((size_t)PA_CHUNK * (size_t)width * sizeof *chunk), z[PA_CHUNK];
   unsigned char *keep = calloc((size_t)r.count + 1, 1);
-  sm_status st = (rec && keep) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory for the model frame");
+  sm_status st = (rec && chunk && keep) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory for the model frame");
   int64_t n = 0;
   int polys = 0;
   for (int v = 0; v < a->fm->nvars; v++)
     polys |= a->fm->var[v].poly_k > 0;
-  for (int64_t i = 0, c0 = 0; st == SM_OK && i < r.count; i++) {
-    int64_t j = i % PA_CHUNK;
-    if (!j) /* the chunk's records from record c0 = n on; the kept ones move down to n */
-      c0 = n, fill_fields(a, i, r.count - i < PA_CHUNK ? r.count - i : PA_CHUNK, rec + c0 * width, width);
-    int unused = mask && !mask[i]; /* outside every split: its poly() arguments still count */
-    if (unused && !polys) continue;
-    int k = 0, moments = 0;
-    double *ri = rec + n * width;
-    if (n != c0 + j) memcpy(ri, rec + (c0 + j) * width, (size_t)(width - 1) * sizeof *ri);
-    st = check_row(a, i, ri, &k);
-    if (unused && st != SM_OK) { /* R checks the rows it fits only */
-      sm_ctx_clear_error(ctx);
-      st = SM_OK;
-      continue;
+  /* a chunk's records are filled in L1 (their strided stores would each miss in the fresh
+   * buffer), then the runs of records to keep are copied to the buffer, n on, in one stream */
+  for (int64_t i0 = 0; st == SM_OK && i0 < r.count; i0 += PA_CHUNK) {
+    int64_t m = r.count - i0 < PA_CHUNK ? r.count - i0 : PA_CHUNK, j0 = 0; /* the run to keep: [j0, j) */
+    fill_fields(a, i0, m, chunk, width, z);
+    for (int64_t j = 0; st == SM_OK && j <= m; j++) {
+      int64_t i = i0 + j;
+      int take = 0, k = 0, moments = 0,
+          unused = j < m && mask && !mask[i]; /* outside every split: its poly() arguments count */
+      double *ri = chunk + j * width;
+      if (j < m && !(unused && !polys)) {
+        st = check_row(a, i, ri, z[j], &k);
+        if (unused && st != SM_OK) { /* R checks the rows it fits only */
+          sm_ctx_clear_error(ctx);
+          st = SM_OK;
+          ri = NULL;
+        }
+      } else {
+        ri = NULL;
+      }
+      if (ri) {
+        if (unused) k = 0;
+        keep[i] = (unsigned char)k;
+        for (int v = 0; !k && v < a->fm->nvars; v++)
+          if (a->fm->var[v].poly_k) moments = !isnan(ri[3 + v]);
+        for (int v = 0; moments && v < a->fm->nvars; v++)
+          if (a->fm->var[v].poly_k && isnan(ri[3 + v])) moments = 0;
+        ri[width - 1] = k ? (mask ? mask[i] : 1) : 0; /* 1 fit, 2 held out, 0 moments only */
+        a->nfit += ri[width - 1] == 1, a->nheld += ri[width - 1] == 2;
+        take = k || moments;
+      }
+      if (take) continue;
+      memcpy(rec + n * width, chunk + j0 * width, (size_t)((j - j0) * width) * sizeof *rec);
+      n += j - j0, j0 = j + 1;
     }
-    if (unused) k = 0;
-    keep[i] = (unsigned char)k;
-    for (int v = 0; !k && v < a->fm->nvars; v++)
-      if (a->fm->var[v].poly_k) moments = !isnan(ri[3 + v]);
-    for (int v = 0; moments && v < a->fm->nvars; v++)
-      if (a->fm->var[v].poly_k && isnan(ri[3 + v])) moments = 0;
-    ri[width - 1] = k ? (mask ? mask[i] : 1) : 0; /* 1 fit, 2 held out, 0 moments only */
-    a->nfit += ri[width - 1] == 1, a->nheld += ri[width - 1] == 2;
-    if (k || moments) n++;
   }
+  free(chunk);
   st = sm_ctx_agree(ctx, st);
   if (st == SM_OK) st = factor_codes(a, keep, rec, n, width);
   free(keep);
