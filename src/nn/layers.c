@@ -26,8 +26,10 @@ static inline __attribute__((always_inline)) void maxrow(const float *restrict x
     }
 }
 
-__attribute__((target_clones("avx2", "default"))) void sm__pool_fwd(const sm_layer *l, int64_t n, const float *x,
-                                                                    float *y, float *aux) {
+/* The kernels below are cloned for AVX2 as static functions behind plain entry points: clang 14
+ * leaves an external target_clones function unresolved for callers in other files. */
+__attribute__((target_clones("avx2", "default"))) static void pool_fwd(const sm_layer *l, int64_t n, const float *x,
+                                                                       float *y, float *aux) {
   int64_t C = l->in.c, T = l->in.t, To = l->out.t;
   for (int64_t s = 0; s < n; s++)
     for (int64_t c = 0; c < C; c++) {
@@ -61,6 +63,7 @@ __attribute__((target_clones("avx2", "default"))) void sm__pool_fwd(const sm_lay
       }
     }
 }
+void sm__pool_fwd(const sm_layer *l, int64_t n, const float *x, float *y, float *aux) { pool_fwd(l, n, x, y, aux); }
 
 void sm__pool_bwd(const sm_layer *l, int64_t n, const float *dy, float *dx, const float *aux) {
   int64_t C = l->in.c, T = l->in.t, To = l->out.t;
@@ -97,8 +100,8 @@ void sm__pool_bwd(const sm_layer *l, int64_t n, const float *dy, float *dx, cons
 
 static inline float sigmoidf(float v) { return 1.f / (1.f + expf(-v)); }
 
-__attribute__((target_clones("avx2", "default"))) void sm__act_fwd(const sm_layer *l, int64_t n,
-                                                                   const float *restrict x, float *restrict y) {
+__attribute__((target_clones("avx2", "default"))) static void act_fwd(const sm_layer *l, int64_t n,
+                                                                      const float *restrict x, float *restrict y) {
   int64_t m = n * sm__size(l->in);
   float a = (float)l->alpha;
   switch (l->kind) {
@@ -127,11 +130,12 @@ __attribute__((target_clones("avx2", "default"))) void sm__act_fwd(const sm_laye
       y[i] = sigmoidf(x[i]);
   }
 }
+void sm__act_fwd(const sm_layer *l, int64_t n, const float *restrict x, float *restrict y) { act_fwd(l, n, x, y); }
 
-__attribute__((target_clones("avx2", "default"))) void sm__act_bwd(const sm_layer *l, int64_t n,
-                                                                   const float *restrict x, const float *restrict y,
-                                                                   const float *restrict dy, float *restrict dx,
-                                                                   int acc) {
+__attribute__((target_clones("avx2", "default"))) static void act_bwd(const sm_layer *l, int64_t n,
+                                                                      const float *restrict x, const float *restrict y,
+                                                                      const float *restrict dy, float *restrict dx,
+                                                                      int acc) {
   int64_t m = n * sm__size(l->in);
   float a = (float)l->alpha;
   switch (l->kind) {
@@ -174,6 +178,10 @@ __attribute__((target_clones("avx2", "default"))) void sm__act_bwd(const sm_laye
     for (int64_t i = 0; i < m; i++)
       dx[i] = (acc ? dx[i] : 0.f) + dy[i] * y[i] * (1.f - y[i]);
   }
+}
+void sm__act_bwd(const sm_layer *l, int64_t n, const float *restrict x, const float *restrict y,
+                 const float *restrict dy, float *restrict dx, int acc) {
+  act_bwd(l, n, x, y, dy, dx, acc);
 }
 
 /* Sinusoidal embedding of a scalar t (Vaswani et al. 2017; Ho et al. 2020 for diffusion steps):
