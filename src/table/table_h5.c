@@ -266,6 +266,7 @@ static sm_status open_2d(sm_table *t, h5src *s, hid_t d, const hsize_t dims[2]) 
   char **names = NULL;
   sm_status st = sm_ctx_agree(ctx, dataset_names(t, s, d, ncols, &names));
   double **cols = st == SM_OK ? calloc((size_t)ncols + 1, sizeof *cols) : NULL;
+  if (st == SM_OK) sm__table_reserve(t, ncols);
   if (st == SM_OK) st = sm_ctx_agree(ctx, cols ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
   for (int j = 0; j < ncols && st == SM_OK; j++) {
     sm__tcol *c = NULL;
