@@ -112,8 +112,10 @@ static sm_status read_1d(sm_table *t, h5src *s, hid_t d, const char *name, int i
   return st;
 }
 
-/* One member dataset of a group: check it is 1-D of the group's length, then read it. */
-static sm_status group_member(sm_table *t, h5src *s, hid_t g, const char *name, int64_t *len) {
+/* One member dataset of a group: check it is 1-D of the group's length, then read it. The first
+ * sets the table's length and reserves one slab for as many numeric columns as the group has
+ * members (sm__table_reserve; the slots left over for string members are never touched). */
+static sm_status group_member(sm_table *t, h5src *s, hid_t g, const char *name, int members, int64_t *len) {
   sm_ctx *ctx = t->ctx;
   hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
   SM_CHECK(ctx, d >= 0, SM_ERR_FORMAT, "%s:%s/%s is not a dataset (a table group holds only 1-D datasets)", s->path,
@@ -140,6 +142,7 @@ static sm_status group_member(sm_table *t, h5src *s, hid_t g, const char *name, 
     *len = (int64_t)dims[0];
     t->nrows = *len;
     t->mine = sm_table_block(t->nrows, ctx->rank, ctx->size);
+    sm__table_reserve(t, members);
   }
   if (st == SM_OK) st = read_1d(t, s, d, name, cls == H5T_STRING, cls == H5T_INTEGER, vlen, width);
   H5Dclose(d);
@@ -170,7 +173,7 @@ static sm_status open_group(sm_table *t, h5src *s, hid_t g) {
   st = sm_ctx_agree(t->ctx, st);
   int64_t len = -1;
   for (int i = 0; i < l.n && st == SM_OK; i++)
-    st = sm_ctx_agree(t->ctx, group_member(t, s, g, l.names[i], &len));
+    st = sm_ctx_agree(t->ctx, group_member(t, s, g, l.names[i], l.n, &len));
   for (int i = 0; i < l.n; i++)
     free(l.names[i]);
   free(l.names);
