@@ -26,16 +26,26 @@ sm_status sm__table_add(sm_table *t, const char *name, int is_str, sm__tcol **ou
   size_t n = (size_t)t->mine.count + 1;
   if (is_str)
     c->str = calloc(n, sizeof *c->str);
+  else if (t->slab_used < t->nslab)
+    c->num = t->slab + (size_t)t->slab_used++ * t->stride, c->in_slab = 1;
   else
     c->num = sm__alloc_big(n * sizeof *c->num);
   if (!c->name || (is_str ? !c->str : !c->num)) {
-    free(c->name), free(c->str), free(c->num);
+    free(c->name), free(c->str);
+    if (!c->in_slab) free(c->num);
     return SM_ERR(ctx, SM_ERR_NOMEM, "out of memory for column %s of %s (%lld rows)", name, t->spec,
                   (long long)t->mine.count);
   }
   t->ncols++;
   *out = c;
   return SM_OK;
+}
+
+void sm__table_reserve(sm_table *t, int n) {
+  t->stride = ((size_t)t->mine.count + 8) & ~(size_t)7; /* count + 1, each column on a cache line */
+  t->slab = n > 0 ? sm__alloc_big((size_t)n * t->stride * sizeof *t->slab) : NULL;
+  t->nslab = t->slab ? n : 0;
+  t->slab_used = 0;
 }
 
 sm_status sm__table_fixed_strings(sm_table *t, sm__tcol *c, const char *buf, size_t width) {
@@ -91,11 +101,12 @@ void sm_table_close(sm_table **tp) {
   sm_table *t = *tp;
   for (int j = 0; j < t->ncols; j++) {
     free(t->cols[j].name);
-    free(t->cols[j].num);
+    if (!t->cols[j].in_slab) free(t->cols[j].num);
     free(t->cols[j].str);
     free(t->cols[j].arena);
   }
   free(t->cols);
+  free(t->slab);
   free(t->spec);
   free(t);
   *tp = NULL;

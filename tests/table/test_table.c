@@ -114,7 +114,9 @@ static void test_csv_errors(sm_ctx *ctx) {
   CHECK_STATUS(ctx, sm_table_open(ctx, "no_such.h5:/x", &t), SM_ERR_IO);
 }
 
-#define NH 23 /* rows of the HDF5 fixtures: uneven over 2, 3 and 4 ranks */
+#define NH 23    /* rows of the HDF5 fixtures: uneven over 2, 3 and 4 ranks */
+#define NW 40003 /* rows of the wide 2-D fixture: 3 read chunks of 1 MiB at 1 rank, none a multiple of 4 */
+#define CW 9     /* its columns: two blocks of 4 and one more */
 
 static double fval(int64_t i, int j) { return (double)i * 1.5 - (double)j * 0.25; }
 
@@ -175,6 +177,15 @@ static void write_h5(sm_ctx *ctx, const char *path) {
       }
       H5Dclose(d);
     }
+    hsize_t dw[2] = {NW, CW};
+    hid_t sw = H5Screate_simple(2, dw, NULL);
+    double *mw = malloc(sizeof(double) * NW * CW);
+    for (int64_t i = 0; mw && i < NW; i++)
+      for (int j = 0; j < CW; j++)
+        mw[i * CW + j] = fval(i, j);
+    hid_t dwd = H5Dcreate2(f, "wide", H5T_IEEE_F64LE, sw, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (mw) H5Dwrite(dwd, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, mw);
+    H5Dclose(dwd), H5Sclose(sw), free(mw);
     /* a column of another length, and a 3-D dataset: both invalid as tables */
     hsize_t n2 = NH - 1, d3[3] = {2, 2, 2};
     hid_t s3 = H5Screate_simple(1, &n2, NULL), s4 = H5Screate_simple(3, d3, NULL);
@@ -256,6 +267,20 @@ static void test_h5_2d(sm_ctx *ctx) {
     }
     sm_table_close(&t);
   }
+  /* wide enough for the transpose's 4 x 4 blocks, with rows and a column left over */
+  snprintf(spec, sizeof spec, "%s:/wide", path);
+  sm_table *t = NULL;
+  CHECK_OK(ctx, sm_table_open(ctx, spec, &t));
+  if (!t) return;
+  CHECK_EQ_I64(sm_table_nrows(t), NW);
+  CHECK_EQ_I64(sm_table_ncols(t), CW);
+  sm_range r = sm_table_range(t);
+  int64_t bad = 0;
+  for (int j = 0; j < CW; j++)
+    for (int64_t i = 0; i < r.count; i++)
+      bad += sm_table_num(t, j)[i] != fval(r.first + i, j);
+  CHECK_EQ_I64(bad, 0);
+  sm_table_close(&t);
 }
 
 static void test_catalog(sm_ctx *ctx) {
