@@ -23,7 +23,8 @@ static inline void fuzz_put(fuzz_digest *d, double x) {
 }
 
 /* One input, collectively (every rank gets the same bytes); dir: a scratch directory shared by
- * the ranks, name: a file name unique to this context there. Returns 0, on every rank, when an
+ * the ranks (the files it writes there have fixed names: the runs of the inputs, at any rank
+ * count, follow one another). Returns 0, on every rank, when an
  * invariant of the target failed (after printing which on rank 0), else 1. */
-int fuzz_one(sm_ctx *ctx, const uint8_t *data, size_t size, const char *dir, const char *name, fuzz_digest *out);
+int fuzz_one(sm_ctx *ctx, const uint8_t *data, size_t size, const char *dir, fuzz_digest *out);
 #endif

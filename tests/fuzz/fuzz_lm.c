@@ -74,7 +74,7 @@ static void fit_glm(sm_ctx *ctx, const sm_frame *fr, const char *call, fuzz_dige
   sm_gd_result_destroy(&g);
 }
 
-int fuzz_one(sm_ctx *ctx, const uint8_t *data, size_t size, const char *dir, const char *name, fuzz_digest *d) {
+int fuzz_one(sm_ctx *ctx, const uint8_t *data, size_t size, const char *dir, fuzz_digest *d) {
   for (int k = 0; k < FUZZ_STEPS; k++)
     d->code[k] = -1;
   const uint8_t *nl = memchr(data, '\n', size);
@@ -92,7 +92,7 @@ int fuzz_one(sm_ctx *ctx, const uint8_t *data, size_t size, const char *dir, con
     else
       weights = s;
   char path[4096];
-  snprintf(path, sizeof path, "%s/%s.csv", dir, name);
+  snprintf(path, sizeof path, "%s/fuzz.csv", dir);
   if (!ctx->rank) {
     FILE *f = fopen(path, "wb");
     size_t n = size - (size_t)(nl + 1 - data);

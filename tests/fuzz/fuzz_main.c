@@ -32,7 +32,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static fuzz_digest d;
   memset(&d, 0, sizeof d);
-  if (!fuzz_one(ctx, data, size, scratch(), "fuzz", &d)) abort();
+  if (!fuzz_one(ctx, data, size, scratch(), &d)) abort();
   sm_ctx_clear_error(ctx);
   return 0;
 }
@@ -96,11 +96,11 @@ int main(int argc, char **argv) {
       }
       static fuzz_digest all, alone;
       memset(&all, 0, sizeof all), memset(&alone, 0, sizeof alone);
-      int ok = fuzz_one(ctx, buf, (size_t)size, scratch(), "all", &all);
+      int ok = fuzz_one(ctx, buf, (size_t)size, scratch(), &all);
       sm_ctx_clear_error(ctx);
       const char *why = !ok ? "an invariant failed" : !same_everywhere(ctx, &all) ? "the ranks' results differ" : NULL;
       if (!why && one) {
-        ok = fuzz_one(one, buf, (size_t)size, scratch(), "one", &alone);
+        ok = fuzz_one(one, buf, (size_t)size, scratch(), &alone);
         sm_ctx_clear_error(one);
         why = !ok                                ? "an invariant failed at one rank"
               : memcmp(&all, &alone, sizeof all) ? "one rank's result differs"

@@ -40,9 +40,9 @@ static double num(const sm_csv *csv, int64_t i, int j, int *ok) {
   return v;
 }
 
-int fuzz_one(sm_ctx *ctx, const uint8_t *data, size_t size, const char *dir, const char *name, fuzz_digest *out) {
+int fuzz_one(sm_ctx *ctx, const uint8_t *data, size_t size, const char *dir, fuzz_digest *out) {
   char path[4096];
-  snprintf(path, sizeof path, "%s/%s.csv", dir, name);
+  snprintf(path, sizeof path, "%s/fuzz.csv", dir);
   if (!ctx->rank) {
     FILE *f = fopen(path, "wb");
     if (!f || fwrite(data, 1, size, f) != size || fclose(f)) MPI_Abort(ctx->comm, 3);
