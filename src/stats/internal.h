@@ -79,8 +79,8 @@ static inline int sm__qbin(const sm__qbins *bn, double x) {
   double t = (x - bn->lo) * bn->scale;
   return !(t >= 0) ? 0 : t >= SM_QBINS - 1 ? SM_QBINS - 1 : (int)t;
 }
-/* r = y - X b for nb rows of X ([nb][p], row-major): by AVX2 for p a multiple of 4 on CPUs that
- * have it (each r[i] from row i alone), else dgemv. With bn (else NULL), each r[i] is also counted
+/* r = y - X b (y NULL: r = X b) for nb rows of X ([nb][p], row-major): by AVX2 for p a multiple
+ * of 4 on CPUs that have it (each r[i] from row i alone), else dgemv. With bn (else NULL), each r[i] is also counted
  * in h[sm__qbin(bn, r[i])] and taken into mm = {min, -max} in the same pass. Local. */
 void sm__residuals(const double *x, const double *y, int64_t nb, int p, const double *b, double *r, const sm__qbins *bn,
                    int64_t *h, double *mm);

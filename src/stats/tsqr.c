@@ -600,10 +600,10 @@ __attribute__((target("avx2,fma"))) static inline __m128i qbin4(__m256d v, __m25
   return _mm256_cvttpd_epi32(_mm256_min_pd(t, _mm256_set1_pd(SM_QBINS - 1)));
 }
 
-/* r[i] = y[i] - x_i . b for nb rows of x (stride p, a multiple of 4): each dot product is a sum of
- * 4-lane partial products (4 rows at a time, so 4 independent FMA chains), then of the lanes as
- * (l0 + l1) + (l2 + l3) by one transposing add; r[i] depends only on row i. With bn, the residuals
- * also go into the histogram h and the range mm ({min, -max}) while in registers. */
+/* r[i] = y[i] - x_i . b (y NULL: r[i] = x_i . b) for nb rows of x (stride p, a multiple of 4): each dot product is a
+ * sum of 4-lane partial products (4 rows at a time, so 4 independent FMA chains), then of the lanes as (l0 + l1) + (l2
+ * + l3) by one transposing add; r[i] depends only on row i. With bn, the residuals also go into the histogram h and the
+ * range mm ({min, -max}) while in registers. */
 __attribute__((target("avx2,fma"))) static void resid_avx2(const double *x, const double *y, int64_t nb, int p,
                                                            const double *b, double *r, const sm__qbins *bn, int64_t *h,
                                                            double *mm) {
@@ -622,7 +622,7 @@ __attribute__((target("avx2,fma"))) static void resid_avx2(const double *x, cons
     }
     __m256d h01 = _mm256_hadd_pd(a0, a1), h23 = _mm256_hadd_pd(a2, a3); /* l0+l1 and l2+l3 of each row */
     __m256d t = _mm256_add_pd(_mm256_permute2f128_pd(h01, h23, 0x20), _mm256_permute2f128_pd(h01, h23, 0x31));
-    __m256d e = _mm256_sub_pd(_mm256_loadu_pd(y + i), t);
+    __m256d e = y ? _mm256_sub_pd(_mm256_loadu_pd(y + i), t) : t;
     _mm256_storeu_pd(r + i, e);
     if (bn) { /* the 4 bins out of 2 general registers: cheaper than a store and 4 reloads */
       __m128i k = qbin4(e, lo, scale);
@@ -638,7 +638,8 @@ __attribute__((target("avx2,fma"))) static void resid_avx2(const double *x, cons
       a = _mm256_fmadd_pd(_mm256_loadu_pd(xi + j), _mm256_loadu_pd(b + j), a);
     double l[4];
     _mm256_storeu_pd(l, a);
-    r[i] = y[i] - ((l[0] + l[1]) + (l[2] + l[3]));
+    double xb = (l[0] + l[1]) + (l[2] + l[3]);
+    r[i] = y ? y[i] - xb : xb;
     if (bn)
       h[sm__qbin(bn, r[i])]++, vmin = _mm256_min_pd(vmin, _mm256_set1_pd(r[i])),
                                vmax = _mm256_max_pd(vmax, _mm256_set1_pd(r[i]));
@@ -684,6 +685,21 @@ __attribute__((target("avx2,fma"))) static int64_t wanted_avx2(const double *v, 
     cand[c] = v[i], c += want[sm__qbin(bn, v[i])];
   return c;
 }
+/* The rows of x (nb rows, stride p) with wt > 0 scaled by sqrt(wt) into a [m][p] and their resp
+ * into ya; returns m. The products are the scalar loop's, 4 at a time. */
+__attribute__((target("avx2,fma"))) static int64_t
+scale_rows_avx2(const double *x, const double *resp, const double *wt, int64_t nb, int p, double *a, double *ya) {
+  int64_t m = 0;
+  for (int64_t i = 0; i < nb; i++) {
+    if (!(wt[i] > 0)) continue;
+    double s = wt[i] == 1 ? 1 : sqrt(wt[i]);
+    __m256d sv = _mm256_set1_pd(s);
+    for (int j = 0; j < p; j += 4)
+      _mm256_storeu_pd(a + m * p + j, _mm256_mul_pd(sv, _mm256_loadu_pd(x + i * p + j)));
+    ya[m++] = s * resp[i];
+  }
+  return m;
+}
 static int gram_avx2_ok(int p) { return p >= 4 && p % 4 == 0 && p <= GRAM_MAX_P && sm__cpu_avx2_fma(); }
 #else
 #define SM_GRAM_AVX2 0
@@ -702,6 +718,11 @@ static void gram_avx2(const double *x, const double *y, int64_t nb, int p, int i
 }
 static int gram_avx2_ok(int p) {
   (void)p;
+  return 0;
+}
+static int64_t scale_rows_avx2(const double *x, const double *resp, const double *wt, int64_t nb, int p, double *a,
+                               double *ya) {
+  (void)x, (void)resp, (void)wt, (void)nb, (void)p, (void)a, (void)ya;
   return 0;
 }
 #endif
@@ -723,8 +744,8 @@ void sm__residuals(const double *x, const double *y, int64_t nb, int p, const do
     resid_avx2(x, y, nb, p, b, r, bn, h, mm);
     return;
   }
-  memcpy(r, y, (size_t)nb * sizeof *r);
-  cblas_dgemv(CblasColMajor, CblasTrans, p, (int)nb, -1.0, x, p, b, 1, 1.0, r, 1);
+  if (y) memcpy(r, y, (size_t)nb * sizeof *r);
+  cblas_dgemv(CblasColMajor, CblasTrans, p, (int)nb, y ? -1.0 : 1.0, x, p, b, 1, y ? 1.0 : 0.0, r, 1);
   for (int64_t i = 0; bn && i < nb; i++) {
     double e = r[i];
     h[sm__qbin(bn, e)]++;
@@ -775,17 +796,19 @@ static sm_status gram_leaf(void *u, int64_t gb, double *G) {
     return SM_ERR(g->ctx, SM_ERR_NOMEM, "out of memory"); /* the tree agrees on the status */
   /* the rows with wt > 0 scaled by sqrt(wt): for gram_avx2 X part [m][p] and resp part apart (the
    * intercept column is no longer all ones: no column-sum shortcut), else [m][K] for dsyrk */
-  int m = 0, stride = g->acc ? p : K;
+  int m = 0;
   double *ya = g->acc ? g->a + (size_t)g->maxm * p : NULL;
-  for (int64_t i = o; i < o + nb; i++) {
-    if (!(wt[i] > 0)) continue;
-    double s = wt[i] == 1 ? 1 : sqrt(wt[i]), *ai = g->a + (size_t)m * stride;
-    const double *xi = f->x + i * p;
-    for (int j = 0; j < p; j++)
-      ai[j] = s * xi[j];
-    *(ya ? ya + m : ai + p) = s * resp[i];
-    m++;
-  }
+  if (g->acc)
+    m = (int)scale_rows_avx2(f->x + o * p, resp + o, wt + o, nb, p, g->a, ya);
+  else
+    for (int64_t i = o; i < o + nb; i++) {
+      if (!(wt[i] > 0)) continue;
+      double s = wt[i] == 1 ? 1 : sqrt(wt[i]), *ai = g->a + (size_t)m++ * K;
+      const double *xi = f->x + i * p;
+      for (int j = 0; j < p; j++)
+        ai[j] = s * xi[j];
+      ai[p] = s * resp[i];
+    }
   if (m && g->acc)
     gram_avx2(g->a, ya, m, p, 0, G, K, (double(*)[GRAM_TILE])g->acc);
   else if (m)
