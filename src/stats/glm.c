@@ -55,6 +55,18 @@ void sm_glm_destroy(sm_glm **mp) {
   *mp = NULL;
 }
 
+/* The working response z = eta + (y - mu)/mu.eta and the working weights w mu.eta^2/var(mu) (0
+ * where w or mu.eta is 0) of n rows; wt holds mu.eta on entry, the weights on return. */
+static void working_rows(int64_t n, const double *y, const double *pw, const double *eta, const double *mu, double *wt,
+                         double *z) {
+  for (int64_t i = 0; i < n; i++) {
+    double me = wt[i], var = mu[i] * (1 - mu[i]);
+    int good = pw[i] > 0 && me != 0;
+    z[i] = eta[i] + (y[i] - mu[i]) / me;
+    wt[i] = good ? pw[i] * me * me / var : 0;
+  }
+}
+
 /* mu, mu.eta and the unit deviances of n rows from eta (y 0/1, prior weights pw), as R's logit
  * linkinv, mu.eta (one exp per row, shared) and binomial_dev_resids compute them: with y 0/1,
  * y log(y/mu) + (1 - y) log((1 - y)/(1 - mu)) is log(1/mu) or log(1/(1 - mu)). */
@@ -74,34 +86,65 @@ static void eval_rows(const double *eta, const double *y, const double *pw, int6
 /* glibc's libmvec: exp and log of 4 doubles in AVX2 registers (within 4 ulp; each lane alone) */
 __m256d _ZGVdN4v_exp(__m256d);
 __m256d _ZGVdN4v_log(__m256d);
+/* working_rows 4 rows at a time (the same operations), the last rows by working_rows. */
+__attribute__((target("avx2,fma"))) static void
+working_avx2(int64_t n, const double *y, const double *pw, const double *eta, const double *mu, double *wt, double *z) {
+  const __m256d one = _mm256_set1_pd(1), zero = _mm256_setzero_pd();
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    __m256d me = _mm256_loadu_pd(wt + i), m = _mm256_loadu_pd(mu + i), w = _mm256_loadu_pd(pw + i);
+    __m256d var = _mm256_mul_pd(m, _mm256_sub_pd(one, m));
+    __m256d good = _mm256_and_pd(_mm256_cmp_pd(w, zero, _CMP_GT_OQ), _mm256_cmp_pd(me, zero, _CMP_NEQ_UQ));
+    __m256d r = _mm256_div_pd(_mm256_sub_pd(_mm256_loadu_pd(y + i), m), me);
+    _mm256_storeu_pd(z + i, _mm256_add_pd(_mm256_loadu_pd(eta + i), r));
+    _mm256_storeu_pd(wt + i, _mm256_and_pd(good, _mm256_div_pd(_mm256_mul_pd(_mm256_mul_pd(w, me), me), var)));
+  }
+  working_rows(n - i, y + i, pw + i, eta + i, mu + i, wt + i, z + i);
+}
+/* eval_rows 4 rows at a time with libmvec's exp and log (the rest of each row's arithmetic as
+ * there); a last group of fewer than 4 rows padded, so that every row takes the same path. */
+__attribute__((target("avx2,fma"))) static void eval4(const double *eta, const double *y, const double *pw, double *mu,
+                                                      double *me, double *devi) {
+  const __m256d one = _mm256_set1_pd(1), two = _mm256_set1_pd(2), eps = _mm256_set1_pd(DBL_EPSILON);
+  const __m256d lo = _mm256_set1_pd(MTHRESH), hi = _mm256_set1_pd(THRESH), big = _mm256_set1_pd(INVEPS);
+  __m256d e = _mm256_loadu_pd(eta), below = _mm256_cmp_pd(e, lo, _CMP_LT_OQ), above = _mm256_cmp_pd(e, hi, _CMP_GT_OQ);
+  __m256d t = _mm256_blendv_pd(_mm256_blendv_pd(_ZGVdN4v_exp(e), big, above), eps, below);
+  __m256d opexp = _mm256_add_pd(one, t), m = _mm256_div_pd(t, opexp);
+  __m256d d = _mm256_blendv_pd(_mm256_div_pd(t, _mm256_mul_pd(opexp, opexp)), eps, _mm256_or_pd(below, above));
+  __m256d q = _mm256_blendv_pd(_mm256_div_pd(one, _mm256_sub_pd(one, m)), _mm256_div_pd(one, m),
+                               _mm256_cmp_pd(_mm256_loadu_pd(y), one, _CMP_EQ_OQ));
+  _mm256_storeu_pd(mu, m), _mm256_storeu_pd(me, d);
+  _mm256_storeu_pd(devi, _mm256_mul_pd(_mm256_mul_pd(two, _mm256_loadu_pd(pw)), _ZGVdN4v_log(q)));
+}
 /* eval_rows 4 rows at a time with libmvec's exp and log (the rest of each row's arithmetic as
  * there); a last group of fewer than 4 rows padded, so that every row takes the same path. */
 __attribute__((target("avx2,fma"))) static void eval_rows_avx2(const double *eta, const double *y, const double *pw,
                                                                int64_t n, double *mu, double *me, double *devi) {
-  const __m256d one = _mm256_set1_pd(1), two = _mm256_set1_pd(2), eps = _mm256_set1_pd(DBL_EPSILON);
-  const __m256d lo = _mm256_set1_pd(MTHRESH), hi = _mm256_set1_pd(THRESH), big = _mm256_set1_pd(INVEPS);
-  for (int64_t i = 0; i < n; i += 4) {
-    double pe[4] = {0, 0, 0, 0}, py[4] = {0, 0, 0, 0}, pp[4] = {0, 0, 0, 0};
-    int k = n - i < 4 ? (int)(n - i) : 4;
-    memcpy(pe, eta + i, (size_t)k * sizeof *pe), memcpy(py, y + i, (size_t)k * sizeof *py);
-    memcpy(pp, pw + i, (size_t)k * sizeof *pp);
-    __m256d e = _mm256_loadu_pd(pe), below = _mm256_cmp_pd(e, lo, _CMP_LT_OQ), above = _mm256_cmp_pd(e, hi, _CMP_GT_OQ);
-    __m256d t = _mm256_blendv_pd(_mm256_blendv_pd(_ZGVdN4v_exp(e), big, above), eps, below);
-    __m256d opexp = _mm256_add_pd(one, t), m = _mm256_div_pd(t, opexp);
-    __m256d d = _mm256_blendv_pd(_mm256_div_pd(t, _mm256_mul_pd(opexp, opexp)), eps, _mm256_or_pd(below, above));
-    __m256d q = _mm256_blendv_pd(_mm256_div_pd(one, _mm256_sub_pd(one, m)), _mm256_div_pd(one, m),
-                                 _mm256_cmp_pd(_mm256_loadu_pd(py), one, _CMP_EQ_OQ));
-    __m256d dv = _mm256_mul_pd(_mm256_mul_pd(two, _mm256_loadu_pd(pp)), _ZGVdN4v_log(q));
-    double om[4], od[4], ov[4];
-    _mm256_storeu_pd(om, m), _mm256_storeu_pd(od, d), _mm256_storeu_pd(ov, dv);
-    memcpy(mu + i, om, (size_t)k * sizeof *om), memcpy(me + i, od, (size_t)k * sizeof *od);
-    memcpy(devi + i, ov, (size_t)k * sizeof *ov);
-  }
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    eval4(eta + i, y + i, pw + i, mu + i, me + i, devi + i);
+  if (i == n) return;
+  double in[3][4] = {{0}}, out[3][4];
+  size_t k = (size_t)(n - i) * sizeof(double);
+  memcpy(in[0], eta + i, k), memcpy(in[1], y + i, k), memcpy(in[2], pw + i, k);
+  eval4(in[0], in[1], in[2], out[0], out[1], out[2]);
+  memcpy(mu + i, out[0], k), memcpy(me + i, out[1], k), memcpy(devi + i, out[2], k);
 }
 #define SM_GLM_MVEC 1
 #else
 #define SM_GLM_MVEC 0
 #endif
+
+static void working(int64_t n, const double *y, const double *pw, const double *eta, const double *mu, double *wt,
+                    double *z) {
+#if SM_GLM_MVEC
+  if (sm__cpu_avx2_fma()) {
+    working_avx2(n, y, pw, eta, mu, wt, z);
+    return;
+  }
+#endif
+  working_rows(n, y, pw, eta, mu, wt, z);
+}
 
 /* mu, mu.eta and the unit deviances (devi) of block b's rows from their eta; the sum of the
  * deviances in row order. */
@@ -226,12 +269,16 @@ sm_status sm_glm_fit(sm_ctx *ctx, const sm_frame *f, int maxit, double epsilon, 
   if (st == SM_OK) {
     double *part = calloc((size_t)f->nblk + 1, sizeof *part);
     st = sm_ctx_agree(ctx, part ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"));
-    double last = NAN, le = 0; /* mustart takes few values (3 with weights 0/1): one log each */
+    double seen[4] = {NAN, NAN, NAN, NAN}, lf[4]; /* mustart takes few values (3 with weights 0/1): */
+    int next = 0;                                 /* a log for each, remembered */
     for (int b = 0; st == SM_OK && b < f->nblk; b++) {
       for (int64_t i = f->blk_off[b]; i < f->blk_off[b + 1]; i++) {
         double mus = (pw[i] * f->y[i] + 0.5) / (pw[i] + 1);
-        if (!(mus == last)) last = mus, le = log(mus / (1 - mus));
-        eta[i] = le;
+        int c = 0;
+        while (c < 4 && !(seen[c] == mus))
+          c++;
+        if (c == 4) c = next, next = (next + 1) % 4, seen[c] = mus, lf[c] = log(mus / (1 - mus));
+        eta[i] = lf[c];
       }
       part[b] = eval_block(f, b, pw, eta, mu, wt, z); /* wt: mu.eta, z: the unit deviances */
     }
@@ -240,12 +287,7 @@ sm_status sm_glm_fit(sm_ctx *ctx, const sm_frame *f, int maxit, double epsilon, 
   }
   for (int it = 1; st == SM_OK && it <= maxit; it++) {
     m->iter = it;
-    for (int64_t i = 0; i < f->n; i++) {
-      double me = wt[i], var = mu[i] * (1 - mu[i]);
-      int good = pw[i] > 0 && me != 0;
-      z[i] = eta[i] + (f->y[i] - mu[i]) / me;
-      wt[i] = good ? pw[i] * me * me / var : 0;
-    }
+    working(f->n, f->y, pw, eta, mu, wt, z);
     st = sm__fit_r(ctx, f, wt, z, allow_gram, R, NULL);
     if (st == SM_OK) st = sm__solve_r(ctx, f, R, m->coef, NULL);
     st = sm_ctx_agree(ctx, st);

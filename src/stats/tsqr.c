@@ -686,17 +686,24 @@ __attribute__((target("avx2,fma"))) static int64_t wanted_avx2(const double *v, 
   return c;
 }
 /* The rows of x (nb rows, stride p) with wt > 0 scaled by sqrt(wt) into a [m][p] and their resp
- * into ya; returns m. The products are the scalar loop's, 4 at a time. */
+ * into ya; returns m. The square roots 4 at a time (sqrt(1) is 1: no shortcut needed), the
+ * products the scalar loop's, 4 at a time. */
 __attribute__((target("avx2,fma"))) static int64_t
 scale_rows_avx2(const double *x, const double *resp, const double *wt, int64_t nb, int p, double *a, double *ya) {
   int64_t m = 0;
-  for (int64_t i = 0; i < nb; i++) {
-    if (!(wt[i] > 0)) continue;
-    double s = wt[i] == 1 ? 1 : sqrt(wt[i]);
-    __m256d sv = _mm256_set1_pd(s);
-    for (int j = 0; j < p; j += 4)
-      _mm256_storeu_pd(a + m * p + j, _mm256_mul_pd(sv, _mm256_loadu_pd(x + i * p + j)));
-    ya[m++] = s * resp[i];
+  for (int64_t i0 = 0; i0 < nb; i0 += 4) {
+    double w4[4] = {0, 0, 0, 0}, s4[4];
+    int k = nb - i0 < 4 ? (int)(nb - i0) : 4;
+    memcpy(w4, wt + i0, (size_t)k * sizeof *w4);
+    _mm256_storeu_pd(s4, _mm256_sqrt_pd(_mm256_max_pd(_mm256_loadu_pd(w4), _mm256_setzero_pd())));
+    for (int l = 0; l < k; l++) {
+      if (!(w4[l] > 0)) continue;
+      __m256d sv = _mm256_set1_pd(s4[l]);
+      const double *xi = x + (i0 + l) * p;
+      for (int j = 0; j < p; j += 4)
+        _mm256_storeu_pd(a + m * p + j, _mm256_mul_pd(sv, _mm256_loadu_pd(xi + j)));
+      ya[m++] = s4[l] * resp[i0 + l];
+    }
   }
   return m;
 }
