@@ -4,7 +4,9 @@
  * squares problem of the working response z = eta + (y - mu)/mu.eta with weights
  * w mu.eta^2/var(mu) by TSQR (tsqr.c, fixed block order: the fit is bit-identical at any rank
  * count); convergence when |dev - dev_old|/(|dev| + 0.1) < epsilon. The binomial link functions
- * clamp as R's C code does (family.c: eta beyond +-30 gives mu at DBL_EPSILON from 0 or 1).
+ * clamp as R's C code does (family.c: eta beyond +-30 gives mu at DBL_EPSILON from 0 or 1). The
+ * per-row work runs 4 rows at a time in AVX2 registers, exp and log from glibc's libmvec (within 4
+ * ulp of libm's) where the build finds it.
  * Standard errors come from the R factor of the last IRLS step (summary.glm: dispersion 1). */
 #include <float.h>
 #include <math.h>
@@ -101,8 +103,8 @@ working_avx2(int64_t n, const double *y, const double *pw, const double *eta, co
   }
   working_rows(n - i, y + i, pw + i, eta + i, mu + i, wt + i, z + i);
 }
-/* eval_rows 4 rows at a time with libmvec's exp and log (the rest of each row's arithmetic as
- * there); a last group of fewer than 4 rows padded, so that every row takes the same path. */
+/* eval_rows of 4 rows in AVX2 registers, with libmvec's exp and log (the rest of each row's
+ * arithmetic as there). */
 __attribute__((target("avx2,fma"))) static void eval4(const double *eta, const double *y, const double *pw, double *mu,
                                                       double *me, double *devi) {
   const __m256d one = _mm256_set1_pd(1), two = _mm256_set1_pd(2), eps = _mm256_set1_pd(DBL_EPSILON);
@@ -116,8 +118,9 @@ __attribute__((target("avx2,fma"))) static void eval4(const double *eta, const d
   _mm256_storeu_pd(mu, m), _mm256_storeu_pd(me, d);
   _mm256_storeu_pd(devi, _mm256_mul_pd(_mm256_mul_pd(two, _mm256_loadu_pd(pw)), _ZGVdN4v_log(q)));
 }
-/* eval_rows 4 rows at a time with libmvec's exp and log (the rest of each row's arithmetic as
- * there); a last group of fewer than 4 rows padded, so that every row takes the same path. */
+/* eval_rows by eval4, 4 rows at a time from the block's first row; a last group of fewer than 4
+ * rows padded, so that every row takes the same path (and gets the same values at any rank count:
+ * blocks are whole on one rank). */
 __attribute__((target("avx2,fma"))) static void eval_rows_avx2(const double *eta, const double *y, const double *pw,
                                                                int64_t n, double *mu, double *me, double *devi) {
   int64_t i = 0;
