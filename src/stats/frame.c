@@ -124,63 +124,112 @@ int sm__table_owner(int64_t row, int64_t n, int size) {
   return (int)(r + (row - r * (q + 1)) / (q ? q : 1));
 }
 
-/* Phase B: records [n][width] (first field: table row) to the owners of their blocks. Only the
- * rows of blocks that straddle a rank boundary move; the rest stay in place, in the same buffer
- * (room for cap records: phase A leaves a block's worth spare, what a rank receives when each
- * holds a block or more, so that the buffer keeps its huge pages; else it grows by realloc):
- * the leaving rows (the first and the last of this rank's, so few) are copied out, this rank's
- * rows are moved to their new offset and the arriving ones received around them. Rows stay in
- * table order: what comes from lower ranks goes before this rank's rows, from higher ranks after. */
-static sm_status move_rows(sm_ctx *ctx, int64_t nrows_table, int64_t block, double **rec, int64_t *n, int64_t cap,
-                           int width) {
+/* Per-row arrays in one allocation (sm__alloc_big), each with room for cap rows and starting on a
+ * cache line: one allocation keeps them all on huge pages (separate arrays under 4 MiB would get
+ * 4 KiB pages, whose first touch costs far more). Phase A's records are one such array (arr[0] at
+ * the allocation's start); the plain design's X, work, y, w, row and tag are six. */
+#define ROWS_MAX_ARR 6
+typedef struct {
+  char *base;
+  int64_t cap;
+  int narr;
+  size_t bytes[ROWS_MAX_ARR]; /* per row of each array */
+  char *arr[ROWS_MAX_ARR];
+  int key, key_int; /* a row's table row: the first field of arr[key]'s row, an int64 if key_int, else a double */
+} rows_buf;
+
+static int rows_alloc(rows_buf *b, int64_t cap) {
+  size_t off[ROWS_MAX_ARR], at = 0;
+  for (int k = 0; k < b->narr; k++)
+    off[k] = at, at += ((size_t)cap * b->bytes[k] + 63) & ~(size_t)63;
+  b->base = sm__alloc_big(at + 64);
+  for (int k = 0; b->base && k < b->narr; k++)
+    b->arr[k] = b->base + off[k];
+  b->cap = cap;
+  return b->base != NULL;
+}
+
+static int64_t rows_key(const rows_buf *b, int64_t i) {
+  const char *p = b->arr[b->key] + (size_t)i * b->bytes[b->key];
+  int64_t r;
+  double d;
+  if (b->key_int) return memcpy(&r, p, sizeof r), r;
+  return memcpy(&d, p, sizeof d), (int64_t)d;
+}
+
+/* Phase B: the rows of b (n of them) to the owners of their blocks. Only the rows of blocks that
+ * straddle a rank boundary move; the rest stay in place, in the same buffer (room for cap rows:
+ * phase A leaves a block's worth spare, what a rank receives when each holds a block or more, so
+ * that the buffer keeps its huge pages; else a larger one takes the rows): the leaving rows (the
+ * first and the last of this rank's, so few) are copied out, this rank's rows are moved to their
+ * new offset and the arriving ones received around them, array by array. Rows stay in table
+ * order: what comes from lower ranks goes before this rank's rows, from higher ranks after. */
+static sm_status move_rows(sm_ctx *ctx, int64_t nrows_table, int64_t block, rows_buf *b, int64_t *n) {
   int P = ctx->size, me = ctx->rank;
   if (P == 1) return SM_OK;
   int *sc = calloc((size_t)P, sizeof *sc), *sd = calloc((size_t)P, sizeof *sd), *rc = calloc((size_t)P, sizeof *rc),
-      *rd = calloc((size_t)P, sizeof *rd);
+      *rd = calloc((size_t)P, sizeof *rd); /* in rows */
   sm_status st = (sc && sd && rc && rd) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
   int64_t stay_first = *n, stay = 0;
   for (int64_t i = 0; st == SM_OK && i < *n; i++) {
-    int64_t row = (int64_t)(*rec)[i * width];
-    int dest = sm__table_owner(row / block * block, nrows_table, P);
+    int dest = sm__table_owner(rows_key(b, i) / block * block, nrows_table, P);
     if (dest == me) {
       if (stay_first == *n) stay_first = i;
       stay++;
     } else {
-      sc[dest] += width;
+      sc[dest]++;
     }
   }
-  /* the leaving rows, in rank order: [0, stay_first) to lower ranks, after the stayers to higher */
-  int64_t low = stay_first * width, high = (*n - stay_first - stay) * width;
-  double *out = st == SM_OK ? malloc(((size_t)(low + high) + 1) * sizeof *out) : NULL;
+  /* the leaving rows of each array, in rank order: [0, stay_first) to lower ranks, after the
+   * stayers to higher */
+  int64_t low = stay_first, high = *n - stay_first - stay;
+  size_t row_bytes = 0, at = 0, out_at[ROWS_MAX_ARR];
+  for (int k = 0; k < b->narr; k++)
+    row_bytes += b->bytes[k];
+  char *out = st == SM_OK ? malloc((size_t)(low + high) * row_bytes + 1) : NULL;
   if (st == SM_OK && !out) st = SM_ERR(ctx, SM_ERR_NOMEM, "out of memory moving rows");
   st = sm_ctx_agree(ctx, st);
-  if (st == SM_OK) {
-    memcpy(out, *rec, (size_t)low * sizeof *out);
-    memcpy(out + low, *rec + (stay_first + stay) * width, (size_t)high * sizeof *out);
-    if (MPI_Alltoall(sc, 1, MPI_INT, rc, 1, MPI_INT, ctx->comm))
-      st = SM_ERR(ctx, SM_ERR_MPI, "alltoall of row counts failed");
+  for (int k = 0; st == SM_OK && k < b->narr; k++) {
+    size_t bk = b->bytes[k];
+    out_at[k] = at;
+    memcpy(out + at, b->arr[k], (size_t)low * bk);
+    memcpy(out + at + (size_t)low * bk, b->arr[k] + (size_t)(stay_first + stay) * bk, (size_t)high * bk);
+    at += (size_t)(low + high) * bk;
   }
+  if (st == SM_OK && MPI_Alltoall(sc, 1, MPI_INT, rc, 1, MPI_INT, ctx->comm))
+    st = SM_ERR(ctx, SM_ERR_MPI, "alltoall of row counts failed");
   int64_t before = 0, after = 0, off = 0;
   for (int r = 0; st == SM_OK && r < P; r++) {
     if (r < me) before += rc[r];
     if (r > me) after += rc[r];
   }
-  for (int r = 0, at = 0; st == SM_OK && r < P; r++)
-    sd[r] = at, at += sc[r];
+  for (int r = 0, s = 0; st == SM_OK && r < P; r++)
+    sd[r] = s, s += sc[r];
   for (int r = 0; st == SM_OK && r < P; r++) {
-    rd[r] = (int)(r < me ? off : before + stay * width + (off - before));
+    rd[r] = (int)(r < me ? off : before + stay + (off - before));
     off += rc[r];
   }
-  int64_t tot = before + stay * width + after, have = cap * width;
-  double *buf = st == SM_OK && tot > have ? realloc(*rec, ((size_t)tot + 1) * sizeof *buf) : *rec;
-  if (st == SM_OK) st = sm_ctx_agree(ctx, buf ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory moving rows"));
-  if (st == SM_OK) {
-    *rec = buf;
-    if (stay) memmove(buf + before, buf + stay_first * width, (size_t)(stay * width) * sizeof *buf);
-    if (MPI_Alltoallv(out, sc, sd, MPI_DOUBLE, buf, rc, rd, MPI_DOUBLE, ctx->comm))
+  int64_t tot = before + stay + after;
+  rows_buf nb = *b;
+  if (st == SM_OK && tot > b->cap)
+    st = sm_ctx_agree(ctx, rows_alloc(&nb, tot) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory moving rows"));
+  else
+    st = sm_ctx_agree(ctx, st);
+  for (int k = 0; st == SM_OK && k < b->narr; k++) {
+    size_t bk = b->bytes[k];
+    if (stay) memmove(nb.arr[k] + (size_t)before * bk, b->arr[k] + (size_t)stay_first * bk, (size_t)stay * bk);
+    MPI_Datatype row;
+    MPI_Type_contiguous((int)bk, MPI_BYTE, &row);
+    MPI_Type_commit(&row);
+    if (MPI_Alltoallv(out + out_at[k], sc, sd, row, nb.arr[k], rc, rd, row, ctx->comm))
       st = SM_ERR(ctx, SM_ERR_MPI, "alltoallv of model frame rows failed");
-    *n = tot / width;
+    MPI_Type_free(&row);
   }
+  if (nb.base != b->base) {
+    free(st == SM_OK ? b->base : nb.base);
+    if (st == SM_OK) *b = nb;
+  }
+  if (st == SM_OK) *n = tot;
   free(out), free(sc), free(sd), free(rc), free(rd);
   return st;
 }
@@ -509,11 +558,12 @@ static sm_status factor_codes(phase_a *a, const unsigned char *keep, double *rec
  * in its moments (stats::poly via model.frame). The records' buffer has room for `spare` more (see
  * move_rows). */
 #define PA_CHUNK 128 /* rows of records filled field by field (19 KB at 19 fields: in L1) */
-static sm_status phase_a_run(phase_a *a, const unsigned char *mask, int64_t spare, double **rec_out, int64_t *n_out,
+static sm_status phase_a_run(phase_a *a, const unsigned char *mask, int64_t spare, rows_buf *b, int64_t *n_out,
                              int width) {
   sm_ctx *ctx = a->ctx;
   sm_range r = sm_table_range(a->t);
-  double *rec = sm__alloc_big(((size_t)(r.count + spare) * (size_t)width + 1) * sizeof *rec);
+  *b = (rows_buf){.narr = 1, .bytes = {(size_t)width * sizeof(double)}};
+  double *rec = rows_alloc(b, r.count + spare) ? (double *)b->base : NULL;
   double *chunk = malloc((size_t)PA_CHUNK * (size_t)width * sizeof *chunk), z[PA_CHUNK];
   unsigned char *keep = calloc((size_t)r.count + 1, 1);
   sm_status st = (rec && chunk && keep) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory for the model frame");
@@ -563,9 +613,9 @@ static sm_status phase_a_run(phase_a *a, const unsigned char *mask, int64_t spar
   free(keep);
   if (st != SM_OK) {
     free(rec);
+    b->base = NULL;
     return st;
   }
-  *rec_out = rec;
   *n_out = n;
   return SM_OK;
 }
@@ -654,6 +704,76 @@ static sm_status build(sm_ctx *ctx, sm_frame *f, phase_a *a, double **recp, int 
   return st;
 }
 
+/* The plain design, the common case: a numeric response and every term one numeric variable, a
+ * column or a transform of one (no factor, poly() or interaction). Its design row is a copy of
+ * fields of the record: src[c] is the record field of column c (-1: the intercept's 1). */
+static int plain_design(const phase_a *a, int *src) {
+  const sm_formula *fm = a->fm;
+  int c = 0;
+  if (a->ycol_str) return 0;
+  for (int v = 0; v < fm->nvars; v++)
+    if (a->vi[v].factor || fm->var[v].poly_k) return 0;
+  if (fm->intercept) src[c++] = -1;
+  for (int ti = 0; ti < fm->nterms; ti++) {
+    if (__builtin_popcountll(fm->term[ti]) != 1) return 0;
+    src[c++] = 3 + __builtin_ctzll(fm->term[ti]);
+  }
+  return 1;
+}
+
+/* Phase A of a plain design (f->p columns): the kept rows' design rows written straight into X,
+ * their row, weight, response and tag into their own arrays, all in one rows_buf (X, work, y, w,
+ * row, tag; room for `spare` more rows, see move_rows): no records, so nothing for build() to
+ * expand, and fewer bytes to fault in. The rows, checks and counts are phase_a_run's. */
+static sm_status phase_a_plain(phase_a *a, const unsigned char *mask, int64_t spare, const int *src, int p, rows_buf *b,
+                               int64_t *n_out) {
+  sm_ctx *ctx = a->ctx;
+  sm_range r = sm_table_range(a->t);
+  int width = 4 + a->fm->nvars;
+  *b = (rows_buf){.narr = 6, .bytes = {(size_t)p * sizeof(double), 8, 8, 8, 8, 1}, .key = 4, .key_int = 1};
+  double *chunk = malloc((size_t)PA_CHUNK * (size_t)width * sizeof *chunk), z[PA_CHUNK];
+  sm_status st = (rows_alloc(b, r.count + spare) && chunk) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
+  double *x = (double *)b->arr[0], *y = (double *)b->arr[2], *w = (double *)b->arr[3];
+  int64_t *row = (int64_t *)b->arr[4], n = 0;
+  unsigned char *tag = (unsigned char *)b->arr[5];
+  int c0 = p > 0 && src[0] < 0;
+  for (int64_t i0 = 0; st == SM_OK && i0 < r.count; i0 += PA_CHUNK) {
+    int64_t m = r.count - i0 < PA_CHUNK ? r.count - i0 : PA_CHUNK;
+    fill_fields(a, i0, m, chunk, width, z);
+    for (int64_t j = 0; st == SM_OK && j < m; j++) {
+      int64_t i = i0 + j;
+      const double *ri = chunk + j * width;
+      int k = 0;
+      if (mask && !mask[i]) continue; /* outside every split, and no poly() moments to count */
+      st = check_row(a, i, ri, z[j], &k);
+      if (st != SM_OK || !k) continue;
+      unsigned char t = mask ? mask[i] : 1; /* 1 fit, 2 held out */
+      a->nfit += t == 1, a->nheld += t == 2;
+      double *xr = x + n * p;
+      if (c0) xr[0] = 1;
+      for (int c = c0; c < p; c++)
+        xr[c] = ri[src[c]];
+      row[n] = r.first + i, y[n] = ri[2], w[n] = t == 1 ? ri[1] : 0, tag[n++] = t; /* held-out rows: weight 0 */
+    }
+  }
+  free(chunk);
+  st = sm_ctx_agree(ctx, st);
+  if (st != SM_OK) free(b->base), b->base = NULL;
+  *n_out = n;
+  return st;
+}
+
+/* The frame's arrays from the moved plain rows (the frame owns b's allocation through f->x). */
+static sm_status plain_finish(sm_ctx *ctx, sm_frame *f, rows_buf *b) {
+  f->x = (double *)b->arr[0], f->work = (double *)b->arr[1], f->y = (double *)b->arr[2];
+  f->w = (double *)b->arr[3], f->row = (int64_t *)b->arr[4], f->tag = (unsigned char *)b->arr[5];
+  f->one_alloc = 1, b->base = NULL;
+  f->unit_w = 1;
+  for (int64_t i = 0; i < f->n; i++)
+    f->unit_w &= f->w[i] == 1;
+  return sm_ctx_agree(ctx, find_blocks(ctx, f));
+}
+
 sm_status sm_frame_create(sm_ctx *ctx, sm_table *t, const sm_formula *fm, const char *weights,
                           const unsigned char *mask, int64_t block_rows, sm_frame **out) {
   *out = NULL;
@@ -685,13 +805,17 @@ sm_status sm_frame_create(sm_ctx *ctx, sm_table *t, const sm_formula *fm, const 
   }
   st = sm_ctx_agree(ctx, st);
   int width = 4 + fm->nvars; /* row, w, y, variables..., kept */
-  double *rec = NULL;
+  int src[SM_FORMULA_MAX_TERMS + 1], plain = st == SM_OK && plain_design(&a, src);
+  uint64_t dummy[SM_FORMULA_MAX_TERMS];
+  rows_buf b = {0};
   if (st == SM_OK) {
     f->block_rows = block_rows > 0 ? block_rows : 4096;
     f->intercept = fm->intercept;
     f->has_weights = a.wcol >= 0;
     snprintf(f->response, sizeof f->response, "%s", fm->lhs_label);
-    st = phase_a_run(&a, mask, f->block_rows, &rec, &f->n, width);
+    if (plain) st = sm_ctx_agree(ctx, layout(ctx, f, fm, a.vi, dummy)); /* no factors: known before phase A */
+    if (st == SM_OK && plain) st = phase_a_plain(&a, mask, f->block_rows, src, f->p, &b, &f->n);
+    if (st == SM_OK && !plain) st = phase_a_run(&a, mask, f->block_rows, &b, &f->n, width);
   }
   if (st == SM_OK) {
     int64_t masked = 0, all[3];
@@ -703,9 +827,11 @@ sm_status sm_frame_create(sm_ctx *ctx, sm_table *t, const sm_formula *fm, const 
     f->n_total = all[1];
     f->n_heldout = all[2];
     f->n_dropped = all[0] - all[1];
-    st = move_rows(ctx, sm_table_nrows(t), f->block_rows, &rec, &f->n, sm_table_range(t).count + f->block_rows, width);
+    st = move_rows(ctx, sm_table_nrows(t), f->block_rows, &b, &f->n);
   }
-  if (st == SM_OK) st = build(ctx, f, &a, &rec, width);
+  double *rec = (double *)b.base;
+  if (st == SM_OK && plain) st = plain_finish(ctx, f, &b), rec = NULL;
+  if (st == SM_OK && !plain) st = build(ctx, f, &a, &rec, width);
   free(rec);
   free_varinfo(a.vi, fm->nvars);
   for (int l = 0; l < a.yinfo.nlev; l++)
@@ -728,7 +854,8 @@ void sm_frame_destroy(sm_frame **fp) {
   for (int j = 0; f->term_labels && j < f->nterms; j++)
     free(f->term_labels[j]);
   free(f->names), free(f->term_labels), free(f->col_term);
-  free(f->x), free(f->y), free(f->w), free(f->tag), free(f->row), free(f->blk_off), free(f->blk_id);
+  if (!f->one_alloc) free(f->y), free(f->w), free(f->tag), free(f->row);
+  free(f->x), free(f->blk_off), free(f->blk_id);
   if (f->work_own) free(f->work);
   free(f);
   *fp = NULL;
