@@ -217,7 +217,8 @@ static sm_status move_rows(sm_ctx *ctx, int64_t nrows_table, int64_t block, rows
     st = sm_ctx_agree(ctx, st);
   for (int k = 0; st == SM_OK && k < b->narr; k++) {
     size_t bk = b->bytes[k];
-    if (stay) memmove(nb.arr[k] + (size_t)before * bk, b->arr[k] + (size_t)stay_first * bk, (size_t)stay * bk);
+    if (stay && (nb.base != b->base || before != stay_first))
+      memmove(nb.arr[k] + (size_t)before * bk, b->arr[k] + (size_t)stay_first * bk, (size_t)stay * bk);
     MPI_Datatype row;
     MPI_Type_contiguous((int)bk, MPI_BYTE, &row);
     MPI_Type_commit(&row);
@@ -743,16 +744,20 @@ static int plain_design(const phase_a *a, int *src) {
  * their row, weight, response and tag into their own arrays, all in one rows_buf (X, work, y, w,
  * row, tag; room for `spare` more rows, see move_rows): no records, so nothing for build() to
  * expand, and fewer bytes to fault in. The rows, checks and counts are phase_a_run's. */
-static sm_status phase_a_plain(phase_a *a, const unsigned char *mask, int64_t spare, const int *src, int p, rows_buf *b,
+static sm_status phase_a_plain(phase_a *a, const unsigned char *mask, int64_t block, const int *src, int p, rows_buf *b,
                                int64_t *n_out) {
   sm_ctx *ctx = a->ctx;
   sm_range r = sm_table_range(a->t);
   int width = 4 + a->fm->nvars;
   *b = (rows_buf){.narr = 6, .bytes = {(size_t)p * sizeof(double), 8, 8, 8, 8, 1}, .key = 4, .key_int = 1};
   double *chunk = malloc((size_t)PA_CHUNK * (size_t)width * sizeof *chunk), z[PA_CHUNK];
-  sm_status st = (rows_alloc(b, r.count + spare) && chunk) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
+  sm_status st = (rows_alloc(b, r.count + block) && chunk) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
   double *x = (double *)b->arr[0], *y = (double *)b->arr[2], *w = (double *)b->arr[3];
-  int64_t *row = (int64_t *)b->arr[4], n = 0;
+  int64_t *row = (int64_t *)b->arr[4], n = 0, nl = 0;
+  /* the rows before this rank's first block start (fewer than a block) leave in phase B: written
+   * from r.count on, then put after the staying rows, so that those start at 0 and stay in place */
+  int64_t lead = (r.first + block - 1) / block * block - r.first;
+  lead = lead < r.count ? lead : r.count;
   unsigned char *tag = (unsigned char *)b->arr[5];
   int c0 = p > 0 && src[0] < 0;
   for (int64_t i0 = 0; st == SM_OK && i0 < r.count; i0 += PA_CHUNK) {
@@ -767,13 +772,17 @@ static sm_status phase_a_plain(phase_a *a, const unsigned char *mask, int64_t sp
       if (st != SM_OK || !k) continue;
       unsigned char t = mask ? mask[i] : 1; /* 1 fit, 2 held out */
       a->nfit += t == 1, a->nheld += t == 2;
-      double *xr = x + n * p;
+      int64_t o = i < lead ? r.count + nl++ : n++;
+      double *xr = x + o * p;
       if (c0) xr[0] = 1;
       for (int c = c0; c < p; c++)
         xr[c] = ri[src[c]];
-      row[n] = r.first + i, y[n] = ri[2], w[n] = t == 1 ? ri[1] : 0, tag[n++] = t; /* held-out rows: weight 0 */
+      row[o] = r.first + i, y[o] = ri[2], w[o] = t == 1 ? ri[1] : 0, tag[o] = t; /* held-out rows: weight 0 */
     }
   }
+  for (int k = 0; st == SM_OK && nl && k < b->narr; k++)
+    memmove(b->arr[k] + (size_t)n * b->bytes[k], b->arr[k] + (size_t)r.count * b->bytes[k], (size_t)nl * b->bytes[k]);
+  n += nl;
   free(chunk);
   st = sm_ctx_agree(ctx, st);
   if (st != SM_OK) free(b->base), b->base = NULL;
