@@ -170,9 +170,12 @@ static sm_status move_rows(sm_ctx *ctx, int64_t nrows_table, int64_t block, rows
   int *sc = calloc((size_t)P, sizeof *sc), *sd = calloc((size_t)P, sizeof *sd), *rc = calloc((size_t)P, sizeof *rc),
       *rd = calloc((size_t)P, sizeof *rd); /* in rows */
   sm_status st = (sc && sd && rc && rd) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
-  int64_t stay_first = *n, stay = 0;
+  int64_t stay_first = *n, stay = 0, lo = 0, hi = 0; /* [lo, hi): the table rows of the last row's block */
+  int dest = me;
   for (int64_t i = 0; st == SM_OK && i < *n; i++) {
-    int dest = sm__table_owner(rows_key(b, i) / block * block, nrows_table, P);
+    int64_t row = rows_key(b, i);
+    if (row < lo || row >= hi) /* a new block: its owner (the rows ascend, so once per block) */
+      lo = row / block * block, hi = lo + block, dest = sm__table_owner(lo, nrows_table, P);
     if (dest == me) {
       if (stay_first == *n) stay_first = i;
       stay++;
@@ -180,8 +183,9 @@ static sm_status move_rows(sm_ctx *ctx, int64_t nrows_table, int64_t block, rows
       sc[dest]++;
     }
   }
-  /* the leaving rows of each array, in rank order: [0, stay_first) to lower ranks, after the
-   * stayers to higher */
+  /* the leaving rows of each array, [0, stay_first) then those after the stayers: in table order,
+   * so in the order of their ranks (rows only ever go to lower ranks, to their block's first row;
+   * phase_a_plain puts them after the stayers, phase_a_run leaves them first) */
   int64_t low = stay_first, high = *n - stay_first - stay;
   size_t row_bytes = 0, at = 0, out_at[ROWS_MAX_ARR];
   for (int k = 0; k < b->narr; k++)
@@ -645,8 +649,10 @@ static sm_status find_blocks(sm_ctx *ctx, sm_frame *f) {
   f->blk_id = calloc((size_t)f->n + 1, sizeof *f->blk_id);
   SM_CHECK(ctx, f->blk_off && f->blk_id, SM_ERR_NOMEM, "out of memory");
   f->nblk = 0;
-  for (int64_t i = 0; i < f->n; i++) {
+  for (int64_t i = 0, lo = 0, hi = 0; i < f->n; i++) {
+    if (f->row[i] >= lo && f->row[i] < hi) continue; /* in the last block: no division */
     int64_t b = f->row[i] / f->block_rows;
+    lo = b * f->block_rows, hi = lo + f->block_rows;
     if (!f->nblk || f->blk_id[f->nblk - 1] != b) f->blk_off[f->nblk] = i, f->blk_id[f->nblk++] = b;
   }
   f->blk_off[f->nblk] = f->n;
