@@ -454,11 +454,18 @@ static void fill_fields(const phase_a *a, int64_t i0, int64_t m, double *rec, in
       for (int64_t j = 0; j < m; j++)
         rec[j * width + k] = k ? 1.0 : (double)(first + i0 + j);
     } else if (col) {
-      for (int64_t j = 0; j < m; j++) {
-        if (!(j & 7) && j < ahead) __builtin_prefetch(col + j + PA_CHUNK); /* the next chunk's line */
-        rec[j * width + k] = col[j];
+      int64_t j = 0;
+      for (; j + 8 <= m; j += 8) { /* a line at a time, with the next chunk's line prefetched */
+        if (j < ahead) __builtin_prefetch(col + j + PA_CHUNK);
+        for (int u = 0; u < 8; u++)
+          rec[(j + u) * width + k] = col[j + u];
       }
-      for (int64_t j = 0; j < m; j++)
+      for (; j < m; j++)
+        rec[j * width + k] = col[j];
+      j = 0;
+      for (; j + 4 <= m; j += 4) /* four independent sums a step: a quarter of the loop's overhead */
+        z[j] += 0 * col[j], z[j + 1] += 0 * col[j + 1], z[j + 2] += 0 * col[j + 2], z[j + 3] += 0 * col[j + 3];
+      for (; j < m; j++)
         z[j] += 0 * col[j];
     } else {
       for (int64_t j = 0; j < m; j++) {
