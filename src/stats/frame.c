@@ -6,6 +6,9 @@
  *   C. poly() bases: R's three-term recurrence (stats::poly: alpha, norm2) with the moments summed
  *      per fixed block, added by the fixed block tree, identical at any rank count;
  *   D. expand the terms into the design matrix, columns named as R names them.
+ * A plain design (a numeric response, every term one numeric variable: `y ~ .`, `y ~ x + log(z)`)
+ * has no records: its columns are named first, phase A writes its design rows straight into X
+ * (phase_a_plain) and B moves them; nothing is left to expand. Start reading at sm_frame_create.
  * R's conventions: treatment contrasts, the first level the baseline; a factor in a term whose
  * margin is absent from the model gets all its levels (model.matrix's rule); interaction columns
  * vary the first variable fastest. */
@@ -755,8 +758,9 @@ static int plain_design(const phase_a *a, int *src) {
 
 /* Phase A of a plain design (f->p columns): the kept rows' design rows written straight into X,
  * their row, weight, response and tag into their own arrays, all in one rows_buf (X, work, y, w,
- * row, tag; room for `spare` more rows, see move_rows): no records, so nothing for build() to
- * expand, and fewer bytes to fault in. The rows, checks and counts are phase_a_run's. */
+ * row, tag; room for a block more rows, see move_rows): no records, so nothing for build() to
+ * expand, and fewer bytes to fault in. The fits' scratch (work) is left untouched: a fit faults it
+ * in, in huge pages. The rows, checks and counts are phase_a_run's. */
 static sm_status phase_a_plain(phase_a *a, const unsigned char *mask, int64_t block, const int *src, int p, rows_buf *b,
                                int64_t *n_out) {
   sm_ctx *ctx = a->ctx;
