@@ -57,6 +57,7 @@ typedef struct {
   int64_t *blk_off;   /* [nblk + 1] row offsets of the local blocks */
   int64_t *blk_id;    /* [nblk] global block indices, ascending */
   char response[128]; /* deparsed response */
+  int one_alloc;      /* work, y, w, row and tag live in x's allocation (freed with x) */
 } sm_frame;
 
 /* Build the frame of `formula` over `t`: evaluate the variables on this rank's rows, drop rows

@@ -6,6 +6,9 @@
  *   C. poly() bases: R's three-term recurrence (stats::poly: alpha, norm2) with the moments summed
  *      per fixed block, added by the fixed block tree, identical at any rank count;
  *   D. expand the terms into the design matrix, columns named as R names them.
+ * A plain design (a numeric response, every term one numeric variable: `y ~ .`, `y ~ x + log(z)`)
+ * has no records: its columns are named first, phase A writes its design rows straight into X
+ * (phase_a_plain) and B moves them; nothing is left to expand. Start reading at sm_frame_create.
  * R's conventions: treatment contrasts, the first level the baseline; a factor in a term whose
  * margin is absent from the model gets all its levels (model.matrix's rule); interaction columns
  * vary the first variable fastest. */
@@ -124,63 +127,117 @@ int sm__table_owner(int64_t row, int64_t n, int size) {
   return (int)(r + (row - r * (q + 1)) / (q ? q : 1));
 }
 
-/* Phase B: records [n][width] (first field: table row) to the owners of their blocks. Only the
- * rows of blocks that straddle a rank boundary move; the rest stay in place, in the same buffer
- * (room for cap records: phase A leaves a block's worth spare, what a rank receives when each
- * holds a block or more, so that the buffer keeps its huge pages; else it grows by realloc):
- * the leaving rows (the first and the last of this rank's, so few) are copied out, this rank's
- * rows are moved to their new offset and the arriving ones received around them. Rows stay in
- * table order: what comes from lower ranks goes before this rank's rows, from higher ranks after. */
-static sm_status move_rows(sm_ctx *ctx, int64_t nrows_table, int64_t block, double **rec, int64_t *n, int64_t cap,
-                           int width) {
+/* Per-row arrays in one allocation (sm__alloc_big), each with room for cap rows and starting on a
+ * cache line: one allocation keeps them all on huge pages (separate arrays under 4 MiB would get
+ * 4 KiB pages, whose first touch costs far more). Phase A's records are one such array (arr[0] at
+ * the allocation's start); the plain design's X, work, y, w, row and tag are six. */
+#define ROWS_MAX_ARR 6
+typedef struct {
+  char *base;
+  int64_t cap;
+  int narr;
+  size_t bytes[ROWS_MAX_ARR]; /* per row of each array */
+  char *arr[ROWS_MAX_ARR];
+  int key, key_int; /* a row's table row: the first field of arr[key]'s row, an int64 if key_int, else a double */
+} rows_buf;
+
+static int rows_alloc(rows_buf *b, int64_t cap) {
+  size_t off[ROWS_MAX_ARR], at = 0;
+  for (int k = 0; k < b->narr; k++)
+    off[k] = at, at += ((size_t)cap * b->bytes[k] + 63) & ~(size_t)63;
+  b->base = sm__alloc_big(at + 64);
+  for (int k = 0; b->base && k < b->narr; k++)
+    b->arr[k] = b->base + off[k];
+  b->cap = cap;
+  return b->base != NULL;
+}
+
+static int64_t rows_key(const rows_buf *b, int64_t i) {
+  const char *p = b->arr[b->key] + (size_t)i * b->bytes[b->key];
+  int64_t r;
+  double d;
+  if (b->key_int) return memcpy(&r, p, sizeof r), r;
+  return memcpy(&d, p, sizeof d), (int64_t)d;
+}
+
+/* Phase B: the rows of b (n of them) to the owners of their blocks. Only the rows of blocks that
+ * straddle a rank boundary move; the rest stay in place, in the same buffer (room for cap rows:
+ * phase A leaves a block's worth spare, what a rank receives when each holds a block or more, so
+ * that the buffer keeps its huge pages; else a larger one takes the rows): the leaving rows (the
+ * first and the last of this rank's, so few) are copied out, this rank's rows are moved to their
+ * new offset and the arriving ones received around them, array by array. Rows stay in table
+ * order: what comes from lower ranks goes before this rank's rows, from higher ranks after. */
+static sm_status move_rows(sm_ctx *ctx, int64_t nrows_table, int64_t block, rows_buf *b, int64_t *n) {
   int P = ctx->size, me = ctx->rank;
   if (P == 1) return SM_OK;
   int *sc = calloc((size_t)P, sizeof *sc), *sd = calloc((size_t)P, sizeof *sd), *rc = calloc((size_t)P, sizeof *rc),
-      *rd = calloc((size_t)P, sizeof *rd);
+      *rd = calloc((size_t)P, sizeof *rd); /* in rows */
   sm_status st = (sc && sd && rc && rd) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
-  int64_t stay_first = *n, stay = 0;
+  int64_t stay_first = *n, stay = 0, lo = 0, hi = 0; /* [lo, hi): the table rows of the last row's block */
+  int dest = me;
   for (int64_t i = 0; st == SM_OK && i < *n; i++) {
-    int64_t row = (int64_t)(*rec)[i * width];
-    int dest = sm__table_owner(row / block * block, nrows_table, P);
+    int64_t row = rows_key(b, i);
+    if (row < lo || row >= hi) /* a new block: its owner (the rows ascend, so once per block) */
+      lo = row / block * block, hi = lo + block, dest = sm__table_owner(lo, nrows_table, P);
     if (dest == me) {
       if (stay_first == *n) stay_first = i;
       stay++;
     } else {
-      sc[dest] += width;
+      sc[dest]++;
     }
   }
-  /* the leaving rows, in rank order: [0, stay_first) to lower ranks, after the stayers to higher */
-  int64_t low = stay_first * width, high = (*n - stay_first - stay) * width;
-  double *out = st == SM_OK ? malloc(((size_t)(low + high) + 1) * sizeof *out) : NULL;
+  /* the leaving rows of each array, [0, stay_first) then those after the stayers: in table order,
+   * so in the order of their ranks (rows only ever go to lower ranks, to their block's first row;
+   * phase_a_plain puts them after the stayers, phase_a_run leaves them first) */
+  int64_t low = stay_first, high = *n - stay_first - stay;
+  size_t row_bytes = 0, at = 0, out_at[ROWS_MAX_ARR];
+  for (int k = 0; k < b->narr; k++)
+    row_bytes += b->bytes[k];
+  char *out = st == SM_OK ? malloc((size_t)(low + high) * row_bytes + 1) : NULL;
   if (st == SM_OK && !out) st = SM_ERR(ctx, SM_ERR_NOMEM, "out of memory moving rows");
   st = sm_ctx_agree(ctx, st);
-  if (st == SM_OK) {
-    memcpy(out, *rec, (size_t)low * sizeof *out);
-    memcpy(out + low, *rec + (stay_first + stay) * width, (size_t)high * sizeof *out);
-    if (MPI_Alltoall(sc, 1, MPI_INT, rc, 1, MPI_INT, ctx->comm))
-      st = SM_ERR(ctx, SM_ERR_MPI, "alltoall of row counts failed");
+  for (int k = 0; st == SM_OK && k < b->narr; k++) {
+    size_t bk = b->bytes[k];
+    out_at[k] = at;
+    memcpy(out + at, b->arr[k], (size_t)low * bk);
+    memcpy(out + at + (size_t)low * bk, b->arr[k] + (size_t)(stay_first + stay) * bk, (size_t)high * bk);
+    at += (size_t)(low + high) * bk;
   }
+  if (st == SM_OK && MPI_Alltoall(sc, 1, MPI_INT, rc, 1, MPI_INT, ctx->comm))
+    st = SM_ERR(ctx, SM_ERR_MPI, "alltoall of row counts failed");
   int64_t before = 0, after = 0, off = 0;
   for (int r = 0; st == SM_OK && r < P; r++) {
     if (r < me) before += rc[r];
     if (r > me) after += rc[r];
   }
-  for (int r = 0, at = 0; st == SM_OK && r < P; r++)
-    sd[r] = at, at += sc[r];
+  for (int r = 0, s = 0; st == SM_OK && r < P; r++)
+    sd[r] = s, s += sc[r];
   for (int r = 0; st == SM_OK && r < P; r++) {
-    rd[r] = (int)(r < me ? off : before + stay * width + (off - before));
+    rd[r] = (int)(r < me ? off : before + stay + (off - before));
     off += rc[r];
   }
-  int64_t tot = before + stay * width + after, have = cap * width;
-  double *buf = st == SM_OK && tot > have ? realloc(*rec, ((size_t)tot + 1) * sizeof *buf) : *rec;
-  if (st == SM_OK) st = sm_ctx_agree(ctx, buf ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory moving rows"));
-  if (st == SM_OK) {
-    *rec = buf;
-    if (stay) memmove(buf + before, buf + stay_first * width, (size_t)(stay * width) * sizeof *buf);
-    if (MPI_Alltoallv(out, sc, sd, MPI_DOUBLE, buf, rc, rd, MPI_DOUBLE, ctx->comm))
+  int64_t tot = before + stay + after;
+  rows_buf nb = *b;
+  if (st == SM_OK && tot > b->cap)
+    st = sm_ctx_agree(ctx, rows_alloc(&nb, tot) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory moving rows"));
+  else
+    st = sm_ctx_agree(ctx, st);
+  for (int k = 0; st == SM_OK && k < b->narr; k++) {
+    size_t bk = b->bytes[k];
+    if (stay && (nb.base != b->base || before != stay_first))
+      memmove(nb.arr[k] + (size_t)before * bk, b->arr[k] + (size_t)stay_first * bk, (size_t)stay * bk);
+    MPI_Datatype row;
+    MPI_Type_contiguous((int)bk, MPI_BYTE, &row);
+    MPI_Type_commit(&row);
+    if (MPI_Alltoallv(out + out_at[k], sc, sd, row, nb.arr[k], rc, rd, row, ctx->comm))
       st = SM_ERR(ctx, SM_ERR_MPI, "alltoallv of model frame rows failed");
-    *n = tot / width;
+    MPI_Type_free(&row);
   }
+  if (nb.base != b->base) {
+    free(st == SM_OK ? b->base : nb.base);
+    if (st == SM_OK) *b = nb;
+  }
+  if (st == SM_OK) *n = tot;
   free(out), free(sc), free(sd), free(rc), free(rd);
   return st;
 }
@@ -365,6 +422,8 @@ typedef struct {
   int64_t nfit, nheld; /* records to fit and held out */
 } phase_a;
 
+#define PA_CHUNK 128 /* rows of records filled field by field (19 KB at 19 fields: in L1) */
+
 /* Field k of the record [row, w, y, vals..., kept] of table row i (this rank's numbering). */
 static double field_value(const phase_a *a, int k, int64_t i) {
   const sm_formula *fm = a->fm;
@@ -382,18 +441,41 @@ static double field_value(const phase_a *a, int k, int64_t i) {
  * rec[j * width + k]. Field by field, so that each table column is read as one stream (row by row,
  * the 16 columns of `y ~ .` were as many streams, more than the hardware prefetcher follows). z[j]
  * gets the sum of 0 * v over the fields but the row number: 0 when all are finite, else NaN (one
- * independent sum per row, not a serial one per record). */
+ * independent sum per row, not a serial one per record). Each column's next chunk is prefetched a
+ * line at a time as this one is read: the hardware prefetcher loses the 16 streams of 1 KB runs,
+ * and phase A stalled on the loads (1e6 x 16 at 1 rank: 73 -> 58 ms). */
 static void fill_fields(const phase_a *a, int64_t i0, int64_t m, double *rec, int width, double *z) {
+  sm_range r = sm_table_range(a->t);
+  int64_t first = r.first, ahead = r.count - i0 - PA_CHUNK; /* rows the next chunk has: j < ahead */
   for (int64_t j = 0; j < m; j++)
     z[j] = 0;
   for (int k = 0; k < width - 1; k++) {
     const sm__expr *e = k == 2 && !a->ycol_str ? a->fm->lhs : k >= 3 ? a->fm->var[k - 3].e : NULL;
     int bare = e && e->kind == SM__X_VAR && (k == 2 || !a->vi[k - 3].factor);
     const double *col = bare ? a->cols[(int)e->num] + i0 : NULL; /* a bare column: no tree walk */
-    for (int64_t j = 0; j < m; j++) {
-      double v = col ? col[j] : field_value(a, k, i0 + j);
-      rec[j * width + k] = v;
-      if (k) z[j] += 0 * v;
+    if (k == 0 || (k == 1 && a->wcol < 0)) {                     /* the row number, a unit weight: finite */
+      for (int64_t j = 0; j < m; j++)
+        rec[j * width + k] = k ? 1.0 : (double)(first + i0 + j);
+    } else if (col) {
+      int64_t j = 0;
+      for (; j + 8 <= m; j += 8) { /* a line at a time, with the next chunk's line prefetched */
+        if (j < ahead) __builtin_prefetch(col + j + PA_CHUNK);
+        for (int u = 0; u < 8; u++)
+          rec[(j + u) * width + k] = col[j + u];
+      }
+      for (; j < m; j++)
+        rec[j * width + k] = col[j];
+      j = 0;
+      for (; j + 4 <= m; j += 4) /* four independent sums a step: a quarter of the loop's overhead */
+        z[j] += 0 * col[j], z[j + 1] += 0 * col[j + 1], z[j + 2] += 0 * col[j + 2], z[j + 3] += 0 * col[j + 3];
+      for (; j < m; j++)
+        z[j] += 0 * col[j];
+    } else {
+      for (int64_t j = 0; j < m; j++) {
+        double v = field_value(a, k, i0 + j);
+        rec[j * width + k] = v;
+        z[j] += 0 * v;
+      }
     }
   }
 }
@@ -402,8 +484,9 @@ static void fill_fields(const phase_a *a, int64_t i0, int64_t m, double *rec, in
  * *keep = 0 for a missing value; Inf, -Inf and negative weights are errors, as in R. */
 static sm_status check_row(const phase_a *a, int64_t i, const double *rec, double z, int *keep) {
   const sm_formula *fm = a->fm;
-  int64_t row = sm_table_range(a->t).first + i;
   *keep = 1;
+  if (z == 0 && !(rec[1] < 0)) return SM_OK; /* the common case: all finite, no negative weight */
+  int64_t row = sm_table_range(a->t).first + i;
   for (int k = 1; z != 0 && k < 3 + fm->nvars; k++) {
     if (isnan(rec[k]))
       *keep = 0;
@@ -508,12 +591,12 @@ static sm_status factor_codes(phase_a *a, const unsigned char *keep, double *rec
  * records ending in 0: R computes the poly basis before na.omit and before subset, so they count
  * in its moments (stats::poly via model.frame). The records' buffer has room for `spare` more (see
  * move_rows). */
-#define PA_CHUNK 128 /* rows of records filled field by field (19 KB at 19 fields: in L1) */
-static sm_status phase_a_run(phase_a *a, const unsigned char *mask, int64_t spare, double **rec_out, int64_t *n_out,
+static sm_status phase_a_run(phase_a *a, const unsigned char *mask, int64_t spare, rows_buf *b, int64_t *n_out,
                              int width) {
   sm_ctx *ctx = a->ctx;
   sm_range r = sm_table_range(a->t);
-  double *rec = sm__alloc_big(((size_t)(r.count + spare) * (size_t)width + 1) * sizeof *rec);
+  *b = (rows_buf){.narr = 1, .bytes = {(size_t)width * sizeof(double)}};
+  double *rec = rows_alloc(b, r.count + spare) ? (double *)b->base : NULL;
   double *chunk = malloc((size_t)PA_CHUNK * (size_t)width * sizeof *chunk), z[PA_CHUNK];
   unsigned char *keep = calloc((size_t)r.count + 1, 1);
   sm_status st = (rec && chunk && keep) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory for the model frame");
@@ -563,9 +646,9 @@ static sm_status phase_a_run(phase_a *a, const unsigned char *mask, int64_t spar
   free(keep);
   if (st != SM_OK) {
     free(rec);
+    b->base = NULL;
     return st;
   }
-  *rec_out = rec;
   *n_out = n;
   return SM_OK;
 }
@@ -576,8 +659,10 @@ static sm_status find_blocks(sm_ctx *ctx, sm_frame *f) {
   f->blk_id = calloc((size_t)f->n + 1, sizeof *f->blk_id);
   SM_CHECK(ctx, f->blk_off && f->blk_id, SM_ERR_NOMEM, "out of memory");
   f->nblk = 0;
-  for (int64_t i = 0; i < f->n; i++) {
+  for (int64_t i = 0, lo = 0, hi = 0; i < f->n; i++) {
+    if (f->row[i] >= lo && f->row[i] < hi) continue; /* in the last block: no division */
     int64_t b = f->row[i] / f->block_rows;
+    lo = b * f->block_rows, hi = lo + f->block_rows;
     if (!f->nblk || f->blk_id[f->nblk - 1] != b) f->blk_off[f->nblk] = i, f->blk_id[f->nblk++] = b;
   }
   f->blk_off[f->nblk] = f->n;
@@ -654,6 +739,85 @@ static sm_status build(sm_ctx *ctx, sm_frame *f, phase_a *a, double **recp, int 
   return st;
 }
 
+/* The plain design, the common case: a numeric response and every term one numeric variable, a
+ * column or a transform of one (no factor, poly() or interaction). Its design row is a copy of
+ * fields of the record: src[c] is the record field of column c (-1: the intercept's 1). */
+static int plain_design(const phase_a *a, int *src) {
+  const sm_formula *fm = a->fm;
+  int c = 0;
+  if (a->ycol_str) return 0;
+  for (int v = 0; v < fm->nvars; v++)
+    if (a->vi[v].factor || fm->var[v].poly_k) return 0;
+  if (fm->intercept) src[c++] = -1;
+  for (int ti = 0; ti < fm->nterms; ti++) {
+    if (__builtin_popcountll(fm->term[ti]) != 1) return 0;
+    src[c++] = 3 + __builtin_ctzll(fm->term[ti]);
+  }
+  return 1;
+}
+
+/* Phase A of a plain design (f->p columns): the kept rows' design rows written straight into X,
+ * their row, weight, response and tag into their own arrays, all in one rows_buf (X, work, y, w,
+ * row, tag; room for a block more rows, see move_rows): no records, so nothing for build() to
+ * expand, and fewer bytes to fault in. The fits' scratch (work) is left untouched: a fit faults it
+ * in, in huge pages. The rows, checks and counts are phase_a_run's. */
+static sm_status phase_a_plain(phase_a *a, const unsigned char *mask, int64_t block, const int *src, int p, rows_buf *b,
+                               int64_t *n_out) {
+  sm_ctx *ctx = a->ctx;
+  sm_range r = sm_table_range(a->t);
+  int width = 4 + a->fm->nvars;
+  *b = (rows_buf){.narr = 6, .bytes = {(size_t)p * sizeof(double), 8, 8, 8, 8, 1}, .key = 4, .key_int = 1};
+  double *chunk = malloc((size_t)PA_CHUNK * (size_t)width * sizeof *chunk), z[PA_CHUNK];
+  sm_status st = (rows_alloc(b, r.count + block) && chunk) ? SM_OK : SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
+  double *x = (double *)b->arr[0], *y = (double *)b->arr[2], *w = (double *)b->arr[3];
+  int64_t *row = (int64_t *)b->arr[4], n = 0, nl = 0;
+  /* the rows before this rank's first block start (fewer than a block) leave in phase B: written
+   * from r.count on, then put after the staying rows, so that those start at 0 and stay in place */
+  int64_t lead = (r.first + block - 1) / block * block - r.first;
+  lead = lead < r.count ? lead : r.count;
+  unsigned char *tag = (unsigned char *)b->arr[5];
+  int c0 = p > 0 && src[0] < 0;
+  for (int64_t i0 = 0; st == SM_OK && i0 < r.count; i0 += PA_CHUNK) {
+    int64_t m = r.count - i0 < PA_CHUNK ? r.count - i0 : PA_CHUNK;
+    fill_fields(a, i0, m, chunk, width, z);
+    for (int64_t j = 0; st == SM_OK && j < m; j++) {
+      int64_t i = i0 + j;
+      const double *ri = chunk + j * width;
+      int k = 0;
+      if (mask && !mask[i]) continue; /* outside every split, and no poly() moments to count */
+      st = check_row(a, i, ri, z[j], &k);
+      if (st != SM_OK || !k) continue;
+      unsigned char t = mask ? mask[i] : 1; /* 1 fit, 2 held out */
+      a->nfit += t == 1, a->nheld += t == 2;
+      int64_t o = i < lead ? r.count + nl++ : n++;
+      double *xr = x + o * p;
+      if (c0) xr[0] = 1;
+      for (int c = c0; c < p; c++)
+        xr[c] = ri[src[c]];
+      row[o] = r.first + i, y[o] = ri[2], w[o] = t == 1 ? ri[1] : 0, tag[o] = t; /* held-out rows: weight 0 */
+    }
+  }
+  for (int k = 0; st == SM_OK && nl && k < b->narr; k++)
+    memmove(b->arr[k] + (size_t)n * b->bytes[k], b->arr[k] + (size_t)r.count * b->bytes[k], (size_t)nl * b->bytes[k]);
+  n += nl;
+  free(chunk);
+  st = sm_ctx_agree(ctx, st);
+  if (st != SM_OK) free(b->base), b->base = NULL;
+  *n_out = n;
+  return st;
+}
+
+/* The frame's arrays from the moved plain rows (the frame owns b's allocation through f->x). */
+static sm_status plain_finish(sm_ctx *ctx, sm_frame *f, rows_buf *b) {
+  f->x = (double *)b->arr[0], f->work = (double *)b->arr[1], f->y = (double *)b->arr[2];
+  f->w = (double *)b->arr[3], f->row = (int64_t *)b->arr[4], f->tag = (unsigned char *)b->arr[5];
+  f->one_alloc = 1, b->base = NULL;
+  f->unit_w = 1;
+  for (int64_t i = 0; i < f->n; i++)
+    f->unit_w &= f->w[i] == 1;
+  return sm_ctx_agree(ctx, find_blocks(ctx, f));
+}
+
 sm_status sm_frame_create(sm_ctx *ctx, sm_table *t, const sm_formula *fm, const char *weights,
                           const unsigned char *mask, int64_t block_rows, sm_frame **out) {
   *out = NULL;
@@ -685,13 +849,17 @@ sm_status sm_frame_create(sm_ctx *ctx, sm_table *t, const sm_formula *fm, const 
   }
   st = sm_ctx_agree(ctx, st);
   int width = 4 + fm->nvars; /* row, w, y, variables..., kept */
-  double *rec = NULL;
+  int src[SM_FORMULA_MAX_TERMS + 1], plain = st == SM_OK && plain_design(&a, src);
+  uint64_t dummy[SM_FORMULA_MAX_TERMS];
+  rows_buf b = {0};
   if (st == SM_OK) {
     f->block_rows = block_rows > 0 ? block_rows : 4096;
     f->intercept = fm->intercept;
     f->has_weights = a.wcol >= 0;
     snprintf(f->response, sizeof f->response, "%s", fm->lhs_label);
-    st = phase_a_run(&a, mask, f->block_rows, &rec, &f->n, width);
+    if (plain) st = sm_ctx_agree(ctx, layout(ctx, f, fm, a.vi, dummy)); /* no factors: known before phase A */
+    if (st == SM_OK && plain) st = phase_a_plain(&a, mask, f->block_rows, src, f->p, &b, &f->n);
+    if (st == SM_OK && !plain) st = phase_a_run(&a, mask, f->block_rows, &b, &f->n, width);
   }
   if (st == SM_OK) {
     int64_t masked = 0, all[3];
@@ -703,9 +871,11 @@ sm_status sm_frame_create(sm_ctx *ctx, sm_table *t, const sm_formula *fm, const 
     f->n_total = all[1];
     f->n_heldout = all[2];
     f->n_dropped = all[0] - all[1];
-    st = move_rows(ctx, sm_table_nrows(t), f->block_rows, &rec, &f->n, sm_table_range(t).count + f->block_rows, width);
+    st = move_rows(ctx, sm_table_nrows(t), f->block_rows, &b, &f->n);
   }
-  if (st == SM_OK) st = build(ctx, f, &a, &rec, width);
+  double *rec = (double *)b.base;
+  if (st == SM_OK && plain) st = plain_finish(ctx, f, &b), rec = NULL;
+  if (st == SM_OK && !plain) st = build(ctx, f, &a, &rec, width);
   free(rec);
   free_varinfo(a.vi, fm->nvars);
   for (int l = 0; l < a.yinfo.nlev; l++)
@@ -728,7 +898,8 @@ void sm_frame_destroy(sm_frame **fp) {
   for (int j = 0; f->term_labels && j < f->nterms; j++)
     free(f->term_labels[j]);
   free(f->names), free(f->term_labels), free(f->col_term);
-  free(f->x), free(f->y), free(f->w), free(f->tag), free(f->row), free(f->blk_off), free(f->blk_id);
+  if (!f->one_alloc) free(f->y), free(f->w), free(f->tag), free(f->row);
+  free(f->x), free(f->blk_off), free(f->blk_id);
   if (f->work_own) free(f->work);
   free(f);
   *fp = NULL;
