@@ -4,7 +4,7 @@
 # 300) on a copy of its corpus in ${WORK:-/tmp/sisma-fuzz}. Crashes, sanitizer reports and failed
 # invariants are written there as crash-*; replay one with `build-fuzz/tests/fuzz/fuzz_T FILE`,
 # fix the cause and add the file to tests/fuzz/corpus/T (CTest replays the corpora at 1-4 ranks).
-#   bash dev/fuzz.sh [TARGET...]        (targets: table lm stage job; default all)
+#   bash dev/fuzz.sh [TARGET...]        (targets: table lm stage job mseed; default all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-fuzz} WORK=${WORK:-/tmp/sisma-fuzz} SECS=${SECS:-300}
@@ -14,7 +14,7 @@ CC=clang BUILD=$BUILD bash dev/build.sh -DSISMA_FUZZ=ON -DSISMA_WERROR=OFF -DSIS
 . dev/mpi-env.sh
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
-for t1 in ${@:-table lm stage job}; do
+for t1 in ${@:-table lm stage job mseed}; do
   {
     mkdir -p "$WORK/$t1/corpus" "$WORK/$t1/crashes"
     cp -n tests/fuzz/corpus/$t1/* "$WORK/$t1/corpus/" 2>/dev/null || true

@@ -46,11 +46,26 @@ static int slot_of(const sm__mseed_station *st, int C, const char *id) {
 }
 
 /* Lay all records on the grid; count gaps (missing runs between data) and overlaps. */
-static sm_status build_grid(sm_ctx *ctx, const sm__mseed_station *st, const sm__mseed_recs *r, int C, grid *g,
-                            sm__mseed_out *out) {
+static sm_status build_grid(sm_ctx *ctx, const sm__mseed_station *st, const sm__mseed_recs *r, const sm__mseed_wopts *o,
+                            grid *g, sm__mseed_out *out) {
+  int C = o->C;
   g->t0_us = INT64_MAX, g->L = 0;
   for (int64_t i = 0; i < r->n; i++)
     if (slot_of(st, C, r->rec[i].id) >= 0 && r->rec[i].start_us < g->t0_us) g->t0_us = r->rec[i].start_us;
+  /* 5 bytes per grid sample and component; records far apart (a wrong year, a rate of 1e9 Hz)
+   * would ask for terabytes: refuse within the budget, before an index or C * L can overflow */
+  int64_t max_L = (o->budget_bytes > 0 ? o->budget_bytes : INT64_MAX / 16) / (5 * C);
+  double span = 0; /* samples per component from t0 to the end of the last record */
+  for (int64_t i = 0; i < r->n; i++)
+    if (slot_of(st, C, r->rec[i].id) >= 0) {
+      double e = (double)(r->rec[i].start_us - g->t0_us) * 1e-6 * st->rate_hz + (double)r->rec[i].n;
+      if (e > span) span = e;
+    }
+  SM_CHECK(ctx, span <= (double)max_L, SM_ERR_DATA,
+           "station %s: its records span %.17g s at %g Hz, %.17g samples per component, more than the %lld that fit "
+           "in %s (records far apart in time, or a wrong rate?; split the input by time)",
+           st->key, span / st->rate_hz, st->rate_hz, span, (long long)max_L,
+           o->budget_bytes > 0 ? "memory_budget_mb" : "memory");
   for (int64_t i = 0; i < r->n; i++)
     if (slot_of(st, C, r->rec[i].id) >= 0) {
       int64_t e = grid_index(r->rec[i].start_us, g->t0_us, st->rate_hz) + r->rec[i].n;
@@ -68,7 +83,8 @@ static sm_status build_grid(sm_ctx *ctx, const sm__mseed_station *st, const sm__
     unsigned char *s = g->s + c * g->L;
     for (int64_t k = 0; k < r->rec[i].n; k++) {
       int64_t j = off + k;
-      if (s[j] == MISSING) x[j] = r->rec[i].x[k], s[j] = PRESENT;
+      if (s[j] == MISSING)
+        x[j] = r->rec[i].x[k], s[j] = PRESENT;
       else {
         ov = 1;
         if (x[j] != r->rec[i].x[k]) s[j] = CONFLICT;
@@ -79,9 +95,12 @@ static sm_status build_grid(sm_ctx *ctx, const sm__mseed_station *st, const sm__
   for (int c = 0; c < C; c++) {
     const unsigned char *s = g->s + c * g->L;
     int64_t first = 0, last = g->L - 1;
-    while (first < g->L && s[first] == MISSING) first++;
-    while (last >= 0 && s[last] == MISSING) last--;
-    for (int64_t j = first + 1; j <= last; j++) out->gaps += s[j] == MISSING && s[j - 1] != MISSING;
+    while (first < g->L && s[first] == MISSING)
+      first++;
+    while (last >= 0 && s[last] == MISSING)
+      last--;
+    for (int64_t j = first + 1; j <= last; j++)
+      out->gaps += s[j] == MISSING && s[j - 1] != MISSING;
   }
   return SM_OK;
 }
@@ -110,11 +129,16 @@ static int cut(const grid *g, int c, int64_t i0, int64_t n, const sm__mseed_wopt
       int64_t j = i0 + k;
       if (j >= 0 && j < g->L && s[j] != MISSING) continue;
       int64_t a = (j < g->L ? j : g->L) - 1, b = (j >= 0 ? j : -1) + 1;
-      while (a >= 0 && s[a] == MISSING) a--;
-      while (b < g->L && s[b] == MISSING) b++;
-      if (a >= 0 && b < g->L) w[k] = x[a] + (x[b] - x[a]) * (double)(j - a) / (double)(b - a);
-      else if (a >= 0) w[k] = x[a];
-      else if (b < g->L) w[k] = x[b];
+      while (a >= 0 && s[a] == MISSING)
+        a--;
+      while (b < g->L && s[b] == MISSING)
+        b++;
+      if (a >= 0 && b < g->L)
+        w[k] = x[a] + (x[b] - x[a]) * (double)(j - a) / (double)(b - a);
+      else if (a >= 0)
+        w[k] = x[a];
+      else if (b < g->L)
+        w[k] = x[b];
     }
   }
   return 0;
@@ -123,6 +147,10 @@ static int cut(const grid *g, int c, int64_t i0, int64_t n, const sm__mseed_wopt
 static sm_status out_grow(sm_ctx *ctx, sm__mseed_out *out, const sm__mseed_wopts *o) {
   if (out->n < out->cap) return SM_OK;
   int64_t cap = out->cap ? 2 * out->cap : 16;
+  double bytes = (double)cap * o->C * (double)o->T * sizeof *out->w;
+  SM_CHECK(ctx, o->budget_bytes <= 0 || bytes <= (double)o->budget_bytes, SM_ERR_NOMEM,
+           "import: %lld windows of %d x %lld samples (%.0f MiB) exceed memory_budget_mb on this rank", (long long)cap,
+           o->C, (long long)o->T, bytes / 1048576);
   float *w = realloc(out->w, (size_t)(cap * o->C * o->T) * sizeof *w);
   SM_CHECK(ctx, w, SM_ERR_NOMEM, "out of memory (%lld windows)", (long long)cap);
   out->w = w;
@@ -157,8 +185,8 @@ static void fill_meta(const sm__mseed_station *st, const grid *g, int64_t i0, co
 
 /* Cut one window starting at grid index i0; append it unless rejected. */
 static sm_status one_window(sm_ctx *ctx, const sm__mseed_station *st, const grid *g, int64_t i0,
-                            const sm__mseed_window *win, const sm__mseed_wopts *o, int64_t up, int64_t down,
-                            double *a, double *b, sm__mseed_out *out) {
+                            const sm__mseed_window *win, const sm__mseed_wopts *o, int64_t up, int64_t down, double *a,
+                            double *b, sm__mseed_out *out) {
   int64_t n_in = llround(o->window_s * st->rate_hz), filled = 0;
   SM_TRY(ctx, out_grow(ctx, out, o));
   float *w = out->w + out->n * o->C * o->T;
@@ -176,17 +204,21 @@ static sm_status one_window(sm_ctx *ctx, const sm__mseed_station *st, const grid
       SM_TRY(ctx, sm_resample_poly(ctx, a, n_in, up, down, b));
       src = b, n = sm_resample_poly_len(n_in, up, down);
     }
-    for (int64_t k = 0; k < o->T; k++) wc[k] = k < n ? (float)src[k] : 0.0f;
+    for (int64_t k = 0; k < o->T; k++)
+      wc[k] = k < n ? (float)src[k] : 0.0f;
   }
   fill_meta(st, g, i0, win, o, filled, &out->m[out->n]);
   out->n++;
   return SM_OK;
 }
 
-static sm_status windows_on_grid(sm_ctx *ctx, const sm__mseed_station *st, const grid *g,
-                                 const sm__mseed_window *wins, int64_t nwins, const sm__mseed_wopts *o,
-                                 sm__mseed_out *out) {
+static sm_status windows_on_grid(sm_ctx *ctx, const sm__mseed_station *st, const grid *g, const sm__mseed_window *wins,
+                                 int64_t nwins, const sm__mseed_wopts *o, sm__mseed_out *out) {
   int64_t up = 1, down = 1, n_in = llround(o->window_s * st->rate_hz);
+  SM_CHECK(ctx, n_in >= 1, SM_ERR_DATA,
+           "station %s: import.window_s %g s is shorter than one sample at its %g Hz (windows would not advance)",
+           st->key, o->window_s, st->rate_hz);
+  if (!wins && n_in > g->L) return SM_OK; /* no fixed window fits */
   if (fabs(st->rate_hz - o->rate_hz) > 1e-9 * o->rate_hz &&
       sm_resample_ratio(st->rate_hz, o->rate_hz, 10000, &up, &down) != 0)
     return SM_ERR(ctx, SM_ERR_DATA, "station %s: cannot resample %g Hz to %g Hz (no ratio up/down <= 10000)", st->key,
@@ -196,8 +228,7 @@ static sm_status windows_on_grid(sm_ctx *ctx, const sm__mseed_station *st, const
   sm_status s = SM_ALLOC(ctx, b, sm_resample_poly_len(n_in, up, down) + 1);
   if (wins)
     for (int64_t i = 0; s == SM_OK && i < nwins; i++)
-      s = one_window(ctx, st, g, grid_index(wins[i].start_us, g->t0_us, st->rate_hz), &wins[i], o, up, down, a, b,
-                     out);
+      s = one_window(ctx, st, g, grid_index(wins[i].start_us, g->t0_us, st->rate_hz), &wins[i], o, up, down, a, b, out);
   else {
     double step = o->step_s > 0 ? o->step_s : o->window_s;
     for (int64_t k = 0, i0 = 0; s == SM_OK && i0 + n_in <= g->L; k++, i0 = llround((double)k * step * st->rate_hz))
@@ -212,7 +243,7 @@ sm_status sm__mseed_station_windows(sm_ctx *ctx, const sm__mseed_station *st, co
                                     const sm__mseed_window *wins, int64_t nwins, const sm__mseed_wopts *o,
                                     sm__mseed_out *out) {
   grid g = {0};
-  sm_status s = build_grid(ctx, st, recs, o->C, &g, out);
+  sm_status s = build_grid(ctx, st, recs, o, &g, out);
   if (s == SM_OK) s = windows_on_grid(ctx, st, &g, wins, nwins, o, out);
   free(g.x);
   free(g.s);
