@@ -20,9 +20,10 @@
 enum { MISSING = 0, PRESENT = 1, CONFLICT = 2 };
 
 typedef struct {
-  int64_t t0_us, L; /* grid origin, length (samples) */
-  float *x;         /* [C][L] */
-  unsigned char *s; /* [C][L] sample states */
+  int64_t t0_us, L;  /* grid origin, length (samples) */
+  float *x;          /* [C][L] */
+  unsigned char *s;  /* [C][L] sample states */
+  int64_t gap[8][2]; /* [C]: the last gap interpolated, its present neighbours a < b ({0, 0}: none) */
 } grid;
 
 void sm__mseed_out_free(sm__mseed_out *o) {
@@ -107,7 +108,7 @@ static sm_status build_grid(sm_ctx *ctx, const sm__mseed_station *st, const sm__
 
 /* Copy window [i0, i0+n) of component c into w (double), filling per policy. Returns 0 if kept,
  * 1 if rejected for a gap, 2 for a conflict; *filled counts filled samples. */
-static int cut(const grid *g, int c, int64_t i0, int64_t n, const sm__mseed_wopts *o, double rate, double *w,
+static int cut(grid *g, int c, int64_t i0, int64_t n, const sm__mseed_wopts *o, double rate, double *w,
                int64_t *filled) {
   const float *x = g->x + c * g->L;
   const unsigned char *s = g->s + c * g->L;
@@ -126,13 +127,18 @@ static int cut(const grid *g, int c, int64_t i0, int64_t n, const sm__mseed_wopt
   *filled += miss;
   if (o->gap_policy == 2) { /* linear interpolation between the present neighbours in the grid */
     for (int64_t k = 0; k < n; k++) {
-      int64_t j = i0 + k;
+      int64_t j = i0 + k, jc = j < 0 ? -1 : j > g->L ? g->L : j, *ab = g->gap[c];
       if (j >= 0 && j < g->L && s[j] != MISSING) continue;
-      int64_t a = (j < g->L ? j : g->L) - 1, b = (j >= 0 ? j : -1) + 1;
-      while (a >= 0 && s[a] == MISSING)
-        a--;
-      while (b < g->L && s[b] == MISSING)
-        b++;
+      /* every index strictly between a and b is missing: a gap's neighbours are searched once, not
+       * once per sample and window (quadratic in the gap's length; a 20-s fuzz timeout) */
+      if (!(ab[0] < jc && jc < ab[1])) {
+        ab[0] = jc - 1, ab[1] = jc + 1;
+        while (ab[0] >= 0 && s[ab[0]] == MISSING)
+          ab[0]--;
+        while (ab[1] < g->L && s[ab[1]] == MISSING)
+          ab[1]++;
+      }
+      int64_t a = ab[0], b = ab[1];
       if (a >= 0 && b < g->L)
         w[k] = x[a] + (x[b] - x[a]) * (double)(j - a) / (double)(b - a);
       else if (a >= 0)
@@ -184,9 +190,9 @@ static void fill_meta(const sm__mseed_station *st, const grid *g, int64_t i0, co
 }
 
 /* Cut one window starting at grid index i0; append it unless rejected. */
-static sm_status one_window(sm_ctx *ctx, const sm__mseed_station *st, const grid *g, int64_t i0,
-                            const sm__mseed_window *win, const sm__mseed_wopts *o, int64_t up, int64_t down, double *a,
-                            double *b, sm__mseed_out *out) {
+static sm_status one_window(sm_ctx *ctx, const sm__mseed_station *st, grid *g, int64_t i0, const sm__mseed_window *win,
+                            const sm__mseed_wopts *o, int64_t up, int64_t down, double *a, double *b,
+                            sm__mseed_out *out) {
   int64_t n_in = llround(o->window_s * st->rate_hz), filled = 0;
   SM_TRY(ctx, out_grow(ctx, out, o));
   float *w = out->w + out->n * o->C * o->T;
@@ -212,12 +218,14 @@ static sm_status one_window(sm_ctx *ctx, const sm__mseed_station *st, const grid
   return SM_OK;
 }
 
-static sm_status windows_on_grid(sm_ctx *ctx, const sm__mseed_station *st, const grid *g, const sm__mseed_window *wins,
+static sm_status windows_on_grid(sm_ctx *ctx, const sm__mseed_station *st, grid *g, const sm__mseed_window *wins,
                                  int64_t nwins, const sm__mseed_wopts *o, sm__mseed_out *out) {
   int64_t up = 1, down = 1, n_in = llround(o->window_s * st->rate_hz);
-  SM_CHECK(ctx, n_in >= 1, SM_ERR_DATA,
-           "station %s: import.window_s %g s is shorter than one sample at its %g Hz (windows would not advance)",
-           st->key, o->window_s, st->rate_hz);
+  if (n_in < 1) { /* its windows would hold no input sample (and the fixed ones would not advance) */
+    sm_warn(ctx, "import: station %s skipped: window_s %g s is shorter than one sample at its %g Hz", st->key,
+            o->window_s, st->rate_hz);
+    return SM_OK;
+  }
   if (!wins && n_in > g->L) return SM_OK; /* no fixed window fits */
   if (fabs(st->rate_hz - o->rate_hz) > 1e-9 * o->rate_hz &&
       sm_resample_ratio(st->rate_hz, o->rate_hz, 10000, &up, &down) != 0)
