@@ -189,10 +189,19 @@ static void fill_meta(const sm__mseed_station *st, const grid *g, int64_t i0, co
   if (win && win->s_us != INT64_MIN) m->s = llround(((double)win->s_us * 1e-6 - t) * o->rate_hz);
 }
 
+/* A station's windows at the input rate -> the catalog rate: the filter, designed once per station
+ * (up to 2e5 taps), and the buffers of one component's window before and after. */
+typedef struct {
+  int64_t up, down, half_len;
+  double *h; /* [2 half_len + 1] */
+  double *a; /* [n_in] the cut window */
+  double *b; /* [sm_resample_poly_len(n_in, up, down) + 1] resampled */
+} resampler;
+
 /* Cut one window starting at grid index i0; append it unless rejected. */
 static sm_status one_window(sm_ctx *ctx, const sm__mseed_station *st, grid *g, int64_t i0, const sm__mseed_window *win,
-                            const sm__mseed_wopts *o, int64_t up, int64_t down, double *a, double *b,
-                            sm__mseed_out *out) {
+                            const sm__mseed_wopts *o, const resampler *rs, sm__mseed_out *out) {
+  double *a = rs->a, *b = rs->b;
   int64_t n_in = llround(o->window_s * st->rate_hz), filled = 0;
   SM_TRY(ctx, out_grow(ctx, out, o));
   float *w = out->w + out->n * o->C * o->T;
@@ -206,9 +215,9 @@ static sm_status one_window(sm_ctx *ctx, const sm__mseed_station *st, grid *g, i
     if (why) return why == 1 ? out->rejected_gap++ : out->rejected_overlap++, SM_OK;
     const double *src = a;
     int64_t n = n_in;
-    if (up != down) {
-      SM_TRY(ctx, sm_resample_poly(ctx, a, n_in, up, down, b));
-      src = b, n = sm_resample_poly_len(n_in, up, down);
+    if (rs->up != rs->down) {
+      sm_resample_poly_apply(a, n_in, rs->up, rs->down, rs->h, rs->half_len, b);
+      src = b, n = sm_resample_poly_len(n_in, rs->up, rs->down);
     }
     for (int64_t k = 0; k < o->T; k++)
       wc[k] = k < n ? (float)src[k] : 0.0f;
@@ -220,7 +229,8 @@ static sm_status one_window(sm_ctx *ctx, const sm__mseed_station *st, grid *g, i
 
 static sm_status windows_on_grid(sm_ctx *ctx, const sm__mseed_station *st, grid *g, const sm__mseed_window *wins,
                                  int64_t nwins, const sm__mseed_wopts *o, sm__mseed_out *out) {
-  int64_t up = 1, down = 1, n_in = llround(o->window_s * st->rate_hz);
+  int64_t n_in = llround(o->window_s * st->rate_hz);
+  resampler rs = {1, 1, 0, NULL, NULL, NULL};
   if (n_in < 1) { /* its windows would hold no input sample (and the fixed ones would not advance) */
     sm_warn(ctx, "import: station %s skipped: window_s %g s is shorter than one sample at its %g Hz", st->key,
             o->window_s, st->rate_hz);
@@ -228,22 +238,23 @@ static sm_status windows_on_grid(sm_ctx *ctx, const sm__mseed_station *st, grid 
   }
   if (!wins && n_in > g->L) return SM_OK; /* no fixed window fits */
   if (fabs(st->rate_hz - o->rate_hz) > 1e-9 * o->rate_hz &&
-      sm_resample_ratio(st->rate_hz, o->rate_hz, 10000, &up, &down) != 0)
+      sm_resample_ratio(st->rate_hz, o->rate_hz, 10000, &rs.up, &rs.down) != 0)
     return SM_ERR(ctx, SM_ERR_DATA, "station %s: cannot resample %g Hz to %g Hz (no ratio up/down <= 10000)", st->key,
                   st->rate_hz, o->rate_hz);
-  double *a = NULL, *b = NULL;
-  SM_TRY(ctx, SM_ALLOC(ctx, a, n_in));
-  sm_status s = SM_ALLOC(ctx, b, sm_resample_poly_len(n_in, up, down) + 1);
+  sm_status s = SM_ALLOC(ctx, rs.a, n_in);
+  if (s == SM_OK) s = SM_ALLOC(ctx, rs.b, sm_resample_poly_len(n_in, rs.up, rs.down) + 1);
+  if (s == SM_OK) s = sm_resample_poly_design(ctx, rs.up, rs.down, &rs.h, &rs.half_len);
   if (wins)
     for (int64_t i = 0; s == SM_OK && i < nwins; i++)
-      s = one_window(ctx, st, g, grid_index(wins[i].start_us, g->t0_us, st->rate_hz), &wins[i], o, up, down, a, b, out);
+      s = one_window(ctx, st, g, grid_index(wins[i].start_us, g->t0_us, st->rate_hz), &wins[i], o, &rs, out);
   else {
     double step = o->step_s > 0 ? o->step_s : o->window_s;
     for (int64_t k = 0, i0 = 0; s == SM_OK && i0 + n_in <= g->L; k++, i0 = llround((double)k * step * st->rate_hz))
-      s = one_window(ctx, st, g, i0, NULL, o, up, down, a, b, out);
+      s = one_window(ctx, st, g, i0, NULL, o, &rs, out);
   }
-  free(a);
-  free(b);
+  free(rs.a);
+  free(rs.b);
+  free(rs.h);
   return s;
 }
 
