@@ -106,19 +106,43 @@ static sm_status build_grid(sm_ctx *ctx, const sm__mseed_station *st, const sm__
   return SM_OK;
 }
 
+/* The present neighbours a < j < b of the missing grid index j of component c (a < 0, b >= L:
+ * none; j outside the grid counts as -1 or L). Every index strictly between a and b is missing,
+ * so the last pair found is kept: a gap is searched once, not once per sample and window (that
+ * was quadratic in the gap's length; a 20-s fuzz timeout). */
+static void neighbours(grid *g, int c, int64_t j, int64_t *a, int64_t *b) {
+  const unsigned char *s = g->s + c * g->L;
+  int64_t jc = j < 0 ? -1 : j > g->L ? g->L : j, *ab = g->gap[c];
+  if (!(ab[0] < jc && jc < ab[1])) {
+    ab[0] = jc - 1, ab[1] = jc + 1;
+    while (ab[0] >= 0 && s[ab[0]] == MISSING)
+      ab[0]--;
+    while (ab[1] < g->L && s[ab[1]] == MISSING)
+      ab[1]++;
+  }
+  *a = ab[0], *b = ab[1];
+}
+
 /* Copy window [i0, i0+n) of component c into w (double), filling per policy. Returns 0 if kept,
- * 1 if rejected for a gap, 2 for a conflict; *filled counts filled samples. */
+ * 1 if rejected for a gap, 2 for a conflict; *filled counts filled samples. A gap's length is
+ * its whole length on the grid, not only its part inside the window: a window inside a gap
+ * longer than max_gap_s is rejected, not filled. */
 static int cut(grid *g, int c, int64_t i0, int64_t n, const sm__mseed_wopts *o, double rate, double *w,
                int64_t *filled) {
   const float *x = g->x + c * g->L;
   const unsigned char *s = g->s + c * g->L;
-  int64_t run = 0, longest = 0, miss = 0;
+  int64_t run = 0, longest = 0, miss = 0, a, b;
   for (int64_t k = 0; k < n; k++) {
     int64_t j = i0 + k;
     int state = j >= 0 && j < g->L ? s[j] : MISSING;
     if (state == CONFLICT && o->overlap_reject) return 2;
     run = state == MISSING ? run + 1 : 0;
     if (run > longest) longest = run;
+    if (state == MISSING && j >= 0 && j < g->L && o->gap_policy) { /* the gap's extent on the grid */
+      neighbours(g, c, j, &a, &b);
+      int64_t extent = (b < g->L ? b : g->L) - (a >= 0 ? a : -1) - 1;
+      if (extent > longest) longest = extent;
+    }
     miss += state == MISSING;
     w[k] = state == MISSING ? 0.0 : (double)x[j];
   }
@@ -127,18 +151,9 @@ static int cut(grid *g, int c, int64_t i0, int64_t n, const sm__mseed_wopts *o, 
   *filled += miss;
   if (o->gap_policy == 2) { /* linear interpolation between the present neighbours in the grid */
     for (int64_t k = 0; k < n; k++) {
-      int64_t j = i0 + k, jc = j < 0 ? -1 : j > g->L ? g->L : j, *ab = g->gap[c];
+      int64_t j = i0 + k;
       if (j >= 0 && j < g->L && s[j] != MISSING) continue;
-      /* every index strictly between a and b is missing: a gap's neighbours are searched once, not
-       * once per sample and window (quadratic in the gap's length; a 20-s fuzz timeout) */
-      if (!(ab[0] < jc && jc < ab[1])) {
-        ab[0] = jc - 1, ab[1] = jc + 1;
-        while (ab[0] >= 0 && s[ab[0]] == MISSING)
-          ab[0]--;
-        while (ab[1] < g->L && s[ab[1]] == MISSING)
-          ab[1]++;
-      }
-      int64_t a = ab[0], b = ab[1];
+      neighbours(g, c, j, &a, &b);
       if (a >= 0 && b < g->L)
         w[k] = x[a] + (x[b] - x[a]) * (double)(j - a) / (double)(b - a);
       else if (a >= 0)
