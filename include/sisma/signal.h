@@ -23,6 +23,13 @@ int64_t sm_resample_poly_len(int64_t n, int64_t up, int64_t down);
  * taken as zero outside [0, n). up, down >= 1; up == down copies. Local. Returns SM_ERR_ARG for
  * bad factors, SM_ERR_NOMEM. */
 sm_status sm_resample_poly(sm_ctx *ctx, const double *x, int64_t n, int64_t up, int64_t down, double *y);
+/* sm_resample_poly in two steps, for many signals at one ratio (the filter of up to 2e5 taps is
+ * designed once): design writes the filter of sm_resample_poly for up/down into *h (owned by the
+ * caller, free()) and its half length; apply resamples x [n] into y as sm_resample_poly does, bit
+ * for bit. Local. Design returns SM_ERR_ARG for bad factors, SM_ERR_NOMEM. */
+sm_status sm_resample_poly_design(sm_ctx *ctx, int64_t up, int64_t down, double **h, int64_t *half_len);
+void sm_resample_poly_apply(const double *x, int64_t n, int64_t up, int64_t down, const double *h, int64_t half_len,
+                            double *y);
 
 /* Find up/down (reduced, each <= max_factor) with rate_out / rate_in == up / down within a relative
  * 1e-9; returns 0 on success, -1 if no such small fraction exists. Local. */

@@ -75,7 +75,7 @@ sm_status sm__slab_io(sm_ctx *ctx, hid_t dset, hid_t memtype, hid_t dxpl, int wr
       rc = H5Sselect_none(fs);
       H5Sselect_none(ms);
     }
-    char *ptr = (char *)buf + (size_t)lo * (size_t)row_bytes;
+    char *ptr = n > 0 ? (char *)buf + (size_t)lo * (size_t)row_bytes : buf; /* buf may be NULL when n == 0 */
     if (rc >= 0) rc = write ? H5Dwrite(dset, memtype, ms, fs, dxpl, ptr) : H5Dread(dset, memtype, ms, fs, dxpl, ptr);
     H5Sclose(ms);
     if (rc < 0)

@@ -44,7 +44,9 @@ typedef int (*sm__mseed_filter)(const char *id, void *arg);
  * only where keep(id) is true; other records are appended without samples when keep_meta).
  * Refuses the file (SM_ERR_FORMAT / SM_ERR_DATA, message naming the file, record and byte
  * offset) when: it holds no SEED data (e.g. miniSEED 3), libmseed reports a decoding error or a
- * Steim integrity failure, a record is cut off, or a record holds NaN/Inf samples. ASCII records
+ * Steim integrity failure, a record is cut off, a record declares more samples than its data
+ * bytes hold, a record's codes hold a byte that cannot be in an id ('.', control, non-ASCII), or
+ * a record holds NaN/Inf samples. ASCII records
  * are skipped, skipped bytes and libmseed warnings are noted in `note` (may be "").
  * Local. On failure the records appended so far are removed. */
 sm_status sm__mseed_read_file(sm_ctx *ctx, const char *path, sm__mseed_filter keep, void *arg, int keep_meta,
@@ -60,12 +62,12 @@ void sm__paths_free(char ***paths, int64_t n);
 
 /* A station: the channels NET.STA.LOC.<band><instrument>? mapped onto the output components. */
 typedef struct {
-  char key[SM_MSEED_ID_MAX];          /* "NET.STA.LOC.BH" */
+  char key[SM_MSEED_ID_MAX]; /* "NET.STA.LOC.BH" */
   char net[12], sta[12], loc[12], band[4];
-  double rate_hz;                     /* input rate, the same for all its channels */
-  char chan[8][12];                   /* [component slot]: channel code, "" = absent */
-  char present[9];                    /* output component letters present, in output order */
-  int64_t *files;                     /* indices into the input file list */
+  double rate_hz;   /* input rate, the same for all its channels */
+  char chan[8][12]; /* [component slot]: channel code, "" = absent */
+  char present[9];  /* output component letters present, in output order */
+  int64_t *files;   /* indices into the input file list */
   int64_t nfiles;
 } sm__mseed_station;
 
@@ -78,20 +80,21 @@ typedef struct {
 /* Per-trace metadata of the output (SeisBench column names in the catalog). */
 typedef struct {
   char name[128], net[12], sta[12], loc[12], cha[4], start[32], present[9], chans[40];
-  double rate_hz;   /* trace_sampling_rate_hz: the original rate */
-  int64_t p, s;     /* trace_{p,s}_arrival_sample or INT64_MIN */
-  int64_t filled;   /* samples filled by gap_policy (all components) */
-  int64_t row;      /* windows-CSV row or -1 */
+  double rate_hz; /* trace_sampling_rate_hz: the original rate */
+  int64_t p, s;   /* trace_{p,s}_arrival_sample or INT64_MIN */
+  int64_t filled; /* samples filled by gap_policy (all components) */
+  int64_t row;    /* windows-CSV row or -1 */
 } sm__mseed_tmeta;
 
 /* Options of the windowing step (from the import keys). */
 typedef struct {
-  int C;                  /* output components */
-  int64_t T;              /* samples per output window */
-  double rate_hz;         /* catalog rate */
+  int C;          /* output components */
+  int64_t T;      /* samples per output window */
+  double rate_hz; /* catalog rate */
   double window_s, step_s, before_s, max_gap_s;
-  int gap_policy;         /* 0 reject, 1 zero, 2 interpolate */
-  int overlap_reject;     /* 1: windows touching disagreeing overlaps are rejected */
+  int gap_policy;       /* 0 reject, 1 zero, 2 interpolate */
+  int overlap_reject;   /* 1: windows touching disagreeing overlaps are rejected */
+  int64_t budget_bytes; /* a station's sample grid and this rank's windows at most (memory_budget_mb); 0 = none */
 } sm__mseed_wopts;
 
 /* Windows cut from one station: waveforms [n][C][T] and metadata [n], grown by append. */

@@ -23,17 +23,17 @@
 
 typedef struct {
   int ok;
-  char *msg;   /* why it failed, or notes; borrowed from the gathered blob */
+  char *msg; /* why it failed, or notes; borrowed from the gathered blob */
 } file_row;
 
 typedef struct {
   char **paths;
   int64_t nfiles;
   file_row *files;
-  char *blob;                  /* gathered scan summaries (rows point into it) */
+  char *blob; /* gathered scan summaries (rows point into it) */
   sm__mseed_station *st;
   int64_t nst;
-  sm__mseed_window **wins;     /* [nst] windows per station (CSV mode), else NULL */
+  sm__mseed_window **wins; /* [nst] windows per station (CSV mode), else NULL */
   int64_t *nwins;
   int have_p, have_s, have_name;
   sm_csv *csv;
@@ -102,7 +102,8 @@ static sm_status scan(sm_ctx *ctx, plan *p) {
   if (s == SM_OK && MPI_Allgather(&n, 1, MPI_INT, counts, 1, MPI_INT, ctx->comm) != MPI_SUCCESS)
     s = SM_ERR(ctx, SM_ERR_MPI, "allgather of scan sizes failed");
   int64_t total = 0;
-  for (int r = 0; s == SM_OK && r < ctx->size; r++) displ[r] = (int)total, total += counts[r];
+  for (int r = 0; s == SM_OK && r < ctx->size; r++)
+    displ[r] = (int)total, total += counts[r];
   if (s == SM_OK) s = SM_ALLOC(ctx, p->blob, total + 1);
   if (s == SM_OK && MPI_Allgatherv(buf, n, MPI_CHAR, p->blob, counts, displ, MPI_CHAR, ctx->comm) != MPI_SUCCESS)
     s = SM_ERR(ctx, SM_ERR_MPI, "allgather of scan summaries failed");
@@ -121,7 +122,8 @@ static sm__mseed_station *station_get(sm_ctx *ctx, plan *p, const char *id, int6
   char net[16] = "", sta[16] = "", loc[16] = "", cha[16] = "";
   /* field by field: codes may be empty ("..CER.00.BHZ" has no network) */
   const char *f[4] = {id, NULL, NULL, NULL};
-  for (int k = 1; k < 4; k++) f[k] = strchr(f[k - 1], '.') + 1;
+  for (int k = 1; k < 4; k++)
+    f[k] = strchr(f[k - 1], '.') + 1;
   snprintf(net, sizeof net, "%.*s", (int)(f[1] - f[0] - 1), f[0]);
   snprintf(sta, sizeof sta, "%.*s", (int)(f[2] - f[1] - 1), f[1]);
   snprintf(loc, sizeof loc, "%.*s", (int)(f[3] - f[2] - 1), f[2]);
@@ -149,20 +151,22 @@ static sm__mseed_station *station_get(sm_ctx *ctx, plan *p, const char *id, int6
 
 /* Add channel `id` at `rate` of file `fi` to its station. Returns a reason to refuse the
  * station (rate mismatch) in bad[], or nothing. */
-static sm_status add_channel(sm_ctx *ctx, plan *p, const char *id, double rate, int64_t fi, int64_t *cap,
-                             char **bad) {
+static sm_status add_channel(sm_ctx *ctx, plan *p, const char *id, double rate, int64_t fi, int64_t *cap, char **bad) {
   const char *cha = strrchr(id, '.') + 1;
   size_t lc = strlen(cha);
   char comp = lc ? map_component(cha[lc - 1]) : '?';
   const char *slotp = strchr(p->components, comp);
   if (!slotp || !lc) {
-    if (ctx->rank == 0) sm_info(ctx, "import: channel %s: component '%c' is not one of %s: skipped", id, lc ? cha[lc - 1] : '?', p->components);
+    if (ctx->rank == 0)
+      sm_info(ctx, "import: channel %s: component '%c' is not one of %s: skipped", id, lc ? cha[lc - 1] : '?',
+              p->components);
     return SM_OK;
   }
   sm__mseed_station *s = station_get(ctx, p, id, cap);
   if (!s) return ctx->err_code;
   int64_t si = s - p->st, slot = slotp - p->components;
-  if (s->rate_hz == 0) s->rate_hz = rate;
+  if (s->rate_hz == 0)
+    s->rate_hz = rate;
   else if (fabs(s->rate_hz - rate) > 1e-6 * rate && !bad[si]) {
     char why[256];
     snprintf(why, sizeof why, "channels at %g Hz and %g Hz (%s)", s->rate_hz, rate, id);
@@ -170,7 +174,8 @@ static sm_status add_channel(sm_ctx *ctx, plan *p, const char *id, double rate, 
   }
   const char *have = s->chan[slot];
   int native = cha[lc - 1] == comp, have_native = have[0] && have[strlen(have) - 1] == comp;
-  if (!have[0] || (native && !have_native)) snprintf(s->chan[slot], sizeof s->chan[slot], "%s", cha);
+  if (!have[0] || (native && !have_native))
+    snprintf(s->chan[slot], sizeof s->chan[slot], "%s", cha);
   else if (strcmp(have, cha) && ctx->rank == 0)
     sm_info(ctx, "import: station %s: channel %s skipped, component %c comes from %s", s->key, cha, comp, have);
   for (int64_t k = 0; k < s->nfiles; k++)
@@ -196,7 +201,10 @@ static void filter_stations(sm_ctx *ctx, plan *p, char **bad, int refuse_missing
     for (int c = 0; c < C; c++)
       if (s->chan[c][0]) s->present[np++] = p->components[c];
     s->present[np] = '\0';
-    const char *why = bad[i] ? bad[i] : np == 0 ? "no usable component" : (refuse_missing && np < C) ? "missing components (missing_components: refuse)" : NULL;
+    const char *why = bad[i]                       ? bad[i]
+                      : np == 0                    ? "no usable component"
+                      : (refuse_missing && np < C) ? "missing components (missing_components: refuse)"
+                                                   : NULL;
     if (why) {
       if (ctx->rank == 0) sm_warn(ctx, "import: station %s skipped: %s", s->key, why);
       free(s->files);
@@ -216,7 +224,8 @@ static sm_status build_table(sm_ctx *ctx, plan *p, const sm_config *cfg) {
   char **bad = NULL;
   size_t badcap = 0;
   sm_status s = SM_OK;
-  for (char *save = NULL, *line = strtok_r(p->blob, "\n", &save); s == SM_OK && line; line = strtok_r(NULL, "\n", &save)) {
+  for (char *save = NULL, *line = strtok_r(p->blob, "\n", &save); s == SM_OK && line;
+       line = strtok_r(NULL, "\n", &save)) {
     char *f[4] = {line, NULL, NULL, NULL};
     for (int k = 1; k < 4; k++) {
       char *t = f[k - 1] ? strchr(f[k - 1], '\t') : NULL;
@@ -231,7 +240,10 @@ static sm_status build_table(sm_ctx *ctx, plan *p, const sm_config *cfg) {
       if ((size_t)p->nst + 1 > badcap) {
         badcap = 2 * badcap + 16;
         char **b = realloc(bad, badcap * sizeof *b);
-        if (!b) { s = SM_ERR(ctx, SM_ERR_NOMEM, "out of memory"); break; }
+        if (!b) {
+          s = SM_ERR(ctx, SM_ERR_NOMEM, "out of memory");
+          break;
+        }
         memset(b + p->nst, 0, (badcap - (size_t)p->nst) * sizeof *b);
         bad = b;
       }
@@ -243,7 +255,8 @@ static sm_status build_table(sm_ctx *ctx, plan *p, const sm_config *cfg) {
     if (!p->files[i].ok && !skip)
       s = SM_ERR(ctx, SM_ERR_FORMAT, "%s (%lld of %lld input file(s) refused; on_error: skip imports the others)",
                  p->files[i].msg, (long long)nbad, (long long)p->nfiles);
-    else if (!p->files[i].ok && ctx->rank == 0) sm_warn(ctx, "import: skipped: %s", p->files[i].msg);
+    else if (!p->files[i].ok && ctx->rank == 0)
+      sm_warn(ctx, "import: skipped: %s", p->files[i].msg);
   }
   if (s == SM_OK) filter_stations(ctx, p, bad, !strcmp(sm_config_str(cfg, "missing_components"), "refuse"));
   free(bad);
@@ -362,12 +375,12 @@ static sm_status cut_station(sm_ctx *ctx, plan *p, int64_t i, sm__mseed_out *out
 
 /* ---- writing ---- */
 
-static sm_status put_col(sm_catalog *cat, const char *name, const sm__mseed_out *out, size_t field,
-                         int64_t first) {
+static sm_status put_col(sm_catalog *cat, const char *name, const sm__mseed_out *out, size_t field, int64_t first) {
   sm_ctx *ctx = sm_catalog_ctx(cat);
   const char **v = NULL;
   SM_TRY(ctx, SM_ALLOC(ctx, v, out->n + 1));
-  for (int64_t i = 0; i < out->n; i++) v[i] = (const char *)&out->m[i] + field;
+  for (int64_t i = 0; i < out->n; i++)
+    v[i] = (const char *)&out->m[i] + field;
   sm_status s = sm_catalog_put_strings(cat, name, first, out->n, v);
   free(v);
   return s;
@@ -377,7 +390,8 @@ static sm_status put_i64(sm_catalog *cat, const char *name, const sm__mseed_out 
   sm_ctx *ctx = sm_catalog_ctx(cat);
   int64_t *v = NULL;
   SM_TRY(ctx, SM_ALLOC(ctx, v, out->n + 1));
-  for (int64_t i = 0; i < out->n; i++) memcpy(&v[i], (const char *)&out->m[i] + field, sizeof *v);
+  for (int64_t i = 0; i < out->n; i++)
+    memcpy(&v[i], (const char *)&out->m[i] + field, sizeof *v);
   sm_status s = sm_catalog_column_create(cat, name, SM_COL_I64, 0);
   if (s == SM_OK) s = sm_catalog_write_i64(cat, name, first, out->n, v);
   free(v);
@@ -403,7 +417,8 @@ static sm_status write_columns(sm_catalog *cat, const plan *p, const sm__mseed_o
   if (p->have_s) SM_TRY(ctx, put_i64(cat, "trace_s_arrival_sample", out, FIELD(s), first));
   double *r = NULL;
   SM_TRY(ctx, SM_ALLOC(ctx, r, out->n + 1));
-  for (int64_t i = 0; i < out->n; i++) r[i] = out->m[i].rate_hz;
+  for (int64_t i = 0; i < out->n; i++)
+    r[i] = out->m[i].rate_hz;
   sm_status s = sm_catalog_column_create(cat, "trace_sampling_rate_hz", SM_COL_F64, 0);
   if (s == SM_OK) s = sm_catalog_write_f64(cat, "trace_sampling_rate_hz", first, out->n, r);
   free(r);
@@ -419,17 +434,21 @@ static sm_status write_columns(sm_catalog *cat, const plan *p, const sm__mseed_o
 }
 
 static sm_status write_catalog(sm_ctx *ctx, const plan *p, const sm__mseed_out *out, const sm_config *cfg) {
-  int64_t n = out->n, first = 0, total = 0, cnt[4] = {out->rejected_gap, out->rejected_overlap, out->gaps, out->overlaps};
+  int64_t n = out->n, first = 0, total = 0,
+          cnt[4] = {out->rejected_gap, out->rejected_overlap, out->gaps, out->overlaps};
   SM_MPI(ctx, MPI_Exscan(&n, &first, 1, MPI_INT64_T, MPI_SUM, ctx->comm));
   if (ctx->rank == 0) first = 0;
   SM_MPI(ctx, MPI_Allreduce(&n, &total, 1, MPI_INT64_T, MPI_SUM, ctx->comm));
   SM_MPI(ctx, MPI_Allreduce(MPI_IN_PLACE, cnt, 4, MPI_INT64_T, MPI_SUM, ctx->comm));
-  sm_info(ctx, "import: %lld station(s), %lld window(s) kept, %lld rejected for gaps, %lld for disagreeing overlaps "
-               "(%lld gap(s), %lld overlapping record(s) in the data)",
-          (long long)p->nst, (long long)total, (long long)cnt[0], (long long)cnt[1], (long long)cnt[2], (long long)cnt[3]);
+  sm_info(ctx,
+          "import: %lld station(s), %lld window(s) kept, %lld rejected for gaps, %lld for disagreeing overlaps "
+          "(%lld gap(s), %lld overlapping record(s) in the data)",
+          (long long)p->nst, (long long)total, (long long)cnt[0], (long long)cnt[1], (long long)cnt[2],
+          (long long)cnt[3]);
   SM_CHECK(ctx, total > 0, SM_ERR_DATA,
            "import: no window survived (%lld rejected for gaps, %lld for overlaps; see gap_policy, max_gap_s, "
-           "window_s)", (long long)cnt[0], (long long)cnt[1]);
+           "window_s)",
+           (long long)cnt[0], (long long)cnt[1]);
   char path[4096];
   sm_config_output_path(cfg, "output", path, sizeof path);
   for (int64_t i = 0; i < p->nfiles; i++)
@@ -463,6 +482,7 @@ static sm_status options(sm_ctx *ctx, plan *p, const sm_config *cfg) {
   const char *g = sm_config_str(cfg, "gap_policy");
   p->o.gap_policy = !strcmp(g, "reject") ? 0 : !strcmp(g, "zero") ? 1 : 2;
   p->o.overlap_reject = !strcmp(sm_config_str(cfg, "overlap_policy"), "reject");
+  p->o.budget_bytes = cfg->memory_budget_mb * 1048576;
   p->name_col = -1;
   return SM_OK;
 }
@@ -510,7 +530,8 @@ static sm_status import_mseed(sm_ctx *ctx, plan *p, const sm_config *cfg, sm__ms
   if (sm_config_str(cfg, "metadata")[0]) SM_TRY(ctx, sm_ctx_agree(ctx, plan_windows(ctx, p, meta)));
   sm_range mine = sm_shard_range(p->nst, 1, ctx->rank, ctx->size);
   sm_status s = SM_OK;
-  for (int64_t i = mine.first; s == SM_OK && i < mine.first + mine.count; i++) s = cut_station(ctx, p, i, out);
+  for (int64_t i = mine.first; s == SM_OK && i < mine.first + mine.count; i++)
+    s = cut_station(ctx, p, i, out);
   SM_TRY(ctx, sm_ctx_agree(ctx, s));
   return write_catalog(ctx, p, out, cfg);
 }

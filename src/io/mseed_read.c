@@ -29,7 +29,8 @@ static struct {
 static void trim_copy(char *dst, size_t n, const char *src) {
   snprintf(dst, n, "%s", src);
   size_t l = strlen(dst);
-  while (l && (dst[l - 1] == '\n' || dst[l - 1] == '\r' || dst[l - 1] == ' ')) dst[--l] = '\0';
+  while (l && (dst[l - 1] == '\n' || dst[l - 1] == '\r' || dst[l - 1] == ' '))
+    dst[--l] = '\0';
   for (char *p = dst; *p; p++)
     if (*p == '\t' || *p == '\n') *p = ' ';
 }
@@ -50,13 +51,15 @@ static void log_reset(void) {
 }
 
 void sm__mseed_recs_free(sm__mseed_recs *r) {
-  for (int64_t i = 0; i < r->n; i++) free(r->rec[i].x);
+  for (int64_t i = 0; i < r->n; i++)
+    free(r->rec[i].x);
   free(r->rec);
   memset(r, 0, sizeof *r);
 }
 
 static void recs_truncate(sm__mseed_recs *r, int64_t n) {
-  for (int64_t i = n; i < r->n; i++) free(r->rec[i].x);
+  for (int64_t i = n; i < r->n; i++)
+    free(r->rec[i].x);
   r->n = n;
 }
 
@@ -97,6 +100,48 @@ static void __attribute__((format(printf, 3, 4))) note_add(char *note, size_t si
   va_end(ap);
 }
 
+/* The first byte of the record's codes that cannot be in a NET.STA.LOC.CHA id (SEED codes are
+ * letters and digits; a '.', a control or non-ASCII byte would split or corrupt the id that the
+ * import's summaries and station keys are built from), with the field's name; 0 when none. */
+static int bad_code(const MSRecord *msr, const char **field) {
+  const char *f[4] = {msr->network, msr->station, msr->location, msr->channel};
+  static const char *name[4] = {"network", "station", "location", "channel"};
+  for (int k = 0; k < 4; k++)
+    for (const unsigned char *c = (const unsigned char *)f[k]; *c; c++)
+      if (*c <= ' ' || *c > '~' || *c == '.') return *field = name[k], *c;
+  return 0;
+}
+
+/* The most samples the record's data section can hold in its encoding, or -1 for an encoding
+ * without a fixed bound. libmseed 2.19 takes a fixed-width encoding's sample count from the header
+ * and decodes that many values even past the record's end (stale bytes of its read buffer). */
+static int64_t max_samples(const MSRecord *msr, int64_t *data_bytes) {
+  int64_t bytes = msr->reclen - (msr->fsdh && msr->fsdh->data_offset < msr->reclen ? msr->fsdh->data_offset : 0);
+  *data_bytes = bytes;
+  switch (msr->encoding) {
+  case DE_INT16:
+  case DE_GEOSCOPE163:
+  case DE_GEOSCOPE164:
+  case DE_CDSN:
+  case DE_SRO:
+  case DE_DWWSSN:
+    return bytes / 2;
+  case DE_GEOSCOPE24:
+    return bytes / 3;
+  case DE_INT32:
+  case DE_FLOAT32:
+    return bytes / 4;
+  case DE_FLOAT64:
+    return bytes / 8;
+  case DE_STEIM1:
+    return bytes; /* at most 4 differences per 32-bit word */
+  case DE_STEIM2:
+    return bytes / 4 * 7; /* at most 7 per word */
+  default:
+    return -1;
+  }
+}
+
 /* One record: append it (or skip it with a note). */
 static sm_status take_record(sm_ctx *ctx, const char *path, const MSRecord *msr, int64_t pos, int64_t k,
                              sm__mseed_filter keep, void *arg, int keep_meta, sm__mseed_recs *out, int64_t *n_ascii,
@@ -109,6 +154,17 @@ static sm_status take_record(sm_ctx *ctx, const char *path, const MSRecord *msr,
   SM_CHECK(ctx, msr->sampletype == 'i' || msr->sampletype == 'f' || msr->sampletype == 'd', SM_ERR_FORMAT,
            "%s: record %lld at byte offset %lld: unsupported sample type '%c'", path, (long long)k, (long long)pos,
            msr->sampletype);
+  int64_t bytes, most = max_samples(msr, &bytes);
+  SM_CHECK(ctx, most < 0 || msr->numsamples <= most, SM_ERR_FORMAT,
+           "%s: record %lld at byte offset %lld: its header declares %lld samples, but its %lld data bytes in encoding "
+           "%d hold at most %lld (corrupt header)",
+           path, (long long)k, (long long)pos, (long long)msr->numsamples, (long long)bytes, (int)msr->encoding,
+           (long long)most);
+  const char *field = NULL;
+  int bad_byte = bad_code(msr, &field);
+  SM_CHECK(ctx, !bad_byte, SM_ERR_FORMAT,
+           "%s: record %lld at byte offset %lld: the %s code holds byte 0x%02x (SEED codes are letters and digits)",
+           path, (long long)k, (long long)pos, field, bad_byte);
   char id[SM_MSEED_ID_MAX];
   snprintf(id, sizeof id, "%s.%s.%s.%s", msr->network, msr->station, msr->location, msr->channel);
   int want = !keep || keep(id, arg);
@@ -130,8 +186,10 @@ static sm_status take_record(sm_ctx *ctx, const char *path, const MSRecord *msr,
   r->start_us = msr->starttime;
   r->n = msr->numsamples;
   r->offset = pos;
-  if (want) r->x = x;
-  else free(x);
+  if (want)
+    r->x = x;
+  else
+    free(x);
   return SM_OK;
 }
 
@@ -174,11 +232,11 @@ sm_status sm__mseed_read_file(sm_ctx *ctx, const char *path, sm__mseed_filter ke
     k++;
   }
   if (st == SM_OK && (mslog.n_error || mslog.n_integrity))
-    st = SM_ERR(ctx, SM_ERR_FORMAT, "%s: corrupt record %lld (near byte offset %lld): libmseed: %s", path,
-                (long long)k, (long long)expect, mslog.first_error);
+    st = SM_ERR(ctx, SM_ERR_FORMAT, "%s: corrupt record %lld (near byte offset %lld): libmseed: %s", path, (long long)k,
+                (long long)expect, mslog.first_error);
   else if (st == SM_OK && rc == MS_NOTSEED && k == 0)
-    st = SM_ERR(ctx, SM_ERR_FORMAT, "%s: not miniSEED 2 (%s; miniSEED 3 files are not supported by libmseed 2)",
-                path, ms_errorstr(rc));
+    st = SM_ERR(ctx, SM_ERR_FORMAT, "%s: not miniSEED 2 (%s; miniSEED 3 files are not supported by libmseed 2)", path,
+                ms_errorstr(rc));
   else if (st == SM_OK && rc != MS_ENDOFFILE && rc != MS_NOERROR)
     st = SM_ERR(ctx, SM_ERR_FORMAT, "%s: record %lld at byte offset %lld: %s", path, (long long)k, (long long)expect,
                 ms_errorstr(rc));
@@ -234,13 +292,18 @@ sm_status sm__mseed_list_inputs(sm_ctx *ctx, const char *input, char ***paths, i
   SM_CHECK(ctx, list, SM_ERR_NOMEM, "out of memory");
   sm_status st = SM_OK;
   for (char *p = strtok_r(list, ",", &save); st == SM_OK && p; p = strtok_r(NULL, ",", &save)) {
-    while (isspace((unsigned char)*p)) p++;
-    for (size_t l = strlen(p); l && isspace((unsigned char)p[l - 1]);) p[--l] = '\0';
+    while (isspace((unsigned char)*p))
+      p++;
+    for (size_t l = strlen(p); l && isspace((unsigned char)p[l - 1]);)
+      p[--l] = '\0';
     if (!*p) continue;
     struct stat sb;
-    if (stat(p, &sb) != 0) st = SM_ERR(ctx, SM_ERR_IO, "input %s: %s (key import.input)", p, strerror(errno));
-    else if (S_ISDIR(sb.st_mode)) st = list_dir(ctx, p, paths, n, &cap);
-    else st = paths_push(ctx, paths, n, &cap, p);
+    if (stat(p, &sb) != 0)
+      st = SM_ERR(ctx, SM_ERR_IO, "input %s: %s (key import.input)", p, strerror(errno));
+    else if (S_ISDIR(sb.st_mode))
+      st = list_dir(ctx, p, paths, n, &cap);
+    else
+      st = paths_push(ctx, paths, n, &cap, p);
   }
   free(list);
   if (st == SM_OK && *n == 0) st = SM_ERR(ctx, SM_ERR_CONFIG, "import.input \"%s\" names no files", input);
@@ -250,7 +313,8 @@ sm_status sm__mseed_list_inputs(sm_ctx *ctx, const char *input, char ***paths, i
 
 void sm__paths_free(char ***paths, int64_t n) {
   if (!*paths) return;
-  for (int64_t i = 0; i < n; i++) free((*paths)[i]);
+  for (int64_t i = 0; i < n; i++)
+    free((*paths)[i]);
   free(*paths);
   *paths = NULL;
 }

@@ -24,7 +24,8 @@ struct sm_job {
   int nstages;
   const sm_stage *stage[JOB_MAX_STAGES];
   sm_config cfg[JOB_MAX_STAGES];
-  char *yaml; /* resolved configuration */
+  size_t line[JOB_MAX_STAGES], col[JOB_MAX_STAGES]; /* where each stage is in the file (1-based) */
+  char *yaml;                                       /* resolved configuration */
 };
 
 const char *sm_job_yaml(const sm_job *job) { return job->yaml; }
@@ -39,8 +40,8 @@ static sm_status node_text(sm_ctx *ctx, yaml_document_t *doc, yaml_node_t *v, co
     snprintf(out, n, "%.*s", (int)v->data.scalar.length, (const char *)v->data.scalar.value);
     return SM_OK;
   }
-  SM_CHECK(ctx, v->type == YAML_SEQUENCE_NODE, SM_ERR_CONFIG, "%s: expected a value or a list of values, found a mapping",
-           at);
+  SM_CHECK(ctx, v->type == YAML_SEQUENCE_NODE, SM_ERR_CONFIG,
+           "%s: expected a value or a list of values, found a mapping", at);
   out[0] = '\0';
   for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
     yaml_node_t *e = yaml_document_get_node(doc, *it);
@@ -74,25 +75,30 @@ static sm_status add_stage(sm_ctx *ctx, sm_job *job, yaml_document_t *doc, yaml_
   char at[1200];
   where(at, sizeof at, job->path, item);
   SM_CHECK(ctx, item->type == YAML_MAPPING_NODE && item->data.mapping.pairs.top - item->data.mapping.pairs.start == 1,
-           SM_ERR_CONFIG, "%s: each stage is a mapping with one key, the stage name (e.g. `- synth: {traces: 100}`)", at);
+           SM_ERR_CONFIG, "%s: each stage is a mapping with one key, the stage name (e.g. `- synth: {traces: 100}`)",
+           at);
   SM_CHECK(ctx, job->nstages < JOB_MAX_STAGES, SM_ERR_CONFIG, "%s: more than %d stages", at, JOB_MAX_STAGES);
   yaml_node_pair_t *p = item->data.mapping.pairs.start;
   yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
+  where(at, sizeof at, job->path, k);
+  SM_CHECK(ctx, k->type == YAML_SCALAR_NODE, SM_ERR_CONFIG, "%s: a stage name must be a plain name (e.g. `- synth:`)",
+           at);
   char name[128];
   snprintf(name, sizeof name, "%.*s", (int)k->data.scalar.length, (const char *)k->data.scalar.value);
   const sm_stage *st = sm_stage_find(name);
   if (!st) {
     const char *names[64];
     int n = 0;
-    for (const sm_stage *const *s = sm_stages(); *s && n < 64; s++) names[n++] = (*s)->name;
+    for (const sm_stage *const *s = sm_stages(); *s && n < 64; s++)
+      names[n++] = (*s)->name;
     char near[256];
     sm_near_matches(name, names, n, near, sizeof near);
-    where(at, sizeof at, job->path, k);
     return SM_ERR(ctx, SM_ERR_CONFIG, "%s: unknown stage \"%s\"%s%s (`sisma run --help-config` lists the stages)", at,
                   name, near[0] ? "; did you mean " : "", near);
   }
   sm_config *cfg = &job->cfg[job->nstages];
   sm_config_init(cfg, st->name, st->keys);
+  job->line[job->nstages] = k->start_mark.line + 1, job->col[job->nstages] = k->start_mark.column + 1;
   job->stage[job->nstages++] = st;
   if (v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0) return SM_OK; /* `- info:` with no keys */
   return apply_mapping(ctx, job, doc, v, cfg);
@@ -103,7 +109,7 @@ static sm_status parse_document(sm_ctx *ctx, sm_job *job, yaml_document_t *doc) 
   char at[1200];
   SM_CHECK(ctx, root && root->type == YAML_MAPPING_NODE, SM_ERR_CONFIG,
            "%s:1:1: a job file is a mapping with a `stages:` list (see jobs/demo.yaml)", job->path);
-  int have_stages = 0;
+  yaml_node_t *stages = NULL;
   for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
     yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
     where(at, sizeof at, job->path, k);
@@ -113,7 +119,7 @@ static sm_status parse_document(sm_ctx *ctx, sm_job *job, yaml_document_t *doc) 
       SM_CHECK(ctx, v->type == YAML_SEQUENCE_NODE, SM_ERR_CONFIG, "%s: `stages` must be a list", at);
       for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++)
         SM_TRY(ctx, add_stage(ctx, job, doc, yaml_document_get_node(doc, *it)));
-      have_stages = 1;
+      stages = v;
       continue;
     }
     char text[SM_CONFIG_VALUE_MAX + 8];
@@ -122,8 +128,9 @@ static sm_status parse_document(sm_ctx *ctx, sm_job *job, yaml_document_t *doc) 
     where(at, sizeof at, job->path, k);
     SM_TRY(ctx, sm_config_set(ctx, &job->top, (const char *)k->data.scalar.value, text, at));
   }
-  SM_CHECK(ctx, have_stages && job->nstages > 0, SM_ERR_CONFIG, "%s: the job has no stages (add a `stages:` list)",
-           job->path);
+  where(at, sizeof at, job->path, stages ? stages : root);
+  SM_CHECK(ctx, job->nstages > 0, SM_ERR_CONFIG, "%s: the job has no stages (%s)", at,
+           stages ? "the `stages:` list is empty" : "add a `stages:` list");
   return SM_OK;
 }
 
@@ -137,8 +144,8 @@ static sm_status parse_file(sm_ctx *ctx, sm_job *job) {
   sm_status st = SM_OK;
   if (!yaml_parser_load(&parser, &doc)) {
     st = SM_ERR(ctx, SM_ERR_CONFIG, "%s:%zu:%zu: YAML syntax error: %s%s%s", job->path, parser.problem_mark.line + 1,
-                parser.problem_mark.column + 1, parser.problem ? parser.problem : "?",
-                parser.context ? " " : "", parser.context ? parser.context : "");
+                parser.problem_mark.column + 1, parser.problem ? parser.problem : "?", parser.context ? " " : "",
+                parser.context ? parser.context : "");
   } else {
     st = parse_document(ctx, job, &doc);
     yaml_document_delete(&doc);
@@ -200,7 +207,8 @@ static void sb_value(strbuf *b, const sm_key *k, const char *v) {
     return;
   }
   sb_printf(b, "\"");
-  for (const char *p = v; *p; p++) sb_printf(b, (*p == '"' || *p == '\\') ? "\\%c" : "%c", *p);
+  for (const char *p = v; *p; p++)
+    sb_printf(b, (*p == '"' || *p == '\\') ? "\\%c" : "%c", *p);
   sb_printf(b, "\"");
 }
 
@@ -227,9 +235,17 @@ static char *resolved_yaml(const sm_job *job) {
 
 static sm_status load_local(sm_ctx *ctx, sm_job *job, int n_overrides, char *const *overrides) {
   SM_TRY(ctx, parse_file(ctx, job));
-  for (int i = 0; i < n_overrides; i++) SM_TRY(ctx, apply_override(ctx, job, overrides[i]));
+  for (int i = 0; i < n_overrides; i++)
+    SM_TRY(ctx, apply_override(ctx, job, overrides[i]));
   SM_TRY(ctx, sm_config_finish(ctx, &job->top));
-  for (int i = 0; i < job->nstages; i++) SM_TRY(ctx, sm_config_finish(ctx, &job->cfg[i]));
+  for (int i = 0; i < job->nstages; i++) {
+    sm_status st = sm_config_finish(ctx, &job->cfg[i]);
+    if (st != SM_OK) { /* a required key is missing: say which stage of the file lacks it */
+      char why[SM_ERRMSG_MAX];
+      snprintf(why, sizeof why, "%s", ctx->err_msg);
+      return SM_ERR(ctx, st, "%s:%zu:%zu: %s", job->path, job->line[i], job->col[i], why);
+    }
+  }
   job->yaml = resolved_yaml(job);
   SM_CHECK(ctx, job->yaml, SM_ERR_NOMEM, "out of memory");
   for (int i = 0; i < job->nstages; i++) {
@@ -262,7 +278,8 @@ void sm_job_destroy(sm_job **jobp) {
   if (!jobp || !*jobp) return;
   sm_job *job = *jobp;
   sm_config_fini(&job->top);
-  for (int i = 0; i < job->nstages; i++) sm_config_fini(&job->cfg[i]);
+  for (int i = 0; i < job->nstages; i++)
+    sm_config_fini(&job->cfg[i]);
   free(job->yaml);
   free(job);
   *jobp = NULL;
@@ -281,7 +298,8 @@ static sm_status dry_run(sm_ctx *ctx, sm_job *job) {
     SM_MPI(ctx, MPI_Gather(plan, (int)sizeof plan, MPI_CHAR, all, (int)sizeof plan, MPI_CHAR, 0, ctx->comm));
     if (ctx->rank == 0) {
       printf("stage %d/%d %s (dry run):\n", i + 1, job->nstages, s->name);
-      for (int r = 0; all && r < ctx->size; r++) printf("  rank %d/%d: %s\n", r, ctx->size, all + (size_t)r * sizeof plan);
+      for (int r = 0; all && r < ctx->size; r++)
+        printf("  rank %d/%d: %s\n", r, ctx->size, all + (size_t)r * sizeof plan);
       free(all);
     }
   }
@@ -294,7 +312,8 @@ sm_status sm_stage_run(sm_ctx *ctx, const sm_stage *stage, sm_config *cfg) {
 }
 
 sm_status sm_job_run(sm_ctx *ctx, sm_job *job, int dry, int resume) {
-  for (int i = 0; i < job->nstages; i++) job->cfg[i].resume = resume;
+  for (int i = 0; i < job->nstages; i++)
+    job->cfg[i].resume = resume;
   if (dry) return dry_run(ctx, job);
   const char *dir = sm_config_str(&job->top, "output_dir");
   SM_TRY(ctx, sm_ctx_agree(ctx, ctx->rank == 0 ? sm_make_dirs(ctx, dir) : SM_OK));
@@ -323,11 +342,12 @@ static void print_keys(FILE *to, const sm_key *keys, int markdown) {
     else if (k->type == SM_KEY_ENUM)
       snprintf(range, sizeof range, "%s", k->choices);
     if (markdown)
-      fprintf(to, "| `%s` | %s | %s | %s | %s |\n", k->name, type_name(k->type), k->def ? (k->def[0] ? k->def : "\"\"") : "**required**",
-              range, k->help);
+      fprintf(to, "| `%s` | %s | %s | %s | %s |\n", k->name, type_name(k->type),
+              k->def ? (k->def[0] ? k->def : "\"\"") : "**required**", range, k->help);
     else
-      fprintf(to, "    %-22s %-7s %-14s %s%s%s%s\n", k->name, type_name(k->type), k->def ? (k->def[0] ? k->def : "\"\"") : "(required)",
-              k->help, range[0] ? " [" : "", range, range[0] ? "]" : "");
+      fprintf(to, "    %-22s %-7s %-14s %s%s%s%s\n", k->name, type_name(k->type),
+              k->def ? (k->def[0] ? k->def : "\"\"") : "(required)", k->help, range[0] ? " [" : "", range,
+              range[0] ? "]" : "");
   }
 }
 

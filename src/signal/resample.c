@@ -73,20 +73,37 @@ static void polyphase(const double *x, int64_t n, int64_t up, int64_t down, cons
   }
 }
 
-sm_status sm_resample_poly(sm_ctx *ctx, const double *x, int64_t n, int64_t up, int64_t down, double *y) {
-  SM_CHECK(ctx, up >= 1 && down >= 1 && n >= 0, SM_ERR_ARG, "resample: bad factors up=%lld down=%lld", (long long)up,
+sm_status sm_resample_poly_design(sm_ctx *ctx, int64_t up, int64_t down, double **h, int64_t *half_len) {
+  *h = NULL, *half_len = 0;
+  SM_CHECK(ctx, up >= 1 && down >= 1, SM_ERR_ARG, "resample: bad factors up=%lld down=%lld", (long long)up,
            (long long)down);
+  int64_t g = gcd64(up, down);
+  up /= g, down /= g;
+  int64_t m = up > down ? up : down;
+  *half_len = up == 1 && down == 1 ? 0 : 10 * m;
+  SM_TRY(ctx, SM_ALLOC(ctx, *h, 2 * *half_len + 1));
+  if (*half_len) design(*h, *half_len, up, 1.0 / (double)m);
+  return SM_OK;
+}
+
+void sm_resample_poly_apply(const double *x, int64_t n, int64_t up, int64_t down, const double *h, int64_t half_len,
+                            double *y) {
   int64_t g = gcd64(up, down);
   up /= g, down /= g;
   if (up == 1 && down == 1) {
     if (n) memmove(y, x, (size_t)n * sizeof *y);
-    return SM_OK;
+    return;
   }
-  int64_t m = up > down ? up : down, half_len = 10 * m, nt = 2 * half_len + 1;
-  double *h = NULL;
-  SM_TRY(ctx, SM_ALLOC(ctx, h, nt));
-  design(h, half_len, up, 1.0 / (double)m);
   polyphase(x, n, up, down, h, half_len, y);
+}
+
+sm_status sm_resample_poly(sm_ctx *ctx, const double *x, int64_t n, int64_t up, int64_t down, double *y) {
+  SM_CHECK(ctx, up >= 1 && down >= 1 && n >= 0, SM_ERR_ARG, "resample: bad factors up=%lld down=%lld", (long long)up,
+           (long long)down);
+  double *h = NULL;
+  int64_t half_len;
+  SM_TRY(ctx, sm_resample_poly_design(ctx, up, down, &h, &half_len));
+  sm_resample_poly_apply(x, n, up, down, h, half_len, y);
   free(h);
   return SM_OK;
 }
