@@ -86,8 +86,8 @@ static void eval_rows(const double *eta, const double *y, const double *pw, int6
 #if defined(__x86_64__) && defined(__GNUC__) && defined(SISMA_HAVE_MVEC)
 #include <immintrin.h>
 /* glibc's libmvec: exp and log of 4 doubles in AVX2 registers (within 4 ulp; each lane alone) */
-__m256d _ZGVdN4v_exp(__m256d);
-__m256d _ZGVdN4v_log(__m256d);
+__attribute__((target("avx2"))) __m256d _ZGVdN4v_exp(__m256d);
+__attribute__((target("avx2"))) __m256d _ZGVdN4v_log(__m256d);
 /* working_rows 4 rows at a time (the same operations), the last rows by working_rows. */
 __attribute__((target("avx2,fma"))) static void
 working_avx2(int64_t n, const double *y, const double *pw, const double *eta, const double *mu, double *wt, double *z) {
