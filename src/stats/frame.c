@@ -611,20 +611,12 @@ static sm_status phase_a_run(phase_a *a, const unsigned char *mask, int64_t spar
     fill_fields(a, i0, m, chunk, width, z);
     for (int64_t j = 0; st == SM_OK && j <= m; j++) {
       int64_t i = i0 + j;
-      int take = 0, k = 0, moments = 0,
-          unused = j < m && mask && !mask[i]; /* outside every split: its poly() arguments count */
+      int k = 0, moments = 0, unused = j < m && mask && !mask[i]; /* outside every split: its poly() arguments count */
+      int take = j < m && !(unused && !polys);                    /* the record is checked (j == m: flush the run) */
       double *ri = chunk + j * width;
-      if (j < m && !(unused && !polys)) {
-        st = check_row(a, i, ri, z[j], &k);
-        if (unused && st != SM_OK) { /* R checks the rows it fits only */
-          sm_ctx_clear_error(ctx);
-          st = SM_OK;
-          ri = NULL;
-        }
-      } else {
-        ri = NULL;
-      }
-      if (ri) {
+      if (take && (st = check_row(a, i, ri, z[j], &k)) != SM_OK && unused) /* R checks the rows it fits only */
+        sm_ctx_clear_error(ctx), st = SM_OK, take = 0;
+      if (take) {
         if (unused) k = 0;
         keep[i] = (unsigned char)k;
         for (int v = 0; !k && v < a->fm->nvars; v++)
@@ -633,7 +625,7 @@ static sm_status phase_a_run(phase_a *a, const unsigned char *mask, int64_t spar
           if (a->fm->var[v].poly_k && isnan(ri[3 + v])) moments = 0;
         ri[width - 1] = k ? (mask ? mask[i] : 1) : 0; /* 1 fit, 2 held out, 0 moments only */
         a->nfit += ri[width - 1] == 1, a->nheld += ri[width - 1] == 2;
-        take = k || moments;
+        take = k || moments; /* kept: the run goes on */
       }
       if (take) continue;
       memcpy(rec + n * width, chunk + j0 * width, (size_t)((j - j0) * width) * sizeof *rec);
